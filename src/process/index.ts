@@ -1,0 +1,12 @@
+/**
+ * Child processes: the only module that spawns anything. Argv arrays only,
+ * never a shell string. Every long-lived child is supervised: it has a
+ * memoised `wait()`, a `kill()`, and is killed when this Node process exits
+ * (and, where util-linux `setpriv` exists, when it dies abruptly, through
+ * PR_SET_PDEATHSIG), so no VMM outlives its owner.
+ *
+ * This module knows nothing about VMs, images or the store.
+ */
+export { runCommand, type RunOptions, type RunResult } from './run.js';
+export { spawnSupervised, liveChildren, type SupervisedChild, type SpawnOptions, type ExitInfo } from './supervise.js';
+export { findExecutable } from './which.js';

@@ -1,0 +1,50 @@
+import { describe, expect, it } from 'vitest';
+import { liveChildren, runCommand, spawnSupervised } from './index.js';
+
+describe('runCommand', () => {
+  it('collects output and exit code', async () => {
+    const r = await runCommand('sh', ['-c', 'echo out; echo err >&2; exit 3'], { allowFailure: true });
+    expect(r.code).toBe(3);
+    expect(r.stdout.toString()).toBe('out\n');
+    expect(r.stderr.toString()).toBe('err\n');
+  });
+  it('throws a clear error naming a missing program and the hint', async () => {
+    await expect(runCommand('no-such-program-xyz', [], { hint: 'apt-get install xyz' })).rejects.toThrow(
+      /program not found: no-such-program-xyz; apt-get install xyz/,
+    );
+  });
+  it('throws on non-zero exit with the stderr tail', async () => {
+    await expect(runCommand('sh', ['-c', 'echo boom >&2; exit 2'])).rejects.toThrow(/exit code 2: boom/);
+  });
+  it('kills on timeout', async () => {
+    await expect(runCommand('sleep', ['5'], { timeoutMs: 100 })).rejects.toThrow(/timed out after 100 ms/);
+  });
+  it('passes argv without a shell', async () => {
+    const r = await runCommand('printf', ['%s', '$HOME; rm -rf /']);
+    expect(r.stdout.toString()).toBe('$HOME; rm -rf /');
+  });
+});
+
+describe('spawnSupervised', () => {
+  it('tracks a child until it exits and memoises wait()', async () => {
+    const child = await spawnSupervised('sh', ['-c', 'exit 4']);
+    const a = await child.wait();
+    const b = await child.wait();
+    expect(a).toEqual({ code: 4, signal: null });
+    expect(b).toBe(a);
+    expect(liveChildren().has(child)).toBe(false);
+  });
+  it('terminate escalates to SIGKILL after the grace period', async () => {
+    const child = await spawnSupervised('sh', ['-c', 'trap "" TERM; echo ready; sleep 10']);
+    expect(liveChildren().has(child)).toBe(true);
+    // Wait until the trap is installed, or SIGTERM would win the race.
+    await new Promise((res) => child.stdout!.once('data', res));
+    const started = Date.now();
+    const info = await child.terminate(200);
+    expect(info.signal).toBe('SIGKILL');
+    expect(Date.now() - started).toBeLessThan(5000);
+  });
+  it('rejects with a clear error when the binary is missing', async () => {
+    await expect(spawnSupervised('/nonexistent/qemu', [])).rejects.toMatchObject({ code: 'VMM_SPAWN_FAILED' });
+  });
+});
