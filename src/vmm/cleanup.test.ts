@@ -1,0 +1,29 @@
+import { describe, expect, it } from 'vitest';
+import { CleanupStack } from './cleanup.js';
+
+describe('CleanupStack', () => {
+  it('runs undos once, in reverse, past failures', async () => {
+    const order: string[] = [];
+    const stack = new CleanupStack();
+    stack.push('a', () => order.push('a'));
+    stack.push('b', () => {
+      throw new Error('b broke');
+    });
+    stack.push('c', async () => order.push('c'));
+    const failures = await stack.run();
+    expect(order).toEqual(['c', 'a']);
+    expect(failures.map((f) => f.name)).toEqual(['b']);
+    expect(await stack.run()).toEqual([]);
+    expect(order).toEqual(['c', 'a']);
+  });
+  it('runs an undo pushed after run() right away', async () => {
+    const stack = new CleanupStack();
+    await stack.run();
+    let done = false;
+    stack.push('late', () => {
+      done = true;
+    });
+    await new Promise((r) => setTimeout(r, 10));
+    expect(done).toBe(true);
+  });
+});

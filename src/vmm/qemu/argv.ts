@@ -1,0 +1,39 @@
+import type { AccelName, VmLaunchSpec } from '../driver.js';
+
+/** Name of the virtio-serial port the guest agent opens (see docs/agent-protocol.md). */
+export const AGENT_PORT_NAME = 'org.tfc.agent';
+
+export interface QemuSockets {
+  qmp: string;
+  agent: string;
+}
+
+/**
+ * Builds the QEMU microvm command line (argv, no shell). The guest starts
+ * stopped (-S) so the caller times `cont` separately; -no-reboot turns a
+ * guest reboot (the agent's shutdown) into QEMU exiting. The console goes
+ * to stdout, where the owner captures it. Flags verified in DESIGN.md.
+ */
+export function buildQemuArgv(spec: VmLaunchSpec, accel: AccelName, sockets: QemuSockets): string[] {
+  return [
+    '-M', 'microvm,x-option-roms=off,rtc=off,isa-serial=on',
+    '-accel', accel,
+    '-cpu', accel === 'kvm' ? 'host' : 'max',
+    '-m', String(spec.memoryMib),
+    '-smp', String(spec.vcpus),
+    '-nodefaults', '-no-user-config', '-display', 'none', '-no-reboot', '-S',
+    '-name', `tfc-${spec.vmId}`,
+    '-kernel', spec.kernelPath,
+    '-initrd', spec.initrdPath,
+    '-append', spec.kernelArgs,
+    '-chardev', 'stdio,id=con,signal=off',
+    '-serial', 'chardev:con',
+    '-qmp', `unix:${sockets.qmp},server=on,wait=off`,
+    '-device', 'virtio-serial-device',
+    '-chardev', `socket,id=agent,path=${sockets.agent},server=on,wait=off`,
+    '-device', `virtserialport,chardev=agent,name=${AGENT_PORT_NAME}`,
+  ];
+}
+
+/** Kernel args the QEMU driver always needs (DESIGN.md: without tsc_early_khz TCG guests hang in TSC calibration). */
+export const QEMU_BASE_KERNEL_ARGS = 'console=ttyS0 panic=-1 reboot=t tsc_early_khz=2000000 tsc=reliable tfc.agent=serial';

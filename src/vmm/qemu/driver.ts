@@ -1,0 +1,162 @@
+import { rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { connectUnix, type AgentClient } from '../../guest/agent-client.js';
+import { VmmBinaryNotFoundError, VmmExitedError } from '../../errors/index.js';
+import { findExecutable, runCommand, spawnSupervised, type ExitInfo, type SupervisedChild } from '../../process/index.js';
+import type { CleanupStack } from '../cleanup.js';
+import { ConsoleTap } from '../console.js';
+import type { AccelName, DriverInfo, VmLaunchSpec, VmmDriver, VmmInstance } from '../driver.js';
+import { chooseAccel, gatherAccelFacts, type AccelFacts, type AccelSetting } from './accel.js';
+import { QEMU_BASE_KERNEL_ARGS, buildQemuArgv } from './argv.js';
+import { QmpClient } from './qmp-client.js';
+
+export interface QemuDriverOptions {
+  /** Config vmm.qemu.binary (env TFC_QEMU_BINARY). Default "qemu-system-x86_64". */
+  binary: string;
+  /** Config vmm.qemu.accel (env TFC_QEMU_ACCEL). Default "auto". */
+  accel: AccelSetting;
+  /** How long to wait for QMP after spawning. Default 10000. */
+  spawnTimeoutMs?: number;
+  /** Injected host facts, for tests. */
+  accelFacts?: AccelFacts;
+}
+
+/** Unix socket paths are limited to 107 bytes on Linux. */
+const MAX_SOCKET_PATH = 107;
+
+/** The QEMU `microvm` driver: real VMs under KVM where it works, TCG elsewhere. */
+export class QemuDriver implements VmmDriver {
+  readonly name = 'qemu' as const;
+  private info: Promise<DriverInfo> | undefined;
+
+  constructor(private readonly options: QemuDriverOptions) {}
+
+  probe(): Promise<DriverInfo> {
+    this.info ??= this.doProbe();
+    this.info.catch(() => {
+      this.info = undefined; // let a fixed host (package installed) be probed again
+    });
+    return this.info;
+  }
+
+  baseKernelArgs(): string {
+    return QEMU_BASE_KERNEL_ARGS;
+  }
+
+  async spawn(spec: VmLaunchSpec, cleanup: CleanupStack): Promise<VmmInstance> {
+    const info = await this.probe();
+    const sockets = { qmp: join(spec.runDir, 'qmp.sock'), agent: join(spec.runDir, 'agent.sock') };
+    for (const path of Object.values(sockets)) {
+      if (Buffer.byteLength(path) > MAX_SOCKET_PATH) {
+        throw new VmmExitedError(`socket path ${path} is longer than ${MAX_SOCKET_PATH} bytes; choose a shorter data_dir`);
+      }
+    }
+    const consoleTap = new ConsoleTap(spec.consoleLogPath);
+    const child = await spawnSupervised(info.binary, buildQemuArgv(spec, info.accel, sockets));
+    cleanup.push('remove QEMU sockets', () => {
+      for (const path of Object.values(sockets)) rmSync(path, { force: true });
+    });
+    cleanup.push(`stop QEMU pid ${child.pid}`, () => child.terminate(1000));
+    consoleTap.attach(child.stdout!);
+    consoleTap.attach(child.stderr!, 'qemu: ');
+    void child.wait().then((exit) => consoleTap.end(`QEMU exited (${describeExit(exit)})`));
+
+    let qmp: QmpClient;
+    try {
+      qmp = await Promise.race([
+        QmpClient.connect(sockets.qmp, { timeoutMs: this.options.spawnTimeoutMs ?? 10_000 }),
+        child.wait().then((exit) => {
+          throw new VmmExitedError(`QEMU exited during start-up (${describeExit(exit)}):\n${consoleTap.lastLines(10)}`);
+        }),
+      ]);
+    } catch (err) {
+      // Give the exit handler a moment so the message carries QEMU's own stderr.
+      await Promise.race([child.wait(), new Promise((r) => setTimeout(r, 50))]);
+      throw err;
+    }
+    cleanup.push('close QMP', () => qmp.close());
+    return new QemuInstance(child, qmp, consoleTap, info.accel, sockets.agent);
+  }
+
+  private async doProbe(): Promise<DriverInfo> {
+    const binary = findExecutable(this.options.binary);
+    if (!binary) {
+      throw new VmmBinaryNotFoundError(
+        `QEMU binary "${this.options.binary}" not found; install it with \`apt-get install --no-install-recommends qemu-system-x86\` or set vmm.qemu.binary`,
+      );
+    }
+    const out = await runCommand(binary, ['--version'], { timeoutMs: 10_000 });
+    const version = /version\s+([0-9][^\s(]*)/.exec(out.stdout.toString())?.[1] ?? 'unknown';
+    const choice = chooseAccel(this.options.accel, this.options.accelFacts ?? gatherAccelFacts());
+    return { name: 'qemu', binary, version, accel: choice.accel, accelReason: choice.reason };
+  }
+}
+
+class QemuInstance implements VmmInstance {
+  constructor(
+    private readonly child: SupervisedChild,
+    private readonly qmp: QmpClient,
+    private readonly consoleTap: ConsoleTap,
+    readonly accel: AccelName,
+    private readonly agentSocket: string,
+  ) {}
+
+  get pid(): number {
+    return this.child.pid;
+  }
+
+  get exited(): boolean {
+    return this.child.exited;
+  }
+
+  wait(): Promise<ExitInfo> {
+    return this.child.wait();
+  }
+
+  async configure(): Promise<void> {
+    // Everything is on the command line; confirm QEMU is parked before `cont`.
+    const status = await this.qmp.execute<{ status: string }>('query-status');
+    if (status.status !== 'prelaunch' && status.status !== 'paused') {
+      throw new VmmExitedError(`QEMU is in state "${status.status}" before start; expected prelaunch`);
+    }
+  }
+
+  async start(): Promise<void> {
+    await this.qmp.execute('cont');
+  }
+
+  async pause(): Promise<void> {
+    await this.qmp.execute('stop');
+  }
+
+  async resume(): Promise<void> {
+    await this.qmp.execute('cont');
+  }
+
+  connectAgent(options: { timeoutMs: number; signal?: AbortSignal }): Promise<AgentClient> {
+    return connectUnix(this.agentSocket, options);
+  }
+
+  waitForConsole(pattern: RegExp, timeoutMs: number): Promise<string> {
+    return this.consoleTap.waitFor(pattern, timeoutMs);
+  }
+
+  consoleTail(lines = 20): string {
+    return this.consoleTap.lastLines(lines);
+  }
+
+  async shutdown(graceMs: number): Promise<ExitInfo> {
+    if (this.child.exited) return this.child.wait();
+    // `quit` may race with QEMU exiting on its own; either way we then wait.
+    await this.qmp.execute('quit', undefined, { timeoutMs: graceMs }).catch(() => undefined);
+    const timer = setTimeout(() => this.child.kill('SIGKILL'), graceMs);
+    const exit = await this.child.wait();
+    clearTimeout(timer);
+    this.qmp.close();
+    return exit;
+  }
+}
+
+function describeExit(exit: ExitInfo): string {
+  return exit.signal ? `signal ${exit.signal}` : `exit code ${exit.code}`;
+}
