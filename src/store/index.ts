@@ -1,0 +1,8 @@
+/**
+ * Store: the embedded SQLite database (better-sqlite3, WAL) and its
+ * repositories, plus the data-dir layout. Records every VM, its state
+ * transitions and its phase timings. Knows nothing about VMMs or HTTP.
+ */
+export { openDatabase, type Db } from './database.js';
+export { VmRepository, type VmRecord, type PhaseRecord, type TransitionRecord } from './vm-repository.js';
+export { dataLayout, type DataLayout } from './layout.js';

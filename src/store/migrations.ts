@@ -1,0 +1,47 @@
+/**
+ * Schema migrations, applied in order inside one transaction each. Never
+ * edit a published migration: append a new one.
+ */
+export const MIGRATIONS: ReadonlyArray<{ version: number; name: string; sql: string }> = [
+  {
+    version: 1,
+    name: 'vms, state transitions, boot phases',
+    sql: `
+      CREATE TABLE vms (
+        id TEXT PRIMARY KEY,
+        driver TEXT NOT NULL,
+        profile TEXT NOT NULL,
+        image_digest TEXT,
+        state TEXT NOT NULL,
+        accel TEXT,
+        vcpus INTEGER NOT NULL,
+        memory_mib INTEGER NOT NULL,
+        pid INTEGER,
+        run_dir TEXT,
+        console_log TEXT,
+        error_code TEXT,
+        error_message TEXT,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+      );
+      CREATE INDEX vms_state ON vms(state);
+      CREATE TABLE vm_transitions (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        vm_id TEXT NOT NULL REFERENCES vms(id) ON DELETE CASCADE,
+        from_state TEXT,
+        to_state TEXT NOT NULL,
+        reason TEXT,
+        at TEXT NOT NULL
+      );
+      CREATE INDEX vm_transitions_vm ON vm_transitions(vm_id, seq);
+      CREATE TABLE vm_phases (
+        vm_id TEXT NOT NULL REFERENCES vms(id) ON DELETE CASCADE,
+        kind TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        name TEXT NOT NULL,
+        ms REAL NOT NULL,
+        PRIMARY KEY (vm_id, kind, seq)
+      );
+    `,
+  },
+];

@@ -1,0 +1,140 @@
+import { VmNotFoundError } from '../errors/index.js';
+import type { Db } from './database.js';
+
+export interface VmRecord {
+  id: string;
+  driver: string;
+  profile: string;
+  imageDigest: string | null;
+  state: string;
+  accel: string | null;
+  vcpus: number;
+  memoryMib: number;
+  pid: number | null;
+  runDir: string | null;
+  consoleLog: string | null;
+  errorCode: string | null;
+  errorMessage: string | null;
+  createdAt: string;
+  updatedAt: string;
+}
+
+export interface PhaseRecord {
+  name: string;
+  ms: number;
+}
+
+export interface TransitionRecord {
+  from: string | null;
+  to: string;
+  reason: string | null;
+  at: string;
+}
+
+interface VmRow {
+  id: string;
+  driver: string;
+  profile: string;
+  image_digest: string | null;
+  state: string;
+  accel: string | null;
+  vcpus: number;
+  memory_mib: number;
+  pid: number | null;
+  run_dir: string | null;
+  console_log: string | null;
+  error_code: string | null;
+  error_message: string | null;
+  created_at: string;
+  updated_at: string;
+}
+
+function fromRow(r: VmRow): VmRecord {
+  return {
+    id: r.id,
+    driver: r.driver,
+    profile: r.profile,
+    imageDigest: r.image_digest,
+    state: r.state,
+    accel: r.accel,
+    vcpus: r.vcpus,
+    memoryMib: r.memory_mib,
+    pid: r.pid,
+    runDir: r.run_dir,
+    consoleLog: r.console_log,
+    errorCode: r.error_code,
+    errorMessage: r.error_message,
+    createdAt: r.created_at,
+    updatedAt: r.updated_at,
+  };
+}
+
+/** VMs, their state transitions and their boot/restore/run phase timings. */
+export class VmRepository {
+  constructor(private readonly db: Db) {}
+
+  /** Inserts a new VM with its first transition (null -> state). Throws on a duplicate id. */
+  insert(vm: Omit<VmRecord, 'createdAt' | 'updatedAt' | 'errorCode' | 'errorMessage'>): void {
+    const now = new Date().toISOString();
+    this.db.transaction(() => {
+      this.db
+        .prepare(
+          `INSERT INTO vms (id, driver, profile, image_digest, state, accel, vcpus, memory_mib, pid, run_dir, console_log, created_at, updated_at)
+           VALUES (@id, @driver, @profile, @imageDigest, @state, @accel, @vcpus, @memoryMib, @pid, @runDir, @consoleLog, @now, @now)`,
+        )
+        .run({ ...vm, now });
+      this.db.prepare('INSERT INTO vm_transitions (vm_id, from_state, to_state, reason, at) VALUES (?, NULL, ?, ?, ?)').run(vm.id, vm.state, 'created', now);
+    })();
+  }
+
+  /** Records a state change and its reason in one transaction. */
+  transition(id: string, from: string, to: string, reason?: string, error?: { code: string; message: string }): void {
+    const now = new Date().toISOString();
+    this.db.transaction(() => {
+      this.db
+        .prepare('UPDATE vms SET state = ?, updated_at = ?, error_code = COALESCE(?, error_code), error_message = COALESCE(?, error_message) WHERE id = ?')
+        .run(to, now, error?.code ?? null, error?.message ?? null, id);
+      this.db.prepare('INSERT INTO vm_transitions (vm_id, from_state, to_state, reason, at) VALUES (?, ?, ?, ?, ?)').run(id, from, to, reason ?? null, now);
+    })();
+  }
+
+  update(id: string, fields: Partial<Pick<VmRecord, 'pid' | 'accel'>>): void {
+    if (fields.pid !== undefined) this.db.prepare('UPDATE vms SET pid = ? WHERE id = ?').run(fields.pid, id);
+    if (fields.accel !== undefined) this.db.prepare('UPDATE vms SET accel = ? WHERE id = ?').run(fields.accel, id);
+  }
+
+  /** Replaces the phases of one kind ('boot', 'restore', 'run') for a VM. */
+  recordPhases(id: string, kind: string, phases: readonly PhaseRecord[]): void {
+    this.db.transaction(() => {
+      this.db.prepare('DELETE FROM vm_phases WHERE vm_id = ? AND kind = ?').run(id, kind);
+      const insert = this.db.prepare('INSERT INTO vm_phases (vm_id, kind, seq, name, ms) VALUES (?, ?, ?, ?, ?)');
+      phases.forEach((p, i) => insert.run(id, kind, i, p.name, p.ms));
+    })();
+  }
+
+  /** Throws VmNotFoundError when absent. */
+  get(id: string): VmRecord {
+    const row = this.db.prepare('SELECT * FROM vms WHERE id = ?').get(id) as VmRow | undefined;
+    if (!row) throw new VmNotFoundError(`no VM with id "${id}"; list VMs with \`tfc vm ls\``);
+    return fromRow(row);
+  }
+
+  list(filter: { states?: string[] } = {}): VmRecord[] {
+    const rows = (
+      filter.states && filter.states.length > 0
+        ? this.db.prepare(`SELECT * FROM vms WHERE state IN (${filter.states.map(() => '?').join(',')}) ORDER BY created_at`).all(...filter.states)
+        : this.db.prepare('SELECT * FROM vms ORDER BY created_at').all()
+    ) as VmRow[];
+    return rows.map(fromRow);
+  }
+
+  phases(id: string, kind: string): PhaseRecord[] {
+    return this.db.prepare('SELECT name, ms FROM vm_phases WHERE vm_id = ? AND kind = ? ORDER BY seq').all(id, kind) as PhaseRecord[];
+  }
+
+  transitions(id: string): TransitionRecord[] {
+    return this.db
+      .prepare('SELECT from_state AS "from", to_state AS "to", reason, at FROM vm_transitions WHERE vm_id = ? ORDER BY seq')
+      .all(id) as TransitionRecord[];
+  }
+}
