@@ -17,7 +17,8 @@ describe('VmRepository on a real SQLite file', () => {
     const repo = new VmRepository(db);
     repo.insert({ id: 'vm-1', driver: 'qemu', profile: 'minimal', imageDigest: 'abc', state: 'creating', accel: null, vcpus: 1, memoryMib: 256, pid: null, runDir: '/r', consoleLog: '/l' });
     repo.transition('vm-1', 'creating', 'booting');
-    repo.transition('vm-1', 'booting', 'failed', 'boot timed out', { code: 'VM_BOOT_TIMEOUT', message: 'slow' });
+    repo.setError('vm-1', 'VM_BOOT_TIMEOUT', 'slow');
+    repo.transition('vm-1', 'booting', 'failed', 'boot timed out');
     repo.recordPhases('vm-1', 'boot', [{ name: 'spawn_vmm', ms: 12.5 }, { name: 'kernel', ms: 3000 }]);
     db.close();
 

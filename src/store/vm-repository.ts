@@ -88,14 +88,17 @@ export class VmRepository {
   }
 
   /** Records a state change and its reason in one transaction. */
-  transition(id: string, from: string, to: string, reason?: string, error?: { code: string; message: string }): void {
+  transition(id: string, from: string, to: string, reason?: string): void {
     const now = new Date().toISOString();
     this.db.transaction(() => {
-      this.db
-        .prepare('UPDATE vms SET state = ?, updated_at = ?, error_code = COALESCE(?, error_code), error_message = COALESCE(?, error_message) WHERE id = ?')
-        .run(to, now, error?.code ?? null, error?.message ?? null, id);
+      this.db.prepare('UPDATE vms SET state = ?, updated_at = ? WHERE id = ?').run(to, now, id);
       this.db.prepare('INSERT INTO vm_transitions (vm_id, from_state, to_state, reason, at) VALUES (?, ?, ?, ?, ?)').run(id, from, to, reason ?? null, now);
     })();
+  }
+
+  /** Records why a VM failed (shown by `tfc vm get`). */
+  setError(id: string, code: string, message: string): void {
+    this.db.prepare('UPDATE vms SET error_code = ?, error_message = ? WHERE id = ?').run(code, message, id);
   }
 
   update(id: string, fields: Partial<Pick<VmRecord, 'pid' | 'accel'>>): void {

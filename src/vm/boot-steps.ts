@@ -1,0 +1,107 @@
+import { mkdirSync, rmSync } from 'node:fs';
+import type { AgentClient } from '../guest/agent-client.js';
+import { INIT_START_MARKER } from '../guest/init-script.js';
+import { hasCode, VmBootTimeoutError, VmmExitedError } from '../errors/index.js';
+import type { CleanupStack } from '../vmm/cleanup.js';
+import type { VmLaunchSpec, VmmDriver, VmmInstance } from '../vmm/driver.js';
+import { StepList, type Step } from './steps.js';
+
+/** What the guest agent said when it became ready (the `hello` result). */
+export interface AgentHello {
+  agent_version: string;
+  protocol: number;
+  transport: string;
+  kernel_release: string;
+  ready_uptime_ms: number;
+  uptime_ms: number;
+}
+
+export interface BootContext {
+  spec: VmLaunchSpec;
+  driver: VmmDriver;
+  cleanup: CleanupStack;
+  /** Absolute deadline (performance.now() based) for the whole boot. */
+  deadline: number;
+  /** Called as soon as the VMM process exists, so its pid is recorded before the guest runs. */
+  onSpawned?: (instance: VmmInstance) => void;
+  instance?: VmmInstance;
+  agent?: AgentClient;
+  hello?: AgentHello;
+}
+
+function remaining(ctx: BootContext, what: string): number {
+  const ms = Math.floor(ctx.deadline - performance.now());
+  if (ms <= 0) throw new VmBootTimeoutError(`boot timed out before ${what}; raise the profile's boot_timeout_ms`);
+  return ms;
+}
+
+const prepare: Step<BootContext> = {
+  name: 'prepare',
+  async run(ctx) {
+    mkdirSync(ctx.spec.runDir, { recursive: true, mode: 0o700 });
+    ctx.cleanup.push(`remove ${ctx.spec.runDir}`, () => rmSync(ctx.spec.runDir, { recursive: true, force: true }));
+  },
+};
+
+const spawnVmm: Step<BootContext> = {
+  name: 'spawn_vmm',
+  async run(ctx) {
+    ctx.instance = await ctx.driver.spawn(ctx.spec, ctx.cleanup);
+    ctx.onSpawned?.(ctx.instance);
+  },
+};
+
+const configure: Step<BootContext> = {
+  name: 'configure',
+  async run(ctx) {
+    await ctx.instance!.configure();
+  },
+};
+
+const start: Step<BootContext> = {
+  name: 'start',
+  async run(ctx) {
+    await ctx.instance!.start();
+  },
+};
+
+/** From "guest runs" until /init prints its first line: kernel decompression-free boot plus initramfs unpack. */
+const kernel: Step<BootContext> = {
+  name: 'kernel',
+  async run(ctx) {
+    await ctx.instance!.waitForConsole(new RegExp(`^${INIT_START_MARKER}`), remaining(ctx, 'the guest init started'));
+  },
+};
+
+/** From init start until the agent answers hello: module loading, agent start, channel up. */
+const agentReady: Step<BootContext> = {
+  name: 'agent_ready',
+  async run(ctx) {
+    const timeoutMs = remaining(ctx, 'the agent answered');
+    const agent = await ctx.instance!.connectAgent({ timeoutMs });
+    ctx.cleanup.push('close agent connection', () => agent.close());
+    ctx.agent = agent;
+    // hello waits until the guest opens its end of the channel, so it races the VMM exiting.
+    let settled = false;
+    const exited = ctx.instance!.wait().then(() => {
+      if (!settled) throw new VmmExitedError(`the VMM exited before the guest agent answered; last console lines:\n${ctx.instance!.consoleTail(15)}`);
+    });
+    exited.catch(() => undefined);
+    try {
+      const hello = agent.hello({ timeoutMs: remaining(ctx, 'the agent answered') });
+      ctx.hello = (await Promise.race([hello, exited.then(() => hello)])) as unknown as AgentHello;
+    } catch (err) {
+      if (hasCode(err, 'AGENT_TIMEOUT')) {
+        throw new VmBootTimeoutError(`the guest agent did not answer within the boot timeout; last console lines:\n${ctx.instance!.consoleTail(15)}`, { cause: err });
+      }
+      throw err;
+    } finally {
+      settled = true;
+    }
+  },
+};
+
+/** The cold boot: prepare, spawn_vmm, configure, start, kernel, agent_ready. */
+export function coldBootSteps(): StepList<BootContext> {
+  return new StepList([prepare, spawnVmm, configure, start, kernel, agentReady]);
+}

@@ -1,0 +1,117 @@
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { InvalidArgumentError } from '../errors/index.js';
+import { resolveImage } from '../guest/image-store.js';
+import type { DataLayout, VmRepository } from '../store/index.js';
+import type { DriverName, VmmDriver } from '../vmm/driver.js';
+import { Vm } from './vm.js';
+
+/** The profile fields a VM is made from (config [profiles.NAME]). */
+export interface VmProfile {
+  name: string;
+  driver: DriverName;
+  image: string;
+  vcpus: number;
+  memoryMib: number;
+  kernelArgs: string;
+  bootTimeoutMs: number;
+}
+
+export interface CreateVmRequest {
+  profile: VmProfile;
+  /** Per-request overrides of the profile (CLI --driver, --vcpus, --memory-mib). */
+  driver?: DriverName;
+  vcpus?: number;
+  memoryMib?: number;
+}
+
+export interface VmServiceOptions {
+  layout: DataLayout;
+  repo: VmRepository;
+  drivers: Partial<Record<DriverName, VmmDriver>>;
+  /** Config vmm.qemu.stop_timeout_ms. */
+  stopTimeoutMs: number;
+  /** Console logs kept in data_dir/logs (oldest removed first). Default 50. */
+  consoleLogsKept?: number;
+}
+
+/** Guest args every profile gets before its own kernel_args. */
+const STANDARD_GUEST_ARGS = 'quiet';
+
+/**
+ * Creates and tracks VMs: picks the driver, resolves the image, assigns an
+ * id and paths, boots. Owns every VM it created until stopped; `stopAll`
+ * releases them all (used on exit and daemon shutdown).
+ */
+export class VmService {
+  private readonly live = new Map<string, Vm>();
+
+  constructor(private readonly options: VmServiceOptions) {}
+
+  /**
+   * Boots a fresh VM from a profile. Throws InvalidArgumentError for bad
+   * overrides, ImageNotFoundError when the image is not built, driver errors
+   * (VMM_BINARY_NOT_FOUND, ...) and boot errors (VM_BOOT_TIMEOUT, VMM_EXITED).
+   */
+  async create(request: CreateVmRequest): Promise<Vm> {
+    const driverName = request.driver ?? request.profile.driver;
+    const driver = this.options.drivers[driverName];
+    if (!driver) {
+      throw new InvalidArgumentError(`driver "${driverName}" is not available here; available: ${Object.keys(this.options.drivers).join(', ')}`);
+    }
+    const vcpus = request.vcpus ?? request.profile.vcpus;
+    const memoryMib = request.memoryMib ?? request.profile.memoryMib;
+    if (!Number.isInteger(vcpus) || vcpus < 1 || vcpus > 32) throw new InvalidArgumentError(`vcpus must be an integer from 1 to 32, got ${vcpus}`);
+    if (!Number.isInteger(memoryMib) || memoryMib < 64 || memoryMib > 65536) {
+      throw new InvalidArgumentError(`memory_mib must be an integer from 64 to 65536, got ${memoryMib}`);
+    }
+    const image = resolveImage(this.options.layout, request.profile.image);
+    const id = `vm-${randomBytes(6).toString('hex')}`;
+    mkdirSync(this.options.layout.logs, { recursive: true });
+    this.pruneConsoleLogs();
+    const vm = await Vm.boot({
+      id,
+      profileName: request.profile.name,
+      driver,
+      image,
+      vcpus,
+      memoryMib,
+      kernelArgs: [driver.baseKernelArgs(), STANDARD_GUEST_ARGS, request.profile.kernelArgs].filter((a) => a.trim()).join(' '),
+      bootTimeoutMs: request.profile.bootTimeoutMs,
+      stopTimeoutMs: this.options.stopTimeoutMs,
+      runDir: join(this.options.layout.runVms, id),
+      consoleLogPath: join(this.options.layout.logs, `${id}.console.log`),
+      repo: this.options.repo,
+    });
+    this.live.set(id, vm);
+    return vm;
+  }
+
+  get(id: string): Vm | undefined {
+    return this.live.get(id);
+  }
+
+  /** Stops one VM this service owns and forgets it. */
+  async destroy(vm: Vm, reason = 'destroyed'): Promise<void> {
+    try {
+      await vm.stop(reason);
+    } finally {
+      this.live.delete(vm.id);
+    }
+  }
+
+  /** Stops every VM still owned; never throws. */
+  async stopAll(reason = 'shutting down'): Promise<void> {
+    await Promise.allSettled([...this.live.values()].map((vm) => this.destroy(vm, reason)));
+  }
+
+  private pruneConsoleLogs(): void {
+    const keep = this.options.consoleLogsKept ?? 50;
+    const logs = readdirSync(this.options.layout.logs)
+      .filter((f) => f.endsWith('.console.log'))
+      .map((f) => ({ path: join(this.options.layout.logs, f), mtime: statSync(join(this.options.layout.logs, f)).mtimeMs }))
+      .sort((a, b) => b.mtime - a.mtime);
+    for (const old of logs.slice(keep)) rmSync(old.path, { force: true });
+  }
+}

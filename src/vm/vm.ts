@@ -1,0 +1,216 @@
+import { join } from 'node:path';
+import type { AgentClient } from '../guest/agent-client.js';
+import type { BuiltImage } from '../guest/image-store.js';
+import { TfcError } from '../errors/index.js';
+import type { VmRepository } from '../store/index.js';
+import { CleanupStack } from '../vmm/cleanup.js';
+import type { VmmDriver, VmmInstance } from '../vmm/driver.js';
+import { coldBootSteps, type AgentHello, type BootContext } from './boot-steps.js';
+import { VmStateMachine, type VmState } from './state-machine.js';
+import type { PhaseTiming } from './steps.js';
+
+export interface VmBootOptions {
+  id: string;
+  profileName: string;
+  driver: VmmDriver;
+  image: BuiltImage;
+  vcpus: number;
+  memoryMib: number;
+  /** Complete kernel command line. */
+  kernelArgs: string;
+  bootTimeoutMs: number;
+  /** Config vmm.qemu.stop_timeout_ms: how long the guest gets to shut down before the VMM is told to quit, then killed. */
+  stopTimeoutMs: number;
+  runDir: string;
+  consoleLogPath: string;
+  repo: VmRepository;
+}
+
+export interface ExecRequest {
+  argv: string[];
+  env?: Record<string, string>;
+  cwd?: string;
+  stdin?: Buffer | string;
+  timeoutMs?: number;
+  maxOutputBytes?: number;
+}
+
+type ExecResult = Awaited<ReturnType<AgentClient['exec']>>;
+
+/**
+ * One microVM: its lifecycle state (persisted on every change), its VMM
+ * instance, its agent connection and everything to undo. Created only by
+ * `Vm.boot`. Methods throw InvalidStateError when the state forbids them.
+ */
+export class Vm {
+  readonly id: string;
+  readonly profileName: string;
+  readonly driverName: string;
+  readonly consoleLogPath: string;
+  private readonly sm: VmStateMachine;
+  private readonly cleanup = new CleanupStack();
+  private instance?: VmmInstance;
+  private agentClient?: AgentClient;
+  private helloInfo?: AgentHello;
+  private phases: PhaseTiming[] = [];
+  private stopping?: Promise<void>;
+
+  private constructor(private readonly options: VmBootOptions) {
+    this.id = options.id;
+    this.profileName = options.profileName;
+    this.driverName = options.driver.name;
+    this.consoleLogPath = options.consoleLogPath;
+    this.sm = new VmStateMachine(options.id, 'creating', (from, to, reason) => options.repo.transition(options.id, from, to, reason));
+  }
+
+  /**
+   * Records the VM, then cold-boots it step by step until the agent answers.
+   * On any failure everything created so far is undone, the VM is recorded
+   * as failed with the error, and the error is rethrown (with `phases`).
+   */
+  static async boot(options: VmBootOptions): Promise<Vm> {
+    options.repo.insert({
+      id: options.id,
+      driver: options.driver.name,
+      profile: options.profileName,
+      imageDigest: options.image.manifest.digest,
+      state: 'creating',
+      accel: null,
+      vcpus: options.vcpus,
+      memoryMib: options.memoryMib,
+      pid: null,
+      runDir: options.runDir,
+      consoleLog: options.consoleLogPath,
+    });
+    const vm = new Vm(options);
+    vm.sm.transition('booting');
+    const ctx: BootContext = {
+      spec: {
+        vmId: options.id,
+        runDir: options.runDir,
+        consoleLogPath: options.consoleLogPath,
+        kernelPath: options.image.kernelPath,
+        initrdPath: options.image.initrdPath,
+        kernelArgs: options.kernelArgs,
+        vcpus: options.vcpus,
+        memoryMib: options.memoryMib,
+      },
+      driver: options.driver,
+      cleanup: vm.cleanup,
+      deadline: performance.now() + options.bootTimeoutMs,
+      onSpawned: (instance) => {
+        vm.instance = instance;
+        options.repo.update(options.id, { pid: instance.pid, accel: instance.accel });
+      },
+    };
+    try {
+      vm.phases = await coldBootSteps().run(ctx);
+    } catch (err) {
+      const phases = (err as { phases?: PhaseTiming[] }).phases ?? [];
+      vm.phases = phases;
+      options.repo.recordPhases(options.id, 'boot', phases);
+      await vm.cleanup.run();
+      const e = err instanceof TfcError ? err : null;
+      options.repo.setError(options.id, e?.code ?? 'INTERNAL', (err as Error).message);
+      vm.sm.transition('failed', `boot failed in ${(err as { failedStep?: string }).failedStep ?? 'unknown step'}`);
+      throw err;
+    }
+    options.repo.recordPhases(options.id, 'boot', vm.phases);
+    vm.agentClient = ctx.agent;
+    vm.helloInfo = ctx.hello;
+    vm.sm.transition('running', 'agent ready');
+    void vm.instance!.wait().then(() => vm.onVmmExit());
+    return vm;
+  }
+
+  get state(): VmState {
+    return this.sm.state;
+  }
+
+  get accel(): string {
+    return this.instance?.accel ?? 'unknown';
+  }
+
+  get pid(): number | undefined {
+    return this.instance?.pid;
+  }
+
+  /** Boot phases in order; they add up to the boot time. */
+  get bootPhases(): readonly PhaseTiming[] {
+    return this.phases;
+  }
+
+  get hello(): AgentHello | undefined {
+    return this.helloInfo;
+  }
+
+  /** Runs a command in the guest. Throws GuestCommandNotFoundError, AgentError, InvalidStateError. */
+  async exec(request: ExecRequest): Promise<ExecResult> {
+    this.sm.require('exec', ['running']);
+    return this.agentClient!.exec(request);
+  }
+
+  async writeFile(path: string, data: Buffer | string, options: { mode?: number; append?: boolean; mkdirs?: boolean } = {}): Promise<void> {
+    this.sm.require('write a file in', ['running']);
+    await this.agentClient!.writeFile(path, data, options);
+  }
+
+  async readFile(path: string, options: { maxBytes?: number } = {}): Promise<Awaited<ReturnType<AgentClient['readFile']>>> {
+    this.sm.require('read a file from', ['running']);
+    return this.agentClient!.readFile(path, options);
+  }
+
+  async pause(): Promise<void> {
+    this.sm.require('pause', ['running']);
+    await this.instance!.pause();
+    this.sm.transition('paused');
+  }
+
+  async resume(): Promise<void> {
+    this.sm.require('resume', ['paused']);
+    await this.instance!.resume();
+    this.sm.transition('running');
+  }
+
+  /**
+   * Stops the VM and releases everything it holds: asks the agent to shut
+   * the guest down, waits up to stopTimeoutMs, then tells the VMM to quit,
+   * then kills it. Safe to call twice (the second call waits for the first);
+   * a stopped VM stays stopped.
+   */
+  stop(reason = 'stop requested'): Promise<void> {
+    if (this.sm.state === 'stopped') return Promise.resolve();
+    this.stopping ??= this.doStop(reason);
+    return this.stopping;
+  }
+
+  private async doStop(reason: string): Promise<void> {
+    const wasRunning = this.sm.state === 'running';
+    this.sm.transition('stopping', reason);
+    const instance = this.instance;
+    if (instance && !instance.exited) {
+      const grace = this.options.stopTimeoutMs;
+      if (this.agentClient && wasRunning) {
+        // A paused guest cannot shut itself down; the VMM quit below handles it.
+        await this.agentClient.shutdown('reboot', { timeoutMs: Math.min(grace, 1000) }).catch(() => undefined);
+        await Promise.race([instance.wait(), new Promise((r) => setTimeout(r, grace))]);
+      }
+      await instance.shutdown(grace);
+    }
+    await this.cleanup.run();
+    this.sm.transition('stopped', reason);
+  }
+
+  private onVmmExit(): void {
+    if (this.sm.state === 'running' || this.sm.state === 'paused') {
+      const message = `VMM exited unexpectedly; console log: ${this.consoleLogPath}`;
+      this.options.repo.setError(this.id, 'VMM_EXITED', message);
+      this.sm.transition('failed', 'VMM exited unexpectedly');
+      void this.cleanup.run();
+    }
+  }
+}
+
+export function vmRunDir(runVmsDir: string, id: string): string {
+  return join(runVmsDir, id);
+}
