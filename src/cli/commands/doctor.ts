@@ -1,0 +1,118 @@
+import { accessSync, constants, mkdirSync, statfsSync } from 'node:fs';
+import type { Command } from 'commander';
+import { resolveImage } from '../../guest/image-store.js';
+import { findExecutable, runCommand } from '../../process/index.js';
+import { QemuDriver } from '../../vmm/index.js';
+import type { CliContext, GlobalOptions } from '../context.js';
+import { printJson, renderTable } from '../output.js';
+
+export type CheckStatus = 'ok' | 'warn' | 'fail';
+
+export interface DoctorCheck {
+  name: string;
+  status: CheckStatus;
+  detail: string;
+  /** How to fix it; present unless status is ok. */
+  fix?: string;
+}
+
+const MIN_FREE_BYTES = 2 * 1024 ** 3;
+
+/** Runs every host check. Never throws: a check that cannot run reports fail. */
+export async function runDoctor(ctx: CliContext): Promise<DoctorCheck[]> {
+  const checks: DoctorCheck[] = [];
+  const config = ctx.config;
+
+  const qemu = new QemuDriver({ binary: config.vmm.qemu.binary, accel: config.vmm.qemu.accel });
+  try {
+    const info = await qemu.probe();
+    checks.push({ name: 'qemu', status: 'ok', detail: `${info.binary} version ${info.version}` });
+    checks.push({ name: 'accelerator', status: info.accel === 'kvm' ? 'ok' : 'warn', detail: `${info.accel}: ${info.accelReason}`, ...(info.accel === 'tcg' ? { fix: 'VMs run under software emulation (slow boots); use a host with working hardware KVM for production speed' } : {}) });
+  } catch (err) {
+    checks.push({ name: 'qemu', status: 'fail', detail: (err as Error).message, fix: 'apt-get install --no-install-recommends qemu-system-x86' });
+  }
+
+  const fcPath = findExecutable(config.vmm.firecracker.binary);
+  if (fcPath) {
+    const v = await runCommand(fcPath, ['--version'], { allowFailure: true, timeoutMs: 5000 }).catch(() => null);
+    const version = v ? (/Firecracker v?(\S+)/.exec(v.stdout.toString())?.[1] ?? 'unknown version') : 'did not run';
+    checks.push({ name: 'firecracker', status: 'ok', detail: `${fcPath} ${version} (driver not yet available in this build)` });
+  } else {
+    checks.push({
+      name: 'firecracker',
+      status: 'warn',
+      detail: `"${config.vmm.firecracker.binary}" not found (optional; the qemu driver works without it)`,
+      fix: 'install Firecracker >= 1.8 from its release page and set vmm.firecracker.binary or FIRECRACKER_BIN',
+    });
+  }
+
+  for (const [tool, pkg] of [
+    ['busybox', 'busybox-static'],
+    ['lz4', 'lz4'],
+    ['cpio', 'cpio'],
+    ['gcc', 'gcc libc6-dev'],
+    ['dpkg-deb', 'dpkg'],
+    ['apt-get', 'apt'],
+  ] as const) {
+    const path = findExecutable(tool);
+    checks.push(path ? { name: `tool ${tool}`, status: 'ok', detail: path } : { name: `tool ${tool}`, status: 'fail', detail: 'not found (needed by `tfc image build`)', fix: `apt-get install ${pkg}` });
+  }
+
+  try {
+    accessSync('/dev/net/tun', constants.R_OK | constants.W_OK);
+    checks.push({ name: '/dev/net/tun', status: 'ok', detail: 'present and accessible' });
+  } catch {
+    checks.push({ name: '/dev/net/tun', status: 'warn', detail: 'missing or not accessible (needed for VM networking)', fix: 'modprobe tun, or run as root' });
+  }
+
+  const isRoot = process.getuid?.() === 0;
+  checks.push(
+    isRoot
+      ? { name: 'root', status: 'ok', detail: 'running as root' }
+      : { name: 'root', status: 'warn', detail: `running as uid ${process.getuid?.()}`, fix: 'run as root (or with CAP_NET_ADMIN) for networking and jailer features' },
+  );
+
+  const images = new Set(Object.values(config.profiles).map((p) => p.image));
+  for (const name of images) {
+    try {
+      const image = resolveImage(ctx.layout, name);
+      checks.push({ name: `image ${name}`, status: 'ok', detail: `${image.manifest.digest.slice(0, 16)} kernel ${image.manifest.kernel.release}` });
+    } catch {
+      checks.push({ name: `image ${name}`, status: 'fail', detail: 'not built', fix: 'tfc image build' });
+    }
+  }
+
+  try {
+    mkdirSync(ctx.layout.root, { recursive: true });
+    const fs = statfsSync(ctx.layout.root);
+    const free = fs.bavail * fs.bsize;
+    const gib = (free / 1024 ** 3).toFixed(1);
+    checks.push(
+      free >= MIN_FREE_BYTES
+        ? { name: 'disk', status: 'ok', detail: `${gib} GiB free in ${ctx.layout.root}` }
+        : { name: 'disk', status: 'warn', detail: `only ${gib} GiB free in ${ctx.layout.root}`, fix: 'free space or point data_dir (TFC_DATA_DIR) elsewhere: images need about 200 MiB, snapshots more' },
+    );
+  } catch (err) {
+    checks.push({ name: 'disk', status: 'fail', detail: `cannot use data_dir ${ctx.layout.root}: ${(err as Error).message}`, fix: 'set data_dir (TFC_DATA_DIR) to a writable directory' });
+  }
+  return checks;
+}
+
+export function registerDoctor(program: Command, withContext: (fn: (ctx: CliContext, global: GlobalOptions) => Promise<number>) => Promise<number>): void {
+  program
+    .command('doctor')
+    .description('check this host: QEMU, accelerator, Firecracker, tools, /dev/net/tun, root, images, disk; exits 1 when something required fails')
+    .option('--json', 'print the checks as JSON')
+    .action(async (opts: { json?: boolean }) => {
+      process.exitCode = await withContext(async (ctx) => {
+        const checks = await runDoctor(ctx);
+        const failed = checks.some((c) => c.status === 'fail');
+        if (opts.json) {
+          printJson({ ok: !failed, checks });
+        } else {
+          process.stdout.write(renderTable(['check', 'status', 'detail', 'fix'], checks.map((c) => [c.name, c.status, c.detail, c.fix ?? ''])) + '\n');
+        }
+        return failed ? 1 : 0;
+      });
+    });
+}

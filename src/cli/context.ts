@@ -1,0 +1,50 @@
+import { loadConfig, type LoadedConfig } from '../config/index.js';
+import { dataLayout, openDatabase, VmRepository, type DataLayout, type Db } from '../store/index.js';
+import { createDrivers } from '../vmm/index.js';
+import { VmService } from '../vm/index.js';
+
+/** Global CLI options shared by every command. */
+export interface GlobalOptions {
+  config?: string;
+}
+
+/**
+ * What local commands work with, opened lazily: the config is always
+ * loaded, the database only by commands that need it. `close()` releases
+ * the database; call it once.
+ */
+export class CliContext {
+  readonly loaded: LoadedConfig;
+  readonly layout: DataLayout;
+  private db?: Db;
+  private service?: VmService;
+
+  constructor(options: GlobalOptions) {
+    this.loaded = loadConfig({ configPath: options.config });
+    this.layout = dataLayout(this.loaded.config.dataDir);
+  }
+
+  get config() {
+    return this.loaded.config;
+  }
+
+  database(): Db {
+    this.db ??= openDatabase(this.layout.database);
+    return this.db;
+  }
+
+  vmService(): VmService {
+    this.service ??= new VmService({
+      layout: this.layout,
+      repo: new VmRepository(this.database()),
+      drivers: createDrivers(this.config),
+      stopTimeoutMs: this.config.vmm.qemu.stopTimeoutMs,
+    });
+    return this.service;
+  }
+
+  async close(): Promise<void> {
+    await this.service?.stopAll('CLI exiting');
+    this.db?.close();
+  }
+}

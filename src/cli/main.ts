@@ -1,0 +1,79 @@
+/**
+ * The `tfc` command line. Commands here are local (they work without a
+ * daemon); later the daemon-backed commands become thin API clients using
+ * the same nouns and JSON shapes. This module maps errors to messages and
+ * exit codes and must not contain VM logic.
+ */
+import { Command, CommanderError } from 'commander';
+import { TfcError } from '../errors/index.js';
+import { registerConfigCommands } from './commands/config.js';
+import { registerDoctor } from './commands/doctor.js';
+import { registerImageCommands } from './commands/image.js';
+import { registerVmRun } from './commands/vm-run.js';
+import { CliContext, type GlobalOptions } from './context.js';
+
+const VERSION = '0.1.0';
+
+/** Exit codes for tfc's own failures (a `vm run` otherwise exits with the guest command's code). */
+export const EXIT_ERROR = 1;
+export const EXIT_USAGE = 2;
+const EXIT_INTERRUPTED = 130;
+
+/** Runs the CLI with `argv` (as process.argv); resolves with the exit code. Never throws. */
+export async function main(argv: string[]): Promise<number> {
+  const program = new Command('tfc')
+    .description('terraphim-firecracker: isolated, ready-to-use Linux microVMs')
+    .version(VERSION)
+    .option('--config <file>', 'config file (default: $TFC_CONFIG, then ./tfc.toml, then built-in defaults)')
+    .enablePositionalOptions()
+    .exitOverride()
+    .configureOutput({ writeErr: (s) => process.stderr.write(s) });
+
+  let context: CliContext | undefined;
+  const withContext = async (fn: (ctx: CliContext, global: GlobalOptions) => Promise<number>): Promise<number> => {
+    const global = program.opts<GlobalOptions>();
+    context = new CliContext(global);
+    const ctx = context;
+    // Ctrl-C or a kill must not leave a VM behind.
+    const onSignal = (signal: NodeJS.Signals) => {
+      process.stderr.write(`\ntfc: ${signal}, stopping VMs...\n`);
+      void ctx.close().finally(() => process.exit(EXIT_INTERRUPTED));
+    };
+    process.once('SIGINT', onSignal);
+    process.once('SIGTERM', onSignal);
+    try {
+      return await fn(ctx, global);
+    } finally {
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+      await ctx.close();
+    }
+  };
+
+  registerDoctor(program, withContext);
+  registerImageCommands(program, withContext);
+  registerConfigCommands(program, withContext);
+  const vm = program.command('vm').description('run and manage VMs');
+  registerVmRun(vm, withContext);
+
+  try {
+    await program.parseAsync(argv);
+    return typeof process.exitCode === 'number' ? process.exitCode : 0;
+  } catch (err) {
+    return reportError(err);
+  }
+}
+
+function reportError(err: unknown): number {
+  if (err instanceof CommanderError) {
+    // Commander already printed its message (help, version, usage errors).
+    if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') return 0;
+    return EXIT_USAGE;
+  }
+  if (err instanceof TfcError) {
+    process.stderr.write(`tfc: error ${err.code}: ${err.message}\n`);
+    return EXIT_ERROR;
+  }
+  process.stderr.write(`tfc: unexpected error: ${(err as Error)?.stack ?? String(err)}\n`);
+  return EXIT_ERROR;
+}

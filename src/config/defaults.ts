@@ -1,0 +1,47 @@
+// Built-in defaults, keyed by dotted snake_case key like the file. Profile
+// defaults are per profile field: every profile (the built-in "minimal" and
+// each [profiles.X] in the file) starts from these.
+import { homedir } from 'node:os';
+import { isAbsolute, join } from 'node:path';
+import { BUILTIN_PROFILE } from './schema.js';
+
+/**
+ * `data_dir` default: /var/lib/tfc for root (uid 0), else
+ * $XDG_DATA_HOME/tfc (only when absolute, per the XDG spec), else
+ * ~/.local/share/tfc with ~ from $HOME or the OS.
+ */
+export function defaultDataDir(env: NodeJS.ProcessEnv, uid: number): string {
+  if (uid === 0) return '/var/lib/tfc';
+  const xdg = env.XDG_DATA_HOME;
+  if (xdg && isAbsolute(xdg)) return join(xdg, 'tfc');
+  return join(env.HOME || homedir(), '.local', 'share', 'tfc');
+}
+
+/** Top-level defaults (everything except profiles), in the order `config show` prints them. */
+export function globalDefaults(env: NodeJS.ProcessEnv, uid: number): Array<[string, unknown]> {
+  return [
+    ['data_dir', defaultDataDir(env, uid)],
+    ['log_level', 'info'],
+    ['default_profile', BUILTIN_PROFILE],
+    ['vmm.default_driver', 'qemu'],
+    ['vmm.qemu.binary', 'qemu-system-x86_64'],
+    ['vmm.qemu.accel', 'auto'],
+    ['vmm.qemu.stop_timeout_ms', 3000],
+    ['vmm.firecracker.binary', 'firecracker'],
+    ['vmm.firecracker.api_timeout_ms', 5000],
+    ['images.kernel_package', 'auto'],
+  ];
+}
+
+/**
+ * Defaults of one profile's fields, in print order. `driver` has no fixed
+ * default: it is whatever `vmm.default_driver` resolves to.
+ */
+export const PROFILE_DEFAULTS: ReadonlyArray<[string, unknown]> = [
+  ['driver', undefined],
+  ['image', 'minimal'],
+  ['vcpus', 1],
+  ['memory_mib', 256],
+  ['kernel_args', ''],
+  ['boot_timeout_ms', 120_000],
+];

@@ -1,0 +1,113 @@
+// Merges the layers into the effective config: defaults < file < env, per
+// leaf, remembering where each value came from. Inputs are already
+// validated; this step cannot fail.
+import { dirname, isAbsolute, join, resolve } from 'node:path';
+import { homedir } from 'node:os';
+import { globalDefaults, PROFILE_DEFAULTS } from './defaults.js';
+import type { EnvOverride } from './env.js';
+import type { CheckedFile } from './file.js';
+import { profileNamesIn } from './schema.js';
+import type { Config, DriverName, LoadedConfig, LogLevel, Profile, QemuAccel, ValueSource } from './types.js';
+
+interface Entry {
+  value: unknown;
+  source: ValueSource;
+}
+
+export interface ResolveInput {
+  env: NodeJS.ProcessEnv;
+  uid: number;
+  cwd: string;
+  file: CheckedFile | null;
+  overrides: readonly EnvOverride[];
+}
+
+function isTable(v: unknown): v is Record<string, unknown> {
+  return v !== null && typeof v === 'object' && !(v instanceof Date) && !Array.isArray(v);
+}
+
+/** Leaves of a validated document as [dotted key path, value], in document order. */
+function leaves(doc: Record<string, unknown>, prefix: string[] = []): Array<[string[], unknown]> {
+  return Object.entries(doc).flatMap(([k, v]): Array<[string[], unknown]> =>
+    isTable(v) ? leaves(v, [...prefix, k]) : v === undefined ? [] : [[[...prefix, k], v]],
+  );
+}
+
+/**
+ * `data_dir` is made absolute so every module agrees on it: `~` expands to
+ * $HOME, and a relative path is relative to the file that set it (or the
+ * working directory for TFC_DATA_DIR), not to wherever tfc is later run from.
+ */
+function absoluteDir(value: string, base: string, env: NodeJS.ProcessEnv): string {
+  const home = env.HOME || homedir();
+  if (value === '~') return home;
+  if (value.startsWith('~/')) return join(home, value.slice(2));
+  return isAbsolute(value) ? value : resolve(base, value);
+}
+
+export function resolveConfig(input: ResolveInput): LoadedConfig {
+  const { file } = input;
+  const entries = new Map<string, Entry>();
+  const fromFile = (path: string[]): ValueSource => {
+    const line = file?.lines.lineOf(path);
+    return { kind: 'file', file: file?.path ?? '', ...(line === undefined ? {} : { line }) };
+  };
+
+  for (const [key, value] of globalDefaults(input.env, input.uid)) entries.set(key, { value, source: { kind: 'default' } });
+  const { profiles: fileProfiles = {}, ...fileGlobals } = file?.data ?? {};
+  for (const [path, value] of leaves(fileGlobals)) entries.set(path.join('.'), { value, source: fromFile(path) });
+  for (const o of input.overrides) entries.set(o.key, { value: o.value, source: { kind: 'env', env: o.env } });
+
+  const dataDir = entries.get('data_dir')!;
+  const base = dataDir.source.kind === 'file' && file ? dirname(file.path) : input.cwd;
+  dataDir.value = absoluteDir(dataDir.value as string, base, input.env);
+
+  // A profile that omits `driver` (the built-in one included) follows
+  // vmm.default_driver, and reports that key's source as its own.
+  const defaultDriver = entries.get('vmm.default_driver')!;
+  for (const name of profileNamesIn(fileProfiles)) {
+    const fields: Record<string, unknown> = Object.hasOwn(fileProfiles, name) ? fileProfiles[name] : {};
+    for (const [field, fallback] of PROFILE_DEFAULTS) {
+      const key = `profiles.${name}.${field}`;
+      if (fields[field] !== undefined) entries.set(key, { value: fields[field], source: fromFile(['profiles', name, field]) });
+      else if (field === 'driver') entries.set(key, { ...defaultDriver });
+      else entries.set(key, { value: fallback, source: { kind: 'default' } });
+    }
+  }
+
+  const get = <T>(key: string): T => entries.get(key)!.value as T;
+  const profiles: Record<string, Profile> = {};
+  for (const name of profileNamesIn(fileProfiles)) {
+    const p = (field: string) => `profiles.${name}.${field}`;
+    profiles[name] = {
+      name,
+      driver: get<DriverName>(p('driver')),
+      image: get<string>(p('image')),
+      vcpus: get<number>(p('vcpus')),
+      memoryMib: get<number>(p('memory_mib')),
+      kernelArgs: get<string>(p('kernel_args')),
+      bootTimeoutMs: get<number>(p('boot_timeout_ms')),
+    };
+  }
+  const config: Config = {
+    dataDir: get<string>('data_dir'),
+    logLevel: get<LogLevel>('log_level'),
+    defaultProfile: get<string>('default_profile'),
+    vmm: {
+      defaultDriver: get<DriverName>('vmm.default_driver'),
+      qemu: {
+        binary: get<string>('vmm.qemu.binary'),
+        accel: get<QemuAccel>('vmm.qemu.accel'),
+        stopTimeoutMs: get<number>('vmm.qemu.stop_timeout_ms'),
+      },
+      firecracker: {
+        binary: get<string>('vmm.firecracker.binary'),
+        apiTimeoutMs: get<number>('vmm.firecracker.api_timeout_ms'),
+      },
+    },
+    images: { kernelPackage: get<string>('images.kernel_package') },
+    profiles,
+  };
+  const sources = Object.fromEntries([...entries].map(([key, e]) => [key, e.source]));
+  return { config, file: file?.path ?? null, sources };
+}

@@ -1,0 +1,150 @@
+// The zod schema of tfc.toml: the single source of truth for which keys exist,
+// their types, ranges and the "what is allowed" text of each error message.
+// Every key is optional here; defaults are applied later (defaults.ts) so that
+// each effective value can report whether it came from the file or not.
+import { z } from 'zod';
+
+export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'silent'] as const;
+export const DRIVERS = ['qemu', 'firecracker'] as const;
+export const QEMU_ACCELS = ['auto', 'kvm', 'tcg'] as const;
+/** Image names a profile may use; the images module owns what they contain. */
+export const IMAGE_NAMES = ['minimal'] as const;
+export const BUILTIN_PROFILE = 'minimal';
+export const PROFILE_NAME_PATTERN = /^[a-z][a-z0-9_-]{0,31}$/;
+export const KERNEL_PACKAGE_PATTERN = /^linux-image-[0-9].*-cloud-amd64$/;
+
+// Each helper puts the "allowed" text on the schema itself: zod 4 uses a
+// schema-level `error` for its checks too (int, min, max), so every issue of a
+// field carries the same readable rule.
+function oneOf<const T extends readonly [string, ...string[]]>(values: T) {
+  return z.enum(values, { error: `must be one of ${values.map((v) => JSON.stringify(v)).join(', ')}` });
+}
+
+function intIn(min: number, max: number) {
+  return z
+    .number({ error: `must be an integer from ${min} to ${max}` })
+    .int()
+    .min(min)
+    .max(max);
+}
+
+function nonEmptyString(what: string) {
+  return z.string({ error: `must be a non-empty string (${what})` }).min(1);
+}
+
+// Every key of every table is optional in the file.
+function table<S extends z.ZodRawShape>(shape: S, error = 'must be a table') {
+  return z.strictObject(shape, { error }).partial();
+}
+
+function isPlainTable(v: unknown): v is Record<string, unknown> {
+  return v !== null && typeof v === 'object' && !Array.isArray(v) && !(v instanceof Date);
+}
+
+export const ProfileFileSchema = table({
+  driver: oneOf(DRIVERS),
+  image: oneOf(IMAGE_NAMES),
+  vcpus: intIn(1, 32),
+  memory_mib: intIn(64, 65536),
+  kernel_args: z.string({ error: 'must be a string (extra kernel command line)' }),
+  boot_timeout_ms: intIn(1000, 600_000),
+}, 'must be a profile table [profiles.NAME]; profile fields such as vcpus go inside one');
+
+export const ConfigFileSchema = table({
+  data_dir: nonEmptyString('a directory path'),
+  log_level: oneOf(LOG_LEVELS),
+  default_profile: z.string({ error: 'must be a string naming a profile' }),
+  vmm: table({
+    default_driver: oneOf(DRIVERS),
+    qemu: table({
+      binary: nonEmptyString('a command name or path'),
+      accel: oneOf(QEMU_ACCELS),
+      stop_timeout_ms: intIn(0, 600_000),
+    }),
+    firecracker: table({
+      binary: nonEmptyString('a command name or path'),
+      api_timeout_ms: intIn(100, 600_000),
+    }),
+  }),
+  images: table({
+    kernel_package: z
+      .string({ error: 'must be "auto" or a Debian package name matching ^linux-image-[0-9].*-cloud-amd64$' })
+      .refine((v) => v === 'auto' || KERNEL_PACKAGE_PATTERN.test(v)),
+  }),
+  profiles: z.record(z.string(), ProfileFileSchema, { error: 'must be a table of profiles' }),
+});
+
+export type ConfigFile = z.output<typeof ConfigFileSchema>;
+
+/**
+ * Checks that span keys, kept out of zod on purpose: zod 4 skips refinements
+ * once a value inside failed a type check, and one load must report every
+ * problem. Runs on the raw (unvalidated) document, so it checks shapes itself.
+ * Profile names are checked here rather than by a record key schema so that
+ * a badly named profile still has its fields validated.
+ */
+export function crossKeyIssues(doc: Record<string, unknown>): Array<{ path: string[]; message: string }> {
+  const issues: Array<{ path: string[]; message: string }> = [];
+  const profiles = doc.profiles;
+  if (isPlainTable(profiles)) {
+    for (const name of Object.keys(profiles)) {
+      if (!PROFILE_NAME_PATTERN.test(name)) {
+        issues.push({
+          path: ['profiles', name],
+          message: `invalid profile name ${JSON.stringify(name)}: must match ${PROFILE_NAME_PATTERN.source} (lowercase letter first, then up to 31 of a-z 0-9 _ -)`,
+        });
+      }
+    }
+  }
+  const wanted = doc.default_profile;
+  const available = profileNamesIn(profiles);
+  if (typeof wanted === 'string' && !available.includes(wanted)) {
+    issues.push({
+      path: ['default_profile'],
+      message: `no profile named ${JSON.stringify(wanted)}; available: ${available.join(', ')}`,
+    });
+  }
+  return issues;
+}
+
+/** The built-in profile plus every profile table in the file, built-in first. */
+export function profileNamesIn(profiles: unknown): string[] {
+  const names = [BUILTIN_PROFILE];
+  if (isPlainTable(profiles)) {
+    for (const name of Object.keys(profiles)) if (name !== BUILTIN_PROFILE) names.push(name);
+  }
+  return names;
+}
+
+function unwrap(schema: z.ZodType): z.ZodType {
+  let s = schema;
+  while (s instanceof z.ZodOptional) s = s.unwrap() as z.ZodType;
+  return s;
+}
+
+/**
+ * The schema of the value at `path` (snake_case segments; any segment under
+ * `profiles` names a profile), or undefined when no such key exists.
+ */
+export function schemaAt(path: readonly string[]): z.ZodType | undefined {
+  let s: z.ZodType = ConfigFileSchema;
+  for (const segment of path) {
+    s = unwrap(s);
+    if (s instanceof z.ZodObject) {
+      const shape = s.shape as Record<string, z.ZodType>;
+      if (!Object.hasOwn(shape, segment)) return undefined;
+      s = shape[segment];
+    } else if (s instanceof z.ZodRecord) {
+      s = s.valueType as z.ZodType;
+    } else {
+      return undefined;
+    }
+  }
+  return unwrap(s);
+}
+
+/** The keys a table at `path` accepts, in schema order; [] when `path` is not a fixed table. */
+export function knownKeysAt(path: readonly string[]): string[] {
+  const s = schemaAt(path);
+  return s instanceof z.ZodObject ? Object.keys(s.shape) : [];
+}

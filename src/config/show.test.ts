@@ -1,0 +1,66 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parse } from 'smol-toml';
+import { afterAll, describe, expect, it } from 'vitest';
+import { configDocument, loadConfig, renderConfigShow } from './index.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'tfc-show-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+writeFileSync(
+  join(dir, 'tfc.toml'),
+  ['log_level = "debug"', '', '[profiles.dev]', 'vcpus = 2', 'kernel_args = "console=ttyS0 quiet"'].join('\n'),
+);
+const loaded = loadConfig({ cwd: dir, uid: 1000, env: { HOME: '/home/u', TFC_DATA_DIR: '/srv/tfc' } });
+
+describe('renderConfigShow toml', () => {
+  const out = renderConfigShow(loaded, 'toml');
+  const line = (prefix: string) => out.split('\n').find((l) => l.startsWith(prefix));
+
+  it('annotates every value with its source', () => {
+    expect(line('log_level =')).toMatch(/^log_level = "debug"\s+# tfc\.toml:1$/);
+    expect(line('data_dir =')).toMatch(/^data_dir = "\/srv\/tfc"\s+# env TFC_DATA_DIR$/);
+    expect(line('default_profile =')).toMatch(/# default$/);
+    expect(out).toContain(`# effective tfc configuration; file: ${join(dir, 'tfc.toml')}`);
+    const valueLines = out.split('\n').filter((l) => l.includes(' = '));
+    expect(valueLines.every((l) => / {2}# (default|tfc\.toml:\d+|env [A-Z_]+)$/.test(l))).toBe(true);
+  });
+
+  it('prints tables in schema order, profiles last with the merged fields', () => {
+    const headers = out.split('\n').filter((l) => l.startsWith('['));
+    expect(headers).toEqual(['[vmm]', '[vmm.qemu]', '[vmm.firecracker]', '[images]', '[profiles.minimal]', '[profiles.dev]']);
+    const dev = out.slice(out.indexOf('[profiles.dev]'));
+    expect(dev).toMatch(/vcpus = 2\s+# tfc\.toml:4/);
+    expect(dev).toMatch(/memory_mib = 256\s+# default/);
+  });
+
+  it('is valid TOML that parses back to the effective config', () => {
+    expect(parse(out)).toEqual(configDocument(loaded.config));
+  });
+
+  it('says when no file was used', () => {
+    const empty = mkdtempSync(join(dir, 'empty-'));
+    const defaults = loadConfig({ cwd: empty, uid: 1000, env: { HOME: '/h' } });
+    expect(defaults.file).toBeNull();
+    expect(renderConfigShow(defaults, 'toml')).toContain('no config file (built-in defaults)');
+  });
+});
+
+describe('renderConfigShow json', () => {
+  it('has snake_case config, sources and the file', () => {
+    const json = JSON.parse(renderConfigShow(loaded, 'json'));
+    expect(json.file).toBe(join(dir, 'tfc.toml'));
+    expect(json.config.vmm.qemu.stop_timeout_ms).toBe(3000);
+    expect(json.config.profiles.dev).toEqual({
+      driver: 'qemu',
+      image: 'minimal',
+      vcpus: 2,
+      memory_mib: 256,
+      kernel_args: 'console=ttyS0 quiet',
+      boot_timeout_ms: 120000,
+    });
+    expect(json.sources.data_dir).toEqual({ kind: 'env', env: 'TFC_DATA_DIR' });
+    expect(json.sources['profiles.dev.vcpus']).toEqual({ kind: 'file', file: join(dir, 'tfc.toml'), line: 4 });
+    expect(json.sources['vmm.firecracker.api_timeout_ms']).toEqual({ kind: 'default' });
+  });
+});

@@ -1,0 +1,95 @@
+// `tfc config show`: the effective config in the file's own shape
+// (snake_case), each value with where it came from.
+import { basename } from 'node:path';
+import type { Config, LoadedConfig, ValueSource } from './types.js';
+
+/** The effective config as a tfc.toml document (snake_case keys, profile `name` omitted: it is the table key). */
+export function configDocument(config: Config): Record<string, unknown> {
+  const profiles: Record<string, unknown> = {};
+  for (const [name, p] of Object.entries(config.profiles)) {
+    profiles[name] = {
+      driver: p.driver,
+      image: p.image,
+      vcpus: p.vcpus,
+      memory_mib: p.memoryMib,
+      kernel_args: p.kernelArgs,
+      boot_timeout_ms: p.bootTimeoutMs,
+    };
+  }
+  return {
+    data_dir: config.dataDir,
+    log_level: config.logLevel,
+    default_profile: config.defaultProfile,
+    vmm: {
+      default_driver: config.vmm.defaultDriver,
+      qemu: {
+        binary: config.vmm.qemu.binary,
+        accel: config.vmm.qemu.accel,
+        stop_timeout_ms: config.vmm.qemu.stopTimeoutMs,
+      },
+      firecracker: {
+        binary: config.vmm.firecracker.binary,
+        api_timeout_ms: config.vmm.firecracker.apiTimeoutMs,
+      },
+    },
+    images: { kernel_package: config.images.kernelPackage },
+    profiles,
+  };
+}
+
+/** `default`, `tfc.toml:7` (file base name; the header names the full path), `env TFC_DATA_DIR`. */
+export function describeSource(source: ValueSource | undefined): string {
+  if (!source || source.kind === 'default') return 'default';
+  if (source.kind === 'env') return `env ${source.env}`;
+  return source.line === undefined ? basename(source.file) : `${basename(source.file)}:${source.line}`;
+}
+
+function tomlKey(key: string): string {
+  return /^[A-Za-z0-9_-]+$/.test(key) ? key : JSON.stringify(key);
+}
+
+function tomlValue(value: unknown): string {
+  // JSON string escapes are valid TOML basic-string escapes; DEL is the one
+  // character TOML forbids raw that JSON leaves alone.
+  if (typeof value === 'string') return JSON.stringify(value).replaceAll('\x7f', '\\u007f');
+  return String(value);
+}
+
+function isTable(v: unknown): v is Record<string, unknown> {
+  return v !== null && typeof v === 'object' && !Array.isArray(v);
+}
+
+function renderToml(loaded: LoadedConfig): string {
+  const out = [
+    loaded.file
+      ? `# effective tfc configuration; file: ${loaded.file}`
+      : '# effective tfc configuration; no config file (built-in defaults)',
+    '# each value is followed by its source: default, FILE:LINE or env VAR',
+  ];
+  const walk = (table: Record<string, unknown>, path: string[]) => {
+    const scalars = Object.entries(table).filter(([, v]) => !isTable(v));
+    if (scalars.length > 0) {
+      out.push('');
+      if (path.length > 0) out.push(`[${path.map(tomlKey).join('.')}]`);
+      const rows = scalars.map(([k, v]) => [`${tomlKey(k)} = ${tomlValue(v)}`, describeSource(loaded.sources[[...path, k].join('.')])]);
+      const width = Math.max(...rows.map(([text]) => text.length));
+      for (const [text, source] of rows) out.push(`${text.padEnd(width)}  # ${source}`);
+    }
+    for (const [k, v] of Object.entries(table)) if (isTable(v)) walk(v, [...path, k]);
+  };
+  walk(configDocument(loaded.config), []);
+  return `${out.join('\n')}\n`;
+}
+
+/**
+ * Renders the effective config. `toml` is valid TOML (parsing it gives
+ * `configDocument(config)`) with a `# source` comment after each value;
+ * `json` is `{file, config, sources}` with snake_case `config`, ending in a
+ * newline. Pure; may be called any number of times.
+ */
+export function renderConfigShow(loaded: LoadedConfig, format: 'toml' | 'json'): string {
+  if (format === 'json') {
+    return `${JSON.stringify({ file: loaded.file, config: configDocument(loaded.config), sources: loaded.sources }, null, 2)}\n`;
+  }
+  return renderToml(loaded);
+}

@@ -1,0 +1,86 @@
+// Public shapes of the effective configuration. TypeScript fields are
+// camelCase; the file, `sources` keys, error keys and `tfc config show` use the
+// snake_case dotted keys of tfc.toml (e.g. `vmm.qemu.stop_timeout_ms`).
+
+export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'silent';
+export type DriverName = 'qemu' | 'firecracker';
+export type QemuAccel = 'auto' | 'kvm' | 'tcg';
+
+/** A named VM shape: which driver boots it, from which image, how big. */
+export interface Profile {
+  /** The profile's name, i.e. the X of `[profiles.X]`. */
+  name: string;
+  /** `profiles.X.driver`; defaults to `vmm.default_driver`. */
+  driver: DriverName;
+  /** `profiles.X.image`; default "minimal". */
+  image: string;
+  /** `profiles.X.vcpus`; integer 1..32, default 1. */
+  vcpus: number;
+  /** `profiles.X.memory_mib`; integer 64..65536, default 256. */
+  memoryMib: number;
+  /** `profiles.X.kernel_args`; appended to the driver's base command line, default "". */
+  kernelArgs: string;
+  /** `profiles.X.boot_timeout_ms`; integer 1000..600000, default 120000. */
+  bootTimeoutMs: number;
+}
+
+export interface Config {
+  /** `data_dir` / TFC_DATA_DIR; always an absolute path. */
+  dataDir: string;
+  /** `log_level` / TFC_LOG_LEVEL; default "info". */
+  logLevel: LogLevel;
+  /** `default_profile`; always names a key of `profiles`. */
+  defaultProfile: string;
+  vmm: {
+    /** `vmm.default_driver`; default "qemu". */
+    defaultDriver: DriverName;
+    qemu: {
+      /** `vmm.qemu.binary` / TFC_QEMU_BINARY; a name looked up in PATH or a path. */
+      binary: string;
+      /** `vmm.qemu.accel` / TFC_QEMU_ACCEL; default "auto". */
+      accel: QemuAccel;
+      /** `vmm.qemu.stop_timeout_ms`; grace before SIGKILL, default 3000. */
+      stopTimeoutMs: number;
+    };
+    firecracker: {
+      /** `vmm.firecracker.binary` / FIRECRACKER_BIN; a name looked up in PATH or a path. */
+      binary: string;
+      /** `vmm.firecracker.api_timeout_ms`; default 5000. */
+      apiTimeoutMs: number;
+    };
+  };
+  images: {
+    /** `images.kernel_package`: "auto" or an exact linux-image-*-cloud-amd64 package. */
+    kernelPackage: string;
+  };
+  /** Always contains the built-in "minimal" profile. */
+  profiles: Record<string, Profile>;
+}
+
+/** Where one effective value came from. */
+export type ValueSource =
+  | { kind: 'default' }
+  | { kind: 'file'; file: string; line?: number }
+  | { kind: 'env'; env: string };
+
+export interface LoadedConfig {
+  config: Config;
+  /** Absolute path of the file that was read, or null when only defaults (and env) apply. */
+  file: string | null;
+  /** Keyed by dotted snake_case key, e.g. `profiles.minimal.memory_mib`; one entry per leaf value. */
+  sources: Record<string, ValueSource>;
+}
+
+/**
+ * One problem found while validating; `details.errors` of a ConfigInvalidError
+ * holds these. `key` is absent only for TOML syntax errors, `env` is set when
+ * the bad value came from an environment variable instead of the file.
+ */
+export interface ConfigProblem {
+  key?: string;
+  value?: unknown;
+  line?: number;
+  column?: number;
+  env?: string;
+  message: string;
+}
