@@ -274,6 +274,12 @@ int main(int argc, char **argv)
 {
     /* A host that disconnects mid-reply must cost us an EPIPE, not our life. */
     signal(SIGPIPE, SIG_IGN);
+    /* Inherited SIG_IGN would make the kernel reap exec children before waitpid sees them. */
+    signal(SIGCHLD, SIG_DFL);
+    /* If init left 0-2 closed, pipes would land there and dup2 in the child would be a no-op. */
+    for (int fd = 0; fd < 3; fd++)
+        if (fcntl(fd, F_GETFD) < 0)
+            open("/dev/null", O_RDWR);
 
     transport t;
     memset(&t, 0, sizeof(t));

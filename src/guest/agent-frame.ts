@@ -1,0 +1,129 @@
+/**
+ * Agent protocol framing: a 4-byte unsigned big-endian length N, then N bytes
+ * of UTF-8 JSON holding one object (docs/agent-protocol.md).
+ *
+ * Requests are capped at 16 MiB (the agent refuses larger ones). Replies may
+ * be larger, because an exec reply carries two output streams of up to 8 MiB
+ * each in base64 (about 22 MiB); the host accepts replies up to 32 MiB.
+ */
+import { AgentProtocolError, InvalidArgumentError } from '../errors/index.js';
+
+export const FRAME_HEADER_BYTES = 4;
+export const MAX_REQUEST_FRAME_BYTES = 16 * 1024 * 1024;
+export const MAX_RESPONSE_FRAME_BYTES = 32 * 1024 * 1024;
+
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+/**
+ * Serialises `message` as one frame. Throws InvalidArgumentError when the
+ * JSON is longer than `maxBytes` (default: the request limit), since the
+ * agent would refuse it; the caller should split the work (e.g. write a large
+ * file in appended chunks).
+ */
+export function encodeFrame(message: object, maxBytes: number = MAX_REQUEST_FRAME_BYTES): Buffer {
+  const body = Buffer.from(JSON.stringify(message), 'utf8');
+  if (body.length > maxBytes) {
+    throw new InvalidArgumentError(
+      `agent request of ${body.length} bytes exceeds the ${maxBytes}-byte frame limit; send the data in smaller pieces`,
+      { details: { bytes: body.length, max_bytes: maxBytes } },
+    );
+  }
+  const frame = Buffer.allocUnsafe(FRAME_HEADER_BYTES + body.length);
+  frame.writeUInt32BE(body.length, 0);
+  body.copy(frame, FRAME_HEADER_BYTES);
+  return frame;
+}
+
+export interface FrameDecoderOptions {
+  /** Largest accepted frame body. Default MAX_RESPONSE_FRAME_BYTES. */
+  maxFrameBytes?: number;
+}
+
+/**
+ * Incremental decoder: push chunks as they arrive, get back every complete
+ * message. Chunks are kept as a list and joined once per frame, so a 20 MiB
+ * reply arriving in 64 KiB pieces costs one copy, not hundreds.
+ *
+ * A zero or oversized length, invalid UTF-8/JSON, or a body that is not a
+ * JSON object throws AgentProtocolError. The byte stream is then out of sync
+ * for good: the decoder stays failed and every later push throws too.
+ */
+export class FrameDecoder {
+  private readonly maxFrameBytes: number;
+  private chunks: Buffer[] = [];
+  private buffered = 0;
+  private failure: AgentProtocolError | undefined;
+
+  constructor(options: FrameDecoderOptions = {}) {
+    this.maxFrameBytes = options.maxFrameBytes ?? MAX_RESPONSE_FRAME_BYTES;
+  }
+
+  /** Bytes received but not yet returned as a message. */
+  get bufferedBytes(): number {
+    return this.buffered;
+  }
+
+  push(chunk: Buffer): Record<string, unknown>[] {
+    if (this.failure) throw this.failure;
+    if (chunk.length > 0) {
+      this.chunks.push(chunk);
+      this.buffered += chunk.length;
+    }
+    const messages: Record<string, unknown>[] = [];
+    for (;;) {
+      if (this.buffered < FRAME_HEADER_BYTES) break;
+      const length = this.peekLength();
+      if (length === 0 || length > this.maxFrameBytes) {
+        this.failure = new AgentProtocolError(
+          length === 0
+            ? 'agent sent an empty frame; the connection is out of sync'
+            : `agent sent a frame of ${length} bytes, more than the ${this.maxFrameBytes}-byte limit; the connection is out of sync`,
+          { details: { frame_bytes: length } },
+        );
+        throw this.failure;
+      }
+      if (this.buffered < FRAME_HEADER_BYTES + length) break;
+      const body = this.take(FRAME_HEADER_BYTES + length).subarray(FRAME_HEADER_BYTES);
+      messages.push(this.parse(body));
+    }
+    return messages;
+  }
+
+  private peekLength(): number {
+    const first = this.chunks[0]!;
+    if (first.length >= FRAME_HEADER_BYTES) return first.readUInt32BE(0);
+    return Buffer.concat(this.chunks, FRAME_HEADER_BYTES).readUInt32BE(0);
+  }
+
+  /** Removes and returns the first n buffered bytes. */
+  private take(n: number): Buffer {
+    const first = this.chunks[0]!;
+    let out: Buffer;
+    if (first.length >= n) {
+      out = first.subarray(0, n);
+      if (first.length === n) this.chunks.shift();
+      else this.chunks[0] = first.subarray(n);
+    } else {
+      const all = Buffer.concat(this.chunks, this.buffered);
+      out = all.subarray(0, n);
+      this.chunks = all.length > n ? [all.subarray(n)] : [];
+    }
+    this.buffered -= n;
+    return out;
+  }
+
+  private parse(body: Buffer): Record<string, unknown> {
+    let value: unknown;
+    try {
+      value = JSON.parse(utf8.decode(body));
+    } catch (cause) {
+      this.failure = new AgentProtocolError('agent sent a frame that is not valid UTF-8 JSON', { cause });
+      throw this.failure;
+    }
+    if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+      this.failure = new AgentProtocolError('agent sent a frame that is not a JSON object');
+      throw this.failure;
+    }
+    return value as Record<string, unknown>;
+  }
+}
