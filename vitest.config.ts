@@ -9,7 +9,7 @@ export default defineConfig({
     fileParallelism: false,
     projects: [
       {
-        test: { name: 'unit', include: ['src/**/*.test.ts'], testTimeout: 60_000, fileParallelism: false },
+        test: { name: 'unit', include: ['src/**/*.test.ts'], testTimeout: 60_000 },
       },
       {
         test: {
@@ -18,7 +18,6 @@ export default defineConfig({
           globalSetup: ['test/global-setup.ts'],
           testTimeout: 180_000,
           hookTimeout: 600_000,
-          fileParallelism: false,
         },
       },
     ],

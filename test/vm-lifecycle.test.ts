@@ -31,7 +31,7 @@ describe('a running VM (real QEMU, in-process)', () => {
   it('is running, with boot phases and the agent hello recorded', () => {
     expect(vm.state).toBe('running');
     expect(vm.hello?.protocol).toBe(1);
-    expect(vm.hello?.kernel_release).toMatch(/cloud-amd64/);
+    expect(vm.hello?.kernelRelease).toMatch(/cloud-amd64/);
     expect(repo.get(vm.id)).toMatchObject({ state: 'running', driver: 'qemu', profile: 'minimal' });
     expect(repo.phases(vm.id, 'boot').map((p) => p.name)).toEqual(['prepare', 'spawn_vmm', 'configure', 'start', 'kernel', 'agent_ready']);
   });

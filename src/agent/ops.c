@@ -201,7 +201,8 @@ int op_read_file(agent_ctx *ctx, const json_value *req, json_writer *res, op_err
         truncated = 1;
         len = (size_t)max;
     }
-    uint64_t size = S_ISREG(st.st_mode) ? (uint64_t)st.st_size : (uint64_t)len;
+    /* /proc files are "regular" with st_size 0: never report less than was read. */
+    uint64_t size = S_ISREG(st.st_mode) && (uint64_t)st.st_size > len ? (uint64_t)st.st_size : (uint64_t)len;
     jw_key(res, "data_b64");
     jw_base64(res, data, len);
     jw_key(res, "size");

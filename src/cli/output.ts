@@ -10,6 +10,8 @@ export function renderTable(head: string[], rows: Array<Array<string | number>>,
   const table = new Table({
     head,
     style: { head: [], border: [] },
+    // No separator line between rows: phase tables stay short enough to read at a glance.
+    chars: { mid: '', 'left-mid': '', 'mid-mid': '', 'right-mid': '' },
     colAligns: align,
   });
   for (const row of rows) table.push(row.map(String));

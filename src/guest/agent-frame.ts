@@ -6,7 +6,7 @@
  * be larger, because an exec reply carries two output streams of up to 8 MiB
  * each in base64 (about 22 MiB); the host accepts replies up to 32 MiB.
  */
-import { AgentProtocolError, InvalidArgumentError } from '../errors/index.js';
+import { AgentProtocolError, InvalidArgumentError, type TfcError } from '../errors/index.js';
 
 export const FRAME_HEADER_BYTES = 4;
 export const MAX_REQUEST_FRAME_BYTES = 16 * 1024 * 1024;
@@ -52,7 +52,7 @@ export class FrameDecoder {
   private readonly maxFrameBytes: number;
   private chunks: Buffer[] = [];
   private buffered = 0;
-  private failure: AgentProtocolError | undefined;
+  private failure: TfcError | undefined;
 
   constructor(options: FrameDecoderOptions = {}) {
     this.maxFrameBytes = options.maxFrameBytes ?? MAX_RESPONSE_FRAME_BYTES;

@@ -1,20 +1,10 @@
 import { mkdirSync, rmSync } from 'node:fs';
-import type { AgentClient } from '../guest/agent-client.js';
+import type { AgentClient, AgentHello } from '../guest/agent-client.js';
 import { INIT_START_MARKER } from '../guest/init-script.js';
 import { hasCode, VmBootTimeoutError, VmmExitedError } from '../errors/index.js';
 import type { CleanupStack } from '../vmm/cleanup.js';
 import type { VmLaunchSpec, VmmDriver, VmmInstance } from '../vmm/driver.js';
 import { StepList, type Step } from './steps.js';
-
-/** What the guest agent said when it became ready (the `hello` result). */
-export interface AgentHello {
-  agent_version: string;
-  protocol: number;
-  transport: string;
-  kernel_release: string;
-  ready_uptime_ms: number;
-  uptime_ms: number;
-}
 
 export interface BootContext {
   spec: VmLaunchSpec;
@@ -89,7 +79,7 @@ const agentReady: Step<BootContext> = {
     exited.catch(() => undefined);
     try {
       const hello = agent.hello({ timeoutMs: remaining(ctx, 'the agent answered') });
-      ctx.hello = (await Promise.race([hello, exited.then(() => hello)])) as unknown as AgentHello;
+      ctx.hello = await Promise.race([hello, exited.then(() => hello)]);
     } catch (err) {
       if (hasCode(err, 'AGENT_TIMEOUT')) {
         throw new VmBootTimeoutError(`the guest agent did not answer within the boot timeout; last console lines:\n${ctx.instance!.consoleTail(15)}`, { cause: err });

@@ -4,8 +4,8 @@
  * creates and tracks VMs. Uses drivers only through the VmmDriver interface;
  * never imports HTTP or CLI code.
  */
-export { Vm, type ExecRequest, type VmBootOptions } from './vm.js';
+export { Vm, type VmBootOptions } from './vm.js';
 export { VmService, type VmProfile, type CreateVmRequest, type VmServiceOptions } from './vm-service.js';
 export { VmStateMachine, VM_STATES, type VmState } from './state-machine.js';
 export { StepList, type Step, type PhaseTiming } from './steps.js';
-export { coldBootSteps, type BootContext, type AgentHello } from './boot-steps.js';
+export { coldBootSteps, type BootContext } from './boot-steps.js';

@@ -1,11 +1,11 @@
 import { join } from 'node:path';
-import type { AgentClient } from '../guest/agent-client.js';
+import type { AgentClient, AgentHello, ExecRequest, ExecResult } from '../guest/agent-client.js';
 import type { BuiltImage } from '../guest/image-store.js';
 import { TfcError } from '../errors/index.js';
 import type { VmRepository } from '../store/index.js';
 import { CleanupStack } from '../vmm/cleanup.js';
 import type { VmmDriver, VmmInstance } from '../vmm/driver.js';
-import { coldBootSteps, type AgentHello, type BootContext } from './boot-steps.js';
+import { coldBootSteps, type BootContext } from './boot-steps.js';
 import { VmStateMachine, type VmState } from './state-machine.js';
 import type { PhaseTiming } from './steps.js';
 
@@ -26,16 +26,7 @@ export interface VmBootOptions {
   repo: VmRepository;
 }
 
-export interface ExecRequest {
-  argv: string[];
-  env?: Record<string, string>;
-  cwd?: string;
-  stdin?: Buffer | string;
-  timeoutMs?: number;
-  maxOutputBytes?: number;
-}
 
-type ExecResult = Awaited<ReturnType<AgentClient['exec']>>;
 
 /**
  * One microVM: its lifecycle state (persisted on every change), its VMM

@@ -1,0 +1,527 @@
+/**
+ * Host side of the guest agent protocol: AgentClient speaks it over one
+ * connected stream socket (a QEMU virtio-serial chardev socket, Firecracker's
+ * hybrid vsock socket after its CONNECT handshake, or the agent's own --unix
+ * socket in tests), and connectUnix opens such a socket.
+ *
+ * Requests are multiplexed by id, but the agent answers them one at a time in
+ * order, so a long exec delays the requests sent after it. This module knows
+ * nothing about VMs: whoever owns the VM owns the client and closes it.
+ */
+import { randomInt } from 'node:crypto';
+import net from 'node:net';
+import {
+  AgentDisconnectedError,
+  AgentTimeoutError,
+  InvalidArgumentError,
+  type TfcError,
+} from '../errors/index.js';
+import { FrameDecoder, encodeFrame } from './agent-frame.js';
+import {
+  AGENT_PROTOCOL_VERSION,
+  EXEC_DEFAULT_TIMEOUT_MS,
+  EXEC_MAX_OUTPUT_BYTES,
+  EXEC_MAX_TIMEOUT_MS,
+  MAX_UNIX_MS,
+  READ_FILE_MAX_BYTES,
+  agentError,
+  parseResponse,
+  validateResult,
+  type AgentOp,
+  type AgentOps,
+  type AgentTransport,
+  type ShutdownMode,
+} from './agent-protocol.js';
+
+/** Request timeout when the caller gives none. */
+export const DEFAULT_REQUEST_TIMEOUT_MS = 30_000;
+/**
+ * How much longer than an exec's own timeout the host waits for its reply:
+ * the guest needs time to kill the command and send up to ~22 MiB back,
+ * slowly under TCG.
+ */
+export const EXEC_REPLY_MARGIN_MS = 10_000;
+export const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
+const CONNECT_RETRY_MS = 10;
+
+export interface AgentCallOptions {
+  /** Give up waiting for the reply after this long (AgentTimeoutError). Default: the client's default. */
+  timeoutMs?: number;
+  /** Aborting rejects the call with `signal.reason`; the agent still runs the request. */
+  signal?: AbortSignal;
+}
+
+export interface AgentClientOptions {
+  /** Request timeout for calls that give none. Default DEFAULT_REQUEST_TIMEOUT_MS. */
+  defaultTimeoutMs?: number;
+}
+
+export interface AgentHello {
+  agentVersion: string;
+  protocol: number;
+  transport: AgentTransport;
+  pid: number;
+  kernelRelease: string;
+  /** Guest uptime when the agent's transport became ready: the "agent ready" boot phase. */
+  readyUptimeMs: number;
+  uptimeMs: number;
+}
+
+export interface ExecRequest {
+  /** Program and arguments; no shell is involved. argv[0] is looked up in the guest's PATH. */
+  argv: readonly string[];
+  /** Added to the base environment PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root TERM=dumb (and override it). */
+  env?: Readonly<Record<string, string>>;
+  /** Working directory in the guest. Default: the agent's (/). */
+  cwd?: string;
+  /** Written to the command's stdin, which is then closed. Default: empty stdin. */
+  stdin?: Buffer | string;
+  /** Kill the command's whole process group after this long. Default 30000; 0 = no limit. */
+  timeoutMs?: number;
+  /** Output kept per stream; the rest is read and dropped. Default 1 MiB, at most 8 MiB. */
+  maxOutputBytes?: number;
+}
+
+export interface ExecResult {
+  /** null when the command was killed by a signal. */
+  exitCode: number | null;
+  /** e.g. "SIGKILL"; null when the command exited. */
+  signal: string | null;
+  stdout: Buffer;
+  stderr: Buffer;
+  stdoutTruncated: boolean;
+  stderrTruncated: boolean;
+  /** The command ran past its timeoutMs and was killed with SIGKILL. */
+  timedOut: boolean;
+  /** From start until the command exited, measured in the guest. */
+  durationMs: number;
+}
+
+export interface WriteFileOptions {
+  /** Permission bits. Default 0o644 on creation; when given, also applied to an existing file. */
+  mode?: number;
+  /** Append instead of replacing the content. Default false. */
+  append?: boolean;
+  /** Create missing parent directories (mode 0755). Default false. */
+  mkdirs?: boolean;
+}
+
+export interface ReadFileOptions {
+  /** Return at most this many bytes (then `truncated` is true). Default 8 MiB, at most 16 MiB. */
+  maxBytes?: number;
+}
+
+export interface ReadFileResult {
+  data: Buffer;
+  /** The file's size; for files of unknown size (/proc, devices), the bytes read. */
+  size: number;
+  truncated: boolean;
+}
+
+interface Pending {
+  op: AgentOp;
+  resolve: (result: Record<string, unknown>) => void;
+  reject: (error: unknown) => void;
+  settle: () => void;
+}
+
+function checkUint(name: string, value: number | undefined, max: number): void {
+  if (value !== undefined && !(Number.isSafeInteger(value) && value >= 0 && value <= max)) {
+    throw new InvalidArgumentError(`${name} must be an integer between 0 and ${max}, got ${String(value)}`);
+  }
+}
+
+function toBuffer(data: Buffer | string): Buffer {
+  return typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
+}
+
+export class AgentClient {
+  private readonly socket: net.Socket;
+  private readonly defaultTimeoutMs: number;
+  private readonly decoder = new FrameDecoder();
+  private readonly pending = new Map<number, Pending>();
+  /**
+   * Ids in the order they were sent, including those whose caller gave up:
+   * the agent answers in order, so an error it could not attribute (id 0)
+   * belongs to the oldest request still unanswered.
+   */
+  private readonly unanswered: number[] = [];
+  /**
+   * Starts at a random id: after a virtio-serial reconnect, the agent may
+   * still send the reply to a request of the previous host, which must not
+   * match one of ours.
+   */
+  private nextId = randomInt(1, 2 ** 31);
+  private closedError: TfcError | undefined;
+  private socketError: Error | undefined;
+
+  /**
+   * Takes ownership of a connected socket: close() or the socket closing
+   * ends the client, rejecting pending calls with AgentDisconnectedError.
+   */
+  constructor(socket: net.Socket, options: AgentClientOptions = {}) {
+    this.socket = socket;
+    this.defaultTimeoutMs = options.defaultTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
+    socket.on('data', (chunk: Buffer) => this.onData(chunk));
+    // 'close' always follows 'error'; keep the error as the cause.
+    socket.on('error', (err) => (this.socketError = err));
+    socket.on('close', () => {
+      const why = this.socketError ? `: ${this.socketError.message}` : '';
+      this.fail(new AgentDisconnectedError(`connection to the guest agent closed${why}`, { cause: this.socketError }));
+    });
+    if (socket.destroyed) this.fail(new AgentDisconnectedError('the guest agent socket is already closed'));
+  }
+
+  /** True once the connection is gone (closed by either side or after a protocol error). */
+  get closed(): boolean {
+    return this.closedError !== undefined;
+  }
+
+  /** Agent identity and timing. Throws AgentTimeoutError, AgentDisconnectedError, AgentProtocolError. */
+  async hello(options: AgentCallOptions = {}): Promise<AgentHello> {
+    const r = await this.call('hello', {}, this.timeout(options), options.signal);
+    return {
+      agentVersion: r.agent_version,
+      protocol: r.protocol,
+      transport: r.transport,
+      pid: r.pid,
+      kernelRelease: r.kernel_release,
+      readyUptimeMs: r.ready_uptime_ms,
+      uptimeMs: r.uptime_ms,
+    };
+  }
+
+  /** Liveness check; returns the guest's uptime. Throws as hello(). */
+  async ping(options: AgentCallOptions = {}): Promise<{ uptimeMs: number }> {
+    const r = await this.call('ping', {}, this.timeout(options), options.signal);
+    return { uptimeMs: r.uptime_ms };
+  }
+
+  /**
+   * Runs a command in the guest to completion. A non-zero exit, a signal or
+   * a timeout is a normal result, not an error. Throws
+   * GuestCommandNotFoundError when argv[0] does not exist in the guest,
+   * AgentError (agent_code EXEC_FAILED) when it cannot be started or `cwd`
+   * is bad, InvalidArgumentError for bad arguments, and the transport errors
+   * of hello(). The request timeout is never shorter than the command's own
+   * timeout plus EXEC_REPLY_MARGIN_MS, so a command that overruns reports
+   * timedOut rather than AgentTimeoutError; with timeoutMs 0 and no call
+   * timeout, the call waits as long as the command runs.
+   */
+  async exec(request: ExecRequest, options: AgentCallOptions = {}): Promise<ExecResult> {
+    const { argv } = request;
+    if (!Array.isArray(argv) || argv.length === 0 || !argv.every((a) => typeof a === 'string') || argv[0] === '') {
+      throw new InvalidArgumentError('exec argv must be a non-empty array of strings with a non-empty argv[0]');
+    }
+    checkUint('exec timeoutMs', request.timeoutMs, EXEC_MAX_TIMEOUT_MS);
+    checkUint('exec maxOutputBytes', request.maxOutputBytes, EXEC_MAX_OUTPUT_BYTES);
+    const commandTimeoutMs = request.timeoutMs ?? EXEC_DEFAULT_TIMEOUT_MS;
+    const replyTimeoutMs =
+      commandTimeoutMs === 0
+        ? options.timeoutMs
+        : Math.max(options.timeoutMs ?? 0, commandTimeoutMs + EXEC_REPLY_MARGIN_MS);
+    const r = await this.call(
+      'exec',
+      {
+        argv: [...argv],
+        ...(request.env !== undefined && { env: { ...request.env } }),
+        ...(request.cwd !== undefined && { cwd: request.cwd }),
+        ...(request.stdin !== undefined && { stdin_b64: toBuffer(request.stdin).toString('base64') }),
+        timeout_ms: commandTimeoutMs,
+        ...(request.maxOutputBytes !== undefined && { max_output_bytes: request.maxOutputBytes }),
+      },
+      replyTimeoutMs,
+      options.signal,
+    );
+    return {
+      exitCode: r.exit_code,
+      signal: r.signal,
+      stdout: Buffer.from(r.stdout_b64, 'base64'),
+      stderr: Buffer.from(r.stderr_b64, 'base64'),
+      stdoutTruncated: r.stdout_truncated,
+      stderrTruncated: r.stderr_truncated,
+      timedOut: r.timed_out,
+      durationMs: r.duration_ms,
+    };
+  }
+
+  /**
+   * Writes (or appends) `data` to `path` in the guest. Throws AgentError
+   * (agent_code FILE_ERROR) naming the path and the reason, and
+   * InvalidArgumentError when the data does not fit one request (about
+   * 12 MiB: write larger files in appended pieces).
+   */
+  async writeFile(
+    path: string,
+    data: Buffer | string,
+    fileOptions: WriteFileOptions = {},
+    options: AgentCallOptions = {},
+  ): Promise<{ bytesWritten: number }> {
+    checkUint('writeFile mode', fileOptions.mode, 0o7777);
+    const r = await this.call(
+      'write_file',
+      {
+        path,
+        data_b64: toBuffer(data).toString('base64'),
+        ...(fileOptions.mode !== undefined && { mode: fileOptions.mode }),
+        ...(fileOptions.append !== undefined && { append: fileOptions.append }),
+        ...(fileOptions.mkdirs !== undefined && { mkdirs: fileOptions.mkdirs }),
+      },
+      this.timeout(options),
+      options.signal,
+    );
+    return { bytesWritten: r.bytes_written };
+  }
+
+  /**
+   * Reads a file from the guest. Throws AgentError with agent_code
+   * FILE_NOT_FOUND when it does not exist, FILE_ERROR otherwise.
+   */
+  async readFile(
+    path: string,
+    fileOptions: ReadFileOptions = {},
+    options: AgentCallOptions = {},
+  ): Promise<ReadFileResult> {
+    checkUint('readFile maxBytes', fileOptions.maxBytes, READ_FILE_MAX_BYTES);
+    const r = await this.call(
+      'read_file',
+      { path, ...(fileOptions.maxBytes !== undefined && { max_bytes: fileOptions.maxBytes }) },
+      this.timeout(options),
+      options.signal,
+    );
+    return { data: Buffer.from(r.data_b64, 'base64'), size: r.size, truncated: r.truncated };
+  }
+
+  /**
+   * Sets the guest's wall clock (a restored snapshot wakes up with the time
+   * it was taken). Returns the time the guest had before. Throws AgentError
+   * (agent_code SYSTEM_ERROR) when the guest refuses.
+   */
+  async setClock(unixMs: number, options: AgentCallOptions = {}): Promise<{ previousUnixMs: number }> {
+    checkUint('setClock unixMs', unixMs, MAX_UNIX_MS);
+    const r = await this.call('set_clock', { unix_ms: unixMs }, this.timeout(options), options.signal);
+    return { previousUnixMs: r.previous_unix_ms };
+  }
+
+  /**
+   * Mixes `data` into the guest's entropy pool and credits it fully (clones
+   * of one snapshot otherwise share their random state): pass bytes from a
+   * real random source. Throws AgentError (agent_code SYSTEM_ERROR).
+   */
+  async addEntropy(data: Buffer, options: AgentCallOptions = {}): Promise<{ bytesAdded: number }> {
+    const r = await this.call(
+      'add_entropy',
+      { data_b64: data.toString('base64') },
+      this.timeout(options),
+      options.signal,
+    );
+    return { bytesAdded: r.bytes_added };
+  }
+
+  /**
+   * Asks the guest to reboot (which ends the VM: QEMU runs with -no-reboot,
+   * Firecracker exits) or power off. Resolves when the agent acknowledges,
+   * or when the connection drops after the request was sent, which is the
+   * expected outcome. Throws AgentDisconnectedError when already closed.
+   */
+  async shutdown(mode: ShutdownMode = 'reboot', options: AgentCallOptions = {}): Promise<void> {
+    if (mode !== 'reboot' && mode !== 'poweroff') {
+      throw new InvalidArgumentError(`shutdown mode must be "reboot" or "poweroff", got ${String(mode)}`);
+    }
+    if (this.closedError) throw this.closedError;
+    try {
+      await this.call('shutdown', { mode }, this.timeout(options), options.signal);
+    } catch (err) {
+      if (!(err instanceof AgentDisconnectedError)) throw err;
+    }
+  }
+
+  /**
+   * Closes the connection. Pending calls reject with AgentDisconnectedError.
+   * Safe to call more than once. The agent itself keeps running and accepts
+   * the next connection.
+   */
+  close(): void {
+    this.fail(new AgentDisconnectedError('the agent client was closed'));
+    this.socket.destroy();
+  }
+
+  private timeout(options: AgentCallOptions): number {
+    return options.timeoutMs ?? this.defaultTimeoutMs;
+  }
+
+  /** Sends one request and resolves with its validated result; `timeoutMs` undefined means no limit. */
+  private call<O extends AgentOp>(
+    op: O,
+    params: AgentOps[O]['params'],
+    timeoutMs: number | undefined,
+    signal: AbortSignal | undefined,
+  ): Promise<AgentOps[O]['result']> {
+    return new Promise<AgentOps[O]['result']>((resolve, reject) => {
+      if (this.closedError) return reject(this.closedError);
+      if (signal?.aborted) return reject(signal.reason);
+      const id = this.nextId++;
+      let frame: Buffer;
+      try {
+        frame = encodeFrame({ v: AGENT_PROTOCOL_VERSION, id, op, ...params });
+      } catch (err) {
+        return reject(err);
+      }
+
+      const timer =
+        timeoutMs === undefined
+          ? undefined
+          : setTimeout(() => {
+              settle();
+              reject(
+                new AgentTimeoutError(`the guest agent did not answer ${op} within ${timeoutMs} ms`, {
+                  details: { op, timeout_ms: timeoutMs },
+                }),
+              );
+            }, timeoutMs);
+      const onAbort = () => {
+        settle();
+        reject(signal!.reason);
+      };
+      // A late reply finds no pending entry and is dropped.
+      const settle = () => {
+        clearTimeout(timer);
+        signal?.removeEventListener('abort', onAbort);
+        this.pending.delete(id);
+      };
+      signal?.addEventListener('abort', onAbort, { once: true });
+      this.pending.set(id, {
+        op,
+        settle,
+        reject,
+        resolve: (result) => {
+          try {
+            resolve(validateResult(op, result));
+          } catch (err) {
+            reject(err);
+          }
+        },
+      });
+      this.unanswered.push(id);
+      this.socket.write(frame);
+    });
+  }
+
+  private onData(chunk: Buffer): void {
+    let messages: Record<string, unknown>[];
+    try {
+      messages = this.decoder.push(chunk);
+      for (const message of messages) this.dispatch(message);
+    } catch (err) {
+      // The stream can no longer be trusted: nothing after this could be matched.
+      this.fail(err as TfcError);
+      this.socket.destroy();
+    }
+  }
+
+  private dispatch(message: Record<string, unknown>): void {
+    const response = parseResponse(message);
+    let id = response.id;
+    if (id === 0) {
+      id = this.unanswered.shift() ?? 0;
+    } else {
+      const at = this.unanswered.indexOf(id);
+      if (at >= 0) this.unanswered.splice(at, 1);
+    }
+    const pending = this.pending.get(id);
+    if (!pending) return; // the caller gave up, or a reply meant for a previous host
+    pending.settle();
+    if (response.ok) pending.resolve(response.result);
+    else pending.reject(agentError(pending.op, response.error));
+  }
+
+  private fail(error: TfcError): void {
+    if (this.closedError) return;
+    this.closedError = error;
+    for (const pending of [...this.pending.values()]) {
+      pending.settle();
+      pending.reject(error);
+    }
+    this.unanswered.length = 0;
+  }
+}
+
+export interface ConnectOptions extends AgentClientOptions {
+  /** Give up after this long (AgentTimeoutError). Default DEFAULT_CONNECT_TIMEOUT_MS. */
+  timeoutMs?: number;
+  /** Aborting rejects with `signal.reason`. */
+  signal?: AbortSignal;
+}
+
+function connectOnce(path: string, signal: AbortSignal | undefined): Promise<net.Socket> {
+  return new Promise((resolve, reject) => {
+    const socket = net.createConnection({ path });
+    const onAbort = () => {
+      socket.destroy();
+      reject(signal!.reason);
+    };
+    signal?.addEventListener('abort', onAbort, { once: true });
+    socket.once('connect', () => {
+      signal?.removeEventListener('abort', onAbort);
+      socket.removeAllListeners('error');
+      resolve(socket);
+    });
+    socket.once('error', (err) => {
+      signal?.removeEventListener('abort', onAbort);
+      socket.destroy();
+      reject(err);
+    });
+  });
+}
+
+function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(signal!.reason);
+    };
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
+/**
+ * Connects to the agent through a Unix stream socket, retrying every 10 ms
+ * while the socket does not exist yet or refuses (the VMM creates it shortly
+ * after it starts). Throws AgentTimeoutError at the deadline, with the last
+ * connect error as cause; AgentDisconnectedError for any other connect error;
+ * `signal.reason` when aborted. Each call makes a new connection and client.
+ *
+ * A connection to a VMM's chardev socket succeeds before the guest agent is
+ * up; the first request then simply waits for it (use hello() with a timeout).
+ */
+export async function connectUnix(path: string, options: ConnectOptions = {}): Promise<AgentClient> {
+  const timeoutMs = options.timeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (options.signal?.aborted) throw options.signal.reason;
+    let lastError: NodeJS.ErrnoException;
+    try {
+      const socket = await connectOnce(path, options.signal);
+      return new AgentClient(socket, options);
+    } catch (err) {
+      if (options.signal?.aborted) throw options.signal.reason;
+      lastError = err as NodeJS.ErrnoException;
+      if (!['ENOENT', 'ECONNREFUSED', 'EAGAIN'].includes(lastError.code ?? '')) {
+        throw new AgentDisconnectedError(`cannot connect to the guest agent socket ${path}: ${lastError.message}`, {
+          cause: err,
+        });
+      }
+    }
+    if (Date.now() >= deadline) {
+      throw new AgentTimeoutError(
+        `the guest agent socket ${path} did not accept a connection within ${timeoutMs} ms (${lastError.code}); is the VM running?`,
+        { cause: lastError, details: { path, timeout_ms: timeoutMs } },
+      );
+    }
+    await sleep(CONNECT_RETRY_MS, options.signal);
+  }
+}

@@ -1,0 +1,277 @@
+/**
+ * Agent protocol version 1: the wire types (snake_case, exactly as on the
+ * wire), the limits both sides enforce, response validation, and the single
+ * mapping from agent error codes to project errors. docs/agent-protocol.md is
+ * the prose version of this file; change both together.
+ *
+ * This module does no I/O (see agent-client.ts) and no framing (agent-frame.ts).
+ */
+import {
+  AgentError,
+  AgentProtocolError,
+  GuestCommandNotFoundError,
+  type TfcError,
+} from '../errors/index.js';
+
+/**
+ * Major protocol version, sent as `v` in every message. Additive changes (new
+ * ops, new optional request fields, new result fields) keep it; anything an
+ * older peer would misread bumps it.
+ */
+export const AGENT_PROTOCOL_VERSION = 1;
+
+const MIB = 1024 * 1024;
+export const EXEC_DEFAULT_TIMEOUT_MS = 30_000;
+export const EXEC_MAX_TIMEOUT_MS = 0xffff_ffff;
+export const EXEC_DEFAULT_MAX_OUTPUT_BYTES = 1 * MIB;
+export const EXEC_MAX_OUTPUT_BYTES = 8 * MIB;
+export const READ_FILE_DEFAULT_MAX_BYTES = 8 * MIB;
+export const READ_FILE_MAX_BYTES = 16 * MIB;
+/** 9999-12-31T23:59:59.999Z, the latest time set_clock accepts. */
+export const MAX_UNIX_MS = 253_402_300_799_999;
+
+export type AgentTransport = 'serial' | 'vsock' | 'unix';
+export type ShutdownMode = 'reboot' | 'poweroff';
+
+export interface HelloResult {
+  agent_version: string;
+  protocol: number;
+  transport: AgentTransport;
+  pid: number;
+  kernel_release: string;
+  /** Guest uptime when the agent's transport became ready. */
+  ready_uptime_ms: number;
+  uptime_ms: number;
+}
+
+export interface PingResult {
+  uptime_ms: number;
+}
+
+export interface ExecParams {
+  argv: string[];
+  env?: Record<string, string>;
+  cwd?: string;
+  stdin_b64?: string;
+  /** 0 means no limit. */
+  timeout_ms?: number;
+  /** Per stream. */
+  max_output_bytes?: number;
+}
+
+export interface ExecWireResult {
+  exit_code: number | null;
+  signal: string | null;
+  stdout_b64: string;
+  stderr_b64: string;
+  stdout_truncated: boolean;
+  stderr_truncated: boolean;
+  timed_out: boolean;
+  duration_ms: number;
+}
+
+export interface WriteFileParams {
+  path: string;
+  data_b64: string;
+  mode?: number;
+  append?: boolean;
+  mkdirs?: boolean;
+}
+
+export interface WriteFileResult {
+  bytes_written: number;
+}
+
+export interface ReadFileParams {
+  path: string;
+  max_bytes?: number;
+}
+
+export interface ReadFileResult {
+  data_b64: string;
+  size: number;
+  truncated: boolean;
+}
+
+export interface SetClockParams {
+  unix_ms: number;
+}
+
+export interface SetClockResult {
+  previous_unix_ms: number;
+}
+
+export interface AddEntropyParams {
+  data_b64: string;
+}
+
+export interface AddEntropyResult {
+  bytes_added: number;
+}
+
+export interface ShutdownParams {
+  mode?: ShutdownMode;
+}
+
+type Empty = Record<string, never>;
+
+/** Every op with its request parameters and its result. */
+export interface AgentOps {
+  hello: { params: Empty; result: HelloResult };
+  ping: { params: Empty; result: PingResult };
+  exec: { params: ExecParams; result: ExecWireResult };
+  write_file: { params: WriteFileParams; result: WriteFileResult };
+  read_file: { params: ReadFileParams; result: ReadFileResult };
+  set_clock: { params: SetClockParams; result: SetClockResult };
+  add_entropy: { params: AddEntropyParams; result: AddEntropyResult };
+  shutdown: { params: ShutdownParams; result: Empty };
+}
+
+export type AgentOp = keyof AgentOps;
+
+export type AgentRequest<O extends AgentOp = AgentOp> = {
+  v: typeof AGENT_PROTOCOL_VERSION;
+  id: number;
+  op: O;
+} & AgentOps[O]['params'];
+
+export interface AgentWireError {
+  code: string;
+  message: string;
+}
+
+export interface AgentSuccess {
+  v: number;
+  id: number;
+  ok: true;
+  result: Record<string, unknown>;
+}
+
+export interface AgentFailure {
+  v: number;
+  /** 0 when the agent could not tell which request failed (bad frame, bad JSON). */
+  id: number;
+  ok: false;
+  error: AgentWireError;
+}
+
+export type AgentResponse = AgentSuccess | AgentFailure;
+
+/** Error codes the agent sends; see docs/agent-protocol.md#error-codes. */
+export const AGENT_ERROR_CODES = [
+  'FRAME_TOO_LARGE',
+  'BAD_REQUEST',
+  'UNSUPPORTED_VERSION',
+  'UNKNOWN_OP',
+  'EXEC_NOT_FOUND',
+  'EXEC_FAILED',
+  'FILE_NOT_FOUND',
+  'FILE_ERROR',
+  'SYSTEM_ERROR',
+] as const;
+export type AgentErrorCode = (typeof AGENT_ERROR_CODES)[number];
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/**
+ * Checks the envelope of a decoded reply. Throws AgentProtocolError when it
+ * is not a version-1 reply; never throws for an `ok: false` reply (that is
+ * the agent reporting a failure, which the caller maps with agentError).
+ */
+export function parseResponse(message: Record<string, unknown>): AgentResponse {
+  const { v, id, ok } = message;
+  if (v !== AGENT_PROTOCOL_VERSION) {
+    throw new AgentProtocolError(
+      `agent replied with protocol version ${String(v)}; this host speaks version ${AGENT_PROTOCOL_VERSION}: rebuild the guest image`,
+      { details: { version: v } },
+    );
+  }
+  if (typeof id !== 'number' || !Number.isSafeInteger(id) || id < 0) {
+    throw new AgentProtocolError('agent reply has no valid id');
+  }
+  if (ok === true && isRecord(message.result)) return message as unknown as AgentSuccess;
+  const error = message.error;
+  if (ok === false && isRecord(error) && typeof error.code === 'string' && typeof error.message === 'string') {
+    return message as unknown as AgentFailure;
+  }
+  throw new AgentProtocolError(`agent reply ${id} is neither a result nor an error`);
+}
+
+type FieldKind = 'string' | 'uint' | 'boolean' | 'int|null' | 'string|null';
+
+const RESULT_FIELDS: { [O in AgentOp]: Record<string, FieldKind> } = {
+  hello: {
+    agent_version: 'string',
+    protocol: 'uint',
+    transport: 'string',
+    pid: 'uint',
+    kernel_release: 'string',
+    ready_uptime_ms: 'uint',
+    uptime_ms: 'uint',
+  },
+  ping: { uptime_ms: 'uint' },
+  exec: {
+    exit_code: 'int|null',
+    signal: 'string|null',
+    stdout_b64: 'string',
+    stderr_b64: 'string',
+    stdout_truncated: 'boolean',
+    stderr_truncated: 'boolean',
+    timed_out: 'boolean',
+    duration_ms: 'uint',
+  },
+  write_file: { bytes_written: 'uint' },
+  read_file: { data_b64: 'string', size: 'uint', truncated: 'boolean' },
+  set_clock: { previous_unix_ms: 'uint' },
+  add_entropy: { bytes_added: 'uint' },
+  shutdown: {},
+};
+
+function fieldMatches(value: unknown, kind: FieldKind): boolean {
+  switch (kind) {
+    case 'string':
+      return typeof value === 'string';
+    case 'uint':
+      return Number.isSafeInteger(value) && (value as number) >= 0;
+    case 'boolean':
+      return typeof value === 'boolean';
+    case 'int|null':
+      return value === null || Number.isSafeInteger(value);
+    case 'string|null':
+      return value === null || typeof value === 'string';
+  }
+}
+
+/**
+ * Checks that `result` carries every field of `op`'s result with the right
+ * type (extra fields are allowed: newer agents may add some). Throws
+ * AgentProtocolError naming the first bad field.
+ */
+export function validateResult<O extends AgentOp>(op: O, result: Record<string, unknown>): AgentOps[O]['result'] {
+  for (const [field, kind] of Object.entries(RESULT_FIELDS[op])) {
+    if (!fieldMatches(result[field], kind)) {
+      throw new AgentProtocolError(`agent ${op} result has an invalid '${field}' (expected ${kind})`, {
+        details: { op, field },
+      });
+    }
+  }
+  return result as AgentOps[O]['result'];
+}
+
+/**
+ * The one mapping from an agent error to a project error: EXEC_NOT_FOUND
+ * becomes GuestCommandNotFoundError, everything else AgentError. Both carry
+ * `details.agent_code` (the agent's code) and `details.op`.
+ */
+export function agentError(op: string, error: AgentWireError): TfcError {
+  const details = { agent_code: error.code, op };
+  if (error.code === 'EXEC_NOT_FOUND') {
+    return new GuestCommandNotFoundError(
+      `${error.message}; install it in the guest image or pass an absolute path`,
+      { details },
+    );
+  }
+  return new AgentError(`guest agent ${op} failed (${error.code}): ${error.message}`, { details });
+}
