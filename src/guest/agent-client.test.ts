@@ -15,6 +15,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   AgentDisconnectedError,
   AgentError,
+  AgentProtocolError,
   AgentTimeoutError,
   GuestCommandNotFoundError,
   InvalidArgumentError,
@@ -548,5 +549,88 @@ describe.skipIf(!hasGcc)('guest agent over --unix', () => {
       }
       expect(rawAgent.child.exitCode).toBeNull();
     });
+  });
+});
+
+describe('AgentClient against a scripted peer (what a real agent should never send)', () => {
+  let peerDir = '';
+  const servers = new Set<net.Server>();
+  const peerSockets = new Set<net.Socket>();
+
+  beforeAll(() => {
+    peerDir = mkdtempSync(join(tmpdir(), 'tfc-agent-peer-'));
+  });
+
+  afterAll(async () => {
+    for (const c of clients) c.close();
+    for (const s of peerSockets) s.destroy();
+    await Promise.all([...servers].map((s) => new Promise((res) => s.close(res))));
+    if (peerDir) rmSync(peerDir, { recursive: true, force: true });
+  });
+
+  /** A fake agent that answers each request through `reply`. */
+  async function peer(
+    reply: (request: Record<string, unknown>, send: (message: object | Buffer) => void) => void,
+  ): Promise<AgentClient> {
+    const path = join(peerDir, `peer-${servers.size}.sock`);
+    const server = net.createServer((socket) => {
+      peerSockets.add(socket);
+      const decoder = new FrameDecoder();
+      socket.on('data', (chunk: Buffer) => {
+        for (const request of decoder.push(chunk)) {
+          reply(request, (m) => socket.write(Buffer.isBuffer(m) ? m : encodeFrame(m)));
+        }
+      });
+    });
+    servers.add(server);
+    await new Promise<void>((resolve) => server.listen(path, resolve));
+    const client = await connectUnix(path, { timeoutMs: 2_000 });
+    clients.add(client);
+    return client;
+  }
+
+  it('attributes an error with id 0 to the oldest unanswered request', async () => {
+    const client = await peer((req, send) => {
+      if (req.op === 'ping') {
+        send({ v: 1, id: 0, ok: false, error: { code: 'FRAME_TOO_LARGE', message: 'too big' } });
+      } else {
+        send({ v: 1, id: req.id, ok: true, result: { uptime_ms: 1, agent_version: 'x' } });
+      }
+    });
+    await expectAgentError(client.ping(), 'FRAME_TOO_LARGE', /too big/);
+  });
+
+  it('ignores replies to ids it is not waiting for', async () => {
+    const client = await peer((req, send) => {
+      send({ v: 1, id: 2 ** 40, ok: true, result: { uptime_ms: 999 } });
+      send({ v: 1, id: req.id, ok: true, result: { uptime_ms: 5 } });
+    });
+    expect(await client.ping()).toEqual({ uptimeMs: 5 });
+  });
+
+  it('rejects a malformed result but keeps the connection', async () => {
+    let calls = 0;
+    const client = await peer((req, send) => {
+      calls++;
+      send({ v: 1, id: req.id, ok: true, result: calls === 1 ? { uptime_ms: 'soon' } : { uptime_ms: 7 } });
+    });
+    await expect(client.ping()).rejects.toThrow(/invalid 'uptime_ms'/);
+    expect(await client.ping()).toEqual({ uptimeMs: 7 });
+  });
+
+  it('fails every pending call and closes on a frame it cannot parse', async () => {
+    const client = await peer((_req, send) => send(Buffer.from([0, 0, 0, 3, 0x7b, 0x7b, 0x7b])));
+    await expect(client.ping()).rejects.toThrow(AgentProtocolError);
+    expect(client.closed).toBe(true);
+  });
+
+  it('refuses a reply in another protocol version', async () => {
+    const client = await peer((req, send) => send({ v: 2, id: req.id, ok: true, result: {} }));
+    await expect(client.ping()).rejects.toThrow(/protocol version 2/);
+  });
+
+  it('rejects an invalid call timeout before sending', async () => {
+    const client = await peer(() => undefined);
+    await expect(client.ping({ timeoutMs: -5 })).rejects.toThrow(InvalidArgumentError);
   });
 });

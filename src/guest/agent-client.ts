@@ -360,6 +360,9 @@ export class AgentClient {
     return new Promise<AgentOps[O]['result']>((resolve, reject) => {
       if (this.closedError) return reject(this.closedError);
       if (signal?.aborted) return reject(signal.reason);
+      if (timeoutMs !== undefined && !(timeoutMs >= 0 && timeoutMs <= 2 ** 31 - 1)) {
+        return reject(new InvalidArgumentError(`timeoutMs must be between 0 and ${2 ** 31 - 1}, got ${timeoutMs}`));
+      }
       const id = this.nextId++;
       let frame: Buffer;
       try {
