@@ -63,6 +63,24 @@ describe('a running VM (real QEMU, in-process)', () => {
     await expect(vm.readFile('/no/such/file')).rejects.toMatchObject({ code: 'AGENT_ERROR' });
   });
 
+  it('keeps serving after the host disconnects and reconnects (what clones rely on)', async () => {
+    for (let i = 0; i < 3; i++) {
+      const hello = await vm.reconnectAgent();
+      expect(hello.protocol).toBe(1);
+      const r = await vm.exec({ argv: ['echo', `round-${i}`] });
+      expect(r.stdout.toString()).toBe(`round-${i}\n`);
+    }
+  });
+
+  it('sets the guest clock and accepts entropy', async () => {
+    const target = Date.UTC(2030, 0, 2, 3, 4, 5);
+    await vm.agent.setClock(target);
+    const date = await vm.exec({ argv: ['date', '-u', '+%Y-%m-%dT%H:%M'] });
+    expect(date.stdout.toString().trim()).toBe('2030-01-02T03:04');
+    const added = await vm.agent.addEntropy(Buffer.alloc(64, 9));
+    expect(added.bytesAdded).toBe(64);
+  });
+
   it('pauses and resumes; exec while paused is INVALID_STATE naming the state', async () => {
     await vm.pause();
     expect(vm.state).toBe('paused');
@@ -78,6 +96,19 @@ describe('a running VM (real QEMU, in-process)', () => {
     const states = repo.transitions(vm.id).map((t) => t.to);
     expect(states).toEqual(['creating', 'booting', 'running', 'paused', 'running', 'stopping', 'stopped']);
     await expect(vm.exec({ argv: ['true'] })).rejects.toMatchObject({ code: 'INVALID_STATE' });
+    await assertNothingLeft(testDataDir());
+  });
+
+  it('detects a VMM that dies under a running VM, marks it failed and releases everything', async () => {
+    const victim = await service.create({ profile: loadConfig({ env: { TFC_DATA_DIR: testDataDir() } }).config.profiles.minimal });
+    process.kill(victim.pid!, 'SIGKILL');
+    const deadline = Date.now() + 10_000;
+    while (victim.state !== 'failed' && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    expect(victim.state).toBe('failed');
+    expect(repo.get(victim.id)).toMatchObject({ state: 'failed', errorCode: 'VMM_EXITED' });
+    await expect(victim.exec({ argv: ['true'] })).rejects.toMatchObject({ code: 'INVALID_STATE', message: expect.stringContaining('it is failed') });
+    await service.destroy(victim);
+    expect(victim.state).toBe('stopped');
     await assertNothingLeft(testDataDir());
   });
 });

@@ -12,7 +12,7 @@ export function renderTable(head: string[], rows: Array<Array<string | number>>,
     style: { head: [], border: [] },
     // No separator line between rows: phase tables stay short enough to read at a glance.
     chars: { mid: '', 'left-mid': '', 'mid-mid': '', 'right-mid': '' },
-    colAligns: align,
+    ...(align ? { colAligns: align } : {}),
   });
   for (const row of rows) table.push(row.map(String));
   return table.toString();

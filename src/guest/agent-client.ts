@@ -428,8 +428,9 @@ export class AgentClient {
     if (id === 0) {
       id = this.unanswered.shift() ?? 0;
     } else {
+      // Replies come in order: whatever was sent before this one will get none now.
       const at = this.unanswered.indexOf(id);
-      if (at >= 0) this.unanswered.splice(at, 1);
+      if (at >= 0) this.unanswered.splice(0, at + 1);
     }
     const pending = this.pending.get(id);
     if (!pending) return; // the caller gave up, or a reply meant for a previous host

@@ -1,16 +1,15 @@
 import { createHash } from 'node:crypto';
-import { closeSync, openSync, readSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ImageBuildFailedError } from '../errors/index.js';
 import type { DataLayout } from '../store/layout.js';
 import { agentSourceDigest, buildAgent } from './agent-build.js';
-import { isElf, locateBzImagePayload } from './bzimage.js';
+import { extractVmlinux } from './vmlinux.js';
 import { assembleRoot, packCpio } from './initramfs.js';
 import { renderInitScript } from './init-script.js';
 import { downloadKernelPackage, extractDeb, resolveKernelPackage, sha256File, type KernelPackage } from './kernel-package.js';
 import { GUEST_MODULES, resolveModules, type ResolvedModule } from './kernel-modules.js';
 import { imageDirName, readImageDir, writeImageRef, type BuiltImage, type ImageManifest } from './image-store.js';
-import { runCommand } from '../process/index.js';
 
 /** Bumped whenever the builder's output for the same inputs changes. */
 export const BUILDER_VERSION = '1';
@@ -196,32 +195,6 @@ function cacheKey(pkg: KernelPackage, busyboxSha: string, agentSha: string): str
   return createHash('sha256')
     .update(JSON.stringify({ builder: BUILDER_VERSION, pkg, busyboxSha, agentSha, initTemplate, modules: GUEST_MODULES }))
     .digest('hex');
-}
-
-/** Unpacks the LZ4 payload of the bzImage into an ELF vmlinux (what both VMMs boot directly). */
-async function extractVmlinux(vmlinuzPath: string, output: string, work: string): Promise<string> {
-  const bz = readFileSync(vmlinuzPath);
-  const payload = locateBzImagePayload(bz);
-  if (payload.format !== 'lz4') {
-    throw new ImageBuildFailedError(`kernel payload in ${vmlinuzPath} is ${payload.format}, this builder handles LZ4 (Debian cloud kernels)`);
-  }
-  // The kernel build appends the uncompressed size (u32 LE) to the compressed
-  // stream; lz4 rejects it as trailing garbage, so strip it and use it to
-  // verify the result instead.
-  const expectedSize = bz.readUInt32LE(payload.offset + payload.length - 4);
-  const payloadPath = join(work, 'payload.lz4');
-  writeFileSync(payloadPath, bz.subarray(payload.offset, payload.offset + payload.length - 4));
-  await runCommand('lz4', ['-d', '-f', '-q', payloadPath, output], { timeoutMs: 120_000, hint: 'install lz4 with `apt-get install lz4`' });
-  rmSync(payloadPath);
-  const head = Buffer.alloc(4);
-  const fd = openSync(output, 'r');
-  readSync(fd, head, 0, 4, 0);
-  closeSync(fd);
-  if (!isElf(head)) throw new ImageBuildFailedError(`decompressed kernel ${output} is not an ELF file`);
-  if (statSync(output).size !== expectedSize) {
-    throw new ImageBuildFailedError(`decompressed kernel is ${statSync(output).size} bytes, the bzImage says ${expectedSize}`);
-  }
-  return `${(statSync(output).size / 1048576).toFixed(1)} MiB ELF`;
 }
 
 async function writeManifest(ctx: BuildContext, name: string): Promise<ImageManifest> {

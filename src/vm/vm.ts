@@ -151,6 +151,27 @@ export class Vm {
     return this.agentClient!.readFile(path, options);
   }
 
+  /** The agent connection, for operations without a Vm wrapper (set_clock, add_entropy). Throws InvalidStateError unless running. */
+  get agent(): AgentClient {
+    this.sm.require('use the agent of', ['running']);
+    return this.agentClient!;
+  }
+
+  /**
+   * Drops the agent connection and opens a new one (what a snapshot clone
+   * does through its new socket). The guest agent keeps serving across the
+   * disconnect. Throws InvalidStateError unless running, AgentTimeoutError.
+   */
+  async reconnectAgent(timeoutMs = 10_000): Promise<AgentHello> {
+    this.sm.require('reconnect the agent of', ['running']);
+    this.agentClient?.close();
+    const agent = await this.instance!.connectAgent({ timeoutMs });
+    this.cleanup.push('close agent connection', () => agent.close());
+    this.agentClient = agent;
+    this.helloInfo = await agent.hello({ timeoutMs });
+    return this.helloInfo;
+  }
+
   async pause(): Promise<void> {
     this.sm.require('pause', ['running']);
     await this.instance!.pause();

@@ -4,7 +4,7 @@ import { resolveImage } from '../../guest/image-store.js';
 import { findExecutable, runCommand } from '../../process/index.js';
 import { QemuDriver } from '../../vmm/index.js';
 import type { CliContext, GlobalOptions } from '../context.js';
-import { printJson, renderTable } from '../output.js';
+import { printJson } from '../output.js';
 
 export type CheckStatus = 'ok' | 'warn' | 'fail';
 
@@ -110,9 +110,17 @@ export function registerDoctor(program: Command, withContext: (fn: (ctx: CliCont
         if (opts.json) {
           printJson({ ok: !failed, checks });
         } else {
-          process.stdout.write(renderTable(['check', 'status', 'detail', 'fix'], checks.map((c) => [c.name, c.status, c.detail, c.fix ?? ''])) + '\n');
+          process.stdout.write(formatChecks(checks));
         }
         return failed ? 1 : 0;
       });
     });
+}
+
+/** One line per check, its fix indented below: readable in a narrow terminal and in CI logs. */
+export function formatChecks(checks: readonly DoctorCheck[]): string {
+  const width = Math.max(...checks.map((c) => c.name.length));
+  return checks
+    .map((c) => `${`[${c.status}]`.padEnd(7)}${c.name.padEnd(width + 2)}${c.detail}${c.fix ? `\n${' '.repeat(width + 9)}fix: ${c.fix}` : ''}`)
+    .join('\n') + '\n';
 }
