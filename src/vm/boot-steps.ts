@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { mkdirSync, rmSync } from 'node:fs';
 import type { AgentClient, AgentHello } from '../guest/agent-client.js';
 import { INIT_START_MARKER } from '../guest/init-script.js';
@@ -91,7 +92,49 @@ const agentReady: Step<BootContext> = {
   },
 };
 
+/** Restore only: load the snapshot named by spec.restoreFrom into the fresh VMM (replaces `configure`). */
+const loadSnapshot: Step<BootContext> = {
+  name: 'load_snapshot',
+  async run(ctx) {
+    await ctx.instance!.loadSnapshot();
+  },
+};
+
+/** Restore only: let the restored guest run (replaces `start`). */
+const resume: Step<BootContext> = {
+  name: 'resume',
+  async run(ctx) {
+    await ctx.instance!.resume();
+  },
+};
+
+/**
+ * Restore only: clones wake with the template's clock and random state.
+ * Give each its own: wall-clock time now, and fresh entropy.
+ */
+const refreshGuest: Step<BootContext> = {
+  name: 'refresh_guest',
+  async run(ctx) {
+    await ctx.agent!.setClock(Date.now(), { timeoutMs: remaining(ctx, 'the guest clock was set') });
+    await ctx.agent!.addEntropy(randomBytes(64), { timeoutMs: remaining(ctx, 'entropy was added') });
+  },
+};
+
 /** The cold boot: prepare, spawn_vmm, configure, start, kernel, agent_ready. */
 export function coldBootSteps(): StepList<BootContext> {
   return new StepList([prepare, spawnVmm, configure, start, kernel, agentReady]);
+}
+
+/**
+ * Restore from a snapshot: the cold boot list, edited. No kernel boots;
+ * the snapshot is loaded instead of configuring, the VM is resumed instead
+ * of started, and the guest gets a fresh clock and entropy once the agent
+ * answers: prepare, spawn_vmm, load_snapshot, resume, agent_ready, refresh_guest.
+ */
+export function restoreSteps(): StepList<BootContext> {
+  return coldBootSteps()
+    .replace('configure', loadSnapshot)
+    .replace('start', resume)
+    .remove('kernel')
+    .insertAfter('agent_ready', refreshGuest);
 }

@@ -18,6 +18,26 @@ export interface VmLaunchSpec {
   kernelArgs: string;
   vcpus: number;
   memoryMib: number;
+  /**
+   * Boot so that the VM can later become a golden snapshot whose memory
+   * clones map copy-on-write. QEMU: guest RAM lives in this file (shared
+   * mapping). Firecracker ignores it (its snapshot writes the memory file).
+   */
+  snapshotMemoryPath?: string;
+  /**
+   * Spawn to receive this snapshot instead of booting the kernel: the VMM
+   * starts waiting for `loadSnapshot`. kernelPath/initrdPath are still the
+   * template's (QEMU needs an identical machine).
+   */
+  restoreFrom?: SnapshotFiles;
+}
+
+/** The files of one VM snapshot. The memory file must not change while any VM restored from it lives. */
+export interface SnapshotFiles {
+  /** Guest memory (QEMU: the template's RAM file; Firecracker: the `mem_file_path`). */
+  memoryPath: string;
+  /** Device/VM state (QEMU: migration stream without RAM; Firecracker: `snapshot_path`). */
+  statePath: string;
 }
 
 export interface DriverInfo {
@@ -57,6 +77,15 @@ export interface VmmInstance {
   start(): Promise<void>;
   pause(): Promise<void>;
   resume(): Promise<void>;
+  /**
+   * Writes a snapshot of the paused VM. QEMU requires `files.memoryPath` to
+   * be the spec's snapshotMemoryPath (the RAM file itself is the memory
+   * snapshot). Afterwards the VM must not run again if clones will map the
+   * memory file: the caller shuts it down. Throws on a running VM.
+   */
+  createSnapshot(files: SnapshotFiles): Promise<void>;
+  /** Loads the snapshot given as spec.restoreFrom into this freshly spawned VMM; the VM stays paused. Call once. */
+  loadSnapshot(): Promise<void>;
   /** Connects to the guest agent channel (the agent may not be up yet: hello() waits). */
   connectAgent(options: { timeoutMs: number; signal?: AbortSignal }): Promise<AgentClient>;
   /** Resolves when a console line matches; rejects with VmmExitedError if the VMM exits first, or on timeout. */

@@ -15,8 +15,16 @@ export interface QemuSockets {
  * to stdout, where the owner captures it. Flags verified in DESIGN.md.
  */
 export function buildQemuArgv(spec: VmLaunchSpec, accel: AccelName, sockets: QemuSockets): string[] {
+  // Snapshot-capable VMs keep RAM in a file: shared for the template (so
+  // the file is the memory snapshot), private (copy-on-write) for clones.
+  const memoryFile = spec.restoreFrom?.memoryPath ?? spec.snapshotMemoryPath;
+  const machine = `microvm,x-option-roms=off,rtc=off,isa-serial=on${memoryFile ? ',memory-backend=mem' : ''}`;
+  const memoryBackend = memoryFile
+    ? ['-object', `memory-backend-file,id=mem,size=${spec.memoryMib}M,mem-path=${memoryFile},share=${spec.restoreFrom ? 'off' : 'on'}`]
+    : [];
   return [
-    '-M', 'microvm,x-option-roms=off,rtc=off,isa-serial=on',
+    '-M', machine,
+    ...memoryBackend,
     '-accel', accel,
     '-cpu', accel === 'kvm' ? 'host' : 'max',
     '-m', String(spec.memoryMib),
@@ -32,6 +40,7 @@ export function buildQemuArgv(spec: VmLaunchSpec, accel: AccelName, sockets: Qem
     '-device', 'virtio-serial-device',
     '-chardev', `socket,id=agent,path=${sockets.agent},server=on,wait=off`,
     '-device', `virtserialport,chardev=agent,name=${AGENT_PORT_NAME}`,
+    ...(spec.restoreFrom ? ['-incoming', 'defer'] : []),
   ];
 }
 

@@ -1,11 +1,12 @@
-import { rmSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { connectUnix, type AgentClient } from '../../guest/agent-client.js';
-import { VmmBinaryNotFoundError, VmmExitedError } from '../../errors/index.js';
+import { InvalidArgumentError, InvalidStateError, VmmBinaryNotFoundError, VmmExitedError } from '../../errors/index.js';
 import { findExecutable, runCommand, spawnSupervised, type ExitInfo, type SupervisedChild } from '../../process/index.js';
 import type { CleanupStack } from '../cleanup.js';
 import { ConsoleTap } from '../console.js';
-import type { AccelName, DriverInfo, VmLaunchSpec, VmmDriver, VmmInstance } from '../driver.js';
+import type { AccelName, DriverInfo, SnapshotFiles, VmLaunchSpec, VmmDriver, VmmInstance } from '../driver.js';
+import { loadState, saveState } from './migration.js';
 import { chooseAccel, gatherAccelFacts, type AccelFacts, type AccelSetting } from './accel.js';
 import { QEMU_BASE_KERNEL_ARGS, buildQemuArgv } from './argv.js';
 import { QmpClient } from './qmp-client.js';
@@ -46,6 +47,11 @@ export class QemuDriver implements VmmDriver {
   async spawn(spec: VmLaunchSpec, cleanup: CleanupStack): Promise<VmmInstance> {
     const info = await this.probe();
     const sockets = { qmp: join(spec.runDir, 'qmp.sock'), agent: join(spec.runDir, 'agent.sock') };
+    if (spec.restoreFrom) {
+      for (const path of [spec.restoreFrom.memoryPath, spec.restoreFrom.statePath]) {
+        if (!existsSync(path)) throw new InvalidArgumentError(`snapshot file ${path} does not exist; recreate the snapshot`);
+      }
+    }
     for (const path of Object.values(sockets)) {
       if (Buffer.byteLength(path) > MAX_SOCKET_PATH) {
         throw new VmmExitedError(`socket path ${path} is longer than ${MAX_SOCKET_PATH} bytes; choose a shorter data_dir`);
@@ -54,7 +60,7 @@ export class QemuDriver implements VmmDriver {
     const consoleTap = new ConsoleTap(spec.consoleLogPath);
     const child = await spawnSupervised(info.binary, buildQemuArgv(spec, info.accel, sockets));
     cleanup.push('remove QEMU sockets', () => {
-      for (const path of Object.values(sockets)) rmSync(path, { force: true });
+      for (const path of [...Object.values(sockets), join(spec.runDir, 'migrate-out.sock'), join(spec.runDir, 'migrate-in.sock')]) rmSync(path, { force: true });
     });
     cleanup.push(`stop QEMU pid ${child.pid}`, () => child.terminate(1000));
     consoleTap.attach(child.stdout!);
@@ -75,7 +81,7 @@ export class QemuDriver implements VmmDriver {
       throw err;
     }
     cleanup.push('close QMP', () => qmp.close());
-    return new QemuInstance(child, qmp, consoleTap, info.accel, sockets.agent);
+    return new QemuInstance(child, qmp, consoleTap, info.accel, sockets.agent, spec);
   }
 
   private async doProbe(): Promise<DriverInfo> {
@@ -99,6 +105,7 @@ class QemuInstance implements VmmInstance {
     private readonly consoleTap: ConsoleTap,
     readonly accel: AccelName,
     private readonly agentSocket: string,
+    private readonly spec: VmLaunchSpec,
   ) {}
 
   get pid(): number {
@@ -123,6 +130,25 @@ class QemuInstance implements VmmInstance {
 
   async start(): Promise<void> {
     await this.qmp.execute('cont');
+  }
+
+  async createSnapshot(files: SnapshotFiles): Promise<void> {
+    if (!this.spec.snapshotMemoryPath || files.memoryPath !== this.spec.snapshotMemoryPath) {
+      throw new InvalidArgumentError(
+        `QEMU snapshots need the VM booted with its RAM in the snapshot memory file (${files.memoryPath}); boot it with snapshotMemoryPath set to that path`,
+      );
+    }
+    const status = await this.qmp.execute<{ status: string }>('query-status');
+    if (status.status !== 'paused') {
+      throw new InvalidStateError(`cannot snapshot VM ${this.spec.vmId}: QEMU reports it ${status.status} (snapshot needs paused)`);
+    }
+    await saveState(this.qmp, join(this.spec.runDir, 'migrate-out.sock'), files.statePath);
+  }
+
+  async loadSnapshot(): Promise<void> {
+    const from = this.spec.restoreFrom;
+    if (!from) throw new InvalidStateError(`VM ${this.spec.vmId} was not spawned for a restore (no restoreFrom)`);
+    await loadState(this.qmp, join(this.spec.runDir, 'migrate-in.sock'), from.statePath);
   }
 
   async pause(): Promise<void> {

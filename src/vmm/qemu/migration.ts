@@ -1,0 +1,95 @@
+import { createReadStream, createWriteStream } from 'node:fs';
+import { connect, createServer, type Socket } from 'node:net';
+import { pipeline } from 'node:stream/promises';
+import { setTimeout as delay } from 'node:timers/promises';
+import { QmpError, QmpTimeoutError } from '../../errors/index.js';
+import type { QmpClient } from './qmp-client.js';
+
+/**
+ * QEMU snapshots as migration streams over a Unix socket that this process
+ * serves or connects to (no `exec:` URIs: those make QEMU run a shell).
+ * With `x-ignore-shared`, RAM in a shared memory-backend-file is not sent:
+ * the stream is device state only (tens of KB), and clones map the RAM file
+ * copy-on-write.
+ */
+
+interface MigrationStatus {
+  status?: string;
+  'error-desc'?: string;
+}
+
+async function setIgnoreShared(qmp: QmpClient): Promise<void> {
+  await qmp.execute('migrate-set-capabilities', { capabilities: [{ capability: 'x-ignore-shared', state: true }] });
+}
+
+async function waitForMigration(qmp: QmpClient, timeoutMs: number, what: string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const info = await qmp.execute<MigrationStatus>('query-migrate');
+    if (info.status === 'completed') return;
+    if (info.status === 'failed' || info.status === 'cancelled') {
+      throw new QmpError(`${what} ${info.status}: ${info['error-desc'] ?? 'no reason given by QEMU'}`);
+    }
+    if (Date.now() > deadline) throw new QmpTimeoutError(`${what} did not complete within ${timeoutMs} ms (status ${info.status ?? 'none'})`);
+    await delay(2);
+  }
+}
+
+/**
+ * Saves the device state of a paused VM to `statePath`, through a Unix
+ * socket at `socketPath` that exists only during the call. Throws QmpError
+ * when QEMU reports the migration failed.
+ */
+export async function saveState(qmp: QmpClient, socketPath: string, statePath: string, timeoutMs = 60_000): Promise<void> {
+  await setIgnoreShared(qmp);
+  const server = createServer();
+  const received = new Promise<void>((resolve, reject) => {
+    server.once('connection', (socket: Socket) => {
+      pipeline(socket, createWriteStream(statePath)).then(resolve, reject);
+    });
+    server.once('error', reject);
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(socketPath, () => resolve());
+  });
+  try {
+    await qmp.execute('migrate', { uri: `unix:${socketPath}` });
+    await waitForMigration(qmp, timeoutMs, 'snapshot (migration to file)');
+    await received;
+  } finally {
+    server.close();
+  }
+}
+
+/**
+ * Feeds `statePath` into a QEMU started with `-incoming defer`, through a
+ * Unix socket QEMU listens on at `socketPath`. Resolves once QEMU reports
+ * the incoming migration completed (the VM is then paused, as -S asks).
+ */
+export async function loadState(qmp: QmpClient, socketPath: string, statePath: string, timeoutMs = 60_000): Promise<void> {
+  await setIgnoreShared(qmp);
+  await qmp.execute('migrate-incoming', { uri: `unix:${socketPath}` });
+  const socket = await connectWithRetry(socketPath, timeoutMs);
+  await pipeline(createReadStream(statePath), socket);
+  await waitForMigration(qmp, timeoutMs, 'snapshot restore (incoming migration)');
+}
+
+async function connectWithRetry(path: string, timeoutMs: number): Promise<Socket> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      return await new Promise<Socket>((resolve, reject) => {
+        const s = connect(path);
+        s.once('connect', () => {
+          s.off('error', reject);
+          resolve(s);
+        });
+        s.once('error', reject);
+      });
+    } catch (err) {
+      if (Date.now() > deadline) throw new QmpTimeoutError(`QEMU did not listen for the snapshot on ${path} within ${timeoutMs} ms`, { cause: err });
+      await delay(2);
+    }
+  }
+}
