@@ -30,6 +30,7 @@ export function globalDefaults(env: NodeJS.ProcessEnv, uid: number): Array<[stri
     ['vmm.firecracker.binary', 'firecracker'],
     ['vmm.firecracker.api_timeout_ms', 5000],
     ['images.kernel_package', 'auto'],
+    ['api.listen', '127.0.0.1:7070'],
   ];
 }
 
@@ -44,4 +45,25 @@ export const PROFILE_DEFAULTS: ReadonlyArray<[string, unknown]> = [
   ['memory_mib', 256],
   ['kernel_args', ''],
   ['boot_timeout_ms', 120_000],
+  ['boot_level', 'standard'],
+];
+
+/**
+ * Defaults of one pool's fields, in print order. `profile` has no fixed
+ * default: it is whatever `default_profile` resolves to.
+ */
+export const POOL_DEFAULTS: ReadonlyArray<[string, unknown]> = [
+  ['profile', undefined],
+  ['min', 1],
+  ['max', 4],
+  ['target', 2],
+  ['mode', 'fresh'],
+  ['prewarm_state', 'running'],
+  ['refill_concurrency', 1],
+  ['strategy', 'first-available'],
+  ['strategy_seed', 1],
+  ['max_uses', 100],
+  ['max_age_ms', 3_600_000],
+  ['health_interval_ms', 5000],
+  ['allocate_timeout_ms', 10_000],
 ];

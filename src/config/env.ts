@@ -10,6 +10,7 @@ export const ENV_OVERRIDES = [
   { key: 'vmm.qemu.binary', env: 'TFC_QEMU_BINARY' },
   { key: 'vmm.qemu.accel', env: 'TFC_QEMU_ACCEL' },
   { key: 'vmm.firecracker.binary', env: 'FIRECRACKER_BIN' },
+  { key: 'api.listen', env: 'TFC_LISTEN' },
 ] as const satisfies ReadonlyArray<{ key: string; env: string }>;
 
 /** Names the config file instead of ./tfc.toml; see locate.ts. */

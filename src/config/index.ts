@@ -10,10 +10,10 @@
  * it only reads the config file and the environment it is handed.
  */
 
-export type { Config, ConfigProblem, DriverName, LoadedConfig, LogLevel, Profile, QemuAccel, ValueSource } from './types.js';
+export type { BootLevel, Config, ConfigProblem, DriverName, LoadedConfig, LogLevel, PoolConfig, PoolMode, PoolStrategyName, PrewarmState, Profile, QemuAccel, ValueSource } from './types.js';
 export { loadConfig, validateConfigFile, defaultConfig, type LoadConfigOptions, type ValidateResult } from './load.js';
 export { renderConfigShow, configDocument } from './show.js';
 export { resolveProfile } from './profiles.js';
 export { ENV_OVERRIDES, CONFIG_PATH_ENV } from './env.js';
 export { DEFAULT_CONFIG_FILE, type ConfigFileOrigin } from './locate.js';
-export { BUILTIN_PROFILE, DRIVERS, IMAGE_NAMES, LOG_LEVELS, PROFILE_NAME_PATTERN, QEMU_ACCELS } from './schema.js';
+export { BOOT_LEVELS, BUILTIN_POOL, BUILTIN_PROFILE, DRIVERS, IMAGE_NAMES, LOG_LEVELS, POOL_STRATEGIES, PROFILE_NAME_PATTERN, QEMU_ACCELS } from './schema.js';

@@ -68,8 +68,28 @@ describe('defaults', () => {
           memoryMib: 256,
           kernelArgs: '',
           bootTimeoutMs: 120000,
+          bootLevel: 'standard',
         },
       },
+      pools: {
+        default: {
+          name: 'default',
+          profile: 'minimal',
+          min: 1,
+          max: 4,
+          target: 2,
+          mode: 'fresh',
+          prewarmState: 'running',
+          refillConcurrency: 1,
+          strategy: 'first-available',
+          strategySeed: 1,
+          maxUses: 100,
+          maxAgeMs: 3600000,
+          healthIntervalMs: 5000,
+          allocateTimeoutMs: 10000,
+        },
+      },
+      api: { listen: '127.0.0.1:7070' },
     });
     expect(Object.values(sources).every((s) => s.kind === 'default')).toBe(true);
     expect(Object.keys(sources)).toContain('profiles.minimal.memory_mib');
@@ -368,12 +388,39 @@ describe('profiles', () => {
       memoryMib: 256,
       kernelArgs: 'quiet',
       bootTimeoutMs: 120000,
+      bootLevel: 'standard',
     });
     expect(config.profiles.q.driver).toBe('qemu');
     // The built-in profile has no fixed driver either.
     expect(config.profiles.minimal.driver).toBe('firecracker');
     expect(sources['profiles.fc.driver']).toEqual(sources['vmm.default_driver']);
     expect(sources['profiles.fc.driver']).toMatchObject({ kind: 'file', line: 3 });
+  });
+});
+
+describe('pools', () => {
+  it('merges pool tables over defaults, following default_profile, and keeps defaults within explicit bounds', () => {
+    write('tfc.toml', '[profiles.big]\nmemory_mib = 512\nboot_level = "fast"\n[pools.batch]\nprofile = "big"\nmax = 1\nstrategy = "round-robin"\n');
+    const { config, sources } = load();
+    expect(Object.keys(config.pools)).toEqual(['default', 'batch']);
+    expect(config.pools.batch).toMatchObject({ profile: 'big', min: 1, max: 1, target: 1, strategy: 'round-robin', mode: 'fresh' });
+    expect(config.pools.default.profile).toBe('minimal');
+    expect(config.profiles.big.bootLevel).toBe('fast');
+    expect(sources['pools.batch.max']).toMatchObject({ kind: 'file', line: 6 });
+  });
+
+  it('reports every pool problem with its line', () => {
+    write('tfc.toml', '[pools.web]\nprofile = "nope"\nmin = 5\nmax = 2\nstrategy = "fastest"\n[api]\nlisten = "localhost"\n');
+    expect(() => load()).toThrow(
+      expect.objectContaining({
+        code: 'CONFIG_INVALID',
+        message: expect.stringMatching(/line 2: pools\.web\.profile = "nope": no profile named "nope"[\s\S]*line 3: pools\.web\.min = 5: must not exceed max \(2\)[\s\S]*line 5: pools\.web\.strategy = "fastest": must be one of[\s\S]*line 7: api\.listen = "localhost"/),
+      }),
+    );
+  });
+
+  it('TFC_LISTEN overrides api.listen', () => {
+    expect(load({ env: { TFC_LISTEN: '0.0.0.0:8080' } }).config.api.listen).toBe('0.0.0.0:8080');
   });
 });
 

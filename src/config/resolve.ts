@@ -3,11 +3,11 @@
 // validated; this step cannot fail.
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { homedir } from 'node:os';
-import { globalDefaults, PROFILE_DEFAULTS } from './defaults.js';
+import { globalDefaults, POOL_DEFAULTS, PROFILE_DEFAULTS } from './defaults.js';
 import type { EnvOverride } from './env.js';
 import type { CheckedFile } from './file.js';
-import { profileNamesIn } from './schema.js';
-import type { Config, DriverName, LoadedConfig, LogLevel, Profile, QemuAccel, ValueSource } from './types.js';
+import { poolNamesIn, profileNamesIn } from './schema.js';
+import type { BootLevel, Config, DriverName, LoadedConfig, LogLevel, PoolConfig, PoolMode, PoolStrategyName, PrewarmState, Profile, QemuAccel, ValueSource } from './types.js';
 
 interface Entry {
   value: unknown;
@@ -54,7 +54,7 @@ export function resolveConfig(input: ResolveInput): LoadedConfig {
   };
 
   for (const [key, value] of globalDefaults(input.env, input.uid)) entries.set(key, { value, source: { kind: 'default' } });
-  const { profiles: fileProfiles = {}, ...fileGlobals } = file?.data ?? {};
+  const { profiles: fileProfiles = {}, pools: filePools = {}, ...fileGlobals } = file?.data ?? {};
   for (const [path, value] of leaves(fileGlobals)) entries.set(path.join('.'), { value, source: fromFile(path) });
   for (const o of input.overrides) entries.set(o.key, { value: o.value, source: { kind: 'env', env: o.env } });
 
@@ -75,6 +75,23 @@ export function resolveConfig(input: ResolveInput): LoadedConfig {
     }
   }
 
+  // A pool that omits `profile` (the built-in one included) serves default_profile.
+  const defaultProfile = entries.get('default_profile')!;
+  for (const name of poolNamesIn(filePools)) {
+    const fields: Record<string, unknown> = Object.hasOwn(filePools, name) ? filePools[name] : {};
+    for (const [field, fallback] of POOL_DEFAULTS) {
+      const key = `pools.${name}.${field}`;
+      if (fields[field] !== undefined) entries.set(key, { value: fields[field], source: fromFile(['pools', name, field]) });
+      else if (field === 'profile') entries.set(key, { ...defaultProfile });
+      else entries.set(key, { value: fallback, source: { kind: 'default' } });
+    }
+    // Defaults must not contradict explicit bounds (e.g. max = 1 with the default target 2).
+    const num = (f: string) => entries.get(`pools.${name}.${f}`)!;
+    const [min, max, target] = [num('min'), num('max'), num('target')];
+    if (min.source.kind === 'default' && (min.value as number) > (max.value as number)) min.value = max.value;
+    if (target.source.kind === 'default') target.value = Math.min(Math.max(target.value as number, min.value as number), max.value as number);
+  }
+
   const get = <T>(key: string): T => entries.get(key)!.value as T;
   const profiles: Record<string, Profile> = {};
   for (const name of profileNamesIn(fileProfiles)) {
@@ -87,6 +104,27 @@ export function resolveConfig(input: ResolveInput): LoadedConfig {
       memoryMib: get<number>(p('memory_mib')),
       kernelArgs: get<string>(p('kernel_args')),
       bootTimeoutMs: get<number>(p('boot_timeout_ms')),
+      bootLevel: get<BootLevel>(p('boot_level')),
+    };
+  }
+  const pools: Record<string, PoolConfig> = {};
+  for (const name of poolNamesIn(filePools)) {
+    const p = (field: string) => `pools.${name}.${field}`;
+    pools[name] = {
+      name,
+      profile: get<string>(p('profile')),
+      min: get<number>(p('min')),
+      max: get<number>(p('max')),
+      target: get<number>(p('target')),
+      mode: get<PoolMode>(p('mode')),
+      prewarmState: get<PrewarmState>(p('prewarm_state')),
+      refillConcurrency: get<number>(p('refill_concurrency')),
+      strategy: get<PoolStrategyName>(p('strategy')),
+      strategySeed: get<number>(p('strategy_seed')),
+      maxUses: get<number>(p('max_uses')),
+      maxAgeMs: get<number>(p('max_age_ms')),
+      healthIntervalMs: get<number>(p('health_interval_ms')),
+      allocateTimeoutMs: get<number>(p('allocate_timeout_ms')),
     };
   }
   const config: Config = {
@@ -107,6 +145,8 @@ export function resolveConfig(input: ResolveInput): LoadedConfig {
     },
     images: { kernelPackage: get<string>('images.kernel_package') },
     profiles,
+    pools,
+    api: { listen: get<string>('api.listen') },
   };
   const sources = Object.fromEntries([...entries].map(([key, e]) => [key, e.source]));
   return { config, file: file?.path ?? null, sources };

@@ -10,6 +10,14 @@ export const QEMU_ACCELS = ['auto', 'kvm', 'tcg'] as const;
 /** Image names a profile may use; the images module owns what they contain. */
 export const IMAGE_NAMES = ['minimal'] as const;
 export const BUILTIN_PROFILE = 'minimal';
+/** Boot optimisation levels (src/vm/boot-levels.ts says what each changes). */
+export const BOOT_LEVELS = ['standard', 'fast', 'ultrafast', 'sub2second', 'instant'] as const;
+export const POOL_MODES = ['fresh', 'reuse'] as const;
+export const PREWARM_STATES = ['running', 'paused'] as const;
+export const POOL_STRATEGIES = ['first-available', 'best-performance', 'least-recently-used', 'round-robin', 'weighted-random'] as const;
+/** The pool that always exists, serving the default profile. */
+export const BUILTIN_POOL = 'default';
+export const LISTEN_PATTERN = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):([0-9]{1,5})$/;
 export const PROFILE_NAME_PATTERN = /^[a-z][a-z0-9_-]{0,31}$/;
 export const KERNEL_PACKAGE_PATTERN = /^linux-image-[0-9].*-cloud-amd64$/;
 
@@ -48,7 +56,24 @@ export const ProfileFileSchema = table({
   memory_mib: intIn(64, 65536),
   kernel_args: z.string({ error: 'must be a string (extra kernel command line)' }),
   boot_timeout_ms: intIn(1000, 600_000),
+  boot_level: oneOf(BOOT_LEVELS),
 }, 'must be a profile table [profiles.NAME]; profile fields such as vcpus go inside one');
+
+export const PoolFileSchema = table({
+  profile: z.string({ error: 'must be a string naming a profile' }),
+  min: intIn(0, 256),
+  max: intIn(1, 256),
+  target: intIn(0, 256),
+  mode: oneOf(POOL_MODES),
+  prewarm_state: oneOf(PREWARM_STATES),
+  refill_concurrency: intIn(1, 32),
+  strategy: oneOf(POOL_STRATEGIES),
+  strategy_seed: intIn(0, 2 ** 31 - 1),
+  max_uses: intIn(1, 1_000_000),
+  max_age_ms: intIn(1000, 86_400_000),
+  health_interval_ms: intIn(100, 3_600_000),
+  allocate_timeout_ms: intIn(0, 600_000),
+}, 'must be a pool table [pools.NAME]; pool fields such as max go inside one');
 
 export const ConfigFileSchema = table({
   data_dir: nonEmptyString('a directory path'),
@@ -72,6 +97,12 @@ export const ConfigFileSchema = table({
       .refine((v) => v === 'auto' || KERNEL_PACKAGE_PATTERN.test(v)),
   }),
   profiles: z.record(z.string(), ProfileFileSchema, { error: 'must be a table of profiles' }),
+  pools: z.record(z.string(), PoolFileSchema, { error: 'must be a table of pools' }),
+  api: table({
+    listen: z
+      .string({ error: 'must be "HOST:PORT", e.g. "127.0.0.1:7070"' })
+      .refine((v) => LISTEN_PATTERN.test(v) && Number(LISTEN_PATTERN.exec(v)![2]) <= 65535),
+  }),
 });
 
 export type ConfigFile = z.output<typeof ConfigFileSchema>;
@@ -96,8 +127,25 @@ export function crossKeyIssues(doc: Record<string, unknown>): Array<{ path: stri
       }
     }
   }
-  const wanted = doc.default_profile;
   const available = profileNamesIn(profiles);
+  const pools = doc.pools;
+  if (isPlainTable(pools)) {
+    for (const [name, pool] of Object.entries(pools)) {
+      if (!PROFILE_NAME_PATTERN.test(name)) {
+        issues.push({ path: ['pools', name], message: `invalid pool name ${JSON.stringify(name)}: must match ${PROFILE_NAME_PATTERN.source}` });
+      }
+      if (!isPlainTable(pool)) continue;
+      if (typeof pool.profile === 'string' && !available.includes(pool.profile)) {
+        issues.push({ path: ['pools', name, 'profile'], message: `no profile named ${JSON.stringify(pool.profile)}; available: ${available.join(', ')}` });
+      }
+      const n = (k: string) => (typeof pool[k] === 'number' ? (pool[k] as number) : undefined);
+      const [min, max, target] = [n('min'), n('max'), n('target')];
+      if (min !== undefined && max !== undefined && min > max) issues.push({ path: ['pools', name, 'min'], message: `must not exceed max (${max})` });
+      if (target !== undefined && max !== undefined && target > max) issues.push({ path: ['pools', name, 'target'], message: `must not exceed max (${max})` });
+      if (target !== undefined && min !== undefined && target < min) issues.push({ path: ['pools', name, 'target'], message: `must not be below min (${min})` });
+    }
+  }
+  const wanted = doc.default_profile;
   if (typeof wanted === 'string' && !available.includes(wanted)) {
     issues.push({
       path: ['default_profile'],
@@ -105,6 +153,15 @@ export function crossKeyIssues(doc: Record<string, unknown>): Array<{ path: stri
     });
   }
   return issues;
+}
+
+/** The built-in pool plus every pool table in the file, built-in first. */
+export function poolNamesIn(pools: unknown): string[] {
+  const names = [BUILTIN_POOL];
+  if (isPlainTable(pools)) {
+    for (const name of Object.keys(pools)) if (name !== BUILTIN_POOL) names.push(name);
+  }
+  return names;
 }
 
 /** The built-in profile plus every profile table in the file, built-in first. */

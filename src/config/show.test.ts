@@ -26,9 +26,9 @@ describe('renderConfigShow toml', () => {
     expect(valueLines.every((l) => / {2}# (default|tfc\.toml:\d+|env [A-Z_]+)$/.test(l))).toBe(true);
   });
 
-  it('prints tables in schema order, profiles last with the merged fields', () => {
+  it('prints tables in schema order, then profiles and pools with the merged fields', () => {
     const headers = out.split('\n').filter((l) => l.startsWith('['));
-    expect(headers).toEqual(['[vmm]', '[vmm.qemu]', '[vmm.firecracker]', '[images]', '[profiles.minimal]', '[profiles.dev]']);
+    expect(headers).toEqual(['[vmm]', '[vmm.qemu]', '[vmm.firecracker]', '[images]', '[api]', '[profiles.minimal]', '[profiles.dev]', '[pools.default]']);
     const dev = out.slice(out.indexOf('[profiles.dev]'));
     expect(dev).toMatch(/vcpus = 2\s+# tfc\.toml:4/);
     expect(dev).toMatch(/memory_mib = 256\s+# default/);
@@ -58,6 +58,7 @@ describe('renderConfigShow json', () => {
       memory_mib: 256,
       kernel_args: 'console=ttyS0 quiet',
       boot_timeout_ms: 120000,
+      boot_level: 'standard',
     });
     expect(json.sources.data_dir).toEqual({ kind: 'env', env: 'TFC_DATA_DIR' });
     expect(json.sources['profiles.dev.vcpus']).toEqual({ kind: 'file', file: join(dir, 'tfc.toml'), line: 4 });

@@ -14,6 +14,25 @@ export function configDocument(config: Config): Record<string, unknown> {
       memory_mib: p.memoryMib,
       kernel_args: p.kernelArgs,
       boot_timeout_ms: p.bootTimeoutMs,
+      boot_level: p.bootLevel,
+    };
+  }
+  const pools: Record<string, unknown> = {};
+  for (const [name, p] of Object.entries(config.pools)) {
+    pools[name] = {
+      profile: p.profile,
+      min: p.min,
+      max: p.max,
+      target: p.target,
+      mode: p.mode,
+      prewarm_state: p.prewarmState,
+      refill_concurrency: p.refillConcurrency,
+      strategy: p.strategy,
+      strategy_seed: p.strategySeed,
+      max_uses: p.maxUses,
+      max_age_ms: p.maxAgeMs,
+      health_interval_ms: p.healthIntervalMs,
+      allocate_timeout_ms: p.allocateTimeoutMs,
     };
   }
   return {
@@ -33,7 +52,9 @@ export function configDocument(config: Config): Record<string, unknown> {
       },
     },
     images: { kernel_package: config.images.kernelPackage },
+    api: { listen: config.api.listen },
     profiles,
+    pools,
   };
 }
 

@@ -5,6 +5,35 @@
 export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'silent';
 export type DriverName = 'qemu' | 'firecracker';
 export type QemuAccel = 'auto' | 'kvm' | 'tcg';
+export type BootLevel = 'standard' | 'fast' | 'ultrafast' | 'sub2second' | 'instant';
+export type PoolMode = 'fresh' | 'reuse';
+export type PrewarmState = 'running' | 'paused';
+export type PoolStrategyName = 'first-available' | 'best-performance' | 'least-recently-used' | 'round-robin' | 'weighted-random';
+
+/** A warm pool of VMs of one profile (`[pools.X]`). */
+export interface PoolConfig {
+  name: string;
+  /** `pools.X.profile`; defaults to `default_profile`. */
+  profile: string;
+  /** `pools.X.min` / `max` / `target`: the target follows demand within [min, max]. */
+  min: number;
+  max: number;
+  target: number;
+  /** `pools.X.mode`: fresh (one allocation per VM, destroyed on release) or reuse. */
+  mode: PoolMode;
+  /** `pools.X.prewarm_state`: idle VMs kept running (fastest) or paused (no CPU). */
+  prewarmState: PrewarmState;
+  refillConcurrency: number;
+  strategy: PoolStrategyName;
+  /** Seed of the weighted-random strategy's generator (reproducible picks). */
+  strategySeed: number;
+  /** Reuse mode: recycle a VM after this many allocations or this age. */
+  maxUses: number;
+  maxAgeMs: number;
+  healthIntervalMs: number;
+  /** How long an allocation waits for a VM when the pool is empty at max before POOL_EXHAUSTED. */
+  allocateTimeoutMs: number;
+}
 
 /** A named VM shape: which driver boots it, from which image, how big. */
 export interface Profile {
@@ -22,6 +51,8 @@ export interface Profile {
   kernelArgs: string;
   /** `profiles.X.boot_timeout_ms`; integer 1000..600000, default 120000. */
   bootTimeoutMs: number;
+  /** `profiles.X.boot_level`; default "standard". */
+  bootLevel: BootLevel;
 }
 
 export interface Config {
@@ -55,6 +86,12 @@ export interface Config {
   };
   /** Always contains the built-in "minimal" profile. */
   profiles: Record<string, Profile>;
+  /** Always contains the built-in "default" pool. */
+  pools: Record<string, PoolConfig>;
+  api: {
+    /** `api.listen` / TFC_LISTEN: HOST:PORT of `tfc serve`, default 127.0.0.1:7070. */
+    listen: string;
+  };
 }
 
 /** Where one effective value came from. */
