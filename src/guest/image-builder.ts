@@ -6,7 +6,7 @@ import type { DataLayout } from '../store/layout.js';
 import { agentSourceDigest, buildAgent } from './agent-build.js';
 import { extractVmlinux } from './vmlinux.js';
 import { assembleRoot, packCpio } from './initramfs.js';
-import { renderInitScript } from './init-script.js';
+import { renderInitScript, type ModuleGroups } from './init-script.js';
 import { downloadKernelPackage, extractDeb, resolveKernelPackage, sha256File, type KernelPackage } from './kernel-package.js';
 import { GUEST_MODULES, resolveModules, type ResolvedModule } from './kernel-modules.js';
 import { imageDirName, readImageDir, writeImageRef, type BuiltImage, type ImageManifest } from './image-store.js';
@@ -49,6 +49,7 @@ interface BuildContext {
   modulesDir?: string;
   release?: string;
   modules?: ResolvedModule[];
+  groups?: ModuleGroups;
   out?: string;
   hit?: BuiltImage;
 }
@@ -126,6 +127,11 @@ export async function buildImage(layout: DataLayout, options: ImageBuildOptions,
       skipOnHit: true,
       run: async () => {
         ctx.modules = resolveModules(ctx.modulesDir!, GUEST_MODULES);
+        ctx.groups = {
+          serial: resolveModules(ctx.modulesDir!, ['virtio_mmio', 'virtio_console']),
+          vsock: resolveModules(ctx.modulesDir!, ['virtio_mmio', 'vmw_vsock_virtio_transport']),
+          all: ctx.modules,
+        };
         return `${ctx.modules.length} modules`;
       },
     },
@@ -145,7 +151,7 @@ export async function buildImage(layout: DataLayout, options: ImageBuildOptions,
         await assembleRoot(root, {
           busyboxPath,
           agentPath: join(ctx.work!, 'tfc-agent'),
-          initScript: renderInitScript(ctx.modules!),
+          initScript: renderInitScript(ctx.groups!),
           modules: ctx.modules!,
         });
         await packCpio(root, join(ctx.out!, 'initrd.cpio'));
@@ -191,7 +197,8 @@ export async function buildImage(layout: DataLayout, options: ImageBuildOptions,
 }
 
 function cacheKey(pkg: KernelPackage, busyboxSha: string, agentSha: string): string {
-  const initTemplate = renderInitScript(GUEST_MODULES.map((name) => ({ name, path: '' })));
+  const fake = GUEST_MODULES.map((name) => ({ name, path: '' }));
+  const initTemplate = renderInitScript({ serial: fake, vsock: fake, all: fake });
   return createHash('sha256')
     .update(JSON.stringify({ builder: BUILDER_VERSION, pkg, busyboxSha, agentSha, initTemplate, modules: GUEST_MODULES }))
     .digest('hex');

@@ -44,4 +44,18 @@ export const MIGRATIONS: ReadonlyArray<{ version: number; name: string; sql: str
       );
     `,
   },
+  {
+    version: 2,
+    name: 'network leases (IPAM)',
+    sql: `
+      CREATE TABLE network_leases (
+        vm_id TEXT PRIMARY KEY,
+        host_address TEXT UNIQUE NOT NULL,
+        subnet TEXT NOT NULL,
+        netns TEXT NOT NULL,
+        created_at TEXT NOT NULL
+      );
+      CREATE UNIQUE INDEX network_leases_subnet ON network_leases(subnet);
+    `,
+  },
 ];

@@ -6,10 +6,13 @@ import { resolveImage } from '../guest/image-store.js';
 import type { DataLayout, VmRepository } from '../store/index.js';
 import type { DriverName, VmmDriver } from '../vmm/driver.js';
 import { Vm } from './vm.js';
+import { bootLevelArgs } from './boot-levels.js';
+import type { BootLevel } from '../config/index.js';
 
 /** The profile fields a VM is made from (config [profiles.NAME]). */
 export interface VmProfile {
   name: string;
+  bootLevel: BootLevel;
   driver: DriverName;
   image: string;
   vcpus: number;
@@ -36,8 +39,6 @@ export interface VmServiceOptions {
   consoleLogsKept?: number;
 }
 
-/** Guest args every profile gets before its own kernel_args. */
-const STANDARD_GUEST_ARGS = 'quiet';
 
 /**
  * Creates and tracks VMs: picks the driver, resolves the image, assigns an
@@ -77,7 +78,7 @@ export class VmService {
       image,
       vcpus,
       memoryMib,
-      kernelArgs: [driver.baseKernelArgs(), STANDARD_GUEST_ARGS, request.profile.kernelArgs].filter((a) => a.trim()).join(' '),
+      kernelArgs: kernelArgsFor(driver, request.profile),
       bootTimeoutMs: request.profile.bootTimeoutMs,
       stopTimeoutMs: this.options.stopTimeoutMs,
       runDir: join(this.options.layout.runVms, id),
@@ -114,4 +115,9 @@ export class VmService {
       .sort((a, b) => b.mtime - a.mtime);
     for (const old of logs.slice(keep)) rmSync(old.path, { force: true });
   }
+}
+
+/** Driver base args, then the boot level's, then the profile's own (which win where the kernel takes the last value). */
+export function kernelArgsFor(driver: VmmDriver, profile: Pick<VmProfile, 'bootLevel' | 'kernelArgs'>): string {
+  return [driver.baseKernelArgs(), ...bootLevelArgs(profile.bootLevel), profile.kernelArgs].filter((a) => a.trim()).join(' ');
 }

@@ -4,8 +4,8 @@ import type { BuiltImage } from '../guest/image-store.js';
 import { TfcError } from '../errors/index.js';
 import type { VmRepository } from '../store/index.js';
 import { CleanupStack } from '../vmm/cleanup.js';
-import type { VmmDriver, VmmInstance } from '../vmm/driver.js';
-import { coldBootSteps, type BootContext } from './boot-steps.js';
+import type { SnapshotFiles, VmmDriver, VmmInstance } from '../vmm/driver.js';
+import { coldBootSteps, restoreSteps, type BootContext } from './boot-steps.js';
 import { VmStateMachine, type VmState } from './state-machine.js';
 import type { PhaseTiming } from './steps.js';
 
@@ -24,6 +24,8 @@ export interface VmBootOptions {
   runDir: string;
   consoleLogPath: string;
   repo: VmRepository;
+  /** Keep guest RAM in this file so the VM can become a golden snapshot (see VmLaunchSpec). */
+  snapshotMemoryPath?: string;
 }
 
 
@@ -45,6 +47,7 @@ export class Vm {
   private helloInfo?: AgentHello;
   private phases: PhaseTiming[] = [];
   private stopping?: Promise<void>;
+  private phaseKind: 'boot' | 'restore' = 'boot';
 
   private constructor(private readonly options: VmBootOptions) {
     this.id = options.id;
@@ -58,8 +61,23 @@ export class Vm {
    * Records the VM, then cold-boots it step by step until the agent answers.
    * On any failure everything created so far is undone, the VM is recorded
    * as failed with the error, and the error is rethrown (with `phases`).
+   * With `snapshotMemoryPath` the VM can later become a golden snapshot.
    */
-  static async boot(options: VmBootOptions): Promise<Vm> {
+  static boot(options: VmBootOptions): Promise<Vm> {
+    return Vm.start(options, 'boot');
+  }
+
+  /**
+   * Creates the VM from a snapshot instead of booting a kernel (the restore
+   * step list: fresh VMM, load, resume, agent, fresh clock and entropy).
+   * `options.image` must be the image the snapshot was made from. Same
+   * failure behaviour as `boot`. Phases are recorded with kind "restore".
+   */
+  static restore(options: VmBootOptions & { snapshot: SnapshotFiles }): Promise<Vm> {
+    return Vm.start(options, 'restore');
+  }
+
+  private static async start(options: VmBootOptions & { snapshot?: SnapshotFiles }, kind: 'boot' | 'restore'): Promise<Vm> {
     options.repo.insert({
       id: options.id,
       driver: options.driver.name,
@@ -74,7 +92,8 @@ export class Vm {
       consoleLog: options.consoleLogPath,
     });
     const vm = new Vm(options);
-    vm.sm.transition('booting');
+    vm.phaseKind = kind;
+    vm.sm.transition('booting', kind === 'restore' ? 'restoring from snapshot' : 'cold boot');
     const ctx: BootContext = {
       spec: {
         vmId: options.id,
@@ -85,6 +104,8 @@ export class Vm {
         kernelArgs: options.kernelArgs,
         vcpus: options.vcpus,
         memoryMib: options.memoryMib,
+        ...(options.snapshotMemoryPath ? { snapshotMemoryPath: options.snapshotMemoryPath } : {}),
+        ...(options.snapshot ? { restoreFrom: options.snapshot } : {}),
       },
       driver: options.driver,
       cleanup: vm.cleanup,
@@ -94,24 +115,40 @@ export class Vm {
         options.repo.update(options.id, { pid: instance.pid, accel: instance.accel });
       },
     };
+    const steps = kind === 'restore' ? restoreSteps() : coldBootSteps();
     try {
-      vm.phases = await coldBootSteps().run(ctx);
+      vm.phases = await steps.run(ctx);
     } catch (err) {
       const phases = (err as { phases?: PhaseTiming[] }).phases ?? [];
       vm.phases = phases;
-      options.repo.recordPhases(options.id, 'boot', phases);
+      options.repo.recordPhases(options.id, kind, phases);
       await vm.cleanup.run();
       const e = err instanceof TfcError ? err : null;
       options.repo.setError(options.id, e?.code ?? 'INTERNAL', (err as Error).message);
-      vm.sm.transition('failed', `boot failed in ${(err as { failedStep?: string }).failedStep ?? 'unknown step'}`);
+      vm.sm.transition('failed', `${kind} failed in ${(err as { failedStep?: string }).failedStep ?? 'unknown step'}`);
       throw err;
     }
-    options.repo.recordPhases(options.id, 'boot', vm.phases);
+    options.repo.recordPhases(options.id, kind, vm.phases);
     vm.agentClient = ctx.agent;
     vm.helloInfo = ctx.hello;
     vm.sm.transition('running', 'agent ready');
     void vm.instance!.wait().then(() => vm.onVmmExit());
     return vm;
+  }
+
+  /** "boot" for a cold-booted VM, "restore" for a clone. */
+  get createdBy(): 'boot' | 'restore' {
+    return this.phaseKind;
+  }
+
+  /**
+   * Writes a snapshot of this paused VM. After it the VM must be stopped
+   * without resuming when clones will map its memory file. Throws
+   * InvalidStateError unless paused.
+   */
+  async createSnapshot(files: SnapshotFiles): Promise<void> {
+    this.sm.require('snapshot', ['paused']);
+    await this.instance!.createSnapshot(files);
   }
 
   get state(): VmState {
@@ -126,7 +163,7 @@ export class Vm {
     return this.instance?.pid;
   }
 
-  /** Boot phases in order; they add up to the boot time. */
+  /** Boot (or restore) phases in order; they add up to the time to agent-ready. */
   get bootPhases(): readonly PhaseTiming[] {
     return this.phases;
   }

@@ -1,0 +1,45 @@
+import type { Cidr } from './ipam.js';
+
+/**
+ * The guest side of every VM's network, identical in every VM namespace so
+ * that clones of one snapshot (which all wake up with the same address and
+ * MAC) need no reconfiguration: NAT in the namespace maps the guest to the
+ * VM's unique host address.
+ */
+export const GUEST_LINK = {
+  tapName: 'tap0',
+  guestIp: '172.16.0.2',
+  guestPrefix: 30,
+  gatewayIp: '172.16.0.1',
+  /** 06:00 (locally administered, unicast) followed by the guest IP bytes, Firecracker's convention. */
+  guestMac: '06:00:ac:10:00:02',
+  /** Name the guest kernel gives the (only) virtio-net device. */
+  guestInterface: 'eth0',
+} as const;
+
+export const GUEST_LINK_CIDR: Cidr = { network: (172 << 24 | 16 << 16) >>> 0, prefix: 30 };
+
+/**
+ * Commands (argv, busybox `ip`) the guest's init runs to bring the link up;
+ * the guest kernel's `ip=` autoconfiguration cannot be used because
+ * virtio_net is a module loaded from the initramfs.
+ */
+export function guestNetworkCommands(): string[][] {
+  const g = GUEST_LINK;
+  return [
+    ['ip', 'link', 'set', 'lo', 'up'],
+    ['ip', 'addr', 'add', `${g.guestIp}/${g.guestPrefix}`, 'dev', g.guestInterface],
+    ['ip', 'link', 'set', g.guestInterface, 'up'],
+    ['ip', 'route', 'add', 'default', 'via', g.gatewayIp],
+  ];
+}
+
+/** QEMU microvm (virtio-mmio) arguments attaching the guest to the namespace's TAP; the VMM must run inside the namespace. */
+export function qemuNetworkArgs(net: { tapName: string; guestMac: string }): string[] {
+  return ['-netdev', `tap,id=net0,ifname=${net.tapName},script=no,downscript=no`, '-device', `virtio-net-device,netdev=net0,mac=${net.guestMac}`];
+}
+
+/** Body of Firecracker's `PUT /network-interfaces/eth0`; Firecracker must run inside the namespace (jailer `--netns /var/run/netns/NAME`). */
+export function firecrackerNetworkInterface(net: { tapName: string; guestMac: string }): { iface_id: string; host_dev_name: string; guest_mac: string } {
+  return { iface_id: 'eth0', host_dev_name: net.tapName, guest_mac: net.guestMac };
+}
