@@ -245,6 +245,12 @@ int op_add_entropy(agent_ctx *ctx, const json_value *req, json_writer *res, op_e
         int fd = open("/dev/random", O_WRONLY | O_CLOEXEC);
         if (fd < 0 || ioctl(fd, RNDADDENTROPY, info) < 0)
             rc = op_fail(err, "SYSTEM_ERROR", "cannot add entropy: %s", strerror(errno));
+        /* Snapshot clones wake with the template's CRNG state; credited
+         * entropy alone is only folded in at the next periodic reseed, so
+         * two clones would read the same /dev/urandom bytes until then.
+         * Force the reseed now (Linux >= 4.17, needs CAP_SYS_ADMIN). */
+        else if (ioctl(fd, RNDRESEEDCRNG) < 0)
+            rc = op_fail(err, "SYSTEM_ERROR", "entropy added but the CRNG reseed failed: %s", strerror(errno));
         if (fd >= 0)
             close(fd);
         free(info);

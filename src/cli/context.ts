@@ -2,6 +2,7 @@ import { loadConfig, type LoadedConfig } from '../config/index.js';
 import { dataLayout, openDatabase, VmRepository, type DataLayout, type Db } from '../store/index.js';
 import { createDrivers } from '../vmm/index.js';
 import { VmService } from '../vm/index.js';
+import { SnapshotManager } from '../snapshot/index.js';
 
 /** Global CLI options shared by every command. */
 export interface GlobalOptions {
@@ -18,6 +19,7 @@ export class CliContext {
   readonly layout: DataLayout;
   private db?: Db;
   private service?: VmService;
+  private snapshotManager?: SnapshotManager;
 
   constructor(options: GlobalOptions) {
     this.loaded = loadConfig({ configPath: options.config });
@@ -31,6 +33,11 @@ export class CliContext {
   database(): Db {
     this.db ??= openDatabase(this.layout.database);
     return this.db;
+  }
+
+  snapshots(): SnapshotManager {
+    this.snapshotManager ??= new SnapshotManager(this.layout, this.vmService());
+    return this.snapshotManager;
   }
 
   vmService(): VmService {

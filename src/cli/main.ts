@@ -10,6 +10,7 @@ import { registerConfigCommands } from './commands/config.js';
 import { registerDoctor } from './commands/doctor.js';
 import { registerImageCommands } from './commands/image.js';
 import { registerVmRun } from './commands/vm-run.js';
+import { registerSnapshotCommands } from './commands/snapshot.js';
 import { CliContext, type GlobalOptions } from './context.js';
 
 const VERSION = '0.1.0';
@@ -53,6 +54,7 @@ export async function main(argv: string[]): Promise<number> {
   registerDoctor(program, withContext);
   registerImageCommands(program, withContext);
   registerConfigCommands(program, withContext);
+  registerSnapshotCommands(program, withContext);
   const vm = program.command('vm').description('run and manage VMs');
   registerVmRun(vm, withContext);
 

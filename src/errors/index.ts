@@ -62,6 +62,11 @@ export const GuestCommandNotFoundError = kind('GUEST_COMMAND_NOT_FOUND', 422);
 export const ProcessFailedError = kind('PROCESS_FAILED', 500);
 export const StoreError = kind('STORE_ERROR', 500);
 export const AccelUnavailableError = kind('ACCEL_UNAVAILABLE', 500);
+export const SnapshotNotFoundError = kind('SNAPSHOT_NOT_FOUND', 404);
+export const PoolNotFoundError = kind('POOL_NOT_FOUND', 404);
+export const PoolExhaustedError = kind('POOL_EXHAUSTED', 503);
+export const UnauthorizedError = kind('UNAUTHORIZED', 401);
+export const DaemonUnavailableError = kind('DAEMON_UNAVAILABLE', 503);
 
 /** True when `err` is a TfcError carrying `code`. */
 export function hasCode(err: unknown, code: string): err is TfcError {

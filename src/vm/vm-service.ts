@@ -2,10 +2,10 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { InvalidArgumentError } from '../errors/index.js';
-import { resolveImage } from '../guest/image-store.js';
+import { resolveImage, type BuiltImage } from '../guest/image-store.js';
 import type { DataLayout, VmRepository } from '../store/index.js';
-import type { DriverName, VmmDriver } from '../vmm/driver.js';
-import { Vm } from './vm.js';
+import type { DriverName, SnapshotFiles, VmmDriver } from '../vmm/driver.js';
+import { Vm, type VmBootOptions } from './vm.js';
 import { bootLevelArgs } from './boot-levels.js';
 import type { BootLevel } from '../config/index.js';
 
@@ -23,6 +23,8 @@ export interface VmProfile {
 
 export interface CreateVmRequest {
   profile: VmProfile;
+  /** Boot with RAM in this file so the VM can become a golden snapshot. */
+  snapshotMemoryPath?: string;
   /** Per-request overrides of the profile (CLI --driver, --vcpus, --memory-mib). */
   driver?: DriverName;
   vcpus?: number;
@@ -56,26 +58,53 @@ export class VmService {
    * (VMM_BINARY_NOT_FOUND, ...) and boot errors (VM_BOOT_TIMEOUT, VMM_EXITED).
    */
   async create(request: CreateVmRequest): Promise<Vm> {
-    const driverName = request.driver ?? request.profile.driver;
-    const driver = this.options.drivers[driverName];
+    const prepared = this.prepare(request);
+    const vm = await Vm.boot({ ...prepared, ...(request.snapshotMemoryPath ? { snapshotMemoryPath: request.snapshotMemoryPath } : {}) });
+    this.live.set(vm.id, vm);
+    return vm;
+  }
+
+  /**
+   * Creates a VM as a copy-on-write clone of `snapshot` (made from this
+   * profile; its image must still exist). Same errors as `create`.
+   */
+  async restore(request: CreateVmRequest & { snapshot: SnapshotFiles; image: BuiltImage }): Promise<Vm> {
+    const prepared = this.prepare(request, request.image);
+    const vm = await Vm.restore({ ...prepared, snapshot: request.snapshot });
+    this.live.set(vm.id, vm);
+    return vm;
+  }
+
+  /** The driver called `name`; throws InvalidArgumentError listing the available ones. */
+  driver(name: DriverName): VmmDriver {
+    const driver = this.options.drivers[name];
     if (!driver) {
-      throw new InvalidArgumentError(`driver "${driverName}" is not available here; available: ${Object.keys(this.options.drivers).join(', ')}`);
+      throw new InvalidArgumentError(`driver "${name}" is not available here; available: ${Object.keys(this.options.drivers).join(', ')}`);
     }
+    return driver;
+  }
+
+  /** Every VM this service currently owns. */
+  list(): Vm[] {
+    return [...this.live.values()];
+  }
+
+  private prepare(request: CreateVmRequest, image?: BuiltImage): VmBootOptions {
+    const driver = this.driver(request.driver ?? request.profile.driver);
     const vcpus = request.vcpus ?? request.profile.vcpus;
     const memoryMib = request.memoryMib ?? request.profile.memoryMib;
     if (!Number.isInteger(vcpus) || vcpus < 1 || vcpus > 32) throw new InvalidArgumentError(`vcpus must be an integer from 1 to 32, got ${vcpus}`);
     if (!Number.isInteger(memoryMib) || memoryMib < 64 || memoryMib > 65536) {
       throw new InvalidArgumentError(`memory_mib must be an integer from 64 to 65536, got ${memoryMib}`);
     }
-    const image = resolveImage(this.options.layout, request.profile.image);
     const id = `vm-${randomBytes(6).toString('hex')}`;
     mkdirSync(this.options.layout.logs, { recursive: true });
     this.pruneConsoleLogs();
-    const vm = await Vm.boot({
+    return {
       id,
       profileName: request.profile.name,
       driver,
-      image,
+      image: image ?? resolveImage(this.options.layout, request.profile.image),
       vcpus,
       memoryMib,
       kernelArgs: kernelArgsFor(driver, request.profile),
@@ -84,9 +113,7 @@ export class VmService {
       runDir: join(this.options.layout.runVms, id),
       consoleLogPath: join(this.options.layout.logs, `${id}.console.log`),
       repo: this.options.repo,
-    });
-    this.live.set(id, vm);
-    return vm;
+    };
   }
 
   get(id: string): Vm | undefined {

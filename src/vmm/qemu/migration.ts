@@ -1,4 +1,5 @@
-import { createReadStream, createWriteStream } from 'node:fs';
+import { createWriteStream } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { connect, createServer, type Socket } from 'node:net';
 import { pipeline } from 'node:stream/promises';
 import { setTimeout as delay } from 'node:timers/promises';
@@ -71,7 +72,15 @@ export async function loadState(qmp: QmpClient, socketPath: string, statePath: s
   await setIgnoreShared(qmp);
   await qmp.execute('migrate-incoming', { uri: `unix:${socketPath}` });
   const socket = await connectWithRetry(socketPath, timeoutMs);
-  await pipeline(createReadStream(statePath), socket);
+  // The state is device state only (tens of KB). QEMU may close its end as
+  // soon as it has read the stream, before our side finishes; whether the
+  // load worked is decided by QEMU's migration status, not by the socket.
+  const state = await readFile(statePath);
+  await new Promise<void>((resolve) => {
+    socket.once('error', () => resolve());
+    socket.once('close', () => resolve());
+    socket.end(state);
+  });
   await waitForMigration(qmp, timeoutMs, 'snapshot restore (incoming migration)');
 }
 
