@@ -1,0 +1,10 @@
+/**
+ * Warm pools: VMs cloned from golden snapshots kept ready ahead of demand,
+ * handed out by a configurable strategy, health-checked, refilled, sized by
+ * demand. Knows VMs only through the vm and snapshot modules; never imports
+ * HTTP code.
+ */
+export { Pool, type PoolMember, type PoolStatus, type Allocation, type PoolBackend } from './pool.js';
+export { PoolManager } from './pool-manager.js';
+export { STRATEGIES, seededRandom, type Candidate, type Strategy } from './strategies.js';
+export { DemandTracker } from './demand.js';
