@@ -1,0 +1,13 @@
+import type { PoolManager } from '../pool/index.js';
+import type { VmRepository } from '../store/index.js';
+import type { VmService } from '../vm/index.js';
+
+/** What the HTTP layer may use: core services only, never VMM internals. */
+export interface ApiDeps {
+  pools: PoolManager;
+  service: VmService;
+  repo: VmRepository;
+  /** Bearer token every /v1 route except health and the OpenAPI document requires. */
+  token: string;
+  version: string;
+}

@@ -1,0 +1,38 @@
+import type { FastifyInstance } from 'fastify';
+import type { ApiDeps } from '../deps.js';
+import { AllocateRequest, ErrorBody, PoolBody, PoolNameParams, VmBody } from '../schemas.js';
+import { viewOf } from '../vm-view.js';
+
+export function poolRoutes(app: FastifyInstance, deps: ApiDeps): void {
+  app.get('/v1/pools', { schema: { summary: 'List pools', response: { 200: { type: 'object', properties: { pools: { type: 'array', items: PoolBody } } } } } }, async () => ({
+    pools: deps.pools.list(),
+  }));
+
+  app.get<{ Params: { name: string } }>(
+    '/v1/pools/:name',
+    { schema: { summary: 'One pool: bounds, target and counts', params: PoolNameParams, response: { 200: PoolBody, 404: ErrorBody } } },
+    async (req) => deps.pools.get(req.params.name).status(),
+  );
+
+  app.post<{ Params: { name: string }; Body: { owner?: string; timeout_ms?: number } }>(
+    '/v1/pools/:name/allocate',
+    {
+      schema: {
+        summary: 'Allocate a ready VM (resumed, agent answering)',
+        params: PoolNameParams,
+        body: AllocateRequest,
+        response: {
+          201: { type: 'object', required: ['vm', 'allocation_ms'], properties: { vm: VmBody, allocation_ms: { type: 'number' } } },
+          404: ErrorBody,
+          503: ErrorBody,
+        },
+      },
+    },
+    async (req, reply) => {
+      const pool = deps.pools.get(req.params.name);
+      const { member, allocationMs } = await pool.allocate({ owner: req.body?.owner, timeoutMs: req.body?.timeout_ms });
+      reply.code(201);
+      return { vm: viewOf(deps, member.vm), allocation_ms: allocationMs };
+    },
+  );
+}

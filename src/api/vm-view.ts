@@ -1,0 +1,66 @@
+import { VmNotFoundError } from '../errors/index.js';
+import type { Vm } from '../vm/index.js';
+import type { ApiDeps } from './deps.js';
+
+/** The API/CLI JSON shape of a VM. */
+export interface VmView {
+  id: string;
+  pool: string | null;
+  profile: string;
+  state: string;
+  driver: string;
+  accel: string;
+  created_by: 'boot' | 'restore';
+  allocated: boolean;
+  owner: string | null;
+  uses: number;
+  phases: Array<{ name: string; ms: number }>;
+  created_at?: string;
+}
+
+export function viewOf(deps: ApiDeps, vm: Vm): VmView {
+  const pool = deps.pools.poolOf(vm.id);
+  const member = pool?.member(vm.id);
+  return {
+    id: vm.id,
+    pool: pool?.name ?? null,
+    profile: vm.profileName,
+    state: vm.state,
+    driver: vm.driverName,
+    accel: vm.accel,
+    created_by: vm.createdBy,
+    allocated: member?.status === 'allocated',
+    owner: member?.owner ?? null,
+    uses: member?.uses ?? 0,
+    phases: [...vm.bootPhases],
+  };
+}
+
+/** A VM this daemon runs, or (for GET) the stored record of one that is gone. Throws VmNotFoundError. */
+export function viewById(deps: ApiDeps, id: string): VmView {
+  const vm = deps.service.get(id);
+  if (vm) return viewOf(deps, vm);
+  const record = deps.repo.get(id);
+  const kind = deps.repo.phases(id, 'restore').length > 0 ? 'restore' : 'boot';
+  return {
+    id: record.id,
+    pool: null,
+    profile: record.profile,
+    state: record.state,
+    driver: record.driver,
+    accel: record.accel ?? 'unknown',
+    created_by: kind,
+    allocated: false,
+    owner: null,
+    uses: 0,
+    phases: deps.repo.phases(id, kind),
+    created_at: record.createdAt,
+  };
+}
+
+/** A live VM; throws VmNotFoundError (also for VMs that exist only as records). */
+export function liveVm(deps: ApiDeps, id: string): Vm {
+  const vm = deps.service.get(id);
+  if (!vm) throw new VmNotFoundError(`no running VM with id "${id}"; list VMs with GET /v1/vms`);
+  return vm;
+}
