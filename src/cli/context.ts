@@ -55,3 +55,6 @@ export class CliContext {
     this.db?.close();
   }
 }
+
+/** Runs a command body with a context that is closed afterwards; by default SIGINT/SIGTERM stop its VMs and exit 130. */
+export type WithContext = (fn: (ctx: CliContext, global: GlobalOptions) => Promise<number>, options?: { handleSignals?: boolean }) => Promise<number>;

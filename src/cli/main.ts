@@ -11,7 +11,9 @@ import { registerDoctor } from './commands/doctor.js';
 import { registerImageCommands } from './commands/image.js';
 import { registerVmRun } from './commands/vm-run.js';
 import { registerSnapshotCommands } from './commands/snapshot.js';
-import { CliContext, type GlobalOptions } from './context.js';
+import { registerServe } from './commands/serve.js';
+import { registerClientCommands } from './commands/client.js';
+import { CliContext, type GlobalOptions, type WithContext } from './context.js';
 
 const VERSION = '0.1.0';
 
@@ -31,17 +33,20 @@ export async function main(argv: string[]): Promise<number> {
     .configureOutput({ writeErr: (s) => process.stderr.write(s) });
 
   let context: CliContext | undefined;
-  const withContext = async (fn: (ctx: CliContext, global: GlobalOptions) => Promise<number>): Promise<number> => {
+  const withContext: WithContext = async (fn, options = {}) => {
     const global = program.opts<GlobalOptions>();
     context = new CliContext(global);
     const ctx = context;
-    // Ctrl-C or a kill must not leave a VM behind.
+    // Ctrl-C or a kill must not leave a VM behind. Commands that handle
+    // signals themselves (serve) opt out.
     const onSignal = (signal: NodeJS.Signals) => {
       process.stderr.write(`\ntfc: ${signal}, stopping VMs...\n`);
       void ctx.close().finally(() => process.exit(EXIT_INTERRUPTED));
     };
-    process.once('SIGINT', onSignal);
-    process.once('SIGTERM', onSignal);
+    if (options.handleSignals !== false) {
+      process.once('SIGINT', onSignal);
+      process.once('SIGTERM', onSignal);
+    }
     try {
       return await fn(ctx, global);
     } finally {
@@ -55,8 +60,10 @@ export async function main(argv: string[]): Promise<number> {
   registerImageCommands(program, withContext);
   registerConfigCommands(program, withContext);
   registerSnapshotCommands(program, withContext);
+  registerServe(program, withContext);
   const vm = program.command('vm').description('run and manage VMs');
   registerVmRun(vm, withContext);
+  registerClientCommands(program, vm, withContext);
 
   try {
     await program.parseAsync(argv);

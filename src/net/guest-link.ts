@@ -20,18 +20,12 @@ export const GUEST_LINK = {
 export const GUEST_LINK_CIDR: Cidr = { network: (172 << 24 | 16 << 16) >>> 0, prefix: 30 };
 
 /**
- * Commands (argv, busybox `ip`) the guest's init runs to bring the link up;
- * the guest kernel's `ip=` autoconfiguration cannot be used because
- * virtio_net is a module loaded from the initramfs.
+ * Kernel argument the guest init (src/guest/init-script.ts) reads to bring
+ * up eth0: `tfc.net=IP/PREFIX,GATEWAY`. The same for every VM, so it is part
+ * of the golden snapshot's boot and clones need nothing new.
  */
-export function guestNetworkCommands(): string[][] {
-  const g = GUEST_LINK;
-  return [
-    ['ip', 'link', 'set', 'lo', 'up'],
-    ['ip', 'addr', 'add', `${g.guestIp}/${g.guestPrefix}`, 'dev', g.guestInterface],
-    ['ip', 'link', 'set', g.guestInterface, 'up'],
-    ['ip', 'route', 'add', 'default', 'via', g.gatewayIp],
-  ];
+export function guestKernelNetArg(): string {
+  return `tfc.net=${GUEST_LINK.guestIp}/${GUEST_LINK.guestPrefix},${GUEST_LINK.gatewayIp}`;
 }
 
 /** QEMU microvm (virtio-mmio) arguments attaching the guest to the namespace's TAP; the VMM must run inside the namespace. */

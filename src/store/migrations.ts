@@ -58,4 +58,9 @@ export const MIGRATIONS: ReadonlyArray<{ version: number; name: string; sql: str
       CREATE UNIQUE INDEX network_leases_subnet ON network_leases(subnet);
     `,
   },
+  {
+    version: 3,
+    name: 'owner process of each VM (reconciliation must not touch VMs of another live tfc process)',
+    sql: `ALTER TABLE vms ADD COLUMN owner_pid INTEGER;`,
+  },
 ];

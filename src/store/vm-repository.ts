@@ -15,6 +15,8 @@ export interface VmRecord {
   consoleLog: string | null;
   errorCode: string | null;
   errorMessage: string | null;
+  /** The tfc process that created and owns the VM. */
+  ownerPid: number | null;
   createdAt: string;
   updatedAt: string;
 }
@@ -45,6 +47,7 @@ interface VmRow {
   console_log: string | null;
   error_code: string | null;
   error_message: string | null;
+  owner_pid: number | null;
   created_at: string;
   updated_at: string;
 }
@@ -64,6 +67,7 @@ function fromRow(r: VmRow): VmRecord {
     consoleLog: r.console_log,
     errorCode: r.error_code,
     errorMessage: r.error_message,
+    ownerPid: r.owner_pid,
     createdAt: r.created_at,
     updatedAt: r.updated_at,
   };
@@ -74,15 +78,15 @@ export class VmRepository {
   constructor(private readonly db: Db) {}
 
   /** Inserts a new VM with its first transition (null -> state). Throws on a duplicate id. */
-  insert(vm: Omit<VmRecord, 'createdAt' | 'updatedAt' | 'errorCode' | 'errorMessage'>): void {
+  insert(vm: Omit<VmRecord, 'createdAt' | 'updatedAt' | 'errorCode' | 'errorMessage' | 'ownerPid'>): void {
     const now = new Date().toISOString();
     this.db.transaction(() => {
       this.db
         .prepare(
-          `INSERT INTO vms (id, driver, profile, image_digest, state, accel, vcpus, memory_mib, pid, run_dir, console_log, created_at, updated_at)
-           VALUES (@id, @driver, @profile, @imageDigest, @state, @accel, @vcpus, @memoryMib, @pid, @runDir, @consoleLog, @now, @now)`,
+          `INSERT INTO vms (id, driver, profile, image_digest, state, accel, vcpus, memory_mib, pid, run_dir, console_log, owner_pid, created_at, updated_at)
+           VALUES (@id, @driver, @profile, @imageDigest, @state, @accel, @vcpus, @memoryMib, @pid, @runDir, @consoleLog, @ownerPid, @now, @now)`,
         )
-        .run({ ...vm, now });
+        .run({ ...vm, ownerPid: process.pid, now });
       this.db.prepare('INSERT INTO vm_transitions (vm_id, from_state, to_state, reason, at) VALUES (?, NULL, ?, ?, ?)').run(vm.id, vm.state, 'created', now);
     })();
   }

@@ -1,8 +1,8 @@
 import type { Command } from 'commander';
 import { renderConfigShow, validateConfigFile } from '../../config/index.js';
-import type { CliContext, GlobalOptions } from '../context.js';
+import type { WithContext } from '../context.js';
 
-export function registerConfigCommands(program: Command, withContext: (fn: (ctx: CliContext, global: GlobalOptions) => Promise<number>) => Promise<number>): void {
+export function registerConfigCommands(program: Command, withContext: WithContext): void {
   const config = program.command('config').description('validate and show configuration');
 
   config

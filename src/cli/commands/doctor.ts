@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import { resolveImage } from '../../guest/image-store.js';
 import { findExecutable, runCommand } from '../../process/index.js';
 import { QemuDriver } from '../../vmm/index.js';
-import type { CliContext, GlobalOptions } from '../context.js';
+import type { CliContext, WithContext } from '../context.js';
 import { printJson } from '../output.js';
 
 export type CheckStatus = 'ok' | 'warn' | 'fail';
@@ -98,7 +98,7 @@ export async function runDoctor(ctx: CliContext): Promise<DoctorCheck[]> {
   return checks;
 }
 
-export function registerDoctor(program: Command, withContext: (fn: (ctx: CliContext, global: GlobalOptions) => Promise<number>) => Promise<number>): void {
+export function registerDoctor(program: Command, withContext: WithContext): void {
   program
     .command('doctor')
     .description('check this host: QEMU, accelerator, Firecracker, tools, /dev/net/tun, root, images, disk; exits 1 when something required fails')

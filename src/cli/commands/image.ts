@@ -2,11 +2,11 @@ import type { Command } from 'commander';
 import { resolveProfile } from '../../config/index.js';
 import { buildImage } from '../../guest/image-builder.js';
 import { listImages } from '../../guest/image-store.js';
-import type { CliContext, GlobalOptions } from '../context.js';
+import type { WithContext } from '../context.js';
 import { printJson, renderTable } from '../output.js';
 import { createBuildProgress } from '../progress.js';
 
-export function registerImageCommands(program: Command, withContext: (fn: (ctx: CliContext, global: GlobalOptions) => Promise<number>) => Promise<number>): void {
+export function registerImageCommands(program: Command, withContext: WithContext): void {
   const image = program.command('image').description('build and list guest images');
 
   image

@@ -1,9 +1,7 @@
 import type { Command } from 'commander';
 import { resolveProfile } from '../../config/index.js';
-import type { CliContext, GlobalOptions } from '../context.js';
+import type { WithContext } from '../context.js';
 import { formatMs, printJson, renderTable } from '../output.js';
-
-type WithContext = (fn: (ctx: CliContext, global: GlobalOptions) => Promise<number>) => Promise<number>;
 
 export function registerSnapshotCommands(program: Command, withContext: WithContext): void {
   const snapshot = program.command('snapshot').description('golden snapshots: one cold boot per profile, then copy-on-write clones');

@@ -2,7 +2,7 @@ import { InvalidArgumentError as CommanderInvalidArgument, type Command } from '
 import { resolveProfile } from '../../config/index.js';
 import type { DriverName } from '../../vmm/index.js';
 import type { Vm } from '../../vm/index.js';
-import type { CliContext, GlobalOptions } from '../context.js';
+import type { CliContext, WithContext } from '../context.js';
 import { formatMs, printJson, renderTable } from '../output.js';
 
 interface RunOptions {
@@ -27,7 +27,7 @@ function positiveInt(name: string) {
   };
 }
 
-export function registerVmRun(vm: Command, withContext: (fn: (ctx: CliContext, global: GlobalOptions) => Promise<number>) => Promise<number>): void {
+export function registerVmRun(vm: Command, withContext: WithContext): void {
   vm.command('run')
     .description('boot a fresh VM, run a command in it through the agent, print its output, destroy the VM; exits with the command\'s exit code')
     .usage('[options] -- CMD [ARGS...]')

@@ -1,0 +1,109 @@
+import type { Command } from 'commander';
+import type { PoolStatus } from '../../pool/index.js';
+import type { VmView } from '../../api/index.js';
+import { ApiClient } from '../api-client.js';
+import type { WithContext } from '../context.js';
+import { formatMs, printJson, renderTable } from '../output.js';
+
+/** Daemon-backed commands: the same nouns and JSON shapes as the REST API. */
+export function registerClientCommands(program: Command, vm: Command, withContext: WithContext): void {
+  const pool = program.command('pool').description('warm pools of a running daemon (`tfc serve`)');
+  pool
+    .command('ls')
+    .description('list pools with their target and counts')
+    .option('--json', 'print as JSON')
+    .action(async (opts: { json?: boolean }) => {
+      process.exitCode = await withContext(async (ctx) => {
+        const { pools } = await ApiClient.fromContext(ctx).request<{ pools: PoolStatus[] }>('GET', '/v1/pools');
+        if (opts.json) printJson({ pools });
+        else
+          process.stdout.write(
+            renderTable(
+              ['pool', 'profile', 'ready', 'booting', 'allocated', 'target', 'min', 'max', 'mode', 'strategy'],
+              pools.map((p) => [p.name, p.profile, p.ready, p.booting, p.allocated, p.target, p.min, p.max, p.mode, p.strategy]),
+            ) + '\n',
+          );
+        return 0;
+      });
+    });
+  pool
+    .command('allocate')
+    .description('allocate a ready VM from a pool; prints its id')
+    .argument('<name>', 'pool name')
+    .option('--owner <owner>', 'owner (reuse pools keep released VMs for their owner)')
+    .option('--timeout-ms <ms>', 'wait this long when the pool is empty')
+    .option('--json', 'print the allocation as JSON')
+    .action(async (name: string, opts: { owner?: string; timeoutMs?: string; json?: boolean }) => {
+      process.exitCode = await withContext(async (ctx) => {
+        const body = { ...(opts.owner ? { owner: opts.owner } : {}), ...(opts.timeoutMs ? { timeout_ms: Number(opts.timeoutMs) } : {}) };
+        const r = await ApiClient.fromContext(ctx).request<{ vm: VmView; allocation_ms: number }>('POST', `/v1/pools/${encodeURIComponent(name)}/allocate`, body);
+        if (opts.json) printJson(r);
+        else process.stdout.write(`${r.vm.id}\n`);
+        if (!opts.json) process.stderr.write(`allocated ${r.vm.id} from pool ${name} in ${formatMs(r.allocation_ms)} ms\n`);
+        return 0;
+      });
+    });
+
+  vm.command('ls')
+    .description('VMs of the running daemon')
+    .option('--json', 'print as JSON')
+    .action(async (opts: { json?: boolean }) => {
+      process.exitCode = await withContext(async (ctx) => {
+        const { vms } = await ApiClient.fromContext(ctx).request<{ vms: VmView[] }>('GET', '/v1/vms');
+        if (opts.json) printJson({ vms });
+        else process.stdout.write(renderTable(['id', 'pool', 'profile', 'state', 'allocated', 'owner', 'driver'], vms.map((v) => [v.id, v.pool ?? '', v.profile, v.state, v.allocated ? 'yes' : '', v.owner ?? '', `${v.driver}/${v.accel}`])) + '\n');
+        return 0;
+      });
+    });
+
+  vm.command('get')
+    .description('one VM with its boot or restore phases')
+    .argument('<id>')
+    .option('--json', 'print as JSON')
+    .action(async (id: string, opts: { json?: boolean }) => {
+      process.exitCode = await withContext(async (ctx) => {
+        const v = await ApiClient.fromContext(ctx).request<VmView>('GET', `/v1/vms/${encodeURIComponent(id)}`);
+        if (opts.json) printJson(v);
+        else {
+          process.stdout.write(`${v.id}  ${v.state}  pool ${v.pool ?? '-'}  profile ${v.profile}  ${v.driver}/${v.accel}  ${v.allocated ? `allocated${v.owner ? ` to ${v.owner}` : ''}` : ''}\n`);
+          process.stdout.write(renderTable([`${v.created_by} phase`, 'ms'], v.phases.map((p) => [p.name, formatMs(p.ms)]), ['left', 'right']) + '\n');
+        }
+        return 0;
+      });
+    });
+
+  vm.command('exec')
+    .description('run a command in a daemon VM; exits with its exit code')
+    .usage('[options] ID -- CMD [ARGS...]')
+    .argument('<id>')
+    .argument('<cmd...>')
+    .option('--timeout-ms <ms>', 'kill the command after this long')
+    .option('--json', 'print the result as JSON')
+    .passThroughOptions()
+    .action(async (id: string, cmd: string[], opts: { timeoutMs?: string; json?: boolean }) => {
+      process.exitCode = await withContext(async (ctx) => {
+        const r = await ApiClient.fromContext(ctx).request<{ exit_code: number | null; stdout: string; stderr: string; timed_out: boolean }>(
+          'POST',
+          `/v1/vms/${encodeURIComponent(id)}/exec`,
+          { cmd, ...(opts.timeoutMs ? { timeout_ms: Number(opts.timeoutMs) } : {}) },
+        );
+        if (opts.json) printJson(r);
+        else {
+          process.stdout.write(r.stdout);
+          process.stderr.write(r.stderr);
+        }
+        return r.timed_out ? 124 : (r.exit_code ?? 137);
+      });
+    });
+
+  vm.command('rm')
+    .description('release a daemon VM (fresh pools destroy it)')
+    .argument('<id...>')
+    .action(async (ids: string[]) => {
+      process.exitCode = await withContext(async (ctx) => {
+        const client = ApiClient.fromContext(ctx);
+        for (const id of ids) await client.request('DELETE', `/v1/vms/${encodeURIComponent(id)}`);
+        return 0;
+      });
+    });
+}
