@@ -16,7 +16,8 @@ const MAX_UPLOAD_BYTES = 12 * 1024 * 1024;
  * `toHttpError`.
  */
 export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
-  const app = Fastify({ logger: false, bodyLimit: MAX_UPLOAD_BYTES });
+  // removeAdditional off: an unknown field is a client mistake to report, not to drop silently.
+  const app = Fastify({ logger: false, bodyLimit: MAX_UPLOAD_BYTES, ajv: { customOptions: { removeAdditional: false, coerceTypes: false } } });
   await app.register(swagger, {
     openapi: {
       info: { title: 'terraphim-firecracker', version: deps.version, description: 'Isolated, ready-to-use Linux microVMs from warm pools' },

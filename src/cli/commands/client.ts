@@ -80,7 +80,9 @@ export function registerClientCommands(program: Command, vm: Command, withContex
     .option('--timeout-ms <ms>', 'kill the command after this long')
     .option('--json', 'print the result as JSON')
     .passThroughOptions()
-    .action(async (id: string, cmd: string[], opts: { timeoutMs?: string; json?: boolean }) => {
+    .action(async (id: string, cmdArgs: string[], opts: { timeoutMs?: string; json?: boolean }) => {
+      // With passThroughOptions, a `--` after the id arrives as an operand.
+      const cmd = cmdArgs[0] === '--' ? cmdArgs.slice(1) : cmdArgs;
       process.exitCode = await withContext(async (ctx) => {
         const r = await ApiClient.fromContext(ctx).request<{ exit_code: number | null; stdout: string; stderr: string; timed_out: boolean }>(
           'POST',
