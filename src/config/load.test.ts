@@ -56,7 +56,24 @@ describe('defaults', () => {
       vmm: {
         defaultDriver: 'qemu',
         qemu: { binary: 'qemu-system-x86_64', accel: 'auto', stopTimeoutMs: 3000 },
-        firecracker: { binary: 'firecracker', apiTimeoutMs: 5000 },
+        firecracker: {
+          binary: 'firecracker',
+          apiTimeoutMs: 5000,
+          logLevel: 'info',
+          metricsSink: 'file',
+          jailer: {
+            enabled: false,
+            binary: 'jailer',
+            uid: 65534,
+            gid: 65534,
+            chrootBaseDir: '/srv/jailer',
+            cgroupVersion: 2,
+            parentCgroup: '',
+            cgroups: [],
+            resourceLimits: [],
+            netns: '',
+          },
+        },
       },
       images: { kernelPackage: 'auto' },
       profiles: {
@@ -455,5 +472,85 @@ describe('misplaced keys', () => {
     write('tfc.toml', '[profiles]\nvcpus = 2\n');
     const err = thrown(() => load());
     expect(err.message).toContain('line 2: profiles.vcpus = 2: must be a profile table [profiles.NAME]');
+  });
+});
+
+describe('[vmm.firecracker] and its jailer table', () => {
+  it('reads log level, metrics sink and every jailer key, with their lines', () => {
+    write(
+      'tfc.toml',
+      [
+        '[vmm.firecracker]',
+        'log_level = "debug"',
+        'metrics_sink = "fifo"',
+        '[vmm.firecracker.jailer]',
+        'enabled = true',
+        'binary = "/usr/local/bin/jailer"',
+        'uid = 123',
+        'gid = 100',
+        'chroot_base_dir = "/var/lib/tfc-jail"',
+        'cgroup_version = 2',
+        'parent_cgroup = "tfc/vms"',
+        'cgroups = ["memory.max=536870912", "cpu.max=50000 100000"]',
+        'resource_limits = ["no-file=1024"]',
+        'netns = "/var/run/netns/tfc"',
+      ].join('\n'),
+    );
+    const { config, sources } = load();
+    expect(config.vmm.firecracker).toMatchObject({ logLevel: 'debug', metricsSink: 'fifo' });
+    expect(config.vmm.firecracker.jailer).toEqual({
+      enabled: true,
+      binary: '/usr/local/bin/jailer',
+      uid: 123,
+      gid: 100,
+      chrootBaseDir: '/var/lib/tfc-jail',
+      cgroupVersion: 2,
+      parentCgroup: 'tfc/vms',
+      cgroups: ['memory.max=536870912', 'cpu.max=50000 100000'],
+      resourceLimits: ['no-file=1024'],
+      netns: '/var/run/netns/tfc',
+    });
+    expect(sources['vmm.firecracker.jailer.cgroups']).toEqual({ kind: 'file', file: join(dir, 'tfc.toml'), line: 12 });
+  });
+
+  it('rejects bad jailer values, naming each key and what is allowed', () => {
+    write(
+      'tfc.toml',
+      [
+        '[vmm.firecracker]',
+        'metrics_sink = "pipe"',
+        '[vmm.firecracker.jailer]',
+        'enabled = "yes"',
+        'uid = -1',
+        'chroot_base_dir = "relative/dir"',
+        'cgroup_version = 3',
+        'parent_cgroup = "../escape"',
+        'cgroups = ["memory.max"]',
+        'resource_limits = ["nproc=10"]',
+        'netns = "tfc"',
+        'chroot = "/x"',
+      ].join('\n'),
+    );
+    const err = thrown(() => load());
+    expect(err.code).toBe('CONFIG_INVALID');
+    const keys = problems(err).map((p) => p.key);
+    expect(keys).toEqual(
+      expect.arrayContaining([
+        'vmm.firecracker.metrics_sink',
+        'vmm.firecracker.jailer.enabled',
+        'vmm.firecracker.jailer.uid',
+        'vmm.firecracker.jailer.chroot_base_dir',
+        'vmm.firecracker.jailer.cgroup_version',
+        'vmm.firecracker.jailer.parent_cgroup',
+        'vmm.firecracker.jailer.cgroups.0',
+        'vmm.firecracker.jailer.resource_limits.0',
+        'vmm.firecracker.jailer.netns',
+        'vmm.firecracker.jailer.chroot',
+      ]),
+    );
+    expect(err.message).toContain('vmm.firecracker.jailer.enabled = "yes": must be true or false');
+    expect(err.message).toContain('must be "FILE=VALUE"');
+    expect(err.message).toContain('line 12: vmm.firecracker.jailer.chroot = "/x": unknown key (allowed here: enabled, binary, uid, gid, chroot_base_dir');
+    expect(err.message).toContain('line 9: vmm.firecracker.jailer.cgroups.0: must be "FILE=VALUE"');
   });
 });

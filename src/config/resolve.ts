@@ -7,7 +7,7 @@ import { globalDefaults, POOL_DEFAULTS, PROFILE_DEFAULTS } from './defaults.js';
 import type { EnvOverride } from './env.js';
 import type { CheckedFile } from './file.js';
 import { poolNamesIn, profileNamesIn } from './schema.js';
-import type { BootLevel, Config, DriverName, LoadedConfig, LogLevel, PoolConfig, PoolMode, PoolStrategyName, PrewarmState, Profile, QemuAccel, ValueSource } from './types.js';
+import type { BootLevel, Config, DriverName, FirecrackerLogLevel, FirecrackerMetricsSink, LoadedConfig, LogLevel, PoolConfig, PoolMode, PoolStrategyName, PrewarmState, Profile, QemuAccel, ValueSource } from './types.js';
 
 interface Entry {
   value: unknown;
@@ -141,6 +141,21 @@ export function resolveConfig(input: ResolveInput): LoadedConfig {
       firecracker: {
         binary: get<string>('vmm.firecracker.binary'),
         apiTimeoutMs: get<number>('vmm.firecracker.api_timeout_ms'),
+        logLevel: get<FirecrackerLogLevel>('vmm.firecracker.log_level'),
+        metricsSink: get<FirecrackerMetricsSink>('vmm.firecracker.metrics_sink'),
+        jailer: {
+          enabled: get<boolean>('vmm.firecracker.jailer.enabled'),
+          binary: get<string>('vmm.firecracker.jailer.binary'),
+          uid: get<number>('vmm.firecracker.jailer.uid'),
+          gid: get<number>('vmm.firecracker.jailer.gid'),
+          chrootBaseDir: get<string>('vmm.firecracker.jailer.chroot_base_dir'),
+          cgroupVersion: get<1 | 2>('vmm.firecracker.jailer.cgroup_version'),
+          parentCgroup: get<string>('vmm.firecracker.jailer.parent_cgroup'),
+          // Copies: the effective config hands out fresh objects on every load.
+          cgroups: [...get<string[]>('vmm.firecracker.jailer.cgroups')],
+          resourceLimits: [...get<string[]>('vmm.firecracker.jailer.resource_limits')],
+          netns: get<string>('vmm.firecracker.jailer.netns'),
+        },
       },
     },
     images: { kernelPackage: get<string>('images.kernel_package') },

@@ -7,6 +7,16 @@ import { z } from 'zod';
 export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'silent'] as const;
 export const DRIVERS = ['qemu', 'firecracker'] as const;
 export const QEMU_ACCELS = ['auto', 'kvm', 'tcg'] as const;
+/** Firecracker logger levels (its `Logger.level`, written in lower case in tfc.toml). */
+export const FIRECRACKER_LOG_LEVELS = ['error', 'warning', 'info', 'debug', 'trace', 'off'] as const;
+/** Where Firecracker writes its metrics lines: a regular file read after each flush, or a named pipe read as lines arrive. */
+export const FIRECRACKER_METRICS_SINKS = ['file', 'fifo'] as const;
+/** `--cgroup FILE=VALUE` of the jailer, e.g. `memory.max=536870912` or `cpu.max=50000 100000`. */
+export const JAILER_CGROUP_PATTERN = /^[a-z][a-z0-9_]*\.[a-z0-9_.]+=\S.*$/;
+/** `--resource-limit RESOURCE=VALUE` of the jailer: the two resources it knows. */
+export const JAILER_RESOURCE_LIMIT_PATTERN = /^(fsize|no-file)=[0-9]+$/;
+/** A relative cgroup path without `..` (the jailer's `--parent-cgroup`); empty = the jailer's default. */
+export const JAILER_PARENT_CGROUP_PATTERN = /^$|^(?!.*(^|\/)\.\.?(\/|$))[A-Za-z0-9_.-]+(\/[A-Za-z0-9_.-]+)*$/;
 /** Image names a profile may use; the images module owns what they contain. */
 export const IMAGE_NAMES = ['minimal'] as const;
 export const BUILTIN_PROFILE = 'minimal';
@@ -89,6 +99,32 @@ export const ConfigFileSchema = table({
     firecracker: table({
       binary: nonEmptyString('a command name or path'),
       api_timeout_ms: intIn(100, 600_000),
+      log_level: oneOf(FIRECRACKER_LOG_LEVELS),
+      metrics_sink: oneOf(FIRECRACKER_METRICS_SINKS),
+      jailer: table({
+        enabled: z.boolean({ error: 'must be true or false' }),
+        binary: nonEmptyString('a command name or path'),
+        uid: intIn(0, 4_294_967_294),
+        gid: intIn(0, 4_294_967_294),
+        chroot_base_dir: z
+          .string({ error: 'must be an absolute directory path, e.g. "/srv/jailer"' })
+          .refine((v) => v.startsWith('/') && v.length > 1),
+        cgroup_version: intIn(1, 2),
+        parent_cgroup: z
+          .string({ error: 'must be a relative cgroup path without "..", e.g. "tfc" or "machines/tfc" ("" = the jailer\'s default)' })
+          .regex(JAILER_PARENT_CGROUP_PATTERN),
+        cgroups: z.array(
+          z.string({ error: 'must be "FILE=VALUE", e.g. "memory.max=536870912"' }).regex(JAILER_CGROUP_PATTERN),
+          { error: 'must be an array of "FILE=VALUE" strings, e.g. ["memory.max=536870912", "cpu.max=100000 100000"]' },
+        ),
+        resource_limits: z.array(
+          z.string({ error: 'must be "fsize=N" or "no-file=N"' }).regex(JAILER_RESOURCE_LIMIT_PATTERN),
+          { error: 'must be an array of "fsize=N" / "no-file=N" strings' },
+        ),
+        netns: z
+          .string({ error: 'must be a network namespace path, e.g. "/var/run/netns/tfc" ("" = none)' })
+          .refine((v) => v === '' || v.startsWith('/')),
+      }),
     }),
   }),
   images: table({

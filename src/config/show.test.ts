@@ -28,7 +28,7 @@ describe('renderConfigShow toml', () => {
 
   it('prints tables in schema order, then profiles and pools with the merged fields', () => {
     const headers = out.split('\n').filter((l) => l.startsWith('['));
-    expect(headers).toEqual(['[vmm]', '[vmm.qemu]', '[vmm.firecracker]', '[images]', '[api]', '[profiles.minimal]', '[profiles.dev]', '[pools.default]']);
+    expect(headers).toEqual(['[vmm]', '[vmm.qemu]', '[vmm.firecracker]', '[vmm.firecracker.jailer]', '[images]', '[api]', '[profiles.minimal]', '[profiles.dev]', '[pools.default]']);
     const dev = out.slice(out.indexOf('[profiles.dev]'));
     expect(dev).toMatch(/vcpus = 2\s+# tfc\.toml:4/);
     expect(dev).toMatch(/memory_mib = 256\s+# default/);
@@ -63,5 +63,17 @@ describe('renderConfigShow json', () => {
     expect(json.sources.data_dir).toEqual({ kind: 'env', env: 'TFC_DATA_DIR' });
     expect(json.sources['profiles.dev.vcpus']).toEqual({ kind: 'file', file: join(dir, 'tfc.toml'), line: 4 });
     expect(json.sources['vmm.firecracker.api_timeout_ms']).toEqual({ kind: 'default' });
+  });
+});
+
+describe('renderConfigShow arrays', () => {
+  it('renders array values (the jailer cgroups) as TOML arrays that parse back', () => {
+    const sub = mkdtempSync(join(dir, 'arrays-'));
+    writeFileSync(join(sub, 'tfc.toml'), '[vmm.firecracker.jailer]\ncgroups = ["memory.max=536870912", "cpu.max=50000 100000"]\n');
+    const withArrays = loadConfig({ cwd: sub, uid: 1000, env: { HOME: '/h' } });
+    const out = renderConfigShow(withArrays, 'toml');
+    expect(out).toMatch(/^cgroups = \["memory\.max=536870912", "cpu\.max=50000 100000"\]\s+# tfc\.toml:2$/m);
+    expect(out).toMatch(/^resource_limits = \[\]\s+# default$/m);
+    expect(parse(out)).toEqual(configDocument(withArrays.config));
   });
 });

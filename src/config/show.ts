@@ -49,6 +49,20 @@ export function configDocument(config: Config): Record<string, unknown> {
       firecracker: {
         binary: config.vmm.firecracker.binary,
         api_timeout_ms: config.vmm.firecracker.apiTimeoutMs,
+        log_level: config.vmm.firecracker.logLevel,
+        metrics_sink: config.vmm.firecracker.metricsSink,
+        jailer: {
+          enabled: config.vmm.firecracker.jailer.enabled,
+          binary: config.vmm.firecracker.jailer.binary,
+          uid: config.vmm.firecracker.jailer.uid,
+          gid: config.vmm.firecracker.jailer.gid,
+          chroot_base_dir: config.vmm.firecracker.jailer.chrootBaseDir,
+          cgroup_version: config.vmm.firecracker.jailer.cgroupVersion,
+          parent_cgroup: config.vmm.firecracker.jailer.parentCgroup,
+          cgroups: [...config.vmm.firecracker.jailer.cgroups],
+          resource_limits: [...config.vmm.firecracker.jailer.resourceLimits],
+          netns: config.vmm.firecracker.jailer.netns,
+        },
       },
     },
     images: { kernel_package: config.images.kernelPackage },
@@ -73,6 +87,7 @@ function tomlValue(value: unknown): string {
   // JSON string escapes are valid TOML basic-string escapes; DEL is the one
   // character TOML forbids raw that JSON leaves alone.
   if (typeof value === 'string') return JSON.stringify(value).replaceAll('\x7f', '\\u007f');
+  if (Array.isArray(value)) return `[${value.map(tomlValue).join(', ')}]`;
   return String(value);
 }
 

@@ -5,6 +5,31 @@
 export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'silent';
 export type DriverName = 'qemu' | 'firecracker';
 export type QemuAccel = 'auto' | 'kvm' | 'tcg';
+export type FirecrackerLogLevel = 'error' | 'warning' | 'info' | 'debug' | 'trace' | 'off';
+export type FirecrackerMetricsSink = 'file' | 'fifo';
+
+/** `[vmm.firecracker.jailer]`: run Firecracker through its jailer (docs/firecracker.md#jailer). */
+export interface JailerConfig {
+  /** `vmm.firecracker.jailer.enabled`; default false. */
+  enabled: boolean;
+  /** `vmm.firecracker.jailer.binary`; a name looked up in PATH or a path, default "jailer". */
+  binary: string;
+  /** `vmm.firecracker.jailer.uid` / `gid`: who Firecracker runs as in the jail; default 65534 (nobody/nogroup). */
+  uid: number;
+  gid: number;
+  /** `vmm.firecracker.jailer.chroot_base_dir`; default "/srv/jailer". */
+  chrootBaseDir: string;
+  /** `vmm.firecracker.jailer.cgroup_version`: 1 or 2, default 2. */
+  cgroupVersion: 1 | 2;
+  /** `vmm.firecracker.jailer.parent_cgroup`; "" = the jailer's default (the exec file's name). */
+  parentCgroup: string;
+  /** `vmm.firecracker.jailer.cgroups`: `--cgroup FILE=VALUE` for every VM; default []. */
+  cgroups: string[];
+  /** `vmm.firecracker.jailer.resource_limits`: `--resource-limit fsize=N|no-file=N`; default []. */
+  resourceLimits: string[];
+  /** `vmm.firecracker.jailer.netns`: network namespace path for every VM; "" = none (default). */
+  netns: string;
+}
 export type BootLevel = 'standard' | 'fast' | 'ultrafast' | 'sub2second' | 'instant';
 export type PoolMode = 'fresh' | 'reuse';
 export type PrewarmState = 'running' | 'paused';
@@ -78,6 +103,11 @@ export interface Config {
       binary: string;
       /** `vmm.firecracker.api_timeout_ms`; default 5000. */
       apiTimeoutMs: number;
+      /** `vmm.firecracker.log_level`: level of Firecracker's log file in the VM's run dir; default "info". */
+      logLevel: FirecrackerLogLevel;
+      /** `vmm.firecracker.metrics_sink`: "file" (default) or "fifo". */
+      metricsSink: FirecrackerMetricsSink;
+      jailer: JailerConfig;
     };
   };
   images: {
