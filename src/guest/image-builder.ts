@@ -130,6 +130,7 @@ export async function buildImage(layout: DataLayout, options: ImageBuildOptions,
         ctx.groups = {
           serial: resolveModules(ctx.modulesDir!, ['virtio_mmio', 'virtio_console']),
           vsock: resolveModules(ctx.modulesDir!, ['virtio_mmio', 'vmw_vsock_virtio_transport']),
+          net: resolveModules(ctx.modulesDir!, ['virtio_mmio', 'virtio_net']),
           all: ctx.modules,
         };
         return `${ctx.modules.length} modules`;
@@ -198,7 +199,7 @@ export async function buildImage(layout: DataLayout, options: ImageBuildOptions,
 
 function cacheKey(pkg: KernelPackage, busyboxSha: string, agentSha: string): string {
   const fake = GUEST_MODULES.map((name) => ({ name, path: '' }));
-  const initTemplate = renderInitScript({ serial: fake, vsock: fake, all: fake });
+  const initTemplate = renderInitScript({ serial: fake, vsock: fake, net: fake, all: fake });
   return createHash('sha256')
     .update(JSON.stringify({ builder: BUILDER_VERSION, pkg, busyboxSha, agentSha, initTemplate, modules: GUEST_MODULES }))
     .digest('hex');

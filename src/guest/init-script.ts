@@ -9,6 +9,8 @@ export interface ModuleGroups {
   serial: readonly ResolvedModule[];
   /** The agent channel under Firecracker (virtio-vsock). */
   vsock: readonly ResolvedModule[];
+  /** The network device (loaded whenever tfc.net is given, even in lean mode). */
+  net: readonly ResolvedModule[];
   /** Everything the image ships (block, network, both channels). */
   all: readonly ResolvedModule[];
 }
@@ -56,6 +58,7 @@ load() {
 }
 if [ "$AGENT" = vsock ]; then load ${names(groups.vsock)}; else load ${names(groups.serial)}; fi
 [ "$MODULES" = lean ] || load ${names(groups.all)}
+[ -z "$NET" ] || load ${names(groups.net)}
 hostname tfc-guest
 ip link set lo up
 if [ -n "$NET" ]; then

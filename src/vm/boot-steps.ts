@@ -6,6 +6,7 @@ import { hasCode, VmBootTimeoutError, VmmExitedError } from '../errors/index.js'
 import type { CleanupStack } from '../vmm/cleanup.js';
 import type { VmLaunchSpec, VmmDriver, VmmInstance } from '../vmm/driver.js';
 import { StepList, type Step } from './steps.js';
+import type { EgressPolicy, NetworkManager, VmNetwork } from '../net/index.js';
 
 export interface BootContext {
   spec: VmLaunchSpec;
@@ -13,6 +14,10 @@ export interface BootContext {
   cleanup: CleanupStack;
   /** Absolute deadline (performance.now() based) for the whole boot. */
   deadline: number;
+  /** Set for networked VMs: the manager that makes the VM's namespace, TAP, veth and rules. */
+  network?: { manager: NetworkManager; policy?: EgressPolicy };
+  /** The VM's network once the `network` step made it. */
+  vmNetwork?: VmNetwork;
   /** Called as soon as the VMM process exists, so its pid is recorded before the guest runs. */
   onSpawned?: (instance: VmmInstance) => void;
   instance?: VmmInstance;
@@ -33,6 +38,24 @@ const prepare: Step<BootContext> = {
     ctx.cleanup.push(`remove ${ctx.spec.runDir}`, () => rmSync(ctx.spec.runDir, { recursive: true, force: true }));
   },
 };
+
+/** Networked VMs only: namespace, TAP, veth, NAT and egress rules, removed when the VM goes. */
+const setupNetwork: Step<BootContext> = {
+  name: 'network',
+  async run(ctx) {
+    const { manager, policy } = ctx.network!;
+    const net = await manager.create(ctx.spec.vmId, policy);
+    // Registered before the VMM's undo, so it runs after the VMM has exited.
+    ctx.cleanup.push(`remove network of ${ctx.spec.vmId}`, () => manager.destroy(ctx.spec.vmId));
+    ctx.vmNetwork = net;
+    ctx.spec.network = { netns: net.netns, tapName: net.tapName, guestMac: net.guestMac };
+  },
+};
+
+/** Edits a boot or restore list for a networked VM: `network` right after `prepare`. */
+export function withNetwork(steps: StepList<BootContext>): StepList<BootContext> {
+  return steps.insertAfter('prepare', setupNetwork);
+}
 
 const spawnVmm: Step<BootContext> = {
   name: 'spawn_vmm',

@@ -7,12 +7,24 @@ import type { DataLayout, VmRepository } from '../store/index.js';
 import type { DriverName, SnapshotFiles, VmmDriver } from '../vmm/driver.js';
 import { Vm, type VmBootOptions } from './vm.js';
 import { bootLevelArgs } from './boot-levels.js';
+import { guestKernelNetArg, NetworkUnavailableError, type NetworkManager } from '../net/index.js';
 import type { BootLevel } from '../config/index.js';
 
 /** The profile fields a VM is made from (config [profiles.NAME]). */
+/** A profile's networking (config `profiles.NAME.network`, `egress_allow`, `egress_deny`, `bandwidth_mbit`). */
+export interface ProfileNetwork {
+  enabled: boolean;
+  egressAllow?: string[];
+  /** Default: private ranges and link-local (see docs/networking.md). */
+  egressDeny?: string[];
+  bandwidthMbit?: number;
+}
+
 export interface VmProfile {
   name: string;
   bootLevel: BootLevel;
+  /** Absent or disabled: no network device at all. */
+  network?: ProfileNetwork;
   driver: DriverName;
   image: string;
   vcpus: number;
@@ -39,6 +51,8 @@ export interface VmServiceOptions {
   stopTimeoutMs: number;
   /** Console logs kept in data_dir/logs (oldest removed first). Default 50. */
   consoleLogsKept?: number;
+  /** Makes per-VM networks; needed only for profiles with networking enabled. */
+  networks?: NetworkManager;
 }
 
 
@@ -100,7 +114,24 @@ export class VmService {
     const id = `vm-${randomBytes(6).toString('hex')}`;
     mkdirSync(this.options.layout.logs, { recursive: true });
     this.pruneConsoleLogs();
+    const wantsNetwork = request.profile.network?.enabled === true;
+    if (wantsNetwork && !this.options.networks) {
+      throw new NetworkUnavailableError(`profile ${request.profile.name} enables networking, but this tfc process has no network manager (networking needs root; see tfc doctor)`);
+    }
+    const { network } = request.profile;
     return {
+      ...(wantsNetwork
+        ? {
+            network: {
+              manager: this.options.networks!,
+              policy: {
+                ...(network?.egressAllow ? { egressAllow: network.egressAllow } : {}),
+                ...(network?.egressDeny ? { egressDeny: network.egressDeny } : {}),
+                ...(network?.bandwidthMbit ? { bandwidthMbit: network.bandwidthMbit } : {}),
+              },
+            },
+          }
+        : {}),
       id,
       profileName: request.profile.name,
       driver,
@@ -145,6 +176,8 @@ export class VmService {
 }
 
 /** Driver base args, then the boot level's, then the profile's own (which win where the kernel takes the last value). */
-export function kernelArgsFor(driver: VmmDriver, profile: Pick<VmProfile, 'bootLevel' | 'kernelArgs'>): string {
-  return [driver.baseKernelArgs(), ...bootLevelArgs(profile.bootLevel), profile.kernelArgs].filter((a) => a.trim()).join(' ');
+export function kernelArgsFor(driver: VmmDriver, profile: Pick<VmProfile, 'bootLevel' | 'kernelArgs' | 'network'>): string {
+  // The guest address is the same in every VM (each has its own namespace), so clones need no re-addressing.
+  const net = profile.network?.enabled ? [guestKernelNetArg()] : [];
+  return [driver.baseKernelArgs(), ...bootLevelArgs(profile.bootLevel), ...net, profile.kernelArgs].filter((a) => a.trim()).join(' ');
 }

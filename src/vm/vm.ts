@@ -5,7 +5,8 @@ import { TfcError } from '../errors/index.js';
 import type { VmRepository } from '../store/index.js';
 import { CleanupStack } from '../vmm/cleanup.js';
 import type { SnapshotFiles, VmmDriver, VmmInstance } from '../vmm/driver.js';
-import { coldBootSteps, restoreSteps, type BootContext } from './boot-steps.js';
+import { coldBootSteps, restoreSteps, withNetwork, type BootContext } from './boot-steps.js';
+import type { EgressPolicy, NetworkManager, VmNetwork } from '../net/index.js';
 import { VmStateMachine, type VmState } from './state-machine.js';
 import type { PhaseTiming } from './steps.js';
 
@@ -26,6 +27,8 @@ export interface VmBootOptions {
   repo: VmRepository;
   /** Keep guest RAM in this file so the VM can become a golden snapshot (see VmLaunchSpec). */
   snapshotMemoryPath?: string;
+  /** Give the VM its own network (namespace, TAP, NAT) made by this manager. */
+  network?: { manager: NetworkManager; policy?: EgressPolicy };
 }
 
 
@@ -48,6 +51,7 @@ export class Vm {
   private phases: PhaseTiming[] = [];
   private stopping?: Promise<void>;
   private phaseKind: 'boot' | 'restore' = 'boot';
+  private networkInfo?: VmNetwork;
 
   private constructor(private readonly options: VmBootOptions) {
     this.id = options.id;
@@ -110,14 +114,17 @@ export class Vm {
       driver: options.driver,
       cleanup: vm.cleanup,
       deadline: performance.now() + options.bootTimeoutMs,
+      ...(options.network ? { network: options.network } : {}),
       onSpawned: (instance) => {
         vm.instance = instance;
         options.repo.update(options.id, { pid: instance.pid, accel: instance.accel });
       },
     };
-    const steps = kind === 'restore' ? restoreSteps() : coldBootSteps();
+    const base = kind === 'restore' ? restoreSteps() : coldBootSteps();
+    const steps = options.network ? withNetwork(base) : base;
     try {
       vm.phases = await steps.run(ctx);
+      vm.networkInfo = ctx.vmNetwork;
     } catch (err) {
       const phases = (err as { phases?: PhaseTiming[] }).phases ?? [];
       vm.phases = phases;
@@ -134,6 +141,11 @@ export class Vm {
     vm.sm.transition('running', 'agent ready');
     void vm.instance!.wait().then(() => vm.onVmmExit());
     return vm;
+  }
+
+  /** The VM's network (host-side address, guest address), when it has one. */
+  get network(): VmNetwork | undefined {
+    return this.networkInfo;
   }
 
   /** "boot" for a cold-booted VM, "restore" for a clone. */

@@ -30,6 +30,18 @@ export interface VmLaunchSpec {
    * template's (QEMU needs an identical machine).
    */
   restoreFrom?: SnapshotFiles;
+  /**
+   * Attach the guest to a TAP inside a network namespace (set up by the
+   * net module). The VMM process then runs inside `netns`.
+   */
+  network?: VmNetworkAttachment;
+}
+
+/** Where a VM's network interface lives: the same TAP name and guest MAC in every VM's own namespace. */
+export interface VmNetworkAttachment {
+  netns: string;
+  tapName: string;
+  guestMac: string;
 }
 
 /** The files of one VM snapshot. The memory file must not change while any VM restored from it lives. */

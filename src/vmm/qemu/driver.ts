@@ -10,6 +10,7 @@ import { loadState, saveState } from './migration.js';
 import { chooseAccel, gatherAccelFacts, type AccelFacts, type AccelSetting } from './accel.js';
 import { QEMU_BASE_KERNEL_ARGS, buildQemuArgv } from './argv.js';
 import { QmpClient } from './qmp-client.js';
+import { qemuNetworkArgs } from '../../net/guest-link.js';
 
 export interface QemuDriverOptions {
   /** Config vmm.qemu.binary (env TFC_QEMU_BINARY). Default "qemu-system-x86_64". */
@@ -58,7 +59,11 @@ export class QemuDriver implements VmmDriver {
       }
     }
     const consoleTap = new ConsoleTap(spec.consoleLogPath);
-    const child = await spawnSupervised(info.binary, buildQemuArgv(spec, info.accel, sockets));
+    const argv = [...buildQemuArgv(spec, info.accel, sockets), ...(spec.network ? qemuNetworkArgs(spec.network) : [])];
+    // A networked VM's QEMU runs inside its namespace, where its TAP is.
+    const child = spec.network
+      ? await spawnSupervised('ip', ['netns', 'exec', spec.network.netns, info.binary, ...argv])
+      : await spawnSupervised(info.binary, argv);
     cleanup.push('remove QEMU sockets', () => {
       for (const path of [...Object.values(sockets), join(spec.runDir, 'migrate-out.sock'), join(spec.runDir, 'migrate-in.sock')]) rmSync(path, { force: true });
     });
