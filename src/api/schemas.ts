@@ -32,6 +32,10 @@ export const VmBody = {
     owner: { type: ['string', 'null'] },
     uses: { type: 'integer' },
     phases: { type: 'array', items: Phase },
+    network: {
+      type: ['object', 'null'],
+      properties: { host_address: { type: 'string' }, guest_ip: { type: 'string' }, netns: { type: 'string' } },
+    },
     created_at: { type: 'string' },
   },
 } as const;

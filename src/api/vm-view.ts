@@ -15,6 +15,8 @@ export interface VmView {
   owner: string | null;
   uses: number;
   phases: Array<{ name: string; ms: number }>;
+  /** Networked VMs: the VM's unique address as seen from the host, and the guest's own (same in every VM). */
+  network: { host_address: string; guest_ip: string; netns: string } | null;
   created_at?: string;
 }
 
@@ -33,6 +35,7 @@ export function viewOf(deps: ApiDeps, vm: Vm): VmView {
     owner: member?.owner ?? null,
     uses: member?.uses ?? 0,
     phases: [...vm.bootPhases],
+    network: vm.network ? { host_address: vm.network.hostAddress, guest_ip: vm.network.guestIp, netns: vm.network.netns } : null,
   };
 }
 
@@ -54,6 +57,7 @@ export function viewById(deps: ApiDeps, id: string): VmView {
     owner: null,
     uses: 0,
     phases: deps.repo.phases(id, kind),
+    network: null,
     created_at: record.createdAt,
   };
 }

@@ -66,6 +66,7 @@ export function registerClientCommands(program: Command, vm: Command, withContex
         if (opts.json) printJson(v);
         else {
           process.stdout.write(`${v.id}  ${v.state}  pool ${v.pool ?? '-'}  profile ${v.profile}  ${v.driver}/${v.accel}  ${v.allocated ? `allocated${v.owner ? ` to ${v.owner}` : ''}` : ''}\n`);
+          if (v.network) process.stdout.write(`network: host address ${v.network.host_address}, guest ${v.network.guest_ip} (namespace ${v.network.netns})\n`);
           process.stdout.write(renderTable([`${v.created_by} phase`, 'ms'], v.phases.map((p) => [p.name, formatMs(p.ms)]), ['left', 'right']) + '\n');
         }
         return 0;

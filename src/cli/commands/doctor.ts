@@ -1,4 +1,5 @@
-import { accessSync, constants, mkdirSync, statfsSync } from 'node:fs';
+import { mkdirSync, statfsSync } from 'node:fs';
+import { checkNetworkPrereqs } from '../../net/index.js';
 import type { Command } from 'commander';
 import { resolveImage } from '../../guest/image-store.js';
 import { findExecutable, runCommand } from '../../process/index.js';
@@ -58,19 +59,8 @@ export async function runDoctor(ctx: CliContext): Promise<DoctorCheck[]> {
     checks.push(path ? { name: `tool ${tool}`, status: 'ok', detail: path } : { name: `tool ${tool}`, status: 'fail', detail: 'not found (needed by `tfc image build`)', fix: `apt-get install ${pkg}` });
   }
 
-  try {
-    accessSync('/dev/net/tun', constants.R_OK | constants.W_OK);
-    checks.push({ name: '/dev/net/tun', status: 'ok', detail: 'present and accessible' });
-  } catch {
-    checks.push({ name: '/dev/net/tun', status: 'warn', detail: 'missing or not accessible (needed for VM networking)', fix: 'modprobe tun, or run as root' });
-  }
-
-  const isRoot = process.getuid?.() === 0;
-  checks.push(
-    isRoot
-      ? { name: 'root', status: 'ok', detail: 'running as root' }
-      : { name: 'root', status: 'warn', detail: `running as uid ${process.getuid?.()}`, fix: 'run as root (or with CAP_NET_ADMIN) for networking and jailer features' },
-  );
+  // Networking: root or CAP_NET_ADMIN, /dev/net/tun, ip, nft, forwarding.
+  checks.push(...checkNetworkPrereqs());
 
   const images = new Set(Object.values(config.profiles).map((p) => p.image));
   for (const name of images) {
