@@ -3,6 +3,7 @@ import { dataLayout, openDatabase, VmRepository, type DataLayout, type Db } from
 import { createDrivers } from '../vmm/index.js';
 import { VmService } from '../vm/index.js';
 import { SnapshotManager } from '../snapshot/index.js';
+import { prepareNetworking } from '../daemon/networking.js';
 
 /** Global CLI options shared by every command. */
 export interface GlobalOptions {
@@ -35,17 +36,33 @@ export class CliContext {
     return this.db;
   }
 
-  snapshots(): SnapshotManager {
-    this.snapshotManager ??= new SnapshotManager(this.layout, this.vmService());
+  /** Snapshots for listing and removal only: no VM is created, so no network setup happens. */
+  snapshotCatalog(): SnapshotManager {
+    return new SnapshotManager(
+      this.layout,
+      new VmService({ layout: this.layout, repo: new VmRepository(this.database()), drivers: createDrivers(this.config), stopTimeoutMs: this.config.vmm.qemu.stopTimeoutMs }),
+    );
+  }
+
+  async snapshots(): Promise<SnapshotManager> {
+    this.snapshotManager ??= new SnapshotManager(this.layout, await this.vmService());
     return this.snapshotManager;
   }
 
-  vmService(): VmService {
+  /**
+   * The VM service, with a network manager when some profile enables
+   * networking (which sets up the host side, so it needs root).
+   */
+  async vmService(): Promise<VmService> {
+    if (this.service) return this.service;
+    const repo = new VmRepository(this.database());
+    const networking = await prepareNetworking(this.config, this.database(), repo);
     this.service ??= new VmService({
       layout: this.layout,
-      repo: new VmRepository(this.database()),
+      repo,
       drivers: createDrivers(this.config),
       stopTimeoutMs: this.config.vmm.qemu.stopTimeoutMs,
+      ...(networking ? { networks: networking.manager } : {}),
     });
     return this.service;
   }

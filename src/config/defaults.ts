@@ -42,6 +42,11 @@ export function globalDefaults(env: NodeJS.ProcessEnv, uid: number): Array<[stri
     ['vmm.firecracker.jailer.resource_limits', []],
     ['vmm.firecracker.jailer.netns', ''],
     ['images.kernel_package', 'auto'],
+    ['network.range', '10.200.0.0/16'],
+    ['network.prefix_per_vm', 30],
+    ['network.exposed_ports', []],
+    ['network.uplink', ''],
+    ['network.masquerade', true],
     ['api.listen', '127.0.0.1:7070'],
   ];
 }
@@ -58,6 +63,10 @@ export const PROFILE_DEFAULTS: ReadonlyArray<[string, unknown]> = [
   ['kernel_args', ''],
   ['boot_timeout_ms', 120_000],
   ['boot_level', 'standard'],
+  ['network', false],
+  ['egress_allow', []],
+  ['egress_deny', ['10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16', '169.254.0.0/16', '100.64.0.0/10']],
+  ['bandwidth_mbit', 0],
 ];
 
 /**

@@ -86,6 +86,7 @@ describe('defaults', () => {
           kernelArgs: '',
           bootTimeoutMs: 120000,
           bootLevel: 'standard',
+          network: { enabled: false, egressAllow: [], egressDeny: ['10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16', '169.254.0.0/16', '100.64.0.0/10'], bandwidthMbit: 0 },
         },
       },
       pools: {
@@ -106,6 +107,7 @@ describe('defaults', () => {
           allocateTimeoutMs: 10000,
         },
       },
+      network: { range: '10.200.0.0/16', prefixPerVm: 30, exposedPorts: [], uplink: '', masquerade: true },
       api: { listen: '127.0.0.1:7070' },
     });
     expect(Object.values(sources).every((s) => s.kind === 'default')).toBe(true);
@@ -262,8 +264,8 @@ describe('errors', () => {
   });
 
   it('unknown key: no suggestion when nothing is close, also for unknown tables', () => {
-    const { problem } = oneProblem('\n[network]\nbridge = "br0"\n');
-    expect(problem).toMatchObject({ key: 'network', line: 2, value: { bridge: 'br0' } });
+    const { problem } = oneProblem('\n[cluster]\nbridge = "br0"\n');
+    expect(problem).toMatchObject({ key: 'cluster', line: 2, value: { bridge: 'br0' } });
     expect(problem.message).not.toContain('did you mean');
   });
 
@@ -406,6 +408,7 @@ describe('profiles', () => {
       kernelArgs: 'quiet',
       bootTimeoutMs: 120000,
       bootLevel: 'standard',
+      network: expect.objectContaining({ enabled: false }),
     });
     expect(config.profiles.q.driver).toBe('qemu');
     // The built-in profile has no fixed driver either.

@@ -105,6 +105,12 @@ export function resolveConfig(input: ResolveInput): LoadedConfig {
       kernelArgs: get<string>(p('kernel_args')),
       bootTimeoutMs: get<number>(p('boot_timeout_ms')),
       bootLevel: get<BootLevel>(p('boot_level')),
+      network: {
+        enabled: get<boolean>(p('network')),
+        egressAllow: get<string[]>(p('egress_allow')),
+        egressDeny: get<string[]>(p('egress_deny')),
+        bandwidthMbit: get<number>(p('bandwidth_mbit')),
+      },
     };
   }
   const pools: Record<string, PoolConfig> = {};
@@ -161,6 +167,13 @@ export function resolveConfig(input: ResolveInput): LoadedConfig {
     images: { kernelPackage: get<string>('images.kernel_package') },
     profiles,
     pools,
+    network: {
+      range: get<string>('network.range'),
+      prefixPerVm: get<number>('network.prefix_per_vm'),
+      exposedPorts: get<number[]>('network.exposed_ports'),
+      uplink: get<string>('network.uplink'),
+      masquerade: get<boolean>('network.masquerade'),
+    },
     api: { listen: get<string>('api.listen') },
   };
   const sources = Object.fromEntries([...entries].map(([key, e]) => [key, e.source]));

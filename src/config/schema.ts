@@ -67,7 +67,18 @@ export const ProfileFileSchema = table({
   kernel_args: z.string({ error: 'must be a string (extra kernel command line)' }),
   boot_timeout_ms: intIn(1000, 600_000),
   boot_level: oneOf(BOOT_LEVELS),
+  network: z.boolean({ error: 'must be true or false (give VMs of this profile a network device and NAT)' }),
+  egress_allow: z.array(egressRule(), { error: 'must be an array of "CIDR" or "CIDR:PORT" strings' }),
+  egress_deny: z.array(egressRule(), { error: 'must be an array of "CIDR" or "CIDR:PORT" strings' }),
+  bandwidth_mbit: intIn(0, 100_000),
 }, 'must be a profile table [profiles.NAME]; profile fields such as vcpus go inside one');
+
+/** "10.0.0.0/8", "1.2.3.4/32:443" or "0.0.0.0/0:53" (docs/networking.md); checked fully by the net module. */
+function egressRule() {
+  return z
+    .string({ error: 'must be "CIDR" or "CIDR:PORT", e.g. "10.0.0.0/8" or "203.0.113.0/24:443"' })
+    .regex(/^\d{1,3}(\.\d{1,3}){3}\/\d{1,2}(:\d{1,5})?$/);
+}
 
 export const PoolFileSchema = table({
   profile: z.string({ error: 'must be a string naming a profile' }),
@@ -134,6 +145,13 @@ export const ConfigFileSchema = table({
   }),
   profiles: z.record(z.string(), ProfileFileSchema, { error: 'must be a table of profiles' }),
   pools: z.record(z.string(), PoolFileSchema, { error: 'must be a table of pools' }),
+  network: table({
+    range: z.string({ error: 'must be an IPv4 CIDR such as "10.200.0.0/16"' }).regex(/^\d{1,3}(\.\d{1,3}){3}\/\d{1,2}$/),
+    prefix_per_vm: intIn(24, 30),
+    exposed_ports: z.array(intIn(1, 65535), { error: 'must be an array of TCP port numbers' }),
+    uplink: z.string({ error: 'must be an interface name, or "" for the default route\'s' }).max(15),
+    masquerade: z.boolean({ error: 'must be true or false' }),
+  }),
   api: table({
     listen: z
       .string({ error: 'must be "HOST:PORT", e.g. "127.0.0.1:7070"' })

@@ -28,7 +28,7 @@ describe('renderConfigShow toml', () => {
 
   it('prints tables in schema order, then profiles and pools with the merged fields', () => {
     const headers = out.split('\n').filter((l) => l.startsWith('['));
-    expect(headers).toEqual(['[vmm]', '[vmm.qemu]', '[vmm.firecracker]', '[vmm.firecracker.jailer]', '[images]', '[api]', '[profiles.minimal]', '[profiles.dev]', '[pools.default]']);
+    expect(headers).toEqual(['[vmm]', '[vmm.qemu]', '[vmm.firecracker]', '[vmm.firecracker.jailer]', '[images]', '[network]', '[api]', '[profiles.minimal]', '[profiles.dev]', '[pools.default]']);
     const dev = out.slice(out.indexOf('[profiles.dev]'));
     expect(dev).toMatch(/vcpus = 2\s+# tfc\.toml:4/);
     expect(dev).toMatch(/memory_mib = 256\s+# default/);
@@ -59,6 +59,10 @@ describe('renderConfigShow json', () => {
       kernel_args: 'console=ttyS0 quiet',
       boot_timeout_ms: 120000,
       boot_level: 'standard',
+      network: false,
+      egress_allow: [],
+      egress_deny: ['10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16', '169.254.0.0/16', '100.64.0.0/10'],
+      bandwidth_mbit: 0,
     });
     expect(json.sources.data_dir).toEqual({ kind: 'env', env: 'TFC_DATA_DIR' });
     expect(json.sources['profiles.dev.vcpus']).toEqual({ kind: 'file', file: join(dir, 'tfc.toml'), line: 4 });

@@ -15,6 +15,10 @@ export function configDocument(config: Config): Record<string, unknown> {
       kernel_args: p.kernelArgs,
       boot_timeout_ms: p.bootTimeoutMs,
       boot_level: p.bootLevel,
+      network: p.network.enabled,
+      egress_allow: p.network.egressAllow,
+      egress_deny: p.network.egressDeny,
+      bandwidth_mbit: p.network.bandwidthMbit,
     };
   }
   const pools: Record<string, unknown> = {};
@@ -66,6 +70,13 @@ export function configDocument(config: Config): Record<string, unknown> {
       },
     },
     images: { kernel_package: config.images.kernelPackage },
+    network: {
+      range: config.network.range,
+      prefix_per_vm: config.network.prefixPerVm,
+      exposed_ports: config.network.exposedPorts,
+      uplink: config.network.uplink,
+      masquerade: config.network.masquerade,
+    },
     api: { listen: config.api.listen },
     profiles,
     pools,

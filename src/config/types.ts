@@ -78,6 +78,16 @@ export interface Profile {
   bootTimeoutMs: number;
   /** `profiles.X.boot_level`; default "standard". */
   bootLevel: BootLevel;
+  /** `profiles.X.network` (default false) and its egress policy; see docs/networking.md. */
+  network: {
+    enabled: boolean;
+    /** `profiles.X.egress_allow`: checked first; default []. */
+    egressAllow: string[];
+    /** `profiles.X.egress_deny`: default private ranges and link-local. */
+    egressDeny: string[];
+    /** `profiles.X.bandwidth_mbit`: 0 = unlimited. */
+    bandwidthMbit: number;
+  };
 }
 
 export interface Config {
@@ -118,6 +128,18 @@ export interface Config {
   profiles: Record<string, Profile>;
   /** Always contains the built-in "default" pool. */
   pools: Record<string, PoolConfig>;
+  network: {
+    /** `network.range`: IPAM range of the VMs' host-side addresses; default 10.200.0.0/16. */
+    range: string;
+    /** `network.prefix_per_vm`: subnet size per VM; default 30. */
+    prefixPerVm: number;
+    /** `network.exposed_ports`: host TCP ports VMs may reach; default none. */
+    exposedPorts: number[];
+    /** `network.uplink`: interface for masquerading; "" = the default route's. */
+    uplink: string;
+    /** `network.masquerade`: NAT VM egress to the uplink address; default true. */
+    masquerade: boolean;
+  };
   api: {
     /** `api.listen` / TFC_LISTEN: HOST:PORT of `tfc serve`, default 127.0.0.1:7070. */
     listen: string;

@@ -7,6 +7,7 @@ import { dataLayout, openDatabase, VmRepository, type Db } from '../store/index.
 import { VmService } from '../vm/index.js';
 import { createDrivers } from '../vmm/index.js';
 import { reconcileAtStart, type ReconcileReport } from './reconcile.js';
+import { prepareNetworking } from './networking.js';
 import { loadOrCreateToken, type ApiToken } from './token.js';
 
 export const VERSION = '0.1.0';
@@ -41,7 +42,17 @@ export async function startDaemon(config: Config, options: DaemonOptions): Promi
   const db: Db = openDatabase(layout.database);
   const repo = new VmRepository(db);
   const reconciled = reconcileAtStart(layout, repo);
-  const service = new VmService({ layout, repo, drivers: createDrivers(config), stopTimeoutMs: config.vmm.qemu.stopTimeoutMs });
+  const networking = await prepareNetworking(config, db, repo).catch((err) => {
+    db.close();
+    throw err;
+  });
+  const service = new VmService({
+    layout,
+    repo,
+    drivers: createDrivers(config),
+    stopTimeoutMs: config.vmm.qemu.stopTimeoutMs,
+    ...(networking ? { networks: networking.manager } : {}),
+  });
   const snapshots = new SnapshotManager(layout, service);
   const pools = new PoolManager(config, snapshots, service);
   let app: FastifyInstance | undefined;

@@ -49,7 +49,7 @@ async function runInFreshVm(ctx: CliContext, argv: string[], opts: RunOptions): 
     throw new CommanderInvalidArgument(`--driver must be qemu or firecracker, got "${opts.driver}"`);
   }
   const profile = resolveProfile(ctx.config, opts.profile);
-  const service = ctx.vmService();
+  const service = await ctx.vmService();
   const started = performance.now();
   // Boot level "instant": served as a clone of the profile's golden snapshot (made on first use).
   const overrides = { ...(opts.driver ? { driver: opts.driver } : {}), ...(opts.vcpus ? { vcpus: opts.vcpus } : {}), ...(opts.memoryMib ? { memoryMib: opts.memoryMib } : {}) };
@@ -58,7 +58,7 @@ async function runInFreshVm(ctx: CliContext, argv: string[], opts: RunOptions): 
   if (profile.bootLevel === 'instant') {
     const instantProfile = { ...profile, ...overrides };
     const lookupStarted = performance.now();
-    const golden = await ctx.snapshots().ensure(instantProfile);
+    const golden = await (await ctx.snapshots()).ensure(instantProfile);
     setupPhases.push({ name: 'golden_snapshot', ms: round(performance.now() - lookupStarted) });
     vm = await service.restore({ profile: instantProfile, snapshot: golden.files, image: golden.image! });
   } else {

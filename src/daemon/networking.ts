@@ -1,0 +1,28 @@
+import type { Config } from '../config/index.js';
+import { NetworkManager, type ReconcileReport } from '../net/index.js';
+import { LeaseRepository } from '../store/lease-repository.js';
+import type { Db, VmRepository } from '../store/index.js';
+
+/**
+ * The network manager for this process, or undefined when no profile
+ * enables networking (then nothing on the host is touched). Sets up the host
+ * side (forwarding, the nftables table) and removes namespaces, veths, rules
+ * and leases of VMs no live tfc process owns. Throws NETWORK_UNAVAILABLE when
+ * networking is configured but the host cannot do it (not root, no nft).
+ */
+export async function prepareNetworking(config: Config, db: Db, repo: VmRepository): Promise<{ manager: NetworkManager; reconciled: ReconcileReport } | undefined> {
+  if (!Object.values(config.profiles).some((p) => p.network.enabled)) return undefined;
+  const manager = new NetworkManager({
+    leases: new LeaseRepository(db),
+    rangeCidr: config.network.range,
+    prefixPerVm: config.network.prefixPerVm,
+    exposedPorts: config.network.exposedPorts,
+    masquerade: config.network.masquerade,
+    ...(config.network.uplink ? { uplinkInterface: config.network.uplink } : {}),
+  });
+  await manager.ensureHost();
+  // VMs still recorded as not stopped belong to live tfc processes (reconcileAtStart ran first).
+  const live = new Set(repo.list({ states: ['creating', 'booting', 'running', 'paused', 'stopping'] }).map((v) => v.id));
+  const reconciled = await manager.reconcile(live);
+  return { manager, reconciled };
+}
