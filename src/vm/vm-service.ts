@@ -8,30 +8,14 @@ import type { DriverName, SnapshotFiles, VmmDriver } from '../vmm/driver.js';
 import { Vm, type VmBootOptions } from './vm.js';
 import { bootLevelArgs } from './boot-levels.js';
 import { guestKernelNetArg, NetworkUnavailableError, type NetworkManager } from '../net/index.js';
-import type { BootLevel } from '../config/index.js';
+import type { Profile } from '../config/index.js';
 
 /** The profile fields a VM is made from (config [profiles.NAME]). */
-/** A profile's networking (config `profiles.NAME.network`, `egress_allow`, `egress_deny`, `bandwidth_mbit`). */
-export interface ProfileNetwork {
-  enabled: boolean;
-  egressAllow?: string[];
-  /** Default: private ranges and link-local (see docs/networking.md). */
-  egressDeny?: string[];
-  bandwidthMbit?: number;
-}
-
-export interface VmProfile {
-  name: string;
-  bootLevel: BootLevel;
-  /** Absent or disabled: no network device at all. */
-  network?: ProfileNetwork;
-  driver: DriverName;
-  image: string;
-  vcpus: number;
-  memoryMib: number;
-  kernelArgs: string;
-  bootTimeoutMs: number;
-}
+/**
+ * The profile fields a VM is made from (config [profiles.NAME]); `network`
+ * may be absent (no network device at all).
+ */
+export type VmProfile = Omit<Profile, 'network'> & { network?: Profile['network'] };
 
 export interface CreateVmRequest {
   profile: VmProfile;

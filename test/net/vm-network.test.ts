@@ -44,7 +44,7 @@ describe.skipIf(!isRoot)('networked VMs (real QEMU, TAP, namespaces, nftables)',
     await manager.ensureHost();
     service = new VmService({ layout, repo: new VmRepository(db), drivers: createDrivers(config), stopTimeoutMs: 3000, networks: manager });
     snapshots = new SnapshotManager(layout, service);
-    profile = { ...config.profiles.minimal, name: 'nettest', network: { enabled: true } };
+    profile = { ...config.profiles.minimal, name: 'nettest', network: { ...config.profiles.minimal.network, enabled: true } };
   });
 
   afterAll(async () => {
