@@ -4,6 +4,7 @@ import { createDrivers } from '../vmm/index.js';
 import { VmService } from '../vm/index.js';
 import { SnapshotManager } from '../snapshot/index.js';
 import { prepareNetworking } from '../daemon/networking.js';
+import type { NetworkManager } from '../net/index.js';
 
 /** Global CLI options shared by every command. */
 export interface GlobalOptions {
@@ -21,6 +22,7 @@ export class CliContext {
   private db?: Db;
   private service?: VmService;
   private snapshotManager?: SnapshotManager;
+  private networks?: NetworkManager;
 
   constructor(options: GlobalOptions) {
     this.loaded = loadConfig({ configPath: options.config });
@@ -57,6 +59,7 @@ export class CliContext {
     if (this.service) return this.service;
     const repo = new VmRepository(this.database());
     const networking = await prepareNetworking(this.config, this.database(), repo);
+    this.networks = networking?.manager;
     this.service ??= new VmService({
       layout: this.layout,
       repo,
@@ -69,6 +72,8 @@ export class CliContext {
 
   async close(): Promise<void> {
     await this.service?.stopAll('CLI exiting');
+    // Refused (and kept) while another process still has VM networks.
+    await this.networks?.removeHost().catch(() => undefined);
     this.db?.close();
   }
 }

@@ -62,6 +62,8 @@ export async function startDaemon(config: Config, options: DaemonOptions): Promi
       await app?.close();
       await pools.stop();
       await service.stopAll('daemon shutting down');
+      // The host-side table goes too once no VM network is left (it refuses while leases exist).
+      await networking?.manager.removeHost().catch(() => undefined);
       db.close();
     })());
   try {
