@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ImageBuildFailedError } from '../errors/index.js';
+import { IMAGE_NAMES } from '../config/index.js';
 import type { DataLayout } from '../store/layout.js';
 import { agentSourceDigest, buildAgent } from './agent-build.js';
 import { extractVmlinux } from './vmlinux.js';
@@ -37,7 +38,6 @@ export interface ImageBuildResult {
   steps: Array<{ name: string; ms: number; note?: string }>;
 }
 
-export const KNOWN_IMAGES = ['minimal'] as const;
 
 interface BuildContext {
   pkg?: KernelPackage;
@@ -63,8 +63,8 @@ interface BuildContext {
  * Concurrent builds of the same image are safe (last rename wins, both valid).
  */
 export async function buildImage(layout: DataLayout, options: ImageBuildOptions, progress?: BuildProgress): Promise<ImageBuildResult> {
-  if (!(KNOWN_IMAGES as readonly string[]).includes(options.name)) {
-    throw new ImageBuildFailedError(`unknown image "${options.name}"; known images: ${KNOWN_IMAGES.join(', ')}`);
+  if (!(IMAGE_NAMES as readonly string[]).includes(options.name)) {
+    throw new ImageBuildFailedError(`unknown image "${options.name}"; known images: ${IMAGE_NAMES.join(', ')}`);
   }
   const busyboxPath = options.busyboxPath ?? '/bin/busybox';
   const ctx: BuildContext = {};

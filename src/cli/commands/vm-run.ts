@@ -51,18 +51,19 @@ async function runInFreshVm(ctx: CliContext, argv: string[], opts: RunOptions): 
   const profile = resolveProfile(ctx.config, opts.profile);
   const service = await ctx.vmService();
   const started = performance.now();
-  // Boot level "instant": served as a clone of the profile's golden snapshot (made on first use).
-  const overrides = { ...(opts.driver ? { driver: opts.driver } : {}), ...(opts.vcpus ? { vcpus: opts.vcpus } : {}), ...(opts.memoryMib ? { memoryMib: opts.memoryMib } : {}) };
+  // The overrides become part of the profile, so an "instant" profile's
+  // golden snapshot is keyed by the size actually asked for.
+  const sized = { ...profile, ...(opts.driver ? { driver: opts.driver } : {}), ...(opts.vcpus ? { vcpus: opts.vcpus } : {}), ...(opts.memoryMib ? { memoryMib: opts.memoryMib } : {}) };
   const setupPhases: Array<{ name: string; ms: number }> = [];
   let vm: Vm;
-  if (profile.bootLevel === 'instant') {
-    const instantProfile = { ...profile, ...overrides };
+  if (sized.bootLevel === 'instant') {
+    // Served as a clone of the profile's golden snapshot (made on first use).
     const lookupStarted = performance.now();
-    const golden = await (await ctx.snapshots()).ensure(instantProfile);
+    const golden = await (await ctx.snapshots()).ensure(sized);
     setupPhases.push({ name: 'golden_snapshot', ms: round(performance.now() - lookupStarted) });
-    vm = await service.restore({ profile: instantProfile, snapshot: golden.files, image: golden.image! });
+    vm = await service.restore({ profile: sized, snapshot: golden.files, image: golden.image! });
   } else {
-    vm = await service.create({ profile, driver: opts.driver, vcpus: opts.vcpus, memoryMib: opts.memoryMib });
+    vm = await service.create({ profile: sized });
   }
   let result;
   let execMs = 0;
