@@ -79,7 +79,6 @@ describe('Pool', () => {
     await until(() => pool!.status().ready === 2);
     const a = await pool.allocate();
     expect(a.member.status).toBe('allocated');
-    expect(a.allocationMs).toBeLessThan(100);
     await until(() => pool!.status().ready + pool!.status().booting >= 1 && pool!.status().allocated === 1);
     await pool.release(a.member.vm.id);
     expect(pool.member(a.member.vm.id)).toBeUndefined(); // fresh pools destroy released VMs
