@@ -11,16 +11,21 @@
  * - /logger and /metrics write to their files or FIFOs (one metrics line per
  *   FlushMetrics);
  * - a configured vsock listens on `uds_path` after InstanceStart and bridges
- *   `CONNECT <port>` to the guest agent named by FAKE_FC_GUEST_AGENT.
+ *   `CONNECT <port>` to the guest agent named by FAKE_FC_GUEST_AGENT;
+ * - with FAKE_FC_GUEST_AGENT, InstanceStart prints the guest init's
+ *   `tfc-init: start` marker on stdout (the serial console).
  *
  * Environment:
  *   FAKE_FC_REPORT             write the JSON report (every request, every violation) here,
- *                              after each request and on exit
+ *                              after each request and on exit; `{id}` is replaced by the --id
+ *                              (one report per VM when a driver spawns many); a host path, also
+ *                              when jailed
  *   FAKE_FC_GUEST_AGENT        guest agent executable, run as `AGENT --unix <socket>` at boot
  *   FAKE_FC_GUEST_AGENT_PORT   its vsock port when the boot args carry no `tfc.agent_port=N` (default 1024)
  *   FAKE_FC_VERSION            version to claim (default 1.12.0)
  *   FAKE_FC_SPEC               spec file (default ../shared/firecracker/firecracker.yaml beside the repo)
  *   FAKE_FC_SKIP_FILE_CHECKS=1 accept kernel/initrd/drive paths that do not exist
+ *   FAKE_FC_CHROOT             set by fake-jailer.mjs: resolve every path inside this directory
  *
  * Exits 0 on SIGTERM/SIGINT, after SendCtrlAltDel, or when the guest agent
  * exits 0 (the guest shut down); 1 on bad arguments or an API socket in use.
@@ -29,6 +34,7 @@ import http from 'node:http';
 import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { LogMetrics } from './log-metrics.mjs';
+import { hostPath } from './paths.mjs';
 import { loadSpec } from './spec-validator.mjs';
 import { Fault, FakeVmm } from './vmm-state.mjs';
 import { VsockDevice } from './vsock.mjs';
@@ -76,11 +82,11 @@ if (args['config-file'] || args['no-api']) fail('fake-firecracker: --config-file
 const apiSock = args['api-sock'] ?? '/run/firecracker.socket';
 const instanceId = args.id ?? 'anonymous-instance';
 const maxPayloadBytes = Number(args['http-api-max-payload-size'] ?? 51_200);
-if (existsSync(apiSock)) fail(`Error: Failed to open the API socket at: ${apiSock}. Check that it is not already used.`);
+if (existsSync(hostPath(apiSock))) fail(`Error: Failed to open the API socket at: ${apiSock}. Check that it is not already used.`);
 
 const spec = loadSpec();
 const t0 = performance.now();
-const reportPath = process.env.FAKE_FC_REPORT;
+const reportPath = process.env.FAKE_FC_REPORT?.replaceAll('{id}', instanceId);
 const report = { fake: 'fake-firecracker', version: VERSION, id: instanceId, apiSock, argv: process.argv.slice(2), pid: process.pid, startedAt: new Date().toISOString(), exit: null, requests: [], violations: [], events: [] };
 const lm = new LogMetrics({ id: instanceId, startupUs: Math.round(t0 * 1000), startupCpuUs: process.cpuUsage().user + process.cpuUsage().system });
 let vsock = null;
@@ -112,7 +118,7 @@ const vmm = new FakeVmm({
     async startDevices(config, guest) {
       if (!config.vsock) return;
       vsock = new VsockDevice({
-        udsPath: config.vsock.uds_path,
+        udsPath: hostPath(config.vsock.uds_path),
         agentPath: process.env.FAKE_FC_GUEST_AGENT || undefined,
         agentPort: guest.agentPort ?? agentPortFrom(config.bootSource?.boot_args),
         record: (event) => report.events.push({ atMs: +(performance.now() - t0).toFixed(3), ...event }),
@@ -127,6 +133,11 @@ const vmm = new FakeVmm({
       }
       guest.agentPort = vsock.agentPort;
     },
+    guestStarted: () => {
+      // The "guest" boots: its init prints the start marker on the serial
+      // console (our stdout), shortly after InstanceStart was answered.
+      if (process.env.FAKE_FC_GUEST_AGENT) setTimeout(() => process.stdout.write('tfc-init: start\n'), 5);
+    },
     pause: () => vsock?.pause(),
     resume: () => vsock?.resume(),
     flushMetrics: () => lm.flush(),
@@ -139,7 +150,7 @@ const vmm = new FakeVmm({
 });
 if (args.metadata) {
   try {
-    vmm.mmds = JSON.parse(readFileSync(args.metadata, 'utf8'));
+    vmm.mmds = JSON.parse(readFileSync(hostPath(args.metadata), 'utf8'));
   } catch (err) {
     fail(`MMDS error: metadata provided not valid json: ${err.message}`);
   }
@@ -230,6 +241,10 @@ async function onRequest(req, res) {
       report.violations.push({ seq: entry.seq, method, path: url, operationId: entry.operationId, message: v.message ?? answer.fault, ...v });
     }
     lm.log('Error', `Received Error. Status code: ${answer.status}. Message: ${answer.fault}`);
+  }
+  // Written before answering, so a client that got the answer reads a report that has the request.
+  writeReport();
+  if (answer.fault !== undefined) {
     res.writeHead(answer.status, { ...headers, 'Content-Type': 'application/json' });
     res.end(JSON.stringify({ fault_message: answer.fault }));
   } else if (answer.status === 204) {
@@ -239,7 +254,6 @@ async function onRequest(req, res) {
     res.writeHead(answer.status, { ...headers, 'Content-Type': 'application/json' });
     res.end(JSON.stringify(answer.body));
   }
-  writeReport();
 }
 
 const server = http.createServer((req, res) => {
@@ -268,7 +282,7 @@ async function shutdown(reason) {
 process.on('SIGTERM', () => void shutdown('SIGTERM'));
 process.on('SIGINT', () => void shutdown('SIGINT'));
 server.on('error', (err) => fail(`Error: Failed to open the API socket at: ${apiSock}: ${err.message}`));
-server.listen(apiSock, () => {
+server.listen(hostPath(apiSock), () => {
   process.stdout.write(`Running Firecracker v${VERSION}\n`);
   writeReport();
 });

@@ -6,11 +6,12 @@
  * deltas since the previous flush.
  */
 import { closeSync, constants, openSync, writeSync } from 'node:fs';
+import { hostPath } from './paths.mjs';
 
 const LEVELS = ['Off', 'Error', 'Warning', 'Info', 'Debug', 'Trace'];
 
 function openSink(path) {
-  return openSync(path, constants.O_RDWR | constants.O_NONBLOCK | constants.O_APPEND | constants.O_CREAT, 0o644);
+  return openSync(hostPath(path), constants.O_RDWR | constants.O_NONBLOCK | constants.O_APPEND | constants.O_CREAT, 0o644);
 }
 
 /** Firecracker's per-endpoint API counters: operationId -> [group, name]. */

@@ -7,6 +7,7 @@
  * `hooks`, so this file stays about rules.
  */
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { hostPath } from './paths.mjs';
 
 /** A request Firecracker refuses: `rule` names the broken rule in the report. */
 export class Fault extends Error {
@@ -60,7 +61,7 @@ export class FakeVmm {
    * @param {string} o.vmmVersion e.g. "1.12.0"
    * @param {number} o.mmdsSizeLimit bytes
    * @param {boolean} o.checkFiles refuse paths that do not exist, as Firecracker opens them
-   * @param {object} o.hooks { startDevices(config), pause(), resume(), flushMetrics(), configureLogger(cfg), configureMetrics(cfg), ctrlAltDel() }
+   * @param {object} o.hooks { startDevices(config), guestStarted(), pause(), resume(), flushMetrics(), configureLogger(cfg), configureMetrics(cfg), ctrlAltDel() }
    */
   constructor({ id, vmmVersion, mmdsSizeLimit, checkFiles, hooks }) {
     Object.assign(this, { id, vmmVersion, mmdsSizeLimit, checkFiles, hooks });
@@ -93,7 +94,7 @@ export class FakeVmm {
   }
 
   requireFile(path, what) {
-    if (this.checkFiles && !existsSync(path)) throw new Fault(`${what}: No such file or directory (os error 2): ${path}`, 'file-missing');
+    if (this.checkFiles && !existsSync(hostPath(path))) throw new Fault(`${what}: No such file or directory (os error 2): ${path}`, 'file-missing');
   }
 
   /** Answers one request already matched to `operationId` and schema-checked. */
@@ -234,6 +235,7 @@ export class FakeVmm {
         if (!this.config.bootSource) throw new Fault('Start microvm error: Cannot start microvm without kernel configuration.', 'missing-boot-source');
         await this.startDevices();
         this.state = 'Running';
+        this.hooks.guestStarted?.();
         return;
       case 'FlushMetrics':
         if (!this.config.metrics) throw new Fault('Internal VMM error: Metrics error: Metrics system was not initialized.', 'metrics-not-configured');
@@ -246,7 +248,7 @@ export class FakeVmm {
   }
   async startDevices() {
     const vsock = this.config.vsock;
-    if (vsock && existsSync(vsock.uds_path)) {
+    if (vsock && existsSync(hostPath(vsock.uds_path))) {
       throw new Fault(`Start microvm error: Cannot create backend for vsock device: UnixBind(Os { code: 98, kind: AddrInUse, message: "Address in use" }): ${vsock.uds_path}`, 'vsock-uds-exists');
     }
     await this.hooks.startDevices(this.config, this.guest);
@@ -344,8 +346,8 @@ export class FakeVmm {
     const { logger: _l, metrics: _m, ...kept } = this.fullConfig(); // logger and metrics are not part of a snapshot
     const state = { magic: SNAPSHOT_MAGIC, vmm_version: this.vmmVersion, snapshot_type: type, config: kept, guest: { ...this.guest } };
     try {
-      writeFileSync(body.snapshot_path, JSON.stringify(state, null, 2));
-      writeFileSync(body.mem_file_path, JSON.stringify({ magic: `${SNAPSHOT_MAGIC}-memory`, mem_size_mib: this.config.machine.mem_size_mib, snapshot_type: type }));
+      writeFileSync(hostPath(body.snapshot_path), JSON.stringify(state, null, 2));
+      writeFileSync(hostPath(body.mem_file_path), JSON.stringify({ magic: `${SNAPSHOT_MAGIC}-memory`, mem_size_mib: this.config.machine.mem_size_mib, snapshot_type: type }));
     } catch (err) {
       throw new Fault(`Create snapshot error: Cannot write the snapshot: ${err.message}`, 'snapshot-write');
     }
@@ -361,9 +363,9 @@ export class FakeVmm {
     }
     // From here on a failure leaves the process unusable, as in Firecracker.
     try {
-      const state = readSnapshot(body.snapshot_path);
+      const state = readSnapshot(hostPath(body.snapshot_path));
       const mem = body.mem_backend ?? { backend_type: 'File', backend_path: body.mem_file_path };
-      if (!existsSync(mem.backend_path)) throw new Error(`${mem.backend_type === 'Uffd' ? 'Failed to connect to the UFFD handler socket' : 'Failed to open the memory file'}: No such file or directory (os error 2): ${mem.backend_path}`);
+      if (!existsSync(hostPath(mem.backend_path))) throw new Error(`${mem.backend_type === 'Uffd' ? 'Failed to connect to the UFFD handler socket' : 'Failed to open the memory file'}: No such file or directory (os error 2): ${mem.backend_path}`);
       const c = state.config;
       this.guest = { agentPort: state.guest?.agentPort ?? null };
       const ifaces = new Map((c['network-interfaces'] ?? []).map((n) => [n.iface_id, n]));

@@ -14,8 +14,8 @@ export const VMM_FILE_NAMES = {
    * The hybrid vsock socket. Given to Firecracker as this *relative* path,
    * resolved against its working directory (the run dir, or the jail's /):
    * the path is saved in snapshots, so every clone binds its own socket in
-   * its own directory without `vsock_override` (which only Firecracker
-   * releases after 1.15 accept).
+   * its own directory without `vsock_override` (a recent addition to
+   * /snapshot/load that older releases refuse as an unknown field).
    */
   vsock: 'vsock.sock',
   log: 'firecracker.log',
@@ -40,6 +40,7 @@ export interface VmmFiles {
   expose(source: string, name: string, options?: { writable?: boolean }): string;
 }
 
+/** A VMM that is not jailed: files in the VM's run dir, host paths in API bodies. Pure. */
 export function runDirFiles(runDir: string): VmmFiles {
   return {
     home: runDir,
@@ -50,6 +51,7 @@ export function runDirFiles(runDir: string): VmmFiles {
   };
 }
 
+/** A jailed VMM: files in the jail root, chroot paths in API bodies, host files placed by `expose`. */
 export function jailFiles(layout: JailLayout, owner: JailOwner): VmmFiles {
   return {
     home: layout.root,

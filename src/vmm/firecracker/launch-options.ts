@@ -5,6 +5,7 @@
  * boots with vsock, entropy, logger and metrics and nothing else.
  */
 import { InvalidArgumentError } from '../../errors/index.js';
+import { firecrackerNetworkInterface } from '../../net/guest-link.js';
 import type { VmLaunchSpec } from '../driver.js';
 import type * as Api from './api.gen.js';
 
@@ -76,6 +77,25 @@ export function firecrackerOptionsOf(spec: VmLaunchSpec): FirecrackerLaunchOptio
     throw new InvalidArgumentError('spec.firecracker.netns must be a non-empty namespace name or path');
   }
   return o as FirecrackerLaunchOptions;
+}
+
+/**
+ * The options a VM actually gets: `spec.firecracker` merged with the
+ * driver-independent `spec.network` (the net module's namespace and TAP),
+ * which adds the `eth0` interface on the namespace's TAP and runs
+ * Firecracker in that namespace. An explicit `networkInterfaces` entry for
+ * `eth0` or an explicit `netns` wins. Throws as firecrackerOptionsOf.
+ */
+export function effectiveOptions(spec: VmLaunchSpec): FirecrackerLaunchOptions {
+  const options = firecrackerOptionsOf(spec);
+  if (!spec.network) return options;
+  const eth0 = firecrackerNetworkInterface(spec.network);
+  const own = options.networkInterfaces ?? [];
+  return {
+    ...options,
+    networkInterfaces: own.some((i) => i.iface_id === eth0.iface_id) ? own : [eth0, ...own],
+    netns: options.netns ?? spec.network.netns,
+  };
 }
 
 /** The guest agent's vsock port: `tfc.agent_port=N` of the kernel command line (the guest reads the same), else 1024. */

@@ -112,8 +112,14 @@ export async function launchFirecracker(
   const owner = files.jail?.owner;
   const logPath = files.hostPath(VMM_FILE_NAMES.log);
   const metricsPath = files.hostPath(VMM_FILE_NAMES.metrics[settings.metricsSink]);
-  await createSinkFile(logPath, 'file', owner);
-  await createSinkFile(metricsPath, settings.metricsSink, owner);
+  try {
+    for (const [path, kind] of [[logPath, 'file'], [metricsPath, settings.metricsSink]] as const) {
+      rmSync(path, { force: true }); // left by an earlier process in this directory
+      await createSinkFile(path, kind, owner);
+    }
+  } catch (err) {
+    throw new VmmSpawnFailedError(`cannot create Firecracker's log or metrics file in ${files.home}: ${(err as Error).message}`, { cause: err });
+  }
   // Opened before Firecracker starts: a FIFO then always has a reader.
   const metrics = await MetricsReader.open(metricsPath, settings.metricsSink);
   cleanup.push('close metrics reader', () => metrics.close());
