@@ -213,30 +213,38 @@ int op_read_file(agent_ctx *ctx, const json_value *req, json_writer *res, op_err
     return 0;
 }
 
+/* In --unix mode the agent runs on the host (tests, the fake Firecracker's
+ * "guest"): machine-wide changes are validated but not applied there, so a
+ * test can never move the host's clock or reseed its RNG. */
+static int host_mode(const agent_ctx *ctx)
+{
+    return ctx->transport->kind == TRANSPORT_UNIX;
+}
+
 int op_set_clock(agent_ctx *ctx, const json_value *req, json_writer *res, op_error *err)
 {
-    (void)ctx;
     uint64_t ms;
     if (param_uint(req, "unix_ms", 1, 0, MAX_UNIX_MS, &ms, err) < 0)
         return -1;
     struct timespec prev, now = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
     clock_gettime(CLOCK_REALTIME, &prev);
-    if (clock_settime(CLOCK_REALTIME, &now) < 0)
+    if (!host_mode(ctx) && clock_settime(CLOCK_REALTIME, &now) < 0)
         return op_fail(err, "SYSTEM_ERROR", "cannot set the guest clock: %s", strerror(errno));
     jw_key(res, "previous_unix_ms");
     jw_int(res, (int64_t)prev.tv_sec * 1000 + prev.tv_nsec / 1000000);
+    jw_key(res, "applied");
+    jw_bool(res, !host_mode(ctx));
     return 0;
 }
 
 int op_add_entropy(agent_ctx *ctx, const json_value *req, json_writer *res, op_error *err)
 {
-    (void)ctx;
     unsigned char *data;
     size_t len;
     if (param_base64(req, "data_b64", 1, &data, &len, err) < 0)
         return -1;
     int rc = 0;
-    if (len > 0) {
+    if (len > 0 && !host_mode(ctx)) {
         /* The request cap (16 MiB) keeps 8 * len within an int. */
         struct rand_pool_info *info = xmalloc(sizeof(*info) + len);
         info->entropy_count = (int)(len * 8);
@@ -260,6 +268,8 @@ int op_add_entropy(agent_ctx *ctx, const json_value *req, json_writer *res, op_e
         return -1;
     jw_key(res, "bytes_added");
     jw_uint(res, len);
+    jw_key(res, "applied");
+    jw_bool(res, !host_mode(ctx));
     return 0;
 }
 

@@ -5,7 +5,7 @@ import { resolveImage, type BuiltImage } from '../guest/image-store.js';
 import type { DataLayout } from '../store/index.js';
 import type { SnapshotFiles } from '../vmm/driver.js';
 import { kernelArgsFor, type VmProfile, type VmService } from '../vm/vm-service.js';
-import type { PhaseTiming } from '../vm/steps.js';
+import type { PhaseTiming } from '../steps/index.js';
 import type { Vm } from '../vm/vm.js';
 import { snapshotKey, SNAPSHOT_FORMAT, type SnapshotKeyInput } from './snapshot-key.js';
 

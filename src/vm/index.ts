@@ -7,5 +7,5 @@
 export { Vm, type VmBootOptions } from './vm.js';
 export { VmService, type VmProfile, type CreateVmRequest, type VmServiceOptions } from './vm-service.js';
 export { VmStateMachine, VM_STATES, type VmState } from './state-machine.js';
-export { StepList, type Step, type PhaseTiming } from './steps.js';
+export { StepList, type Step, type PhaseTiming } from '../steps/index.js';
 export { coldBootSteps, restoreSteps, type BootContext } from './boot-steps.js';

@@ -8,7 +8,7 @@ import type { SnapshotFiles, VmmDriver, VmmInstance } from '../vmm/driver.js';
 import { coldBootSteps, restoreSteps, withNetwork, type BootContext } from './boot-steps.js';
 import type { EgressPolicy, NetworkManager, VmNetwork } from '../net/index.js';
 import { VmStateMachine, type VmState } from './state-machine.js';
-import type { PhaseTiming } from './steps.js';
+import type { PhaseTiming } from '../steps/index.js';
 
 export interface VmBootOptions {
   id: string;

@@ -1,7 +1,9 @@
 /**
  * VMM drivers behind one interface (driver.ts), the cleanup stack every
  * step registers its undo on, and console capture. Driver folders:
- * qemu/ (microvm; KVM or TCG). Drivers know nothing of the store or HTTP.
+ * qemu/ (microvm; KVM or TCG; QMP; copy-on-write snapshots) and
+ * firecracker/ (API client generated from the official spec, launcher,
+ * jailer, hybrid vsock). Drivers know nothing of the store or HTTP.
  */
 import type { Config } from '../config/index.js';
 import type { DriverName, VmmDriver } from './driver.js';
@@ -11,6 +13,7 @@ import { FirecrackerDriver, firecrackerDriverOptions } from './firecracker/drive
 export type { AccelName, DriverInfo, DriverName, VmLaunchSpec, VmmDriver, VmmInstance } from './driver.js';
 export { CleanupStack } from './cleanup.js';
 export { QemuDriver } from './qemu/driver.js';
+export { FirecrackerDriver } from './firecracker/driver.js';
 
 /**
  * The drivers this build can run: QEMU and Firecracker. Both are always

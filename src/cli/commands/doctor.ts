@@ -2,7 +2,8 @@ import { mkdirSync, statfsSync } from 'node:fs';
 import { checkNetworkPrereqs } from '../../net/index.js';
 import type { Command } from 'commander';
 import { resolveImage } from '../../guest/image-store.js';
-import { findExecutable, runCommand } from '../../process/index.js';
+import { findExecutable } from '../../process/index.js';
+import { firecrackerChecks } from '../../vmm/firecracker/doctor.js';
 import { QemuDriver } from '../../vmm/index.js';
 import type { CliContext, WithContext } from '../context.js';
 import { printJson } from '../output.js';
@@ -33,19 +34,8 @@ export async function runDoctor(ctx: CliContext): Promise<DoctorCheck[]> {
     checks.push({ name: 'qemu', status: 'fail', detail: (err as Error).message, fix: 'apt-get install --no-install-recommends qemu-system-x86' });
   }
 
-  const fcPath = findExecutable(config.vmm.firecracker.binary);
-  if (fcPath) {
-    const v = await runCommand(fcPath, ['--version'], { allowFailure: true, timeoutMs: 5000 }).catch(() => null);
-    const version = v ? (/Firecracker v?(\S+)/.exec(v.stdout.toString())?.[1] ?? 'unknown version') : 'did not run';
-    checks.push({ name: 'firecracker', status: 'ok', detail: `${fcPath} ${version} (driver not yet available in this build)` });
-  } else {
-    checks.push({
-      name: 'firecracker',
-      status: 'warn',
-      detail: `"${config.vmm.firecracker.binary}" not found (optional; the qemu driver works without it)`,
-      fix: 'install Firecracker >= 1.8 from its release page and set vmm.firecracker.binary or FIRECRACKER_BIN',
-    });
-  }
+  // Firecracker: binary and version, KVM usability, jailer, cgroup v2 (all optional: QEMU works without them).
+  checks.push(...(await firecrackerChecks(config)));
 
   for (const [tool, pkg] of [
     ['busybox', 'busybox-static'],

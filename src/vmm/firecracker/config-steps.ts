@@ -13,7 +13,7 @@
  * Refusals come back as FirecrackerApiError carrying Firecracker's
  * fault_message; the runner adds `failedStep`.
  */
-import { StepList, type Step } from '../../vm/steps.js';
+import { StepList, type Step } from '../../steps/index.js';
 import type { VmLaunchSpec } from '../driver.js';
 import type { FirecrackerApiClient } from './api-client.js';
 import type * as Api from './api.gen.js';

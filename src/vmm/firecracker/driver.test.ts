@@ -16,7 +16,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { buildAgent } from '../../guest/agent-build.js';
 import { liveChildren, runCommand } from '../../process/index.js';
 import { coldBootSteps, restoreSteps, type BootContext } from '../../vm/boot-steps.js';
-import type { StepList } from '../../vm/steps.js';
+import type { StepList } from '../../steps/index.js';
 import { CleanupStack } from '../cleanup.js';
 import type { SnapshotFiles, VmLaunchSpec } from '../driver.js';
 import { FirecrackerApiError } from './api-errors.js';

@@ -7,7 +7,7 @@ import { copyFileSync, renameSync, rmSync } from 'node:fs';
 import type { AgentClient } from '../../guest/agent-client.js';
 import { InvalidStateError, TfcError } from '../../errors/index.js';
 import type { ExitInfo } from '../../process/index.js';
-import type { PhaseTiming, StepList } from '../../vm/steps.js';
+import type { PhaseTiming, StepList } from '../../steps/index.js';
 import type { AccelName, SnapshotFiles, VmLaunchSpec, VmmInstance } from '../driver.js';
 import type { FirecrackerApiClient } from './api-client.js';
 import { FirecrackerApiError } from './api-errors.js';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { StepList } from './steps.js';
+import { StepList } from './step-list.js';
 
 describe('StepList', () => {
   const step = (name: string, log: string[], fail = false) => ({
