@@ -105,3 +105,14 @@ export const FileQuery = {
   required: ['path'],
   properties: { path: { type: 'string', pattern: '^/', description: 'absolute path in the guest' }, mode: { type: 'string', pattern: '^[0-7]{3,4}$' } },
 } as const;
+
+export const GuestNetworkRequest = {
+  type: 'object',
+  required: ['address', 'prefix', 'gateway'],
+  additionalProperties: false,
+  properties: {
+    address: { type: 'string', pattern: '^\\d{1,3}(\\.\\d{1,3}){3}$' },
+    prefix: { type: 'integer', minimum: 1, maximum: 32 },
+    gateway: { type: 'string', pattern: '^\\d{1,3}(\\.\\d{1,3}){3}$' },
+  },
+} as const;

@@ -1,12 +1,12 @@
 import { join } from 'node:path';
 import type { AgentClient, AgentHello, ExecRequest, ExecResult } from '../guest/agent-client.js';
 import type { BuiltImage } from '../guest/image-store.js';
-import { TfcError } from '../errors/index.js';
+import { AgentError, InvalidArgumentError, InvalidStateError, TfcError } from '../errors/index.js';
 import type { VmRepository } from '../store/index.js';
 import { CleanupStack } from '../vmm/cleanup.js';
 import type { SnapshotFiles, VmmDriver, VmmInstance } from '../vmm/driver.js';
 import { coldBootSteps, restoreSteps, withNetwork, type BootContext } from './boot-steps.js';
-import type { EgressPolicy, NetworkManager, VmNetwork } from '../net/index.js';
+import { parseIpv4, type EgressPolicy, type NetworkManager, type VmNetwork } from '../net/index.js';
 import { VmStateMachine, type VmState } from './state-machine.js';
 import type { PhaseTiming } from '../steps/index.js';
 
@@ -219,6 +219,25 @@ export class Vm {
     this.agentClient = agent;
     this.helloInfo = await agent.hello({ timeoutMs });
     return this.helloInfo;
+  }
+
+  /**
+   * Re-addresses the guest's eth0 through the agent (busybox `ip`): flush,
+   * add `address/prefix`, default route via `gateway`. The host-side NAT
+   * expects the guest at its link address (docs/networking.md), so this is
+   * for repairs and special setups. Throws InvalidStateError unless running
+   * and networked, InvalidArgumentError for malformed addresses, AgentError
+   * with the guest's message when `ip` fails.
+   */
+  async configureGuestNetwork(link: { address: string; prefix: number; gateway: string }): Promise<void> {
+    this.sm.require('configure the network of', ['running']);
+    if (!this.networkInfo) throw new InvalidStateError(`VM ${this.id} has no network device (its profile has network = false)`);
+    if (parseIpv4(link.address) === null || parseIpv4(link.gateway) === null || !Number.isInteger(link.prefix) || link.prefix < 1 || link.prefix > 32) {
+      throw new InvalidArgumentError('guest network needs an IPv4 address, a prefix length 1..32 and an IPv4 gateway');
+    }
+    const script = 'ip addr flush dev eth0 && ip addr add "$1/$2" dev eth0 && ip link set eth0 up && ip route replace default via "$3"';
+    const r = await this.agentClient!.exec({ argv: ['sh', '-c', script, 'tfc-net', link.address, String(link.prefix), link.gateway], timeoutMs: 10_000 });
+    if (r.exitCode !== 0) throw new AgentError(`guest network configuration failed: ${r.stderr.toString().trim() || `exit ${r.exitCode}`}`);
   }
 
   async pause(): Promise<void> {

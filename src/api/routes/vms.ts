@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { InvalidArgumentError } from '../../errors/index.js';
 import type { ApiDeps } from '../deps.js';
-import { ErrorBody, ExecRequest, ExecResponse, FileQuery, VmBody, VmIdParams } from '../schemas.js';
+import { ErrorBody, ExecRequest, ExecResponse, FileQuery, GuestNetworkRequest, VmBody, VmIdParams } from '../schemas.js';
 import { liveVm, viewById, viewOf } from '../vm-view.js';
 
 type IdParams = { Params: { id: string } };
@@ -54,6 +54,23 @@ export function vmRoutes(app: FastifyInstance, deps: ApiDeps): void {
       reply.header('content-type', 'application/octet-stream');
       if (file.truncated) reply.header('x-tfc-truncated', 'true');
       return file.data;
+    },
+  );
+
+  app.put<IdParams & { Body: { address: string; prefix: number; gateway: string } }>(
+    '/v1/vms/:id/network',
+    {
+      schema: {
+        summary: "Re-address the guest's eth0 through the agent (networked VMs)",
+        params: VmIdParams,
+        body: GuestNetworkRequest,
+        response: { 200: VmBody, 404: ErrorBody, 409: ErrorBody },
+      },
+    },
+    async (req) => {
+      const vm = liveVm(deps, req.params.id);
+      await vm.configureGuestNetwork(req.body);
+      return viewOf(deps, vm);
     },
   );
 
