@@ -41,7 +41,8 @@ export async function startDaemon(config: Config, options: DaemonOptions): Promi
   const token = loadOrCreateToken(config.dataDir, options.env);
   const db: Db = openDatabase(layout.database);
   const repo = new VmRepository(db);
-  const reconciled = reconcileAtStart(layout, repo);
+  const drivers = createDrivers(config);
+  const reconciled = reconcileAtStart(layout, repo, drivers);
   const networking = await prepareNetworking(config, db, repo).catch((err) => {
     db.close();
     throw err;
@@ -49,7 +50,7 @@ export async function startDaemon(config: Config, options: DaemonOptions): Promi
   const service = new VmService({
     layout,
     repo,
-    drivers: createDrivers(config),
+    drivers,
     stopTimeoutMs: config.vmm.qemu.stopTimeoutMs,
     ...(networking ? { networks: networking.manager } : {}),
   });

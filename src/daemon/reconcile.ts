@@ -1,6 +1,7 @@
 import { existsSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { DataLayout, VmRepository } from '../store/index.js';
+import type { DriverName, VmmDriver } from '../vmm/index.js';
 
 const STALE_BUILD_MS = 60 * 60 * 1000;
 
@@ -13,6 +14,8 @@ export interface ReconcileReport {
   runDirsRemoved: string[];
   /** Half-written snapshot or image build directories, removed. */
   tempDirsRemoved: string[];
+  /** What drivers removed for those VMs outside their run dirs (Firecracker jails). */
+  driverLeftovers: string[];
 }
 
 function alive(pid: number | null): boolean {
@@ -42,8 +45,12 @@ function isVmProcess(pid: number, vmId: string): boolean {
  * and remove its run dir and temporary build/snapshot directories. VMs of
  * live tfc processes are left alone. Never throws for a single item.
  */
-export function reconcileAtStart(layout: DataLayout, repo: VmRepository): ReconcileReport {
-  const report: ReconcileReport = { vmsMarkedStopped: [], processesKilled: [], runDirsRemoved: [], tempDirsRemoved: [] };
+export function reconcileAtStart(
+  layout: DataLayout,
+  repo: VmRepository,
+  drivers: Partial<Record<DriverName, VmmDriver>> = {},
+): ReconcileReport {
+  const report: ReconcileReport = { vmsMarkedStopped: [], processesKilled: [], runDirsRemoved: [], tempDirsRemoved: [], driverLeftovers: [] };
   const ownedElsewhere = new Set<string>();
   for (const vm of repo.list({ states: ['creating', 'booting', 'running', 'paused', 'stopping', 'failed'] })) {
     // Another live tfc process (a `tfc vm run`, a second daemon) still owns it.
@@ -59,6 +66,7 @@ export function reconcileAtStart(layout: DataLayout, repo: VmRepository): Reconc
         // already gone
       }
     }
+    report.driverLeftovers.push(...(drivers[vm.driver as DriverName]?.removeLeftovers?.(vm.id) ?? []));
     repo.transition(vm.id, vm.state, 'stopped', 'reconciled at daemon start: its owner exited');
     report.vmsMarkedStopped.push(vm.id);
   }

@@ -78,6 +78,12 @@ export interface VmmDriver {
    * `cleanup`. Throws VmmSpawnFailedError / VmmExitedError with the VMM's stderr.
    */
   spawn(spec: VmLaunchSpec, cleanup: CleanupStack): Promise<VmmInstance>;
+  /**
+   * Removes what a VM of this driver may leave outside its run directory
+   * when its owner process died without cleaning up (Firecracker: the jail).
+   * Called by start-up reconciliation; returns what it removed; never throws.
+   */
+  removeLeftovers?(vmId: string): string[];
 }
 
 export interface VmmInstance {

@@ -6,7 +6,7 @@ import type { CleanupStack } from '../cleanup.js';
 import type { DriverInfo, VmLaunchSpec, VmmDriver } from '../driver.js';
 import { DEFAULT_API_TIMEOUT_MS } from './api-client.js';
 import { FirecrackerInstance } from './instance.js';
-import type { JailerOptions } from './jailer.js';
+import { firecrackerId, jailCgroupDirs, jailLayout, readMounts, removeJail, type JailerOptions } from './jailer.js';
 import { gatherKvmFacts, judgeKvm, type KvmFacts } from './kvm.js';
 import { DEFAULT_AGENT_PORT, effectiveOptions } from './launch-options.js';
 import { launchFirecracker } from './launcher.js';
@@ -97,6 +97,21 @@ export class FirecrackerDriver implements VmmDriver {
 
   baseKernelArgs(): string {
     return FIRECRACKER_BASE_KERNEL_ARGS;
+  }
+
+  /** The jail (and its cgroups) of a VM whose owner died; nothing when the jailer is off. */
+  removeLeftovers(vmId: string): string[] {
+    const jailer = this.options.jailer;
+    if (!jailer) return [];
+    const id = firecrackerId(vmId);
+    const layout = jailLayout(jailer, this.options.binary, id);
+    if (!existsSync(layout.jailDir)) return [];
+    try {
+      removeJail(layout, jailCgroupDirs(jailer, layout.execName, id, readMounts()));
+      return [layout.jailDir];
+    } catch {
+      return [];
+    }
   }
 
   /**
