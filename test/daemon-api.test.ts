@@ -93,6 +93,14 @@ describe('tfc serve: REST API over a warm pool of real VMs', () => {
     await until(async () => (await api('GET', '/v1/pools/default')).json.ready >= 1);
   });
 
+  it('refuses to touch an idle pool VM (it must stay fresh for the next allocation)', async () => {
+    await until(async () => (await api('GET', '/v1/pools/default')).json.ready >= 1);
+    const idle = (await api('GET', '/v1/vms')).json.vms.find((v: { allocated: boolean }) => !v.allocated);
+    const r = await api('POST', `/v1/vms/${idle.id}/exec`, { cmd: ['true'] });
+    expect(r.status).toBe(409);
+    expect(r.json.error).toMatchObject({ code: 'INVALID_STATE', message: expect.stringContaining('allocate') });
+  });
+
   it('answers bad input with clear errors', async () => {
     const noCmd = await api('POST', '/v1/pools/default/allocate', { bogus: 1 });
     expect(noCmd.status).toBe(400);

@@ -17,7 +17,7 @@ const MAX_UPLOAD_BYTES = 12 * 1024 * 1024;
  */
 export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
   // removeAdditional off: an unknown field is a client mistake to report, not to drop silently.
-  const app = Fastify({ logger: false, bodyLimit: MAX_UPLOAD_BYTES, ajv: { customOptions: { removeAdditional: false, coerceTypes: false } } });
+  const app = Fastify({ logger: false, bodyLimit: MAX_UPLOAD_BYTES, forceCloseConnections: true, ajv: { customOptions: { removeAdditional: false, coerceTypes: false } } });
   await app.register(swagger, {
     openapi: {
       info: { title: 'terraphim-firecracker', version: deps.version, description: 'Isolated, ready-to-use Linux microVMs from warm pools' },

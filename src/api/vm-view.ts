@@ -1,4 +1,4 @@
-import { VmNotFoundError } from '../errors/index.js';
+import { InvalidStateError, VmNotFoundError } from '../errors/index.js';
 import type { Vm } from '../vm/index.js';
 import type { ApiDeps } from './deps.js';
 
@@ -60,6 +60,22 @@ export function viewById(deps: ApiDeps, id: string): VmView {
     network: null,
     created_at: record.createdAt,
   };
+}
+
+/**
+ * A VM the caller may use: live and, when it belongs to a pool, allocated
+ * (an idle pool VM must stay pristine for the next allocation). Throws
+ * VmNotFoundError or InvalidStateError.
+ */
+export function allocatedVm(deps: ApiDeps, id: string): Vm {
+  const vm = liveVm(deps, id);
+  const member = deps.pools.poolOf(id)?.member(id);
+  if (member && member.status !== 'allocated') {
+    throw new InvalidStateError(`VM ${id} is idle in pool ${deps.pools.poolOf(id)!.name} (it is ${member.status}); allocate a VM with POST /v1/pools/NAME/allocate`, {
+      details: { vm_id: id, state: member.status },
+    });
+  }
+  return vm;
 }
 
 /** A live VM; throws VmNotFoundError (also for VMs that exist only as records). */

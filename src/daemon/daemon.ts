@@ -60,8 +60,9 @@ export async function startDaemon(config: Config, options: DaemonOptions): Promi
   let closing: Promise<void> | undefined;
   const close = () =>
     (closing ??= (async () => {
-      await app?.close();
-      await pools.stop();
+      // Pools stop alongside the server so waiting allocations fail at once
+      // instead of holding app.close() open until their deadlines.
+      await Promise.all([app?.close(), pools.stop()]);
       await service.stopAll('daemon shutting down');
       // The host-side table goes too once no VM network is left (it refuses while leases exist).
       await networking?.manager.removeHost().catch(() => undefined);

@@ -21,8 +21,8 @@ export async function prepareNetworking(config: Config, db: Db, repo: VmReposito
     ...(config.network.uplink ? { uplinkInterface: config.network.uplink } : {}),
   });
   await manager.ensureHost();
-  // VMs still recorded as not stopped belong to live tfc processes (reconcileAtStart ran first).
-  const live = new Set(repo.list({ states: ['creating', 'booting', 'running', 'paused', 'stopping'] }).map((v) => v.id));
-  const reconciled = await manager.reconcile(live);
+  // Networks of VMs whose owner process is gone are leftovers; the others are
+  // in use (asked again before each sweep: another process may be creating VMs).
+  const reconciled = await manager.reconcile(() => new Set(repo.ownedByLiveProcesses().map((v) => v.id)));
   return { manager, reconciled };
 }

@@ -6,6 +6,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { dataLayout, openDatabase, VmRepository } from '../store/index.js';
 import { FirecrackerDriver } from '../vmm/firecracker/driver.js';
 import { reconcileAtStart } from './reconcile.js';
+import { processStartTime } from '../process/index.js';
 
 describe('reconcileAtStart', () => {
   let dir = '';
@@ -24,7 +25,7 @@ describe('reconcileAtStart', () => {
     // Ownership as another process would have recorded it: a dead pid, and a live child.
     const sleeper = spawn('sleep', ['30']);
     db.prepare("UPDATE vms SET owner_pid = 999999999 WHERE id LIKE 'vm-dead%'").run();
-    db.prepare("UPDATE vms SET owner_pid = ? WHERE id = 'vm-live00000001'").run(sleeper.pid);
+    db.prepare("UPDATE vms SET owner_pid = ?, owner_start = ? WHERE id = 'vm-live00000001'").run(sleeper.pid, processStartTime(sleeper.pid!));
     for (const id of ['vm-dead00000001', 'vm-live00000001']) mkdirSync(join(layout.runVms, id), { recursive: true });
     mkdirSync(join(layout.tmp, 'image-old'), { recursive: true });
     mkdirSync(join(layout.tmp, 'image-fresh'), { recursive: true });

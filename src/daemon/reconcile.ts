@@ -1,5 +1,6 @@
 import { existsSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import { isSameProcessAlive } from '../process/index.js';
 import type { DataLayout, VmRepository } from '../store/index.js';
 import type { DriverName, VmmDriver } from '../vmm/index.js';
 
@@ -54,7 +55,7 @@ export function reconcileAtStart(
   const ownedElsewhere = new Set<string>();
   for (const vm of repo.list({ states: ['creating', 'booting', 'running', 'paused', 'stopping', 'failed'] })) {
     // Another live tfc process (a `tfc vm run`, a second daemon) still owns it.
-    if (vm.ownerPid !== process.pid && alive(vm.ownerPid)) {
+    if (vm.ownerPid !== process.pid && isSameProcessAlive(vm.ownerPid, vm.ownerStart)) {
       ownedElsewhere.add(vm.id);
       continue;
     }

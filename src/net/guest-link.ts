@@ -37,3 +37,8 @@ export function qemuNetworkArgs(net: { tapName: string; guestMac: string }): str
 export function firecrackerNetworkInterface(net: { tapName: string; guestMac: string }): { iface_id: string; host_dev_name: string; guest_mac: string } {
   return { iface_id: 'eth0', host_dev_name: net.tapName, guest_mac: net.guestMac };
 }
+
+/** Argv prefix that runs a program inside network namespace `netns` (for VMM processes). */
+export function netnsExecPrefix(netns: string): string[] {
+  return ['ip', 'netns', 'exec', netns];
+}

@@ -1,4 +1,5 @@
 import { ConfigInvalidError, InvalidStateError } from '../errors/index.js';
+import { netnsExecPrefix } from './guest-link.js';
 import type { LeaseRepository } from '../store/lease-repository.js';
 import { CleanupStack } from '../vmm/cleanup.js';
 import { resolveEgressPolicy, type EgressPolicy } from './egress-policy.js';
@@ -298,7 +299,7 @@ export class NetworkManager {
    * namespace with this manager's prefix, host veth `tfcv*` and `vm_*` chain
    * that belongs to no live VM (crash leftovers). Returns what it removed.
    */
-  reconcile(liveVmIds: ReadonlySet<string>): Promise<ReconcileReport> {
+  reconcile(liveVmIds: ReadonlySet<string> | (() => ReadonlySet<string>)): Promise<ReconcileReport> {
     this.assertAvailable();
     return new Reconciler({
       exec: this.exec,
@@ -328,7 +329,7 @@ export class NetworkManager {
 
   /** Argv prefix that runs a program inside the VM's namespace (for the VMM driver). */
   spawnPrefix(net: Pick<VmNetwork, 'netns'>): string[] {
-    return ['ip', 'netns', 'exec', net.netns];
+    return netnsExecPrefix(net.netns);
   }
 
   private async hostTableExists(): Promise<boolean> {

@@ -35,30 +35,45 @@ export interface ReconcilerDeps {
 export class Reconciler {
   constructor(private readonly d: ReconcilerDeps) {}
 
-  async run(liveVmIds: ReadonlySet<string>): Promise<ReconcileReport> {
+  /**
+   * `liveVmIds` may be a function: it is then asked again before each sweep,
+   * so VMs another process creates meanwhile are not taken for orphans.
+   * Every VM holding a lease after the lease pass counts as live too (its
+   * network is being built: the lease is taken first).
+   */
+  async run(liveVmIds: ReadonlySet<string> | (() => ReadonlySet<string>)): Promise<ReconcileReport> {
+    const liveIds = typeof liveVmIds === 'function' ? liveVmIds : () => liveVmIds;
     const report: ReconcileReport = { leases: [], namespaces: [], veths: [], chains: [] };
+    const initial = liveIds();
     for (const lease of this.d.leases.list()) {
-      if (liveVmIds.has(lease.vmId)) continue;
+      if (initial.has(lease.vmId)) continue;
       await this.d.destroy(lease.vmId);
       report.leases.push(lease.vmId);
     }
-    const live = [...liveVmIds].map((id) => vmObjectNames(id, this.d.netnsPrefix));
-    const liveNs = new Set(live.map((n) => n.netns));
-    const liveVeths = new Set(live.map((n) => n.hostVeth));
-    const liveChains = new Set(live.map((n) => n.chain));
+    const liveNames = () => {
+      const ids = new Set([...liveIds(), ...this.d.leases.list().map((l) => l.vmId)]);
+      const names = [...ids].map((id) => vmObjectNames(id, this.d.netnsPrefix));
+      return { ns: new Set(names.map((n) => n.netns)), veths: new Set(names.map((n) => n.hostVeth)), chains: new Set(names.map((n) => n.chain)) };
+    };
 
-    for (const chain of await this.vmChains()) {
+    const chains = await this.vmChains();
+    const liveChains = liveNames().chains;
+    for (const chain of chains) {
       if (liveChains.has(chain)) continue;
       // The map element is keyed by the veth whose name shares the chain's short id.
       await this.d.removeChain({ chain, hostVeth: `${HOST_VETH_PREFIX}${chain.slice(VM_CHAIN_PREFIX.length)}` });
       report.chains.push(chain);
     }
-    for (const veth of await this.hostVeths()) {
+    const veths = await this.hostVeths();
+    const liveVeths = liveNames().veths;
+    for (const veth of veths) {
       if (liveVeths.has(veth)) continue;
       await this.d.deleteLink(this.d.hostScope, veth);
       report.veths.push(veth);
     }
-    for (const ns of await this.d.exec.listNetns()) {
+    const namespaces = await this.d.exec.listNetns();
+    const liveNs = liveNames().ns;
+    for (const ns of namespaces) {
       if (!ns.startsWith(this.d.netnsPrefix) || liveNs.has(ns)) continue;
       await this.d.deleteNetns(ns);
       report.namespaces.push(ns);

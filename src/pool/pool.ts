@@ -50,6 +50,15 @@ export interface PoolBackend {
   destroy(vm: Vm, reason: string): Promise<void>;
 }
 
+export type PoolEventKind = 'refill-failed' | 'replaced' | 'destroy-failed';
+
+/** Something an operator may want in the log; the daemon logs these. */
+export interface PoolEvent {
+  pool: string;
+  kind: PoolEventKind;
+  message: string;
+}
+
 interface Waiter {
   owner?: string;
   resolve(member: PoolMember): void;
@@ -85,6 +94,7 @@ export class Pool {
     readonly profile: Profile,
     private readonly backend: PoolBackend,
     private readonly now: () => number = () => performance.now(),
+    private readonly onEvent?: (event: PoolEvent) => void,
   ) {
     this.strategyState = { lastSeq: -1, random: seededRandom(config.strategySeed) };
   }
@@ -165,8 +175,15 @@ export class Pool {
         if (member.vm.state === 'paused') await member.vm.resume();
         await member.vm.agent.ping({ timeoutMs: PING_TIMEOUT_MS });
       } catch {
-        // A VM that cannot answer is replaced, and the caller gets another.
-        await this.remove(member, 'failed its allocation check');
+        // A VM that cannot answer is replaced, and the caller gets another
+        // at once: its (slow) destruction happens in the background.
+        this.members.delete(member.vm.id);
+        this.report('replaced', `${member.vm.id} failed its allocation check`);
+        const destroying = this.backend
+          .destroy(member.vm, 'failed its allocation check')
+          .catch(() => undefined)
+          .finally(() => this.inflight.delete(destroying));
+        this.inflight.add(destroying);
         this.pump();
         continue;
       }
@@ -259,7 +276,10 @@ export class Pool {
     while (want > 0 && this.booting < this.config.refillConcurrency && this.members.size + this.booting < this.config.max) {
       want -= 1;
       this.booting += 1;
-      const job = this.refillOne().finally(() => this.inflight.delete(job));
+      // refillOne handles its own failures; the catch only keeps a bug from becoming an unhandled rejection.
+      const job = this.refillOne()
+        .catch((err) => this.failRefill(`refill crashed: ${(err as Error).message}`))
+        .finally(() => this.inflight.delete(job));
       this.inflight.add(job);
     }
   }
@@ -271,30 +291,44 @@ export class Pool {
       vm = await this.backend.create(this.profile);
     } catch (err) {
       this.booting -= 1;
-      this.lastError = (err as Error).message;
-      clearTimeout(this.retryTimer);
-      this.retryTimer = setTimeout(() => this.pump(), REFILL_RETRY_MS);
-      this.retryTimer.unref();
+      this.failRefill((err as Error).message);
       return;
     }
     this.booting -= 1;
     this.lastError = null;
     const readyLatencyMs = vm.bootPhases.reduce((a, p) => a + p.ms, 0);
     this.demand.recordRefill(this.now() - started);
-    if (this.stopped) {
-      await this.backend.destroy(vm, 'pool stopped');
+    try {
+      if (this.stopped) throw new Error('pool stopped');
+      if (this.config.prewarmState === 'paused') await vm.pause();
+    } catch (err) {
+      // A clone that cannot be parked (its VMM died right after restore) is not offered.
+      if (!this.stopped) this.failRefill(`prewarm of ${vm.id} failed: ${(err as Error).message}`);
+      await this.backend.destroy(vm, this.stopped ? 'pool stopped' : 'prewarm failed').catch(() => undefined);
       return;
     }
-    if (this.config.prewarmState === 'paused') await vm.pause();
     const member: PoolMember = { vm, seq: this.seq++, status: 'ready', readyLatencyMs, createdAt: this.now(), lastUsedAt: this.now(), uses: 0 };
     this.members.set(vm.id, member);
     this.offer(member);
     this.pump();
   }
 
+  /** Records why a refill failed and retries later (not in a tight loop). */
+  private failRefill(message: string): void {
+    this.lastError = message;
+    this.report('refill-failed', message);
+    clearTimeout(this.retryTimer);
+    this.retryTimer = setTimeout(() => this.pump(), REFILL_RETRY_MS);
+    this.retryTimer.unref();
+  }
+
   private async remove(member: PoolMember, reason: string): Promise<void> {
     this.members.delete(member.vm.id);
-    await this.backend.destroy(member.vm, reason).catch(() => undefined);
+    await this.backend.destroy(member.vm, reason).catch((err) => this.report('destroy-failed', `${member.vm.id}: ${(err as Error).message}`));
+  }
+
+  private report(kind: PoolEventKind, message: string): void {
+    this.onEvent?.({ pool: this.name, kind, message });
   }
 
   /**
@@ -314,12 +348,19 @@ export class Pool {
           );
         }
         const expired = this.now() - m.createdAt > this.config.maxAgeMs;
-        if ((!healthy || expired) && m.status === 'ready') await this.remove(m, healthy ? 'max age reached' : 'failed health check');
+        if ((!healthy || expired) && m.status === 'ready' && this.members.has(m.vm.id)) {
+          this.report('replaced', `${m.vm.id} ${healthy ? 'reached max age' : 'failed its health check'}`);
+          await this.remove(m, healthy ? 'max age reached' : 'failed health check');
+        }
       }),
     );
     const surplus = [...this.members.values()].filter((m) => m.status === 'ready' && m.owner === undefined).sort((a, b) => a.seq - b.seq);
     const excess = surplus.length + this.booting - this.target();
-    for (const m of surplus.slice(0, Math.max(0, excess))) await this.remove(m, 'above target');
+    // Take them out of the pool in one synchronous pass, so an allocation
+    // during the (slow) stops below can never be handed one of them.
+    const doomed = surplus.slice(0, Math.max(0, excess));
+    for (const m of doomed) this.members.delete(m.vm.id);
+    await Promise.all(doomed.map((m) => this.backend.destroy(m.vm, 'above target').catch(() => undefined)));
     this.pump();
   }
 }

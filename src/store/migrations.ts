@@ -63,4 +63,9 @@ export const MIGRATIONS: ReadonlyArray<{ version: number; name: string; sql: str
     name: 'owner process of each VM (reconciliation must not touch VMs of another live tfc process)',
     sql: `ALTER TABLE vms ADD COLUMN owner_pid INTEGER;`,
   },
+  {
+    version: 4,
+    name: 'owner process start time (a reused pid is not the owner)',
+    sql: `ALTER TABLE vms ADD COLUMN owner_start INTEGER;`,
+  },
 ];

@@ -1,5 +1,8 @@
 import { VmNotFoundError } from '../errors/index.js';
+import { isSameProcessAlive, processStartTime } from '../process/index.js';
 import type { Db } from './database.js';
+
+const OWN_START = processStartTime(process.pid);
 
 export interface VmRecord {
   id: string;
@@ -15,8 +18,9 @@ export interface VmRecord {
   consoleLog: string | null;
   errorCode: string | null;
   errorMessage: string | null;
-  /** The tfc process that created and owns the VM. */
+  /** The tfc process that created and owns the VM, and when it started (pid reuse check). */
   ownerPid: number | null;
+  ownerStart: number | null;
   createdAt: string;
   updatedAt: string;
 }
@@ -48,6 +52,7 @@ interface VmRow {
   error_code: string | null;
   error_message: string | null;
   owner_pid: number | null;
+  owner_start: number | null;
   created_at: string;
   updated_at: string;
 }
@@ -68,6 +73,7 @@ function fromRow(r: VmRow): VmRecord {
     errorCode: r.error_code,
     errorMessage: r.error_message,
     ownerPid: r.owner_pid,
+    ownerStart: r.owner_start,
     createdAt: r.created_at,
     updatedAt: r.updated_at,
   };
@@ -78,15 +84,15 @@ export class VmRepository {
   constructor(private readonly db: Db) {}
 
   /** Inserts a new VM with its first transition (null -> state). Throws on a duplicate id. */
-  insert(vm: Omit<VmRecord, 'createdAt' | 'updatedAt' | 'errorCode' | 'errorMessage' | 'ownerPid'>): void {
+  insert(vm: Omit<VmRecord, 'createdAt' | 'updatedAt' | 'errorCode' | 'errorMessage' | 'ownerPid' | 'ownerStart'>): void {
     const now = new Date().toISOString();
     this.db.transaction(() => {
       this.db
         .prepare(
-          `INSERT INTO vms (id, driver, profile, image_digest, state, accel, vcpus, memory_mib, pid, run_dir, console_log, owner_pid, created_at, updated_at)
-           VALUES (@id, @driver, @profile, @imageDigest, @state, @accel, @vcpus, @memoryMib, @pid, @runDir, @consoleLog, @ownerPid, @now, @now)`,
+          `INSERT INTO vms (id, driver, profile, image_digest, state, accel, vcpus, memory_mib, pid, run_dir, console_log, owner_pid, owner_start, created_at, updated_at)
+           VALUES (@id, @driver, @profile, @imageDigest, @state, @accel, @vcpus, @memoryMib, @pid, @runDir, @consoleLog, @ownerPid, @ownerStart, @now, @now)`,
         )
-        .run({ ...vm, ownerPid: process.pid, now });
+        .run({ ...vm, ownerPid: process.pid, ownerStart: OWN_START, now });
       this.db.prepare('INSERT INTO vm_transitions (vm_id, from_state, to_state, reason, at) VALUES (?, NULL, ?, ?, ?)').run(vm.id, vm.state, 'created', now);
     })();
   }
@@ -124,6 +130,11 @@ export class VmRepository {
     const row = this.db.prepare('SELECT * FROM vms WHERE id = ?').get(id) as VmRow | undefined;
     if (!row) throw new VmNotFoundError(`no VM with id "${id}"; list VMs with \`tfc vm ls\``);
     return fromRow(row);
+  }
+
+  /** VMs not stopped whose owner process is still running (this one included). */
+  ownedByLiveProcesses(): VmRecord[] {
+    return this.list({ states: ['creating', 'booting', 'running', 'paused', 'stopping', 'failed'] }).filter((v) => isSameProcessAlive(v.ownerPid, v.ownerStart));
   }
 
   list(filter: { states?: string[] } = {}): VmRecord[] {

@@ -47,6 +47,8 @@ export interface VmServiceOptions {
  */
 export class VmService {
   private readonly live = new Map<string, Vm>();
+  private readonly starting = new Set<Promise<Vm>>();
+  private lastPrune = 0;
 
   constructor(private readonly options: VmServiceOptions) {}
 
@@ -57,9 +59,7 @@ export class VmService {
    */
   async create(request: CreateVmRequest): Promise<Vm> {
     const prepared = this.prepare(request);
-    const vm = await Vm.boot({ ...prepared, ...(request.snapshotMemoryPath ? { snapshotMemoryPath: request.snapshotMemoryPath } : {}) });
-    this.live.set(vm.id, vm);
-    return vm;
+    return this.track(Vm.boot({ ...prepared, ...(request.snapshotMemoryPath ? { snapshotMemoryPath: request.snapshotMemoryPath } : {}) }));
   }
 
   /**
@@ -68,9 +68,22 @@ export class VmService {
    */
   async restore(request: CreateVmRequest & { snapshot: SnapshotFiles; image: BuiltImage }): Promise<Vm> {
     const prepared = this.prepare(request, request.image);
-    const vm = await Vm.restore({ ...prepared, snapshot: request.snapshot });
-    this.live.set(vm.id, vm);
-    return vm;
+    return this.track(Vm.restore({ ...prepared, snapshot: request.snapshot }));
+  }
+
+  /**
+   * Owns a VM from the moment its creation starts, so `stopAll` (Ctrl-C,
+   * daemon shutdown) also stops VMs that were still booting.
+   */
+  private async track(creating: Promise<Vm>): Promise<Vm> {
+    this.starting.add(creating);
+    try {
+      const vm = await creating;
+      this.live.set(vm.id, vm);
+      return vm;
+    } finally {
+      this.starting.delete(creating);
+    }
   }
 
   /** The driver called `name`; throws InvalidArgumentError listing the available ones. */
@@ -144,17 +157,36 @@ export class VmService {
     }
   }
 
-  /** Stops every VM still owned; never throws. */
+  /**
+   * Stops every VM still owned, waiting first for VMs still being created
+   * (a failed creation cleans up after itself); never throws.
+   */
   async stopAll(reason = 'shutting down'): Promise<void> {
+    await Promise.allSettled([...this.starting]);
     await Promise.allSettled([...this.live.values()].map((vm) => this.destroy(vm, reason)));
   }
 
+  /**
+   * Keeps the newest `consoleLogsKept` logs of VMs that are gone; logs of
+   * VMs this service runs are never removed. At most once a minute (not on
+   * every refill), and tolerant of another tfc process pruning at the same time.
+   */
   private pruneConsoleLogs(): void {
+    const now = Date.now();
+    if (now - this.lastPrune < 60_000) return;
+    this.lastPrune = now;
     const keep = this.options.consoleLogsKept ?? 50;
-    const logs = readdirSync(this.options.layout.logs)
-      .filter((f) => f.endsWith('.console.log'))
-      .map((f) => ({ path: join(this.options.layout.logs, f), mtime: statSync(join(this.options.layout.logs, f)).mtimeMs }))
-      .sort((a, b) => b.mtime - a.mtime);
+    const dir = this.options.layout.logs;
+    const logs: Array<{ path: string; mtime: number }> = [];
+    for (const f of readdirSync(dir)) {
+      if (!f.endsWith('.console.log') || this.live.has(f.slice(0, -'.console.log'.length))) continue;
+      try {
+        logs.push({ path: join(dir, f), mtime: statSync(join(dir, f)).mtimeMs });
+      } catch {
+        // removed meanwhile by another process
+      }
+    }
+    logs.sort((a, b) => b.mtime - a.mtime);
     for (const old of logs.slice(keep)) rmSync(old.path, { force: true });
   }
 }

@@ -272,8 +272,16 @@ export class Vm {
       const grace = this.options.stopTimeoutMs;
       if (this.agentClient && wasRunning) {
         // A paused guest cannot shut itself down; the VMM quit below handles it.
-        await this.agentClient.shutdown('reboot', { timeoutMs: Math.min(grace, 1000) }).catch(() => undefined);
-        await Promise.race([instance.wait(), new Promise((r) => setTimeout(r, grace))]);
+        const asked = await this.agentClient.shutdown('reboot', { timeoutMs: Math.min(grace, 1000) }).then(
+          () => true,
+          () => false,
+        );
+        // Wait for the guest only if it accepted: a hung agent gets no grace period.
+        if (asked) {
+          let timer: NodeJS.Timeout | undefined;
+          await Promise.race([instance.wait(), new Promise((r) => (timer = setTimeout(r, grace)))]);
+          clearTimeout(timer);
+        }
       }
       await instance.shutdown(grace);
     }

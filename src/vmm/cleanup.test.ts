@@ -16,6 +16,16 @@ describe('CleanupStack', () => {
     expect(await stack.run()).toEqual([]);
     expect(order).toEqual(['c', 'a']);
   });
+  it('a second run() waits for the first to finish', async () => {
+    const stack = new CleanupStack();
+    let finished = false;
+    stack.push('slow', () => new Promise<void>((r) => setTimeout(() => ((finished = true), r()), 50)));
+    const first = stack.run();
+    await stack.run();
+    expect(finished).toBe(true);
+    await first;
+  });
+
   it('runs an undo pushed after run() right away', async () => {
     const stack = new CleanupStack();
     await stack.run();

@@ -12,6 +12,7 @@ export interface CleanupFailure {
 export class CleanupStack {
   private readonly undos: Array<{ name: string; undo: () => unknown }> = [];
   private ran = false;
+  private running?: Promise<CleanupFailure[]>;
 
   /** Registers an undo. After `run()` has started, the undo runs immediately instead (nothing may leak). */
   push(name: string, undo: () => unknown): void {
@@ -31,10 +32,19 @@ export class CleanupStack {
 
   /**
    * Runs every undo in reverse order; never throws. Returns the failures
-   * (also for callers to log). Calling it again returns [] without rerunning.
+   * (also for callers to log). A second call runs nothing and resolves when
+   * the first run has finished, with [].
    */
   async run(): Promise<CleanupFailure[]> {
-    if (this.ran) return [];
+    if (this.running) {
+      await this.running;
+      return [];
+    }
+    this.running = this.runAll();
+    return this.running;
+  }
+
+  private async runAll(): Promise<CleanupFailure[]> {
     this.ran = true;
     const failures: CleanupFailure[] = [];
     while (this.undos.length > 0) {

@@ -99,6 +99,8 @@ export function defineDriverContract(name: string, makeDriver: () => VmmDriver, 
       const files: SnapshotFiles = { memoryPath: join(snapDir, 'memory'), statePath: join(snapDir, 'state') };
       const template = await run(coldBootSteps(), spec({ snapshotMemoryPath: files.memoryPath }));
       await template.agent!.writeFile('/root/marker', 'from-template');
+      // Put the template's clock far in the past: a clone must not keep it.
+      await template.agent!.setClock(Date.UTC(2001, 0, 1));
       await expect(template.instance!.createSnapshot(files)).rejects.toMatchObject({ code: 'INVALID_STATE' });
       await template.instance!.pause();
       await template.instance!.createSnapshot(files);

@@ -2,7 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import { InvalidArgumentError } from '../../errors/index.js';
 import type { ApiDeps } from '../deps.js';
 import { ErrorBody, ExecRequest, ExecResponse, FileQuery, GuestNetworkRequest, VmBody, VmIdParams } from '../schemas.js';
-import { liveVm, viewById, viewOf } from '../vm-view.js';
+import { allocatedVm, liveVm, viewById, viewOf } from '../vm-view.js';
 
 type IdParams = { Params: { id: string } };
 
@@ -19,7 +19,7 @@ export function vmRoutes(app: FastifyInstance, deps: ApiDeps): void {
     '/v1/vms/:id/exec',
     { schema: { summary: 'Run a command in the guest (argv, no shell)', params: VmIdParams, body: ExecRequest, response: { 200: ExecResponse, 404: ErrorBody, 409: ErrorBody, 422: ErrorBody } } },
     async (req) => {
-      const vm = liveVm(deps, req.params.id);
+      const vm = allocatedVm(deps, req.params.id);
       const r = await vm.exec({ argv: req.body.cmd, stdin: req.body.stdin, env: req.body.env, cwd: req.body.cwd, timeoutMs: req.body.timeout_ms });
       return {
         exit_code: r.exitCode,
@@ -39,7 +39,7 @@ export function vmRoutes(app: FastifyInstance, deps: ApiDeps): void {
     { schema: { summary: 'Upload a file (body: raw bytes, Content-Type application/octet-stream)', params: VmIdParams, querystring: FileQuery, response: { 404: ErrorBody } } },
     async (req, reply) => {
       if (!Buffer.isBuffer(req.body)) throw new InvalidArgumentError('send the file as the raw request body with Content-Type: application/octet-stream');
-      const vm = liveVm(deps, req.params.id);
+      const vm = allocatedVm(deps, req.params.id);
       await vm.writeFile(req.query.path, req.body, { mkdirs: true, ...(req.query.mode ? { mode: parseInt(req.query.mode, 8) } : {}) });
       reply.code(204);
     },
@@ -49,7 +49,7 @@ export function vmRoutes(app: FastifyInstance, deps: ApiDeps): void {
     '/v1/vms/:id/files',
     { schema: { summary: 'Download a file (raw bytes)', params: VmIdParams, querystring: FileQuery, response: { 404: ErrorBody } } },
     async (req, reply) => {
-      const vm = liveVm(deps, req.params.id);
+      const vm = allocatedVm(deps, req.params.id);
       const file = await vm.readFile(req.query.path);
       reply.header('content-type', 'application/octet-stream');
       if (file.truncated) reply.header('x-tfc-truncated', 'true');
@@ -68,20 +68,20 @@ export function vmRoutes(app: FastifyInstance, deps: ApiDeps): void {
       },
     },
     async (req) => {
-      const vm = liveVm(deps, req.params.id);
+      const vm = allocatedVm(deps, req.params.id);
       await vm.configureGuestNetwork(req.body);
       return viewOf(deps, vm);
     },
   );
 
   app.post<IdParams>('/v1/vms/:id/pause', { schema: { summary: 'Pause a VM', params: VmIdParams, response: { 200: VmBody, 404: ErrorBody, 409: ErrorBody } } }, async (req) => {
-    const vm = liveVm(deps, req.params.id);
+    const vm = allocatedVm(deps, req.params.id);
     await vm.pause();
     return viewOf(deps, vm);
   });
 
   app.post<IdParams>('/v1/vms/:id/resume', { schema: { summary: 'Resume a paused VM', params: VmIdParams, response: { 200: VmBody, 404: ErrorBody, 409: ErrorBody } } }, async (req) => {
-    const vm = liveVm(deps, req.params.id);
+    const vm = allocatedVm(deps, req.params.id);
     await vm.resume();
     return viewOf(deps, vm);
   });

@@ -7,6 +7,7 @@
  * it is made. Configuration over the API is not done here (config-steps.ts).
  */
 import { rmSync } from 'node:fs';
+import { checkSocketPaths, describeExit } from '../process-helpers.js';
 import { VmmExitedError, VmmSpawnFailedError } from '../../errors/index.js';
 import { findExecutable, spawnSupervised, type ExitInfo, type SupervisedChild } from '../../process/index.js';
 import type { CleanupStack } from '../cleanup.js';
@@ -21,8 +22,6 @@ import { readLogTail } from './log-file.js';
 import { MetricsReader, type MetricsSink } from './metrics.js';
 
 /** Unix socket paths are limited to 107 bytes on Linux. */
-const MAX_SOCKET_PATH = 107;
-
 export interface LaunchSettings {
   /** Absolute path of the Firecracker binary (the probe resolved it). */
   binary: string;
@@ -53,14 +52,10 @@ export interface LaunchedVmm {
   socketReadyMs: number;
 }
 
-export function describeExit(exit: ExitInfo): string {
-  return exit.signal ? `signal ${exit.signal}` : `exit code ${exit.code}`;
-}
+export { describeExit };
 
 function checkSocketPath(path: string): void {
-  if (Buffer.byteLength(path) > MAX_SOCKET_PATH) {
-    throw new VmmSpawnFailedError(`socket path ${path} is longer than ${MAX_SOCKET_PATH} bytes; choose a shorter data_dir (or vmm.firecracker.jailer.chroot_base_dir)`);
-  }
+  checkSocketPaths([path], 'choose a shorter data_dir (or vmm.firecracker.jailer.chroot_base_dir)');
 }
 
 /** argv[0] and the rest: Firecracker itself, in a network namespace (nsenter), or the jailer. */

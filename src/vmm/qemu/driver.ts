@@ -10,7 +10,8 @@ import { loadState, saveState } from './migration.js';
 import { chooseAccel, gatherAccelFacts, type AccelFacts, type AccelSetting } from './accel.js';
 import { QEMU_BASE_KERNEL_ARGS, buildQemuArgv } from './argv.js';
 import { QmpClient } from './qmp-client.js';
-import { qemuNetworkArgs } from '../../net/guest-link.js';
+import { netnsExecPrefix, qemuNetworkArgs } from '../../net/guest-link.js';
+import { checkSocketPaths, describeExit } from '../process-helpers.js';
 
 export interface QemuDriverOptions {
   /** Config vmm.qemu.binary (env TFC_QEMU_BINARY). Default "qemu-system-x86_64". */
@@ -23,8 +24,8 @@ export interface QemuDriverOptions {
   accelFacts?: AccelFacts;
 }
 
-/** Unix socket paths are limited to 107 bytes on Linux. */
-const MAX_SOCKET_PATH = 107;
+const MIGRATE_OUT_SOCKET = 'migrate-out.sock';
+const MIGRATE_IN_SOCKET = 'migrate-in.sock';
 
 /** The QEMU `microvm` driver: real VMs under KVM where it works, TCG elsewhere. */
 export class QemuDriver implements VmmDriver {
@@ -48,24 +49,26 @@ export class QemuDriver implements VmmDriver {
   async spawn(spec: VmLaunchSpec, cleanup: CleanupStack): Promise<VmmInstance> {
     const info = await this.probe();
     const sockets = { qmp: join(spec.runDir, 'qmp.sock'), agent: join(spec.runDir, 'agent.sock') };
+    const migrationSockets = [join(spec.runDir, MIGRATE_OUT_SOCKET), join(spec.runDir, MIGRATE_IN_SOCKET)];
+    checkSocketPaths([...Object.values(sockets), ...migrationSockets]);
     if (spec.restoreFrom) {
       for (const path of [spec.restoreFrom.memoryPath, spec.restoreFrom.statePath]) {
         if (!existsSync(path)) throw new InvalidArgumentError(`snapshot file ${path} does not exist; recreate the snapshot`);
       }
     }
-    for (const path of Object.values(sockets)) {
-      if (Buffer.byteLength(path) > MAX_SOCKET_PATH) {
-        throw new VmmExitedError(`socket path ${path} is longer than ${MAX_SOCKET_PATH} bytes; choose a shorter data_dir`);
-      }
-    }
     const consoleTap = new ConsoleTap(spec.consoleLogPath);
     const argv = [...buildQemuArgv(spec, info.accel, sockets), ...(spec.network ? qemuNetworkArgs(spec.network) : [])];
-    // A networked VM's QEMU runs inside its namespace, where its TAP is.
-    const child = spec.network
-      ? await spawnSupervised('ip', ['netns', 'exec', spec.network.netns, info.binary, ...argv])
-      : await spawnSupervised(info.binary, argv);
+    let child: SupervisedChild;
+    try {
+      // A networked VM's QEMU runs inside its namespace, where its TAP is.
+      const [file, ...args] = spec.network ? [...netnsExecPrefix(spec.network.netns), info.binary, ...argv] : [info.binary, ...argv];
+      child = await spawnSupervised(file, args);
+    } catch (err) {
+      consoleTap.end('QEMU did not start');
+      throw err;
+    }
     cleanup.push('remove QEMU sockets', () => {
-      for (const path of [...Object.values(sockets), join(spec.runDir, 'migrate-out.sock'), join(spec.runDir, 'migrate-in.sock')]) rmSync(path, { force: true });
+      for (const path of [...Object.values(sockets), ...migrationSockets]) rmSync(path, { force: true });
     });
     cleanup.push(`stop QEMU pid ${child.pid}`, () => child.terminate(1000));
     consoleTap.attach(child.stdout!);
@@ -147,13 +150,13 @@ class QemuInstance implements VmmInstance {
     if (status.status !== 'paused') {
       throw new InvalidStateError(`cannot snapshot VM ${this.spec.vmId}: QEMU reports it ${status.status} (snapshot needs paused)`);
     }
-    await saveState(this.qmp, join(this.spec.runDir, 'migrate-out.sock'), files.statePath);
+    await saveState(this.qmp, join(this.spec.runDir, MIGRATE_OUT_SOCKET), files.statePath);
   }
 
   async loadSnapshot(): Promise<void> {
     const from = this.spec.restoreFrom;
     if (!from) throw new InvalidStateError(`VM ${this.spec.vmId} was not spawned for a restore (no restoreFrom)`);
-    await loadState(this.qmp, join(this.spec.runDir, 'migrate-in.sock'), from.statePath);
+    await loadState(this.qmp, join(this.spec.runDir, MIGRATE_IN_SOCKET), from.statePath);
   }
 
   async pause(): Promise<void> {
@@ -186,8 +189,4 @@ class QemuInstance implements VmmInstance {
     this.qmp.close();
     return exit;
   }
-}
-
-function describeExit(exit: ExitInfo): string {
-  return exit.signal ? `signal ${exit.signal}` : `exit code ${exit.code}`;
 }

@@ -50,6 +50,8 @@ export async function saveState(qmp: QmpClient, socketPath: string, statePath: s
     });
     server.once('error', reject);
   });
+  // Awaited below; handled now so a write failure before QEMU finishes is not an unhandled rejection.
+  received.catch(() => undefined);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(socketPath, () => resolve());
