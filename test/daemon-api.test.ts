@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../src/config/index.js';
+import { pino } from 'pino';
 import { startDaemon, type Daemon } from '../src/daemon/index.js';
 import { assertNothingLeft, scratchDir, testDataDir, writeConfig } from './helpers.js';
 
@@ -28,7 +29,7 @@ describe('tfc serve: REST API over a warm pool of real VMs', () => {
   beforeAll(async () => {
     const config = writeConfig(dir.path, '[pools.default]\nmin = 1\nmax = 2\ntarget = 1\nhealth_interval_ms = 500\nallocate_timeout_ms = 60000\n');
     const loaded = loadConfig({ configPath: config, env: { TFC_DATA_DIR: testDataDir() } });
-    daemon = await startDaemon(loaded.config, { listen: '127.0.0.1:0', env: { TFC_TOKEN: 'test-token-0123456789' } });
+    daemon = await startDaemon(loaded.config, { listen: '127.0.0.1:0', env: { TFC_TOKEN: 'test-token-0123456789' }, logger: pino({ level: 'silent' }) });
     auth = { authorization: 'Bearer test-token-0123456789' };
   });
 

@@ -26,8 +26,11 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
     },
   });
   app.addContentTypeParser('application/octet-stream', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
-  app.setErrorHandler((err, _req, reply) => {
+  app.setErrorHandler((err, req, reply) => {
     const mapped = toHttpError(err);
+    // Exhaustion is back-pressure, not a fault: warn, do not alarm.
+    const level = mapped.body.error.code === 'POOL_EXHAUSTED' ? 'warn' : 'error';
+    if (mapped.status >= 500) deps.logger?.[level]({ err, method: req.method, url: req.url, code: mapped.body.error.code }, mapped.body.error.message);
     void reply.code(mapped.status).headers(mapped.headers).send(mapped.body);
   });
   app.setNotFoundHandler((req, reply) => {

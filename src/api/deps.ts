@@ -1,3 +1,4 @@
+import type { Logger } from 'pino';
 import type { PoolManager } from '../pool/index.js';
 import type { VmRepository } from '../store/index.js';
 import type { VmService } from '../vm/index.js';
@@ -10,4 +11,6 @@ export interface ApiDeps {
   /** Bearer token every /v1 route except health and the OpenAPI document requires. */
   token: string;
   version: string;
+  /** Server errors (5xx) are logged here; request logging is off (allocations are the hot path). */
+  logger?: Logger;
 }

@@ -15,6 +15,7 @@
  * (CI does not run it; the machine's noise would make it flaky).
  */
 import Table from 'cli-table3';
+import { pino } from 'pino';
 import { loadConfig, resolveProfile } from '../config/index.js';
 import { startDaemon } from '../daemon/index.js';
 import { SnapshotManager } from '../snapshot/index.js';
@@ -73,7 +74,7 @@ async function allocation(count: number) {
   const { config } = loadConfig();
   config.pools.default = { ...config.pools.default, min: 2, max: 2, target: 2, prewarmState: 'running' };
   const token = 'bench-token-0123456789abcdef';
-  const daemon = await startDaemon(config, { listen: '127.0.0.1:0', env: { TFC_TOKEN: token } });
+  const daemon = await startDaemon(config, { listen: '127.0.0.1:0', env: { TFC_TOKEN: token }, logger: pino({ level: 'warn' }, pino.destination(2)) });
   const headers = { authorization: `Bearer ${token}`, 'content-type': 'application/json' };
   const times: number[] = [];
   try {

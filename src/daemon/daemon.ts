@@ -1,4 +1,5 @@
 import type { FastifyInstance } from 'fastify';
+import { pino, type Logger } from 'pino';
 import { buildApp } from '../api/index.js';
 import type { Config } from '../config/index.js';
 import { PoolManager } from '../pool/index.js';
@@ -13,6 +14,8 @@ import { loadOrCreateToken, type ApiToken } from './token.js';
 export const VERSION = '0.1.0';
 
 export interface DaemonOptions {
+  /** Where log lines go (JSON, pino); default: stderr at config log_level. */
+  logger?: Logger;
   /** HOST:PORT (config api.listen, env TFC_LISTEN, `--listen`). Port 0 picks a free port. */
   listen: string;
   env?: NodeJS.ProcessEnv;
@@ -37,12 +40,14 @@ export interface Daemon {
  * On a failure while starting, everything started so far is stopped.
  */
 export async function startDaemon(config: Config, options: DaemonOptions): Promise<Daemon> {
+  const logger = options.logger ?? pino({ level: config.logLevel, base: { component: 'tfc-serve' } }, pino.destination(2));
   const layout = dataLayout(config.dataDir);
   const token = loadOrCreateToken(config.dataDir, options.env);
   const db: Db = openDatabase(layout.database);
   const repo = new VmRepository(db);
   const drivers = createDrivers(config);
   const reconciled = reconcileAtStart(layout, repo, drivers);
+  logger.info({ reconciled }, 'reconciled the store with this machine');
   const networking = await prepareNetworking(config, db, repo).catch((err) => {
     db.close();
     throw err;
@@ -55,7 +60,7 @@ export async function startDaemon(config: Config, options: DaemonOptions): Promi
     ...(networking ? { networks: networking.manager } : {}),
   });
   const snapshots = new SnapshotManager(layout, service);
-  const pools = new PoolManager(config, snapshots, service);
+  const pools = new PoolManager(config, snapshots, service, (event) => logger.warn(event, `pool ${event.pool}: ${event.kind}: ${event.message}`));
   let app: FastifyInstance | undefined;
   let closing: Promise<void> | undefined;
   const close = () =>
@@ -70,7 +75,7 @@ export async function startDaemon(config: Config, options: DaemonOptions): Promi
     })());
   try {
     await pools.start(options.onProgress);
-    app = await buildApp({ pools, service, repo, token: token.token, version: VERSION });
+    app = await buildApp({ pools, service, repo, token: token.token, version: VERSION, logger });
     const { host, port } = parseListen(options.listen);
     const address = await app.listen({ host, port });
     return { url: address, token, reconciled, app, pools, service, close };

@@ -4,7 +4,7 @@
  * demand. Knows VMs only through the vm and snapshot modules; never imports
  * HTTP code.
  */
-export { Pool, type PoolMember, type PoolStatus, type Allocation, type PoolBackend } from './pool.js';
+export { Pool, type PoolMember, type PoolStatus, type Allocation, type PoolBackend, type PoolEvent } from './pool.js';
 export { PoolManager } from './pool-manager.js';
 export { STRATEGIES, seededRandom, type Candidate, type Strategy } from './strategies.js';
 export { DemandTracker } from './demand.js';

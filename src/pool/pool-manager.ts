@@ -3,7 +3,7 @@ import { resolveProfile } from '../config/index.js';
 import { PoolNotFoundError } from '../errors/index.js';
 import type { SnapshotManager } from '../snapshot/index.js';
 import type { VmService } from '../vm/index.js';
-import { Pool, type PoolStatus } from './pool.js';
+import { Pool, type PoolEvent, type PoolStatus } from './pool.js';
 
 /**
  * All pools of the config. `start()` makes sure each pool's profile has a
@@ -17,6 +17,7 @@ export class PoolManager {
     config: Config,
     private readonly snapshots: SnapshotManager,
     private readonly service: VmService,
+    onEvent?: (event: PoolEvent) => void,
   ) {
     for (const poolConfig of Object.values(config.pools)) {
       const profile = resolveProfile(config, poolConfig.profile);
@@ -25,7 +26,10 @@ export class PoolManager {
         new Pool(poolConfig, profile, {
           create: (p) => this.snapshots.clone(p),
           destroy: (vm, reason) => this.service.destroy(vm, reason),
-        }),
+        },
+        undefined,
+        onEvent,
+        ),
       );
     }
   }
