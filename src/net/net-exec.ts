@@ -65,6 +65,11 @@ export class NetExec {
     return this.inScope(scope, 'nft', args, { allowFailure });
   }
 
+  /** The current value of a sysctl in `scope` (e.g. "0"). */
+  async sysctlGet(scope: Scope, key: string): Promise<string> {
+    return (await this.inScope(scope, 'sysctl', ['-n', key], {})).stdout.toString().trim();
+  }
+
   sysctl(scope: Scope, key: string, value: string, allowFailure = false): Promise<RunResult> {
     return this.inScope(scope, 'sysctl', ['-q', '-w', `${key}=${value}`], { allowFailure });
   }

@@ -86,6 +86,7 @@ export interface HostSetup {
 export class NetworkManager {
   private readonly hostScope: Scope;
   private readonly allocator: SubnetAllocator;
+  private forwardingBefore: string | undefined;
   private readonly exposedPorts: number[];
   private readonly netnsPrefix: string;
   private readonly exec: NetExec;
@@ -136,6 +137,8 @@ export class NetworkManager {
     try {
       const uplink = this.options.uplinkInterface ?? (await this.defaultRouteDevice());
       const masquerading = (this.options.masquerade ?? true) && uplink !== null;
+      // Remember what forwarding was, so removeHost can put it back.
+      this.forwardingBefore ??= await this.exec.sysctlGet(this.hostScope, 'net.ipv4.ip_forward');
       await this.exec.sysctl(this.hostScope, 'net.ipv4.ip_forward', '1');
       await this.exec.nft(
         this.hostScope,
@@ -316,7 +319,8 @@ export class NetworkManager {
   /**
    * Deletes the host table `inet tfc` (tests, uninstall). Refuses with
    * INVALID_STATE while leases exist: without the table VMs would not be
-   * isolated. Leaves IP forwarding as it is (other services may need it).
+   * isolated. Turns IPv4 forwarding back off if this manager turned it on
+   * (a host that had it on keeps it).
    */
   async removeHost(): Promise<void> {
     const held = this.options.leases.list();
@@ -325,6 +329,8 @@ export class NetworkManager {
     }
     this.hostReady = null;
     if (await this.hostTableExists()) await this.exec.nftQuery(this.hostScope, ['delete', 'table', 'inet', HOST_TABLE]);
+    if (this.forwardingBefore === '0') await this.exec.sysctl(this.hostScope, 'net.ipv4.ip_forward', '0');
+    this.forwardingBefore = undefined;
   }
 
   /** Argv prefix that runs a program inside the VM's namespace (for the VMM driver). */

@@ -69,5 +69,8 @@ describe.skipIf(!isRoot)('tfc serve with networking, inside a test host namespac
     expect(links).not.toMatch(/tfcv/);
     const tables = (await runCommand('ip', ['netns', 'exec', topo.hostNs, 'nft', 'list', 'tables'])).stdout.toString();
     expect(tables).not.toMatch(/inet tfc/);
+    // Forwarding was off in the fresh namespace; the daemon turned it on and back off.
+    const forwarding = (await runCommand('ip', ['netns', 'exec', topo.hostNs, 'sysctl', '-n', 'net.ipv4.ip_forward'])).stdout.toString().trim();
+    expect(forwarding).toBe('0');
   });
 });
