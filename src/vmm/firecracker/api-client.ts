@@ -6,6 +6,7 @@
  * driver's steps do), and never spawns or kills the VMM.
  */
 import http from 'node:http';
+import { abortableDelay } from './abortable-delay.js';
 import type * as Api from './api.gen.js';
 import { FIRECRACKER_OPERATIONS, type FirecrackerOperationId, type FirecrackerOperations } from './api.gen.js';
 import { FirecrackerApiError, FirecrackerApiTimeoutError } from './api-errors.js';
@@ -307,7 +308,7 @@ export async function waitForSocket(socketPath: string, options: WaitForSocketOp
       if (!(err instanceof FirecrackerApiError && err.httpStatus === null) && !(err instanceof FirecrackerApiTimeoutError)) throw err;
       last = err;
     }
-    await delay(Math.min(intervalMs, Math.max(0, deadline - Date.now())), options.signal);
+    await abortableDelay(Math.min(intervalMs, Math.max(0, deadline - Date.now())), options.signal);
   }
   throw new FirecrackerApiTimeoutError(
     `Firecracker API socket ${socketPath} did not answer GET / within ${timeoutMs} ms; check that the VMM started (its stderr or log file says why not)`,
@@ -319,19 +320,6 @@ export async function waitForSocket(socketPath: string, options: WaitForSocketOp
 /** A kept-alive connection was closed by the server before our request reached it: safe to resend. */
 class StaleConnectionError extends Error {}
 
-function delay(ms: number, signal: AbortSignal | undefined): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const onAbort = () => {
-      clearTimeout(timer);
-      reject(signal!.reason);
-    };
-    const timer = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
-}
 
 function faultOf(text: string): string {
   try {

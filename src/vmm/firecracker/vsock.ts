@@ -12,6 +12,7 @@
  * are retried until the caller's deadline.
  */
 import net from 'node:net';
+import { abortableDelay } from './abortable-delay.js';
 import { AgentClient, type AgentClientOptions } from '../../guest/agent-client.js';
 import { AgentDisconnectedError, AgentProtocolError, AgentTimeoutError } from '../../errors/index.js';
 
@@ -117,19 +118,6 @@ function attempt(udsPath: string, port: number, timeoutMs: number, signal: Abort
   });
 }
 
-function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const onAbort = () => {
-      clearTimeout(timer);
-      reject(signal!.reason);
-    };
-    const timer = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
-}
 
 /**
  * Opens a host-initiated connection to guest vsock `port` through the hybrid
@@ -159,7 +147,7 @@ export async function connectHybridVsock(udsPath: string, port: number, options:
     if (result.ok) return { socket: result.socket, hostPort: result.hostPort, attempts };
     lastReason = result.reason;
     const pause = Math.min(options.retryDelayMs ?? 10, deadline - Date.now());
-    if (pause > 0) await sleep(pause, options.signal);
+    if (pause > 0) await abortableDelay(pause, options.signal);
   }
   throw new AgentTimeoutError(
     `the guest did not accept a vsock connection to port ${port} within ${options.timeoutMs} ms (${attempts} attempts; last: ${lastReason}); is the guest agent running?`,
