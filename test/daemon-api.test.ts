@@ -102,6 +102,17 @@ describe('tfc serve: REST API over a warm pool of real VMs', () => {
     expect(r.json.error).toMatchObject({ code: 'INVALID_STATE', message: expect.stringContaining('allocate') });
   });
 
+  it('exports Prometheus metrics: restore phases, allocation latency, pool gauges', async () => {
+    const res = await fetch(`${daemon.url}/v1/metrics`, { headers: auth });
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toMatch(/^text\/plain/);
+    const text = await res.text();
+    expect(text).toMatch(/tfc_vm_phase_seconds_count\{kind="restore",phase="load_snapshot",driver="qemu"\} [1-9]/);
+    expect(text).toMatch(/tfc_allocation_seconds_count\{pool="default"\} [1-9]/);
+    expect(text).toMatch(/tfc_pool_target\{pool="default"\} \d/);
+    expect((await fetch(`${daemon.url}/v1/metrics`)).status).toBe(401);
+  });
+
   it('answers bad input with clear errors', async () => {
     const noCmd = await api('POST', '/v1/pools/default/allocate', { bogus: 1 });
     expect(noCmd.status).toBe(400);

@@ -48,6 +48,11 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
   }));
   poolRoutes(app, deps);
   vmRoutes(app, deps);
+  app.get('/v1/metrics', { schema: { summary: 'Prometheus metrics (text exposition format)' } }, async (_req, reply) => {
+    if (!deps.metrics) return reply.code(404).send({ error: { code: 'NOT_FOUND', message: 'metrics are not enabled in this server' } });
+    reply.header('content-type', deps.metrics.contentType);
+    return deps.metrics.render();
+  });
   app.get('/v1/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   await app.ready();
   return app;

@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import type { PoolManager } from '../pool/index.js';
+import type { Metrics } from '../metrics/index.js';
 import type { VmRepository } from '../store/index.js';
 import type { VmService } from '../vm/index.js';
 
@@ -13,4 +14,6 @@ export interface ApiDeps {
   version: string;
   /** Server errors (5xx) are logged here; request logging is off (allocations are the hot path). */
   logger?: Logger;
+  /** Served at GET /v1/metrics; allocation latency is recorded here. */
+  metrics?: Metrics;
 }

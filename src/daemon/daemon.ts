@@ -8,6 +8,7 @@ import { dataLayout, openDatabase, VmRepository, type Db } from '../store/index.
 import { VmService } from '../vm/index.js';
 import { createDrivers } from '../vmm/index.js';
 import { reconcileAtStart, type ReconcileReport } from './reconcile.js';
+import { createMetrics } from '../metrics/index.js';
 import { prepareNetworking } from './networking.js';
 import { loadOrCreateToken, type ApiToken } from './token.js';
 
@@ -46,6 +47,8 @@ export async function startDaemon(config: Config, options: DaemonOptions): Promi
   const db: Db = openDatabase(layout.database);
   const repo = new VmRepository(db);
   const drivers = createDrivers(config);
+  // Pool gauges are read at scrape time; `pools` exists by then.
+  const metrics = createMetrics(() => pools.list());
   const reconciled = reconcileAtStart(layout, repo, drivers);
   logger.info({ reconciled }, 'reconciled the store with this machine');
   const networking = await prepareNetworking(config, db, repo).catch((err) => {
@@ -58,6 +61,7 @@ export async function startDaemon(config: Config, options: DaemonOptions): Promi
     drivers,
     stopTimeoutMs: config.vmm.qemu.stopTimeoutMs,
     ...(networking ? { networks: networking.manager } : {}),
+    observer: { vmReady: (vm) => metrics.vmReady(vm), vmFailed: (driver, code) => metrics.vmFailed(driver, code) },
   });
   const snapshots = new SnapshotManager(layout, service);
   const pools = new PoolManager(config, snapshots, service, (event) => logger.warn(event, `pool ${event.pool}: ${event.kind}: ${event.message}`));
@@ -75,7 +79,7 @@ export async function startDaemon(config: Config, options: DaemonOptions): Promi
     })());
   try {
     await pools.start(options.onProgress);
-    app = await buildApp({ pools, service, repo, token: token.token, version: VERSION, logger });
+    app = await buildApp({ pools, service, repo, token: token.token, version: VERSION, logger, metrics });
     const { host, port } = parseListen(options.listen);
     const address = await app.listen({ host, port });
     return { url: address, token, reconciled, app, pools, service, close };

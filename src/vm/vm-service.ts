@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { InvalidArgumentError } from '../errors/index.js';
+import { InvalidArgumentError, TfcError } from '../errors/index.js';
 import { resolveImage, type BuiltImage } from '../guest/image-store.js';
 import type { DataLayout, VmRepository } from '../store/index.js';
 import type { DriverName, SnapshotFiles, VmmDriver } from '../vmm/driver.js';
@@ -37,6 +37,8 @@ export interface VmServiceOptions {
   consoleLogsKept?: number;
   /** Makes per-VM networks; needed only for profiles with networking enabled. */
   networks?: NetworkManager;
+  /** Told about every VM that became ready, and every creation that failed (metrics). */
+  observer?: { vmReady(vm: Vm): void; vmFailed(driver: string, code: string): void };
 }
 
 
@@ -59,7 +61,7 @@ export class VmService {
    */
   async create(request: CreateVmRequest): Promise<Vm> {
     const prepared = this.prepare(request);
-    return this.track(Vm.boot({ ...prepared, ...(request.snapshotMemoryPath ? { snapshotMemoryPath: request.snapshotMemoryPath } : {}) }));
+    return this.track(Vm.boot({ ...prepared, ...(request.snapshotMemoryPath ? { snapshotMemoryPath: request.snapshotMemoryPath } : {}) }), prepared.driver.name);
   }
 
   /**
@@ -68,19 +70,23 @@ export class VmService {
    */
   async restore(request: CreateVmRequest & { snapshot: SnapshotFiles; image: BuiltImage }): Promise<Vm> {
     const prepared = this.prepare(request, request.image);
-    return this.track(Vm.restore({ ...prepared, snapshot: request.snapshot }));
+    return this.track(Vm.restore({ ...prepared, snapshot: request.snapshot }), prepared.driver.name);
   }
 
   /**
    * Owns a VM from the moment its creation starts, so `stopAll` (Ctrl-C,
    * daemon shutdown) also stops VMs that were still booting.
    */
-  private async track(creating: Promise<Vm>): Promise<Vm> {
+  private async track(creating: Promise<Vm>, driver: string): Promise<Vm> {
     this.starting.add(creating);
     try {
       const vm = await creating;
       this.live.set(vm.id, vm);
+      this.options.observer?.vmReady(vm);
       return vm;
+    } catch (err) {
+      this.options.observer?.vmFailed(driver, err instanceof TfcError ? err.code : 'INTERNAL');
+      throw err;
     } finally {
       this.starting.delete(creating);
     }

@@ -31,6 +31,7 @@ export function poolRoutes(app: FastifyInstance, deps: ApiDeps): void {
     async (req, reply) => {
       const pool = deps.pools.get(req.params.name);
       const { member, allocationMs } = await pool.allocate({ owner: req.body?.owner, timeoutMs: req.body?.timeout_ms });
+      deps.metrics?.allocation(pool.name, allocationMs);
       reply.code(201);
       return { vm: viewOf(deps, member.vm), allocation_ms: allocationMs };
     },
