@@ -77,6 +77,7 @@ async function allocation(count: number) {
   const daemon = await startDaemon(config, { listen: '127.0.0.1:0', env: { TFC_TOKEN: token }, logger: pino({ level: 'warn' }, pino.destination(2)) });
   const headers = { authorization: `Bearer ${token}`, 'content-type': 'application/json' };
   const times: number[] = [];
+  const serverTimes: number[] = [];
   try {
     const pool = daemon.pools.get('default');
     for (let i = 0; i < count; i++) {
@@ -88,20 +89,28 @@ async function allocation(count: number) {
       await new Promise((r) => setTimeout(r, 20));
       const started = performance.now();
       const res = await fetch(`${daemon.url}/v1/pools/default/allocate`, { method: 'POST', headers, body: '{}' });
-      const body = (await res.json()) as { vm: { id: string } };
+      const body = (await res.json()) as { vm: { id: string }; allocation_ms: number };
       times.push(performance.now() - started);
+      serverTimes.push(body.allocation_ms);
       if (res.status !== 201) throw new Error(`allocate answered ${res.status}`);
       await fetch(`${daemon.url}/v1/vms/${body.vm.id}`, { method: 'DELETE', headers: { authorization: headers.authorization } });
     }
   } finally {
     await daemon.close();
   }
-  return { p50: percentile(times, 50), p90: percentile(times, 90), p99: percentile(times, 99), max: Math.max(...times), count };
+  return {
+    p50: percentile(times, 50),
+    p90: percentile(times, 90),
+    p99: percentile(times, 99),
+    max: Math.max(...times),
+    serverP99: percentile(serverTimes, 99),
+    count,
+  };
 }
 
 async function main(): Promise<void> {
   const runs = intArg('runs', 5);
-  const allocations = intArg('allocations', 100);
+  const allocations = intArg('allocations', 300);
   process.stderr.write('1/3 cold boot vs clone restore\n');
   const speed = await restoreVsBoot(runs);
   process.stderr.write('2/3 warm allocation through the API\n');
@@ -114,7 +123,12 @@ async function main(): Promise<void> {
   table.push(
     [`clone restore vs cold boot to agent-ready (median of ${runs} each)`, `${speed.restored.toFixed(1)} ms vs ${speed.cold.toFixed(0)} ms = ${(ratio * 100).toFixed(2)}%`, '<= 5%', ratio <= 0.05 ? 'yes' : 'NO'],
     [`warm allocation p50 (${alloc.count} requests)`, `${alloc.p50.toFixed(2)} ms`, '<= 5 ms', alloc.p50 <= 5 ? 'yes' : 'NO'],
-    [`warm allocation p99 (${alloc.count} requests; p90 ${alloc.p90.toFixed(2)}, max ${alloc.max.toFixed(2)})`, `${alloc.p99.toFixed(2)} ms`, '<= 20 ms', alloc.p99 <= 20 ? 'yes' : 'NO'],
+    [
+      `warm allocation p99 (${alloc.count} requests; p90 ${alloc.p90.toFixed(2)}, max ${alloc.max.toFixed(2)}; in-daemon p99 ${alloc.serverP99.toFixed(2)})`,
+      `${alloc.p99.toFixed(2)} ms`,
+      '<= 20 ms',
+      alloc.p99 <= 20 ? 'yes' : 'NO',
+    ],
     ['ten idle clones vs one cold VM (PSS)', `${(mem.clonesKib / 1024).toFixed(1)} MiB vs ${(mem.coldKib / 1024).toFixed(1)} MiB = ${memRatio.toFixed(2)}x`, '<= 2x', memRatio <= 2 ? 'yes' : 'NO'],
   );
   process.stdout.write(`instant VM targets (${new Date().toISOString()}):\n${table.toString()}\n`);
