@@ -209,9 +209,15 @@ export class Pool {
     if (this.config.mode === 'fresh' || member.uses >= this.config.maxUses || tooOld || member.vm.state !== 'running') {
       await this.remove(member, this.config.mode === 'fresh' ? 'released (fresh pool)' : 'recycled');
     } else {
-      if (this.config.prewarmState === 'paused') await member.vm.pause();
-      member.status = 'ready';
-      this.offer(member);
+      try {
+        if (this.config.prewarmState === 'paused') await member.vm.pause();
+        member.status = 'ready';
+        this.offer(member);
+      } catch (err) {
+        // Released, but it cannot be parked (its VMM died): recycle it instead.
+        this.report('replaced', `${vmId} could not be paused on release: ${(err as Error).message}`);
+        await this.remove(member, 'could not be paused on release');
+      }
     }
     this.pump();
   }
