@@ -12,31 +12,18 @@
  * the jailer did not make for this VM.
  */
 import { chownSync, constants, copyFileSync, existsSync, linkSync, mkdirSync, readFileSync, rmSync, rmdirSync, statSync, unlinkSync, writeFileSync, type Stats } from 'node:fs';
+import type { JailerConfig } from '../../config/index.js';
 import { basename, join, resolve } from 'node:path';
 import { InvalidArgumentError, VmmSpawnFailedError } from '../../errors/index.js';
 import { runCommand } from '../../process/index.js';
 import { netnsPath } from './launch-options.js';
 
-/** The jailer settings (config `[vmm.firecracker.jailer]`, docs/firecracker.md#jailer). */
-export interface JailerOptions {
-  /** `vmm.firecracker.jailer.binary`, already resolved to a path by the driver's probe. */
-  binary: string;
-  /** `uid` / `gid` Firecracker runs as after the jailer drops privileges. */
-  uid: number;
-  gid: number;
-  /** `chroot_base_dir`; the jailer's default is /srv/jailer. */
-  chrootBaseDir: string;
-  /** `cgroup_version`: 1 or 2. */
-  cgroupVersion: 1 | 2;
-  /** `parent_cgroup`; "" = the jailer's default (the exec file's name). */
-  parentCgroup: string;
-  /** `cgroups`: `--cgroup FILE=VALUE` arguments. */
-  cgroups: readonly string[];
-  /** `resource_limits`: `--resource-limit fsize=N|no-file=N` arguments. */
-  resourceLimits: readonly string[];
-  /** `netns`: network namespace path or name; "" = none. A spec's own netns wins. */
-  netns: string;
-}
+/**
+ * The jailer settings: config `[vmm.firecracker.jailer]` (field docs in
+ * src/config/types.ts) without `enabled`. `binary` is resolved to a path by
+ * the driver's probe; a spec's own netns wins over `netns`.
+ */
+export type JailerOptions = Omit<JailerConfig, 'enabled'>;
 
 export interface JailOwner {
   uid: number;
