@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 /**
  * Generates src/vmm/firecracker/api.gen.ts from Firecracker's official
- * Swagger 2.0 spec (../shared/firecracker/firecracker.yaml): one TypeScript
+ * Swagger 2.0 spec (vendor/firecracker/firecracker.yaml): one TypeScript
  * interface (or type alias, for enums) per definition, and a typed table of
  * every operation (method, path template, path parameters, request body type,
  * success response type).
@@ -27,7 +27,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parse } from 'yaml';
 
 const REPO_ROOT = fileURLToPath(new URL('../', import.meta.url));
-export const DEFAULT_SPEC_PATH = fileURLToPath(new URL('../../shared/firecracker/firecracker.yaml', import.meta.url));
+export const DEFAULT_SPEC_PATH = fileURLToPath(new URL('../vendor/firecracker/firecracker.yaml', import.meta.url));
 export const DEFAULT_OUTPUT_PATH = fileURLToPath(new URL('../src/vmm/firecracker/api.gen.ts', import.meta.url));
 
 const METHODS = ['get', 'put', 'patch', 'post', 'delete'];
@@ -205,7 +205,7 @@ function operationEntry(op) {
  * Returns the text of api.gen.ts for the spec text `specText`. Pure and
  * deterministic: the same spec always yields the same bytes.
  */
-export function generateFirecrackerTypes(specText, { specLabel = '../shared/firecracker/firecracker.yaml' } = {}) {
+export function generateFirecrackerTypes(specText, { specLabel = 'vendor/firecracker/firecracker.yaml' } = {}) {
   const spec = parse(specText);
   if (spec?.swagger !== '2.0') throw new Error('expected a Swagger 2.0 document');
   const digest = createHash('sha256').update(specText).digest('hex');

@@ -1,9 +1,9 @@
-import { TfcError } from '../errors/index.js';
+import { TfcError, type ErrorCode } from '../errors/index.js';
 
 export interface HttpErrorResponse {
   status: number;
   headers: Record<string, string>;
-  body: { error: { code: string; message: string; details?: Record<string, unknown> } };
+  body: { error: { code: ErrorCode; message: string; details?: Record<string, unknown> } };
 }
 
 /**
@@ -24,7 +24,7 @@ export function toHttpError(err: unknown): HttpErrorResponse {
   }
   const e = err as { validation?: unknown; statusCode?: number; message?: string; code?: string };
   if (e?.validation || (e?.statusCode && e.statusCode >= 400 && e.statusCode < 500)) {
-    const code = e.statusCode === 404 ? 'NOT_FOUND' : e.statusCode === 413 ? 'PAYLOAD_TOO_LARGE' : e.statusCode === 415 ? 'UNSUPPORTED_MEDIA_TYPE' : 'INVALID_ARGUMENT';
+    const code: ErrorCode = e.statusCode === 404 ? 'NOT_FOUND' : e.statusCode === 413 ? 'PAYLOAD_TOO_LARGE' : e.statusCode === 414 ? 'URI_TOO_LONG' : e.statusCode === 415 ? 'UNSUPPORTED_MEDIA_TYPE' : e.statusCode === 408 ? 'REQUEST_TIMEOUT' : 'INVALID_ARGUMENT';
     return { status: e.statusCode ?? 400, headers: {}, body: { error: { code, message: e.message ?? 'bad request' } } };
   }
   return { status: 500, headers: {}, body: { error: { code: 'INTERNAL', message: e?.message ?? String(err) } } };

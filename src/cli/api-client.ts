@@ -1,4 +1,4 @@
-import { DaemonUnavailableError, TfcError } from '../errors/index.js';
+import { DaemonUnavailableError, isErrorCode, TfcError } from '../errors/index.js';
 import { readToken } from '../daemon/index.js';
 import type { CliContext } from './context.js';
 
@@ -48,7 +48,10 @@ export class ApiClient {
     }
     if (!res.ok) {
       const e = (json as { error?: { code?: string; message?: string; details?: Record<string, unknown> } })?.error;
-      throw new TfcError(e?.code ?? 'HTTP_ERROR', res.status, e?.message ?? `HTTP ${res.status}`, e?.details ? { details: e.details } : {});
+      // The daemon speaks the same registry; an unknown code (a newer daemon) keeps its text in the message.
+      const code = isErrorCode(e?.code) ? e.code : 'INTERNAL';
+      const message = e?.message ?? `HTTP ${res.status}`;
+      throw new TfcError(code, code === e?.code ? message : `${e?.code ?? `HTTP ${res.status}`}: ${message}`, { status: res.status, ...(e?.details ? { details: e.details } : {}) });
     }
     return json as T;
   }

@@ -1,27 +1,34 @@
 /**
  * Errors: the one base class every module throws, with a stable `code`, an
  * HTTP `status` (used only by the API layer's single mapping function), an
- * optional `cause` and `details`. Codes are documented in docs/errors.md; a
- * code, once published, never changes meaning.
+ * optional `cause` and `details`. Codes and their statuses live in one table
+ * (`registry.ts`); docs/errors.md documents each (a test keeps them equal).
+ * A code, once published, never changes meaning.
  *
  * This module must not import anything from the rest of the project.
  */
 
+import { ERROR_REGISTRY, type ErrorCode } from './registry.js';
+
+export { ERROR_REGISTRY, isErrorCode, statusOf, type ErrorCode } from './registry.js';
+
 export interface TfcErrorOptions {
   cause?: unknown;
   details?: Record<string, unknown>;
+  /** Overrides the registry's status (only for errors read back from a remote API answer). */
+  status?: number;
 }
 
 export class TfcError extends Error {
-  readonly code: string;
+  readonly code: ErrorCode;
   readonly status: number;
   readonly details?: Record<string, unknown>;
 
-  constructor(code: string, status: number, message: string, options: TfcErrorOptions = {}) {
+  constructor(code: ErrorCode, message: string, options: TfcErrorOptions = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'TfcError';
     this.code = code;
-    this.status = status;
+    this.status = options.status ?? ERROR_REGISTRY[code].status;
     if (options.details) this.details = options.details;
   }
 
@@ -30,45 +37,51 @@ export class TfcError extends Error {
   }
 }
 
-/** Helper to declare an error kind with a fixed code and status. */
-function kind(code: string, status: number) {
+/** Helper to declare an error kind with a fixed code (its status comes from the registry). */
+function kind<C extends ErrorCode>(code: C) {
   return class extends TfcError {
-    static readonly code = code;
-    constructor(message: string, options: TfcErrorOptions = {}) {
-      super(code, status, message, options);
+    static readonly code: C = code;
+    constructor(message: string, options: Omit<TfcErrorOptions, 'status'> = {}) {
+      super(code, message, options);
     }
   };
 }
 
-export const ConfigInvalidError = kind('CONFIG_INVALID', 400);
-export const ConfigNotFoundError = kind('CONFIG_NOT_FOUND', 400);
-export const InvalidStateError = kind('INVALID_STATE', 409);
-export const InvalidArgumentError = kind('INVALID_ARGUMENT', 400);
-export const ProfileNotFoundError = kind('PROFILE_NOT_FOUND', 404);
-export const ImageNotFoundError = kind('IMAGE_NOT_FOUND', 404);
-export const ImageBuildFailedError = kind('IMAGE_BUILD_FAILED', 500);
-export const VmNotFoundError = kind('VM_NOT_FOUND', 404);
-export const VmmBinaryNotFoundError = kind('VMM_BINARY_NOT_FOUND', 500);
-export const VmmSpawnFailedError = kind('VMM_SPAWN_FAILED', 500);
-export const VmmExitedError = kind('VMM_EXITED', 500);
-export const VmBootTimeoutError = kind('VM_BOOT_TIMEOUT', 504);
-export const QmpError = kind('QMP_ERROR', 500);
-export const QmpTimeoutError = kind('QMP_TIMEOUT', 504);
-export const AgentError = kind('AGENT_ERROR', 502);
-export const AgentTimeoutError = kind('AGENT_TIMEOUT', 504);
-export const AgentDisconnectedError = kind('AGENT_DISCONNECTED', 502);
-export const AgentProtocolError = kind('AGENT_PROTOCOL', 502);
-export const GuestCommandNotFoundError = kind('GUEST_COMMAND_NOT_FOUND', 422);
-export const ProcessFailedError = kind('PROCESS_FAILED', 500);
-export const StoreError = kind('STORE_ERROR', 500);
-export const AccelUnavailableError = kind('ACCEL_UNAVAILABLE', 500);
-export const SnapshotNotFoundError = kind('SNAPSHOT_NOT_FOUND', 404);
-export const PoolNotFoundError = kind('POOL_NOT_FOUND', 404);
-export const PoolExhaustedError = kind('POOL_EXHAUSTED', 503);
-export const UnauthorizedError = kind('UNAUTHORIZED', 401);
-export const DaemonUnavailableError = kind('DAEMON_UNAVAILABLE', 503);
+export const ConfigInvalidError = kind('CONFIG_INVALID');
+export const ConfigNotFoundError = kind('CONFIG_NOT_FOUND');
+export const InvalidStateError = kind('INVALID_STATE');
+export const InvalidArgumentError = kind('INVALID_ARGUMENT');
+export const ProfileNotFoundError = kind('PROFILE_NOT_FOUND');
+export const ImageNotFoundError = kind('IMAGE_NOT_FOUND');
+export const ImageBuildFailedError = kind('IMAGE_BUILD_FAILED');
+export const VmNotFoundError = kind('VM_NOT_FOUND');
+export const VmmBinaryNotFoundError = kind('VMM_BINARY_NOT_FOUND');
+export const VmmSpawnFailedError = kind('VMM_SPAWN_FAILED');
+export const VmmExitedError = kind('VMM_EXITED');
+export const VmBootTimeoutError = kind('VM_BOOT_TIMEOUT');
+export const QmpError = kind('QMP_ERROR');
+export const QmpTimeoutError = kind('QMP_TIMEOUT');
+export const AgentError = kind('AGENT_ERROR');
+export const AgentTimeoutError = kind('AGENT_TIMEOUT');
+export const AgentDisconnectedError = kind('AGENT_DISCONNECTED');
+export const AgentProtocolError = kind('AGENT_PROTOCOL');
+export const GuestCommandNotFoundError = kind('GUEST_COMMAND_NOT_FOUND');
+export const ProcessFailedError = kind('PROCESS_FAILED');
+export const StoreError = kind('STORE_ERROR');
+export const AccelUnavailableError = kind('ACCEL_UNAVAILABLE');
+export const SnapshotNotFoundError = kind('SNAPSHOT_NOT_FOUND');
+export const PoolNotFoundError = kind('POOL_NOT_FOUND');
+export const PoolExhaustedError = kind('POOL_EXHAUSTED');
+export const UnauthorizedError = kind('UNAUTHORIZED');
+export const DaemonUnavailableError = kind('DAEMON_UNAVAILABLE');
 
 /** True when `err` is a TfcError carrying `code`. */
-export function hasCode(err: unknown, code: string): err is TfcError {
+export function hasCode(err: unknown, code: ErrorCode): err is TfcError {
   return err instanceof TfcError && err.code === code;
 }
+export const NotFoundError = kind('NOT_FOUND');
+export const PayloadTooLargeError = kind('PAYLOAD_TOO_LARGE');
+export const UriTooLongError = kind('URI_TOO_LONG');
+export const UnsupportedMediaTypeError = kind('UNSUPPORTED_MEDIA_TYPE');
+export const RequestTimeoutError = kind('REQUEST_TIMEOUT');
+export const InternalError = kind('INTERNAL');

@@ -9,7 +9,7 @@ import { TfcError, type TfcErrorOptions } from '../errors/index.js';
 export class NetworkExhaustedError extends TfcError {
   static readonly code = 'NETWORK_EXHAUSTED';
   constructor(message: string, options: TfcErrorOptions = {}) {
-    super(NetworkExhaustedError.code, 503, message, options);
+    super(NetworkExhaustedError.code, message, options);
   }
 }
 
@@ -17,7 +17,7 @@ export class NetworkExhaustedError extends TfcError {
 export class NetworkSetupFailedError extends TfcError {
   static readonly code = 'NETWORK_SETUP_FAILED';
   constructor(message: string, options: TfcErrorOptions = {}) {
-    super(NetworkSetupFailedError.code, 500, message, options);
+    super(NetworkSetupFailedError.code, message, options);
   }
 }
 
@@ -25,6 +25,6 @@ export class NetworkSetupFailedError extends TfcError {
 export class NetworkUnavailableError extends TfcError {
   static readonly code = 'NETWORK_UNAVAILABLE';
   constructor(message: string, options: TfcErrorOptions = {}) {
-    super(NetworkUnavailableError.code, 500, message, options);
+    super(NetworkUnavailableError.code, message, options);
   }
 }

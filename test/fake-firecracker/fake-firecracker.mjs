@@ -23,7 +23,7 @@
  *   FAKE_FC_GUEST_AGENT        guest agent executable, run as `AGENT --unix <socket>` at boot
  *   FAKE_FC_GUEST_AGENT_PORT   its vsock port when the boot args carry no `tfc.agent_port=N` (default 1024)
  *   FAKE_FC_VERSION            version to claim (default 1.12.0)
- *   FAKE_FC_SPEC               spec file (default ../shared/firecracker/firecracker.yaml beside the repo)
+ *   FAKE_FC_SPEC               spec file (default vendor/firecracker/firecracker.yaml beside the repo)
  *   FAKE_FC_SKIP_FILE_CHECKS=1 accept kernel/initrd/drive paths that do not exist
  *   FAKE_FC_CHROOT             set by fake-jailer.mjs: resolve every path inside this directory
  *

@@ -9,8 +9,8 @@ import { fileURLToPath } from 'node:url';
 import { Ajv } from 'ajv';
 import { parse } from 'yaml';
 
-/** ../shared/firecracker/firecracker.yaml beside the repository; FAKE_FC_SPEC overrides it. */
-export const DEFAULT_SPEC_PATH = fileURLToPath(new URL('../../../shared/firecracker/firecracker.yaml', import.meta.url));
+/** vendor/firecracker/firecracker.yaml inside the repository; FAKE_FC_SPEC overrides it. */
+export const DEFAULT_SPEC_PATH = fileURLToPath(new URL('../../vendor/firecracker/firecracker.yaml', import.meta.url));
 
 const SCHEMA_ID = 'firecracker.json';
 const METHODS = ['get', 'put', 'patch', 'post', 'delete'];

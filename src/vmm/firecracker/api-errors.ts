@@ -28,7 +28,7 @@ export class FirecrackerApiError extends TfcError {
   declare readonly details: FirecrackerApiErrorDetails & Record<string, unknown>;
 
   constructor(message: string, details: FirecrackerApiErrorDetails, options: Omit<TfcErrorOptions, 'details'> = {}) {
-    super(FirecrackerApiError.code, 502, message, { ...options, details: { ...details } });
+    super(FirecrackerApiError.code, message, { ...options, details: { ...details } });
     this.name = 'FirecrackerApiError';
   }
 
@@ -60,7 +60,7 @@ export class FirecrackerApiTimeoutError extends TfcError {
   declare readonly details: FirecrackerApiTimeoutDetails & Record<string, unknown>;
 
   constructor(message: string, details: FirecrackerApiTimeoutDetails, options: Omit<TfcErrorOptions, 'details'> = {}) {
-    super(FirecrackerApiTimeoutError.code, 504, message, { ...options, details: { ...details } });
+    super(FirecrackerApiTimeoutError.code, message, { ...options, details: { ...details } });
     this.name = 'FirecrackerApiTimeoutError';
   }
 }

@@ -1,5 +1,5 @@
 // Generated, do not edit; run npm run generate:firecracker
-// (scripts/generate-firecracker-types.mjs) after changing ../shared/firecracker/firecracker.yaml.
+// (scripts/generate-firecracker-types.mjs) after changing vendor/firecracker/firecracker.yaml.
 // Source: Firecracker API 1.17.0-dev, spec SHA-256 47cd2801deb84b4fc38b9dcc85fce494b1f93074caf377dfc59cb7d410fb00f9.
 /* eslint-disable */
 

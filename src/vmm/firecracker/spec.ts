@@ -5,7 +5,7 @@
  * response bodies) against the operation's schema with ajv.
  *
  * For tests and the fake Firecracker only: it reads
- * ../shared/firecracker/firecracker.yaml beside the repository and imports
+ * vendor/firecracker/firecracker.yaml inside the repository and imports
  * devDependencies (ajv, yaml), so production code must not import it. The
  * fake carries a plain-JS twin (test/fake-firecracker/spec-validator.mjs);
  * fake-firecracker.test.ts checks that both report the same violations.
@@ -15,9 +15,9 @@ import { fileURLToPath } from 'node:url';
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import { parse } from 'yaml';
 
-/** The spec file, resolved from this module (src/ or dist/, both three levels below the repo root). */
+/** The spec file, resolved from this module (src/ or dist/, both three levels below the repo root; vendored, see vendor/firecracker/SOURCE.md). */
 export const DEFAULT_FIRECRACKER_SPEC_PATH = fileURLToPath(
-  new URL('../../../../shared/firecracker/firecracker.yaml', import.meta.url),
+  new URL('../../../vendor/firecracker/firecracker.yaml', import.meta.url),
 );
 
 const SCHEMA_ID = 'firecracker.json';
