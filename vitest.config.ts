@@ -7,6 +7,17 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     fileParallelism: false,
+    // `npm run coverage`: line coverage of src/ over both projects. Tests,
+    // generated types and the C guest agent are not measured (the agent is
+    // not TypeScript; *.gen.ts is produced by a script).
+    coverage: {
+      provider: 'v8',
+      include: ['src/**/*.ts'],
+      exclude: ['src/**/*.test.ts', 'src/**/*.gen.ts', 'src/agent/**', 'src/testing/**'],
+      reporter: ['text-summary', 'text'],
+      // A red test must not hide the figure: report what ran.
+      reportOnFailure: true,
+    },
     projects: [
       {
         test: { name: 'unit', include: ['src/**/*.test.ts'], testTimeout: 60_000 },

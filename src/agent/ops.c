@@ -18,6 +18,8 @@
 #define DEFAULT_READ_MAX_BYTES (8u * MIB)
 /* 16 MiB in base64 still fits the 32 MiB reply limit. */
 #define MAX_READ_MAX_BYTES (16u * MIB)
+/* off_t is signed 64-bit. */
+#define MAX_READ_OFFSET ((uint64_t)INT64_MAX)
 /* 9999-12-31T23:59:59.999Z: keeps the time_t conversion far from overflow. */
 #define MAX_UNIX_MS 253402300799999ull
 
@@ -144,9 +146,10 @@ int op_read_file(agent_ctx *ctx, const json_value *req, json_writer *res, op_err
 {
     (void)ctx;
     const char *path;
-    uint64_t max;
+    uint64_t max, offset;
     if (param_string(req, "path", 1, &path, err) < 0 ||
-        param_uint(req, "max_bytes", 0, DEFAULT_READ_MAX_BYTES, MAX_READ_MAX_BYTES, &max, err) < 0)
+        param_uint(req, "max_bytes", 0, DEFAULT_READ_MAX_BYTES, MAX_READ_MAX_BYTES, &max, err) < 0 ||
+        param_uint(req, "offset", 0, 0, MAX_READ_OFFSET, &offset, err) < 0)
         return -1;
     /* O_NONBLOCK: a FIFO or tty without data must not hang the agent. */
     int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
@@ -161,14 +164,22 @@ int op_read_file(agent_ctx *ctx, const json_value *req, json_writer *res, op_err
         close(fd);
         return op_fail(err, "FILE_ERROR", "cannot read %s: %s", path, strerror(e));
     }
+    /* Chunked reads (the host's readFileChunks) continue where the last stopped. */
+    if (offset > 0 && lseek(fd, (off_t)offset, SEEK_SET) < 0) {
+        e = errno;
+        close(fd);
+        return op_fail(err, "FILE_ERROR", "cannot read %s from offset %llu: %s", path, (unsigned long long)offset,
+                       strerror(e));
+    }
     /*
      * Reading max + 1 bytes tells truncation apart from an exact fit. Regular
      * files are sized up front; /proc files and devices report 0, so those
      * grow as they are read.
      */
     size_t cap;
+    uint64_t left = S_ISREG(st.st_mode) && (uint64_t)st.st_size > offset ? (uint64_t)st.st_size - offset : 0;
     if (S_ISREG(st.st_mode))
-        cap = (uint64_t)st.st_size < max ? (size_t)st.st_size + 1 : (size_t)max + 1;
+        cap = left < max ? (size_t)left + 1 : (size_t)max + 1;
     else
         cap = max + 1 < 65536 ? (size_t)max + 1 : 65536;
     unsigned char *data = xmalloc(cap);
@@ -202,13 +213,15 @@ int op_read_file(agent_ctx *ctx, const json_value *req, json_writer *res, op_err
         len = (size_t)max;
     }
     /* /proc files are "regular" with st_size 0: never report less than was read. */
-    uint64_t size = S_ISREG(st.st_mode) && (uint64_t)st.st_size > len ? (uint64_t)st.st_size : (uint64_t)len;
+    uint64_t size = S_ISREG(st.st_mode) && (uint64_t)st.st_size > offset + len ? (uint64_t)st.st_size : offset + len;
     jw_key(res, "data_b64");
     jw_base64(res, data, len);
     jw_key(res, "size");
     jw_uint(res, size);
     jw_key(res, "truncated");
     jw_bool(res, truncated);
+    jw_key(res, "offset");
+    jw_uint(res, offset);
     free(data);
     return 0;
 }

@@ -1,23 +1,78 @@
 import swagger from '@fastify/swagger';
-import Fastify, { type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import type { Socket } from 'node:net';
+import { UriTooLongError } from '../errors/index.js';
 import { checkBearer } from './auth.js';
 import type { ApiDeps } from './deps.js';
-import { toHttpError } from './errors.js';
+import { envelope, toHttpError, type HttpErrorResponse } from './errors.js';
+import { DEFAULT_API_LIMITS, MAX_JSON_BODY_BYTES, MAX_PARAM_LENGTH, MAX_URL_LENGTH, headersTimeoutMs, type ApiLimits } from './limits.js';
+import { lingerOnClose } from './linger.js';
 import { poolRoutes } from './routes/pools.js';
 import { vmRoutes } from './routes/vms.js';
+import { leaseRoutes } from './routes/leases.js';
 
 const PUBLIC_ROUTES = new Set(['/v1/health', '/v1/openapi.json']);
-/** Largest file upload: the agent's write_file limit (a frame of base64). */
-const MAX_UPLOAD_BYTES = 12 * 1024 * 1024;
+
+/** The request URL as a message may quote it: a hostile URL can be kilobytes long. */
+export function shortUrl(url: string): string {
+  return url.length > 120 ? `${url.slice(0, 120)}... (${url.length} characters)` : url;
+}
+
+/** Sends a mapped error; an answer sent before the body was read closes the connection gently. */
+function sendError(req: FastifyRequest, reply: FastifyReply, mapped: HttpErrorResponse): void {
+  if (!req.raw.complete) {
+    void reply.header('connection', 'close');
+    lingerOnClose(req.raw);
+  }
+  void reply.code(mapped.status).headers(mapped.headers).send(mapped.body);
+}
+
+/**
+ * Errors Node's HTTP server meets before Fastify sees a request (a request
+ * timeout, oversized headers, a malformed request line) get the envelope
+ * too, written on the raw socket, which is then closed.
+ */
+function clientErrorHandler(err: NodeJS.ErrnoException, socket: Socket): void {
+  if (err.code === 'ECONNRESET' || socket.destroyed) return;
+  const mapped =
+    err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+      ? envelope('REQUEST_TIMEOUT', 'the request (headers and body) did not arrive within the server request timeout (api.request_timeout_ms); send it without pauses')
+      : err.code === 'HPE_HEADER_OVERFLOW'
+        ? envelope('REQUEST_HEADERS_TOO_LARGE', 'the request line and headers are larger than the server reads (16 KiB); send a shorter URL and fewer headers')
+        : envelope('INVALID_ARGUMENT', `malformed HTTP request (${err.code ?? err.message}); this server speaks HTTP/1.1`);
+  const body = JSON.stringify(mapped.body);
+  // An answer already under way cannot take a second status line.
+  const started = (socket as Socket & { _httpMessage?: { headersSent?: boolean } })._httpMessage?.headersSent;
+  if (socket.writable && !started) {
+    socket.write(`HTTP/1.1 ${mapped.status} ${mapped.status === 408 ? 'Request Timeout' : mapped.status === 431 ? 'Request Header Fields Too Large' : 'Bad Request'}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+  }
+  socket.destroy();
+}
 
 /**
  * Builds the REST API (not listening; tests call `app.inject`). Routes only
- * translate HTTP to calls on pools and VMs; every error goes through
- * `toHttpError`.
+ * translate HTTP to calls on pools and VMs; every error, Fastify's own
+ * included, goes through `toHttpError` and leaves as the error envelope.
  */
 export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
-  // removeAdditional off: an unknown field is a client mistake to report, not to drop silently.
-  const app = Fastify({ logger: false, bodyLimit: MAX_UPLOAD_BYTES, forceCloseConnections: true, ajv: { customOptions: { removeAdditional: false, coerceTypes: false } } });
+  const limits = resolveLimits(deps.limits);
+  const app = Fastify({
+    logger: false,
+    bodyLimit: MAX_JSON_BODY_BYTES,
+    forceCloseConnections: true,
+    // Node's own request timeout (whole request received) and headers timeout; the handler's time is bounded by exec timeouts.
+    requestTimeout: limits.requestTimeoutMs,
+    http: {
+      requestTimeout: limits.requestTimeoutMs,
+      headersTimeout: headersTimeoutMs(limits),
+      connectionsCheckingInterval: Math.max(100, Math.min(1000, Math.floor(limits.requestTimeoutMs / 4))),
+    },
+    routerOptions: { maxParamLength: MAX_PARAM_LENGTH },
+    clientErrorHandler,
+    frameworkErrors: (err: FastifyError, req, reply) => sendError(req, reply, toHttpError(err)),
+    // removeAdditional off: an unknown field is a client mistake to report, not to drop silently.
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: false } },
+  });
   await app.register(swagger, {
     openapi: {
       info: { title: 'terraphim-firecracker', version: deps.version, description: 'Isolated, ready-to-use Linux microVMs from warm pools' },
@@ -25,18 +80,22 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
       security: [{ bearer: [] }],
     },
   });
-  app.addContentTypeParser('application/octet-stream', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
+  // JSON everywhere else: a text/plain body is a 415, not a string that fails the schema.
+  app.removeContentTypeParser('text/plain');
+  // File uploads: the raw request stream goes to the route unread, which streams it into the guest.
+  app.addContentTypeParser('application/octet-stream', (_req, payload, done) => done(null, payload));
   app.setErrorHandler((err, req, reply) => {
     const mapped = toHttpError(err);
     // Exhaustion is back-pressure, not a fault: warn, do not alarm.
     const level = mapped.body.error.code === 'POOL_EXHAUSTED' ? 'warn' : 'error';
-    if (mapped.status >= 500) deps.logger?.[level]({ err, method: req.method, url: req.url, code: mapped.body.error.code }, mapped.body.error.message);
-    void reply.code(mapped.status).headers(mapped.headers).send(mapped.body);
+    if (mapped.status >= 500) deps.logger?.[level]({ err, method: req.method, url: shortUrl(req.url), code: mapped.body.error.code }, mapped.body.error.message);
+    sendError(req, reply, mapped);
   });
   app.setNotFoundHandler((req, reply) => {
-    void reply.code(404).send({ error: { code: 'NOT_FOUND', message: `no route ${req.method} ${req.url}; see GET /v1/openapi.json` } });
+    sendError(req, reply, envelope('NOT_FOUND', `no route ${req.method} ${shortUrl(req.url)}; see GET /v1/openapi.json`));
   });
   app.addHook('onRequest', async (req) => {
+    if (req.url.length > MAX_URL_LENGTH) throw new UriTooLongError(`the URL is ${req.url.length} characters long; at most ${MAX_URL_LENGTH} are accepted`);
     if (PUBLIC_ROUTES.has(req.url.split('?')[0])) return;
     checkBearer(req.headers.authorization, deps.token);
   });
@@ -47,13 +106,23 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
     pools: deps.pools.list().map((p) => ({ name: p.name, ready: p.ready, booting: p.booting, allocated: p.allocated, target: p.target })),
   }));
   poolRoutes(app, deps);
-  vmRoutes(app, deps);
+  vmRoutes(app, deps, limits);
+  leaseRoutes(app, deps);
   app.get('/v1/metrics', { schema: { summary: 'Prometheus metrics (text exposition format)' } }, async (_req, reply) => {
-    if (!deps.metrics) return reply.code(404).send({ error: { code: 'NOT_FOUND', message: 'metrics are not enabled in this server' } });
+    if (!deps.metrics) return reply.code(404).send(envelope('NOT_FOUND', 'metrics are not enabled in this server').body);
     reply.header('content-type', deps.metrics.contentType);
     return deps.metrics.render();
   });
   app.get('/v1/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   await app.ready();
   return app;
+}
+
+/** The limits in force: each one given in `deps.limits` (config.api may carry other keys too), else the default. */
+function resolveLimits(given: Partial<ApiLimits> = {}): ApiLimits {
+  return {
+    maxExecTimeoutMs: given.maxExecTimeoutMs ?? DEFAULT_API_LIMITS.maxExecTimeoutMs,
+    requestTimeoutMs: given.requestTimeoutMs ?? DEFAULT_API_LIMITS.requestTimeoutMs,
+    maxUploadBytes: given.maxUploadBytes ?? DEFAULT_API_LIMITS.maxUploadBytes,
+  };
 }

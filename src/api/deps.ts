@@ -3,6 +3,7 @@ import type { PoolManager } from '../pool/index.js';
 import type { Metrics } from '../metrics/index.js';
 import type { VmRepository } from '../store/index.js';
 import type { VmService } from '../vm/index.js';
+import type { ApiLimits } from './limits.js';
 
 /** What the HTTP layer may use: core services only, never VMM internals. */
 export interface ApiDeps {
@@ -16,4 +17,6 @@ export interface ApiDeps {
   logger?: Logger;
   /** Served at GET /v1/metrics; allocation latency is recorded here. */
   metrics?: Metrics;
+  /** Request bounds from the `[api]` config table (`config.api`); any left out take DEFAULT_API_LIMITS. */
+  limits?: Partial<ApiLimits>;
 }

@@ -7,3 +7,4 @@ export { buildApp } from './app.js';
 export { toHttpError } from './errors.js';
 export type { ApiDeps } from './deps.js';
 export type { VmView } from './vm-view.js';
+export { DEFAULT_API_LIMITS, type ApiLimits } from './limits.js';

@@ -3,6 +3,8 @@
  * @fastify/swagger turns them into GET /v1/openapi.json. The CLI prints the
  * same shapes with --json.
  */
+import { MAX_ARG_BYTES, MAX_ARGV_ENV_TOTAL_BYTES, MAX_ARGV_ITEMS, MAX_ENV_ENTRIES, MAX_PATH_BYTES } from './limits.js';
+
 export const ErrorBody = {
   type: 'object',
   required: ['error'],
@@ -37,6 +39,9 @@ export const VmBody = {
       properties: { host_address: { type: 'string' }, guest_ip: { type: 'string' }, netns: { type: 'string' } },
     },
     created_at: { type: 'string' },
+    expires_at: { type: ['string', 'null'], description: 'allocated VMs: when the lease runs out (ISO time); extend with POST /v1/vms/{id}/keepalive' },
+    state_reason: { type: ['string', 'null'], description: 'VMs that are gone: why the last state change happened (e.g. "lease expired")' },
+    error: { type: ['object', 'null'], properties: { code: { type: 'string' }, message: { type: 'string' } }, description: 'why the VM failed (a failed VM keeps it)' },
   },
 } as const;
 
@@ -67,6 +72,7 @@ export const AllocateRequest = {
   properties: {
     owner: { type: 'string', minLength: 1, maxLength: 128, description: 'reuse pools: released VMs are kept for this owner' },
     timeout_ms: { type: 'integer', minimum: 0, maximum: 600000, description: 'wait this long when the pool is empty (default: the pool allocate_timeout_ms)' },
+    ttl_ms: { type: 'integer', minimum: 1, description: 'lease: the VM is destroyed (fresh) or recycled (reuse) this long after allocation unless kept alive (default: the pool lease_ms, at most its max_lease_ms)' },
   },
 } as const;
 
@@ -75,11 +81,12 @@ export const ExecRequest = {
   required: ['cmd'],
   additionalProperties: false,
   properties: {
-    cmd: { type: 'array', minItems: 1, items: { type: 'string' }, description: 'argv; no shell' },
-    stdin: { type: 'string' },
-    env: { type: 'object', additionalProperties: { type: 'string' } },
-    cwd: { type: 'string' },
-    timeout_ms: { type: 'integer', minimum: 0, maximum: 86400000 },
+    cmd: { type: 'array', minItems: 1, maxItems: MAX_ARGV_ITEMS, items: { type: 'string' }, description: `argv; no shell. No NUL bytes; one argument at most ${MAX_ARG_BYTES} bytes, argv and env together at most ${MAX_ARGV_ENV_TOTAL_BYTES} bytes` },
+    stdin: { type: 'string', description: 'UTF-8 text written to the command\'s stdin (the whole JSON body is at most 8 MiB)' },
+    env: { type: 'object', maxProperties: MAX_ENV_ENTRIES, additionalProperties: { type: 'string' }, description: 'added to the guest\'s base environment; names without "=", no NUL bytes' },
+    cwd: { type: 'string', description: `working directory in the guest; no NUL bytes, at most ${MAX_PATH_BYTES} bytes` },
+    timeout_ms: { type: 'integer', minimum: 0, description: 'kill the command after this long; 0 or absent: 30000; at most api.max_exec_timeout_ms (default 600000)' },
+    output_encoding: { type: 'string', enum: ['utf8', 'base64'], description: 'utf8 (default): stdout/stderr as text (invalid UTF-8 becomes U+FFFD); base64: the exact bytes, base64-encoded' },
   },
 } as const;
 
@@ -92,6 +99,7 @@ export const ExecResponse = {
     timed_out: { type: 'boolean' },
     stdout: { type: 'string' },
     stderr: { type: 'string' },
+    output_encoding: { type: 'string', enum: ['utf8', 'base64'] },
     stdout_truncated: { type: 'boolean' },
     stderr_truncated: { type: 'boolean' },
     duration_ms: { type: 'number' },
@@ -103,7 +111,11 @@ export const PoolNameParams = { type: 'object', required: ['name'], properties: 
 export const FileQuery = {
   type: 'object',
   required: ['path'],
-  properties: { path: { type: 'string', pattern: '^/', description: 'absolute path in the guest' }, mode: { type: 'string', pattern: '^[0-7]{3,4}$' } },
+  additionalProperties: false,
+  properties: {
+    path: { type: 'string', pattern: '^/', description: `absolute path in the guest; no NUL bytes, at most ${MAX_PATH_BYTES} bytes` },
+    mode: { type: 'string', pattern: '^[0-7]{3,4}$', description: 'permission bits in octal (uploads only); default 0644' },
+  },
 } as const;
 
 export const GuestNetworkRequest = {

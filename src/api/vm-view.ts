@@ -18,6 +18,24 @@ export interface VmView {
   /** Networked VMs: the VM's unique address as seen from the host, and the guest's own (same in every VM). */
   network: { host_address: string; guest_ip: string; netns: string } | null;
   created_at?: string;
+  /** Allocated pool VMs: when the lease runs out (ISO time); null otherwise. */
+  expires_at: string | null;
+  /** Why the VM failed (state `failed`), from the store; null otherwise. */
+  error: { code: string; message: string } | null;
+  /** VMs that are gone (stored records): the reason of the last state change, e.g. "lease expired". */
+  state_reason?: string | null;
+}
+
+/** The recorded failure of a failed VM (one SQLite read, only for failed VMs). */
+function errorOf(deps: ApiDeps, id: string, state: string): VmView['error'] {
+  if (state !== 'failed') return null;
+  try {
+    const r = deps.repo.get(id);
+    return r.errorCode ? { code: r.errorCode, message: r.errorMessage ?? '' } : null;
+  } catch {
+    // A store that cannot be read must not hide the VM itself.
+    return null;
+  }
 }
 
 export function viewOf(deps: ApiDeps, vm: Vm): VmView {
@@ -36,6 +54,8 @@ export function viewOf(deps: ApiDeps, vm: Vm): VmView {
     uses: member?.uses ?? 0,
     phases: [...vm.bootPhases],
     network: vm.network ? { host_address: vm.network.hostAddress, guest_ip: vm.network.guestIp, netns: vm.network.netns } : null,
+    expires_at: member?.status === 'allocated' && member.expiresAt !== undefined ? new Date(member.expiresAt).toISOString() : null,
+    error: errorOf(deps, vm.id, vm.state),
   };
 }
 
@@ -59,6 +79,9 @@ export function viewById(deps: ApiDeps, id: string): VmView {
     phases: deps.repo.phases(id, kind),
     network: null,
     created_at: record.createdAt,
+    expires_at: null,
+    state_reason: deps.repo.transitions(id).at(-1)?.reason ?? null,
+    error: record.state === 'failed' && record.errorCode ? { code: record.errorCode, message: record.errorMessage ?? '' } : null,
   };
 }
 

@@ -15,7 +15,7 @@ const LEVELS = ['standard', 'fast', 'ultrafast', 'sub2second'] as const;
 
 async function main(): Promise<void> {
   const runs = intArg('runs', 3);
-  const env = openBenchEnv();
+  const env = await openBenchEnv();
   const base = resolveProfile(env.config);
   const results = new Map<string, { ready: number[]; kernel: number[]; stop: number[] }>(LEVELS.map((l) => [l, { ready: [], kernel: [], stop: [] }]));
   try {

@@ -1,30 +1,27 @@
 import { loadConfig, type Config } from '../config/index.js';
-import { dataLayout, openDatabase, VmRepository, type DataLayout, type Db } from '../store/index.js';
-import { VmService } from '../vm/index.js';
-import { createDrivers } from '../vmm/index.js';
+import { composeRuntime } from '../runtime/index.js';
+import type { SnapshotManager } from '../snapshot/index.js';
+import type { DataLayout, Db, VmRepository } from '../store/index.js';
+import type { VmService } from '../vm/index.js';
 
-/** What every benchmark needs: config (from the usual lookup), store, a VM service. Call `close()` at the end. */
+/** What every benchmark needs: config (from the usual lookup), store, a VM service, snapshots. Call `close()` at the end. */
 export interface BenchEnv {
   config: Config;
   layout: DataLayout;
   db: Db;
   repo: VmRepository;
   service: VmService;
+  snapshots: SnapshotManager;
   close(): Promise<void>;
 }
 
-export function openBenchEnv(): BenchEnv {
+/** The runtime the CLI and the daemon use too (composeRuntime), so benchmarks measure the same wiring. */
+export async function openBenchEnv(): Promise<BenchEnv> {
   const { config } = loadConfig();
-  const layout = dataLayout(config.dataDir);
-  const db = openDatabase(layout.database);
-  const repo = new VmRepository(db);
-  const service = new VmService({ layout, repo, drivers: createDrivers(config), stopTimeoutMs: config.vmm.qemu.stopTimeoutMs });
-  const close = async () => {
-    await service.stopAll('benchmark finished');
-    db.close();
-  };
+  const runtime = await composeRuntime(config);
+  const close = () => runtime.close('benchmark finished');
   process.once('SIGINT', () => void close().finally(() => process.exit(130)));
-  return { config, layout, db, repo, service, close };
+  return { config, layout: runtime.layout, db: runtime.db, repo: runtime.repo, service: runtime.service, snapshots: runtime.snapshots, close };
 }
 
 export function median(values: number[]): number {

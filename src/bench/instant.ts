@@ -18,16 +18,15 @@ import Table from 'cli-table3';
 import { pino } from 'pino';
 import { loadConfig, resolveProfile } from '../config/index.js';
 import { startDaemon } from '../daemon/index.js';
-import { SnapshotManager } from '../snapshot/index.js';
 import { intArg, median, openBenchEnv, percentile } from './common.js';
 import { pssKib } from './memory.js';
 
 const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
 
 async function restoreVsBoot(runs: number) {
-  const env = openBenchEnv();
+  const env = await openBenchEnv();
   const profile = resolveProfile(env.config);
-  const snapshots = new SnapshotManager(env.layout, env.service);
+  const snapshots = env.snapshots;
   await snapshots.ensure(profile);
   const cold: number[] = [];
   const restored: number[] = [];
@@ -48,9 +47,9 @@ async function restoreVsBoot(runs: number) {
 }
 
 async function memory() {
-  const env = openBenchEnv();
+  const env = await openBenchEnv();
   const profile = resolveProfile(env.config);
-  const snapshots = new SnapshotManager(env.layout, env.service);
+  const snapshots = env.snapshots;
   await snapshots.ensure(profile);
   try {
     const cold = await env.service.create({ profile });

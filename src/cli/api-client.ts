@@ -1,5 +1,5 @@
 import { DaemonUnavailableError, isErrorCode, TfcError } from '../errors/index.js';
-import { readToken } from '../daemon/index.js';
+import { readToken } from '../runtime/index.js';
 import type { CliContext } from './context.js';
 
 /** Where the CLI finds the daemon: TFC_URL, else http://<api.listen> (0.0.0.0 and :: mean this host). */
@@ -47,10 +47,13 @@ export class ApiClient {
       throw new DaemonUnavailableError(`${this.baseUrl} answered ${res.status} with something that is not tfc JSON; is TFC_URL right?`);
     }
     if (!res.ok) {
-      const e = (json as { error?: { code?: string; message?: string; details?: Record<string, unknown> } })?.error;
+      const raw = (json as { error?: unknown })?.error;
+      // Anything but the envelope (a proxy, an older daemon) is reported with its status and any message.
+      const e = raw !== null && typeof raw === 'object' ? (raw as { code?: string; message?: string; details?: Record<string, unknown> }) : undefined;
       // The daemon speaks the same registry; an unknown code (a newer daemon) keeps its text in the message.
       const code = isErrorCode(e?.code) ? e.code : 'INTERNAL';
-      const message = e?.message ?? `HTTP ${res.status}`;
+      const other = (json as { message?: unknown })?.message;
+      const message = e?.message ?? (typeof other === 'string' ? other.slice(0, 300) : `HTTP ${res.status}`);
       throw new TfcError(code, code === e?.code ? message : `${e?.code ?? `HTTP ${res.status}`}: ${message}`, { status: res.status, ...(e?.details ? { details: e.details } : {}) });
     }
     return json as T;

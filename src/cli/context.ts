@@ -1,10 +1,8 @@
 import { loadConfig, type LoadedConfig } from '../config/index.js';
-import { dataLayout, openDatabase, VmRepository, type DataLayout, type Db } from '../store/index.js';
-import { createDrivers } from '../vmm/index.js';
-import { VmService } from '../vm/index.js';
-import { SnapshotManager } from '../snapshot/index.js';
-import { prepareNetworking } from '../daemon/networking.js';
-import type { NetworkManager } from '../net/index.js';
+import { composeRuntime, type Runtime } from '../runtime/index.js';
+import type { SnapshotManager } from '../snapshot/index.js';
+import { dataLayout, type DataLayout } from '../store/index.js';
+import type { VmService } from '../vm/index.js';
 
 /** Global CLI options shared by every command. */
 export interface GlobalOptions {
@@ -13,16 +11,15 @@ export interface GlobalOptions {
 
 /**
  * What local commands work with, opened lazily: the config is always
- * loaded, the database only by commands that need it. `close()` releases
- * the database; call it once.
+ * loaded; the runtime (store, drivers, networking, VM service, snapshots;
+ * see composeRuntime) only by commands that need it. `close()` stops the
+ * VMs this process made and closes the store; call it once.
  */
 export class CliContext {
   readonly loaded: LoadedConfig;
   readonly layout: DataLayout;
-  private db?: Db;
-  private service?: VmService;
-  private snapshotManager?: SnapshotManager;
-  private networks?: NetworkManager;
+  private runtime?: Promise<Runtime>;
+  private catalogRuntime?: Promise<Runtime>;
 
   constructor(options: GlobalOptions) {
     this.loaded = loadConfig({ configPath: options.config });
@@ -33,22 +30,15 @@ export class CliContext {
     return this.loaded.config;
   }
 
-  database(): Db {
-    this.db ??= openDatabase(this.layout.database);
-    return this.db;
-  }
-
   /** Snapshots for listing and removal only: no VM is created, so no network setup happens. */
-  snapshotCatalog(): SnapshotManager {
-    return new SnapshotManager(
-      this.layout,
-      new VmService({ layout: this.layout, repo: new VmRepository(this.database()), drivers: createDrivers(this.config), stopTimeoutMs: this.config.vmm.qemu.stopTimeoutMs }),
-    );
+  async snapshotCatalog(): Promise<SnapshotManager> {
+    if (this.runtime) return (await this.runtime).snapshots;
+    this.catalogRuntime ??= composeRuntime(this.config, { networking: false });
+    return (await this.catalogRuntime).snapshots;
   }
 
   async snapshots(): Promise<SnapshotManager> {
-    this.snapshotManager ??= new SnapshotManager(this.layout, await this.vmService());
-    return this.snapshotManager;
+    return (await this.vmRuntime()).snapshots;
   }
 
   /**
@@ -56,25 +46,20 @@ export class CliContext {
    * networking (which sets up the host side, so it needs root).
    */
   async vmService(): Promise<VmService> {
-    if (this.service) return this.service;
-    const repo = new VmRepository(this.database());
-    const networking = await prepareNetworking(this.config, this.database(), repo);
-    this.networks = networking?.manager;
-    this.service ??= new VmService({
-      layout: this.layout,
-      repo,
-      drivers: createDrivers(this.config),
-      stopTimeoutMs: this.config.vmm.qemu.stopTimeoutMs,
-      ...(networking ? { networks: networking.manager } : {}),
-    });
-    return this.service;
+    return (await this.vmRuntime()).service;
+  }
+
+  private vmRuntime(): Promise<Runtime> {
+    this.runtime ??= composeRuntime(this.config);
+    return this.runtime;
   }
 
   async close(): Promise<void> {
-    await this.service?.stopAll('CLI exiting');
-    // Refused (and kept) while another process still has VM networks.
-    await this.networks?.removeHost().catch(() => undefined);
-    this.db?.close();
+    // A runtime that failed to compose has nothing open.
+    for (const pending of [this.runtime, this.catalogRuntime]) {
+      const runtime = await pending?.catch(() => undefined);
+      await runtime?.close('CLI exiting');
+    }
   }
 }
 

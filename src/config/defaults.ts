@@ -24,14 +24,15 @@ export function globalDefaults(env: NodeJS.ProcessEnv, uid: number): Array<[stri
     ['log_level', 'info'],
     ['default_profile', BUILTIN_PROFILE],
     ['vmm.default_driver', 'qemu'],
+    ['vmm.stop_timeout_ms', 3000],
+    ['vmm.console_log_max_bytes', 8 * 1024 * 1024],
     ['vmm.qemu.binary', 'qemu-system-x86_64'],
     ['vmm.qemu.accel', 'auto'],
-    ['vmm.qemu.stop_timeout_ms', 3000],
     ['vmm.firecracker.binary', 'firecracker'],
     ['vmm.firecracker.api_timeout_ms', 5000],
     ['vmm.firecracker.log_level', 'info'],
     ['vmm.firecracker.metrics_sink', 'file'],
-    ['vmm.firecracker.jailer.enabled', false],
+    ['vmm.firecracker.jailer.enabled', true],
     ['vmm.firecracker.jailer.binary', 'jailer'],
     ['vmm.firecracker.jailer.uid', 65534],
     ['vmm.firecracker.jailer.gid', 65534],
@@ -48,6 +49,12 @@ export function globalDefaults(env: NodeJS.ProcessEnv, uid: number): Array<[stri
     ['network.uplink', ''],
     ['network.masquerade', true],
     ['api.listen', '127.0.0.1:7070'],
+    ['api.max_exec_timeout_ms', 600_000],
+    ['api.request_timeout_ms', 600_000],
+    ['api.max_upload_bytes', 1024 * 1024 * 1024],
+    ['security.drop_privileges', true],
+    ['security.uid_range_start', 2_000_000_000],
+    ['security.uid_count', 65_536],
   ];
 }
 
@@ -87,4 +94,6 @@ export const POOL_DEFAULTS: ReadonlyArray<[string, unknown]> = [
   ['max_age_ms', 3_600_000],
   ['health_interval_ms', 5000],
   ['allocate_timeout_ms', 10_000],
+  ['lease_ms', 600_000],
+  ['max_lease_ms', 86_400_000],
 ];

@@ -55,14 +55,16 @@ describe('defaults', () => {
       defaultProfile: 'minimal',
       vmm: {
         defaultDriver: 'qemu',
-        qemu: { binary: 'qemu-system-x86_64', accel: 'auto', stopTimeoutMs: 3000 },
+        stopTimeoutMs: 3000,
+        consoleLogMaxBytes: 8 * 1024 * 1024,
+        qemu: { binary: 'qemu-system-x86_64', accel: 'auto' },
         firecracker: {
           binary: 'firecracker',
           apiTimeoutMs: 5000,
           logLevel: 'info',
           metricsSink: 'file',
           jailer: {
-            enabled: false,
+            enabled: true,
             binary: 'jailer',
             uid: 65534,
             gid: 65534,
@@ -105,14 +107,18 @@ describe('defaults', () => {
           maxAgeMs: 3600000,
           healthIntervalMs: 5000,
           allocateTimeoutMs: 10000,
+          leaseMs: 600000,
+          maxLeaseMs: 86400000,
         },
       },
       network: { range: '10.200.0.0/16', prefixPerVm: 30, exposedPorts: [], uplink: '', masquerade: true },
-      api: { listen: '127.0.0.1:7070' },
+      api: { listen: '127.0.0.1:7070', maxExecTimeoutMs: 600000, requestTimeoutMs: 600000, maxUploadBytes: 1073741824 },
+      security: { dropPrivileges: true, uidRangeStart: 2000000000, uidCount: 65536 },
     });
     expect(Object.values(sources).every((s) => s.kind === 'default')).toBe(true);
     expect(Object.keys(sources)).toContain('profiles.minimal.memory_mib');
-    expect(Object.keys(sources)).toContain('vmm.qemu.stop_timeout_ms');
+    expect(Object.keys(sources)).toContain('vmm.stop_timeout_ms');
+    expect(Object.keys(sources)).not.toContain('vmm.qemu.stop_timeout_ms');
   });
 
   it('puts data_dir under /var/lib for root and honours an absolute XDG_DATA_HOME', () => {
@@ -236,6 +242,18 @@ describe('data_dir in the file', () => {
   });
 });
 
+describe('vmm.stop_timeout_ms', () => {
+  it('times every driver\'s stop; the deprecated vmm.qemu.stop_timeout_ms still sets it, and the new key wins', () => {
+    const path = write('old.toml', '[vmm.qemu]\nstop_timeout_ms = 7000\n');
+    const old = load({ configPath: path });
+    expect(old.config.vmm.stopTimeoutMs).toBe(7000);
+    expect(old.sources['vmm.stop_timeout_ms']).toEqual({ kind: 'file', file: path, line: 2 });
+    const both = load({ configPath: write('both.toml', '[vmm]\nstop_timeout_ms = 1500\n[vmm.qemu]\nstop_timeout_ms = 7000\n') });
+    expect(both.config.vmm.stopTimeoutMs).toBe(1500);
+    expect(load({ configPath: write('new.toml', '[vmm]\nstop_timeout_ms = 0\n') }).config.vmm.stopTimeoutMs).toBe(0);
+  });
+});
+
 describe('errors', () => {
   /** Loads `text` as ./tfc.toml and returns the single problem it reports. */
   function oneProblem(text: string): { err: TfcError; problem: Problem } {
@@ -289,6 +307,14 @@ describe('errors', () => {
     });
     expect(oneProblem('[profiles.dev]\nmemory_mib = 512.5\n').problem).toMatchObject({ key: 'profiles.dev.memory_mib', line: 2 });
     expect(oneProblem('[profiles.dev]\nboot_timeout_ms = 999\n').problem.message).toBe('must be an integer from 1000 to 600000');
+  });
+
+  it('vmm.console_log_max_bytes says which sizes it takes', () => {
+    expect(oneProblem('[vmm]\nconsole_log_max_bytes = 1000\n').problem).toMatchObject({
+      key: 'vmm.console_log_max_bytes',
+      line: 2,
+      message: expect.stringMatching(/^must be an integer number of bytes from 65536 \(64 KiB\)/),
+    });
   });
 
   it('kernel_package must be auto or a cloud kernel package', () => {

@@ -58,6 +58,14 @@ export function resolveConfig(input: ResolveInput): LoadedConfig {
   for (const [path, value] of leaves(fileGlobals)) entries.set(path.join('.'), { value, source: fromFile(path) });
   for (const o of input.overrides) entries.set(o.key, { value: o.value, source: { kind: 'env', env: o.env } });
 
+  // vmm.qemu.stop_timeout_ms is the deprecated name of vmm.stop_timeout_ms
+  // (it always timed every driver's stop); the new key wins when both are set.
+  const legacyStop = entries.get('vmm.qemu.stop_timeout_ms');
+  if (legacyStop) {
+    if (entries.get('vmm.stop_timeout_ms')!.source.kind === 'default') entries.set('vmm.stop_timeout_ms', legacyStop);
+    entries.delete('vmm.qemu.stop_timeout_ms');
+  }
+
   const dataDir = entries.get('data_dir')!;
   const base = dataDir.source.kind === 'file' && file ? dirname(file.path) : input.cwd;
   dataDir.value = absoluteDir(dataDir.value as string, base, input.env);
@@ -90,6 +98,9 @@ export function resolveConfig(input: ResolveInput): LoadedConfig {
     const [min, max, target] = [num('min'), num('max'), num('target')];
     if (min.source.kind === 'default' && (min.value as number) > (max.value as number)) min.value = max.value;
     if (target.source.kind === 'default') target.value = Math.min(Math.max(target.value as number, min.value as number), max.value as number);
+    // Likewise a default lease never exceeds an explicit lower max_lease_ms.
+    const [lease, maxLease] = [num('lease_ms'), num('max_lease_ms')];
+    if (lease.source.kind === 'default' && (lease.value as number) > (maxLease.value as number)) lease.value = maxLease.value;
   }
 
   const get = <T>(key: string): T => entries.get(key)!.value as T;
@@ -131,6 +142,8 @@ export function resolveConfig(input: ResolveInput): LoadedConfig {
       maxAgeMs: get<number>(p('max_age_ms')),
       healthIntervalMs: get<number>(p('health_interval_ms')),
       allocateTimeoutMs: get<number>(p('allocate_timeout_ms')),
+      leaseMs: get<number>(p('lease_ms')),
+      maxLeaseMs: get<number>(p('max_lease_ms')),
     };
   }
   const config: Config = {
@@ -139,10 +152,11 @@ export function resolveConfig(input: ResolveInput): LoadedConfig {
     defaultProfile: get<string>('default_profile'),
     vmm: {
       defaultDriver: get<DriverName>('vmm.default_driver'),
+      stopTimeoutMs: get<number>('vmm.stop_timeout_ms'),
+      consoleLogMaxBytes: get<number>('vmm.console_log_max_bytes'),
       qemu: {
         binary: get<string>('vmm.qemu.binary'),
         accel: get<QemuAccel>('vmm.qemu.accel'),
-        stopTimeoutMs: get<number>('vmm.qemu.stop_timeout_ms'),
       },
       firecracker: {
         binary: get<string>('vmm.firecracker.binary'),
@@ -174,7 +188,17 @@ export function resolveConfig(input: ResolveInput): LoadedConfig {
       uplink: get<string>('network.uplink'),
       masquerade: get<boolean>('network.masquerade'),
     },
-    api: { listen: get<string>('api.listen') },
+    api: {
+      listen: get<string>('api.listen'),
+      maxExecTimeoutMs: get<number>('api.max_exec_timeout_ms'),
+      requestTimeoutMs: get<number>('api.request_timeout_ms'),
+      maxUploadBytes: get<number>('api.max_upload_bytes'),
+    },
+    security: {
+      dropPrivileges: get<boolean>('security.drop_privileges'),
+      uidRangeStart: get<number>('security.uid_range_start'),
+      uidCount: get<number>('security.uid_count'),
+    },
   };
   const sources = Object.fromEntries([...entries].map(([key, e]) => [key, e.source]));
   return { config, file: file?.path ?? null, sources };

@@ -94,6 +94,8 @@ export const PoolFileSchema = table({
   max_age_ms: intIn(1000, 86_400_000),
   health_interval_ms: intIn(100, 3_600_000),
   allocate_timeout_ms: intIn(0, 600_000),
+  lease_ms: intIn(1000, 604_800_000),
+  max_lease_ms: intIn(1000, 604_800_000),
 }, 'must be a pool table [pools.NAME]; pool fields such as max go inside one');
 
 export const ConfigFileSchema = table({
@@ -102,9 +104,16 @@ export const ConfigFileSchema = table({
   default_profile: z.string({ error: 'must be a string naming a profile' }),
   vmm: table({
     default_driver: oneOf(DRIVERS),
+    stop_timeout_ms: intIn(0, 600_000),
+    console_log_max_bytes: z
+      .number({ error: 'must be an integer number of bytes from 65536 (64 KiB) to 1099511627776 (1 TiB), e.g. 8388608 for 8 MiB' })
+      .int()
+      .min(65_536)
+      .max(2 ** 40),
     qemu: table({
       binary: nonEmptyString('a command name or path'),
       accel: oneOf(QEMU_ACCELS),
+      // Deprecated name of vmm.stop_timeout_ms (resolve.ts maps it).
       stop_timeout_ms: intIn(0, 600_000),
     }),
     firecracker: table({
@@ -156,6 +165,14 @@ export const ConfigFileSchema = table({
     listen: z
       .string({ error: 'must be "HOST:PORT", e.g. "127.0.0.1:7070"' })
       .refine((v) => LISTEN_PATTERN.test(v) && Number(LISTEN_PATTERN.exec(v)![2]) <= 65535),
+    max_exec_timeout_ms: intIn(1000, 86_400_000),
+    request_timeout_ms: intIn(1000, 86_400_000),
+    max_upload_bytes: intIn(1, 2 ** 40),
+  }),
+  security: table({
+    drop_privileges: z.boolean({ error: 'must be true or false (run each VMM as its own unprivileged uid, QEMU under -sandbox)' }),
+    uid_range_start: intIn(1000, 4_000_000_000),
+    uid_count: intIn(1, 100_000_000),
   }),
 });
 
@@ -197,6 +214,8 @@ export function crossKeyIssues(doc: Record<string, unknown>): Array<{ path: stri
       if (min !== undefined && max !== undefined && min > max) issues.push({ path: ['pools', name, 'min'], message: `must not exceed max (${max})` });
       if (target !== undefined && max !== undefined && target > max) issues.push({ path: ['pools', name, 'target'], message: `must not exceed max (${max})` });
       if (target !== undefined && min !== undefined && target < min) issues.push({ path: ['pools', name, 'target'], message: `must not be below min (${min})` });
+      const [lease, maxLease] = [n('lease_ms'), n('max_lease_ms')];
+      if (lease !== undefined && maxLease !== undefined && lease > maxLease) issues.push({ path: ['pools', name, 'lease_ms'], message: `must not exceed max_lease_ms (${maxLease})` });
     }
   }
   const wanted = doc.default_profile;

@@ -50,7 +50,8 @@ describe('renderConfigShow json', () => {
   it('has snake_case config, sources and the file', () => {
     const json = JSON.parse(renderConfigShow(loaded, 'json'));
     expect(json.file).toBe(join(dir, 'tfc.toml'));
-    expect(json.config.vmm.qemu.stop_timeout_ms).toBe(3000);
+    expect(json.config.vmm.stop_timeout_ms).toBe(3000);
+    expect(json.config.vmm.qemu).not.toHaveProperty('stop_timeout_ms');
     expect(json.config.profiles.dev).toEqual({
       driver: 'qemu',
       image: 'minimal',

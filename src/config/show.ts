@@ -37,6 +37,8 @@ export function configDocument(config: Config): Record<string, unknown> {
       max_age_ms: p.maxAgeMs,
       health_interval_ms: p.healthIntervalMs,
       allocate_timeout_ms: p.allocateTimeoutMs,
+      lease_ms: p.leaseMs,
+      max_lease_ms: p.maxLeaseMs,
     };
   }
   return {
@@ -45,10 +47,11 @@ export function configDocument(config: Config): Record<string, unknown> {
     default_profile: config.defaultProfile,
     vmm: {
       default_driver: config.vmm.defaultDriver,
+      stop_timeout_ms: config.vmm.stopTimeoutMs,
+      console_log_max_bytes: config.vmm.consoleLogMaxBytes,
       qemu: {
         binary: config.vmm.qemu.binary,
         accel: config.vmm.qemu.accel,
-        stop_timeout_ms: config.vmm.qemu.stopTimeoutMs,
       },
       firecracker: {
         binary: config.vmm.firecracker.binary,
@@ -77,7 +80,12 @@ export function configDocument(config: Config): Record<string, unknown> {
       uplink: config.network.uplink,
       masquerade: config.network.masquerade,
     },
-    api: { listen: config.api.listen },
+    api: {
+      listen: config.api.listen,
+      max_exec_timeout_ms: config.api.maxExecTimeoutMs,
+      request_timeout_ms: config.api.requestTimeoutMs,
+      max_upload_bytes: config.api.maxUploadBytes,
+    },
     profiles,
     pools,
   };

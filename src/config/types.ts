@@ -58,6 +58,10 @@ export interface PoolConfig {
   healthIntervalMs: number;
   /** How long an allocation waits for a VM when the pool is empty at max before POOL_EXHAUSTED. */
   allocateTimeoutMs: number;
+  /** `pools.X.lease_ms`: lease of an allocation that asks for no ttl_ms; an expired VM is destroyed (fresh) or recycled (reuse). */
+  leaseMs: number;
+  /** `pools.X.max_lease_ms`: the longest ttl_ms an allocate or keepalive may ask for. */
+  maxLeaseMs: number;
 }
 
 /** A named VM shape: which driver boots it, from which image, how big. */
@@ -100,13 +104,23 @@ export interface Config {
   vmm: {
     /** `vmm.default_driver`; default "qemu". */
     defaultDriver: DriverName;
+    /**
+     * `vmm.stop_timeout_ms` (deprecated name `vmm.qemu.stop_timeout_ms`):
+     * how long a stop waits for the guest to power off before the VMM is
+     * told to quit and then killed, for every driver; default 3000.
+     */
+    stopTimeoutMs: number;
+    /**
+     * `vmm.console_log_max_bytes`: cap of each VM's console log
+     * (`VM_ID.console.log` plus its rotated `.1` together); the newest bytes
+     * are kept. Default 8 MiB.
+     */
+    consoleLogMaxBytes: number;
     qemu: {
       /** `vmm.qemu.binary` / TFC_QEMU_BINARY; a name looked up in PATH or a path. */
       binary: string;
       /** `vmm.qemu.accel` / TFC_QEMU_ACCEL; default "auto". */
       accel: QemuAccel;
-      /** `vmm.qemu.stop_timeout_ms`; grace before SIGKILL, default 3000. */
-      stopTimeoutMs: number;
     };
     firecracker: {
       /** `vmm.firecracker.binary` / FIRECRACKER_BIN; a name looked up in PATH or a path. */
@@ -143,6 +157,21 @@ export interface Config {
   api: {
     /** `api.listen` / TFC_LISTEN: HOST:PORT of `tfc serve`, default 127.0.0.1:7070. */
     listen: string;
+    /** `api.max_exec_timeout_ms`: largest exec `timeout_ms` a client may ask for; default 600000 (10 min). */
+    maxExecTimeoutMs: number;
+    /** `api.request_timeout_ms`: time to receive a whole request (headers within min(this, 30 s)); default 600000. */
+    requestTimeoutMs: number;
+    /** `api.max_upload_bytes`: largest file upload (PUT /v1/vms/{id}/files); default 1 GiB. */
+    maxUploadBytes: number;
+  };
+  /** `[security]`: the privilege model (docs/security.md). */
+  security: {
+    /** `security.drop_privileges`: QEMU under -sandbox and -runas, Firecracker jailed, each VM its own uid; default true. */
+    dropPrivileges: boolean;
+    /** `security.uid_range_start`: first uid (and gid) handed to VMs; default 2000000000. */
+    uidRangeStart: number;
+    /** `security.uid_count`: how many uids the range holds (at most that many live VMs per data dir); default 65536. */
+    uidCount: number;
   };
 }
 

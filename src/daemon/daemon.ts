@@ -3,14 +3,9 @@ import { pino, type Logger } from 'pino';
 import { buildApp } from '../api/index.js';
 import type { Config } from '../config/index.js';
 import { PoolManager } from '../pool/index.js';
-import { SnapshotManager } from '../snapshot/index.js';
-import { dataLayout, openDatabase, VmRepository, type Db } from '../store/index.js';
-import { VmService } from '../vm/index.js';
-import { createDrivers } from '../vmm/index.js';
-import { reconcileAtStart, type ReconcileReport } from './reconcile.js';
+import type { VmService } from '../vm/index.js';
 import { createMetrics } from '../metrics/index.js';
-import { prepareNetworking } from './networking.js';
-import { loadOrCreateToken, type ApiToken } from './token.js';
+import { composeRuntime, loadOrCreateToken, type ApiToken, type ReconcileReport } from '../runtime/index.js';
 
 export const VERSION = '0.1.0';
 
@@ -36,35 +31,24 @@ export interface Daemon {
 }
 
 /**
- * Wiring: config -> store (reconciled) -> drivers -> VM service -> golden
- * snapshots -> pools (prewarming) -> API. Resolves once the API listens.
- * On a failure while starting, everything started so far is stopped.
+ * Wiring: the runtime (store reconciled, drivers, networking, VM service,
+ * golden snapshots; see composeRuntime) -> pools (prewarming) -> API.
+ * Resolves once the API listens. On a failure while starting, everything
+ * started so far is stopped.
  */
 export async function startDaemon(config: Config, options: DaemonOptions): Promise<Daemon> {
   const logger = options.logger ?? pino({ level: config.logLevel, base: { component: 'tfc-serve' } }, pino.destination(2));
-  const layout = dataLayout(config.dataDir);
   const token = loadOrCreateToken(config.dataDir, options.env);
-  const db: Db = openDatabase(layout.database);
-  const repo = new VmRepository(db);
-  const drivers = createDrivers(config);
   // Pool gauges are read at scrape time; `pools` exists by then.
   const metrics = createMetrics(() => pools.list());
-  const reconciled = reconcileAtStart(layout, repo, drivers);
-  logger.info({ reconciled }, 'reconciled the store with this machine');
-  const networking = await prepareNetworking(config, db, repo).catch((err) => {
-    db.close();
-    throw err;
-  });
-  const service = new VmService({
-    layout,
-    repo,
-    drivers,
-    stopTimeoutMs: config.vmm.qemu.stopTimeoutMs,
-    ...(networking ? { networks: networking.manager } : {}),
+  const runtime = await composeRuntime(config, {
+    reconcile: true,
     observer: { vmReady: (vm) => metrics.vmReady(vm), vmFailed: (driver, code) => metrics.vmFailed(driver, code) },
   });
-  const snapshots = new SnapshotManager(layout, service);
-  const pools = new PoolManager(config, snapshots, service, (event) => logger.warn(event, `pool ${event.pool}: ${event.kind}: ${event.message}`));
+  const { service, repo } = runtime;
+  const reconciled = runtime.reconciled!;
+  logger.info({ reconciled }, 'reconciled the store with this machine');
+  const pools = new PoolManager(config, runtime.snapshots, service, (event) => logger.warn(event, `pool ${event.pool}: ${event.kind}: ${event.message}`));
   let app: FastifyInstance | undefined;
   let closing: Promise<void> | undefined;
   const close = () =>
@@ -72,10 +56,7 @@ export async function startDaemon(config: Config, options: DaemonOptions): Promi
       // Pools stop alongside the server so waiting allocations fail at once
       // instead of holding app.close() open until their deadlines.
       await Promise.all([app?.close(), pools.stop()]);
-      await service.stopAll('daemon shutting down');
-      // The host-side table goes too once no VM network is left (it refuses while leases exist).
-      await networking?.manager.removeHost().catch(() => undefined);
-      db.close();
+      await runtime.close('daemon shutting down');
     })());
   try {
     await pools.start(options.onProgress);

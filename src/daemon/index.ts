@@ -1,7 +1,6 @@
 /**
- * The daemon: wiring config -> store -> drivers -> VM service -> snapshots
- * -> pools -> API, start-up reconciliation, the API token, and shutdown.
+ * The daemon (`tfc serve`): the runtime (see runtime/composeRuntime) plus
+ * pools, metrics and the REST API, and their shutdown. Nothing outside
+ * cli/commands/serve.ts and the benchmarks imports it.
  */
 export { startDaemon, VERSION, type Daemon, type DaemonOptions } from './daemon.js';
-export { reconcileAtStart, type ReconcileReport } from './reconcile.js';
-export { loadOrCreateToken, readToken, tokenPath, type ApiToken } from './token.js';

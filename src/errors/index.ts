@@ -84,4 +84,5 @@ export const PayloadTooLargeError = kind('PAYLOAD_TOO_LARGE');
 export const UriTooLongError = kind('URI_TOO_LONG');
 export const UnsupportedMediaTypeError = kind('UNSUPPORTED_MEDIA_TYPE');
 export const RequestTimeoutError = kind('REQUEST_TIMEOUT');
+export const RequestHeadersTooLargeError = kind('REQUEST_HEADERS_TOO_LARGE');
 export const InternalError = kind('INTERNAL');

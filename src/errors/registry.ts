@@ -43,6 +43,7 @@ export const ERROR_REGISTRY = {
   URI_TOO_LONG: { status: 414 },
   UNSUPPORTED_MEDIA_TYPE: { status: 415 },
   REQUEST_TIMEOUT: { status: 408 },
+  REQUEST_HEADERS_TOO_LARGE: { status: 431 },
   INTERNAL: { status: 500 },
   STORE_ERROR: { status: 500 },
 } as const satisfies Record<string, { status: number }>;

@@ -382,6 +382,55 @@ describe.skipIf(!hasGcc)('guest agent over --unix', () => {
       await expect(client.writeFile(join(dir, 'm'), 'x', { mode: 0o10000 })).rejects.toThrow(InvalidArgumentError);
     });
 
+    it('moves a file larger than any frame in chunks, both ways, intact', async () => {
+      const data = randomBytes(20 * MIB + 12_345);
+      const path = join(dir, 'chunked', 'big.bin');
+      async function* pieces() {
+        // Uneven pieces, some larger than a chunk, some tiny.
+        let at = 0;
+        for (const size of [1, 3 * MIB, 100, 7 * MIB]) {
+          yield data.subarray(at, at + size);
+          at += size;
+        }
+        yield data.subarray(at);
+      }
+      const w = await client.writeFileFrom(path, pieces(), { mkdirs: true, mode: 0o640, chunkBytes: 2 * MIB });
+      expect(w).toEqual({ bytes: data.length });
+      expect(readFileSync(path).equals(data)).toBe(true);
+      expect(statSync(path).mode & 0o777).toBe(0o640);
+      const got: Buffer[] = [];
+      for await (const piece of client.readFileChunks(path, { chunkBytes: 3 * MIB })) {
+        expect(piece.length).toBeLessThanOrEqual(3 * MIB);
+        got.push(piece);
+      }
+      expect(got.length).toBe(Math.ceil(data.length / (3 * MIB)));
+      expect(Buffer.concat(got).equals(data)).toBe(true);
+    });
+
+    it('replaces an existing file, writes an empty one, and reads an empty file as no chunks', async () => {
+      const path = join(dir, 'replace.txt');
+      writeFileSync(path, 'old content that is longer');
+      await client.writeFileFrom(path, ['new']);
+      expect(readFileSync(path, 'utf8')).toBe('new');
+      await client.writeFileFrom(path, []);
+      expect(readFileSync(path, 'utf8')).toBe('');
+      const chunks: Buffer[] = [];
+      for await (const c of client.readFileChunks(path)) chunks.push(c);
+      expect(chunks).toEqual([]);
+    });
+
+    it('reads /proc files in chunks and reports a missing file like readFile', async () => {
+      const chunks: Buffer[] = [];
+      for await (const c of client.readFileChunks('/proc/self/status', { chunkBytes: 100 })) chunks.push(c);
+      expect(chunks.length).toBeGreaterThan(1);
+      expect(Buffer.concat(chunks).toString()).toMatch(/^Name:\s+tfc-agent/);
+      const iterate = async () => {
+        for await (const c of client.readFileChunks(join(dir, 'missing'))) void c;
+      };
+      await expectAgentError(iterate(), 'FILE_NOT_FOUND', /missing/);
+      await expect(client.writeFileFrom(join(dir, 'x'), [], { chunkBytes: 0 })).rejects.toThrow(InvalidArgumentError);
+    });
+
     it('refuses a write too large for one request before sending it', async () => {
       await expect(client.writeFile(join(dir, 'huge'), Buffer.alloc(13 * MIB))).rejects.toThrow(InvalidArgumentError);
       expect((await client.ping()).uptimeMs).toBeGreaterThan(0);
@@ -601,22 +650,22 @@ describe('AgentClient against a scripted peer (what a real agent should never se
     await expectAgentError(client.ping(), 'FRAME_TOO_LARGE', /too big/);
   });
 
-  it('ignores replies to ids it is not waiting for', async () => {
+  it('ignores a late reply to a request whose caller gave up', async () => {
+    const held: Array<() => void> = [];
     const client = await peer((req, send) => {
-      send({ v: 1, id: 2 ** 40, ok: true, result: { uptime_ms: 999 } });
-      send({ v: 1, id: req.id, ok: true, result: { uptime_ms: 5 } });
+      held.push(() => send({ v: 1, id: req.id, ok: true, result: { uptime_ms: Number(req.id) } }));
+      if (held.length === 2) for (const h of held) h();
     });
-    expect(await client.ping()).toEqual({ uptimeMs: 5 });
+    await expect(client.ping({ timeoutMs: 50 })).rejects.toThrow(AgentTimeoutError);
+    expect((await client.ping()).uptimeMs).toBeGreaterThan(0);
+    expect(client.closed).toBe(false);
   });
 
-  it('rejects a malformed result but keeps the connection', async () => {
-    let calls = 0;
-    const client = await peer((req, send) => {
-      calls++;
-      send({ v: 1, id: req.id, ok: true, result: calls === 1 ? { uptime_ms: 'soon' } : { uptime_ms: 7 } });
-    });
+  it('closes the channel on a malformed result (protocol violation)', async () => {
+    const client = await peer((req, send) => send({ v: 1, id: req.id, ok: true, result: { uptime_ms: 'soon' } }));
     await expect(client.ping()).rejects.toThrow(/invalid 'uptime_ms'/);
-    expect(await client.ping()).toEqual({ uptimeMs: 7 });
+    expect(client.closed).toBe(true);
+    expect(client.fatal?.code).toBe('AGENT_PROTOCOL');
   });
 
   it('fails every pending call and closes on a frame it cannot parse', async () => {

@@ -7,25 +7,37 @@
  * Requests are multiplexed by id, but the agent answers them one at a time in
  * order, so a long exec delays the requests sent after it. This module knows
  * nothing about VMs: whoever owns the VM owns the client and closes it.
+ *
+ * The guest is not trusted: every reply frame is capped by what the request
+ * it answers may carry, and a reply the host did not ask for (unknown id,
+ * malformed frame or result, oversized frame) is a protocol violation that
+ * closes the channel and is reported once through onFatal().
  */
 import { randomInt } from 'node:crypto';
 import net from 'node:net';
 import {
   AgentDisconnectedError,
+  AgentProtocolError,
   AgentTimeoutError,
   InvalidArgumentError,
-  type TfcError,
+  TfcError,
 } from '../errors/index.js';
 import { FrameDecoder, encodeFrame } from './agent-frame.js';
 import {
   AGENT_PROTOCOL_VERSION,
+  CONTROL_REPLY_MAX_BYTES,
+  EXEC_DEFAULT_MAX_OUTPUT_BYTES,
   EXEC_DEFAULT_TIMEOUT_MS,
   EXEC_MAX_OUTPUT_BYTES,
+  FILE_CHUNK_DEFAULT_BYTES,
+  FILE_CHUNK_MAX_BYTES,
   EXEC_MAX_TIMEOUT_MS,
   MAX_UNIX_MS,
+  READ_FILE_DEFAULT_MAX_BYTES,
   READ_FILE_MAX_BYTES,
   agentError,
   parseResponse,
+  replyFrameLimit,
   validateResult,
   type AgentOp,
   type AgentOps,
@@ -43,6 +55,12 @@ export const DEFAULT_REQUEST_TIMEOUT_MS = 30_000;
 export const EXEC_REPLY_MARGIN_MS = 10_000;
 export const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
 const CONNECT_RETRY_MS = 10;
+/**
+ * Requests whose callers gave up are remembered (their late replies are
+ * expected) up to this many; beyond it the oldest are forgotten, and a reply
+ * to one of those would then count as unknown.
+ */
+const MAX_UNANSWERED = 4096;
 
 export interface AgentCallOptions {
   /** Give up waiting for the reply after this long (AgentTimeoutError). Default: the client's default. */
@@ -111,6 +129,20 @@ export interface ReadFileOptions {
   maxBytes?: number;
 }
 
+export interface WriteFileFromOptions {
+  /** Permission bits, as writeFile. Default 0o644 on creation. */
+  mode?: number;
+  /** Create missing parent directories (mode 0755). Default false. */
+  mkdirs?: boolean;
+  /** Bytes per write_file request. Default FILE_CHUNK_DEFAULT_BYTES, at most FILE_CHUNK_MAX_BYTES. */
+  chunkBytes?: number;
+}
+
+export interface ReadFileChunksOptions {
+  /** Bytes per read_file request (the largest chunk yielded). Default FILE_CHUNK_DEFAULT_BYTES, at most FILE_CHUNK_MAX_BYTES. */
+  chunkBytes?: number;
+}
+
 export interface ReadFileResult {
   data: Buffer;
   /** The file's size; for files of unknown size (/proc, devices), the bytes read. */
@@ -120,7 +152,8 @@ export interface ReadFileResult {
 
 interface Pending {
   op: AgentOp;
-  resolve: (result: Record<string, unknown>) => void;
+  /** Called with a result already checked by validateResult. */
+  resolve: (result: unknown) => void;
   reject: (error: unknown) => void;
   settle: () => void;
 }
@@ -135,17 +168,32 @@ function toBuffer(data: Buffer | string): Buffer {
   return typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
 }
 
+function capped(data: Buffer, max: number): { data: Buffer; cut: boolean } {
+  return data.length > max ? { data: data.subarray(0, max), cut: true } : { data, cut: false };
+}
+
+function chunkSize(what: string, value: number | undefined): number {
+  if (value === undefined) return FILE_CHUNK_DEFAULT_BYTES;
+  if (!(Number.isSafeInteger(value) && value >= 1 && value <= FILE_CHUNK_MAX_BYTES)) {
+    throw new InvalidArgumentError(`${what} chunkBytes must be an integer between 1 and ${FILE_CHUNK_MAX_BYTES}, got ${String(value)}`);
+  }
+  return value;
+}
+
 export class AgentClient {
   private readonly socket: net.Socket;
   private readonly defaultTimeoutMs: number;
-  private readonly decoder = new FrameDecoder();
+  private readonly decoder = new FrameDecoder({ maxFrameBytes: () => this.nextReplyLimit() });
   private readonly pending = new Map<number, Pending>();
   /**
-   * Ids in the order they were sent, including those whose caller gave up:
-   * the agent answers in order, so an error it could not attribute (id 0)
-   * belongs to the oldest request still unanswered.
+   * Requests in the order they were sent, including those whose caller gave
+   * up: the agent answers in order, so an error it could not attribute (id 0)
+   * belongs to the oldest request still unanswered, and a reply to an id not
+   * listed here was never asked for. `limit` caps the reply's frame.
    */
-  private readonly unanswered: number[] = [];
+  private readonly unanswered: Array<{ id: number; limit: number }> = [];
+  private readonly fatalListeners = new Set<(err: TfcError) => void>();
+  private fatalError: TfcError | undefined;
   /**
    * Starts at a random id: after a virtio-serial reconnect, the agent may
    * still send the reply to a request of the previous host, which must not
@@ -175,6 +223,26 @@ export class AgentClient {
   /** True once the connection is gone (closed by either side or after a protocol error). */
   get closed(): boolean {
     return this.closedError !== undefined;
+  }
+
+  /**
+   * Registers `listener` for a protocol violation by the guest: a reply to
+   * an id the host never sent (or that was already answered), a malformed,
+   * empty or oversized frame, or a result of the wrong shape. The channel is
+   * then closed, pending calls reject with the same AgentProtocolError
+   * (code AGENT_PROTOCOL) and each listener is called once with it; a
+   * listener registered after the violation is called at once (in a
+   * microtask). Never called for an ordinary disconnect or close().
+   */
+  onFatal(listener: (err: TfcError) => void): void {
+    const fatal = this.fatalError;
+    if (fatal) queueMicrotask(() => listener(fatal));
+    else this.fatalListeners.add(listener);
+  }
+
+  /** The protocol violation that closed the channel, if any. */
+  get fatal(): TfcError | undefined {
+    return this.fatalError;
   }
 
   /** Agent identity and timing. Throws AgentTimeoutError, AgentDisconnectedError, AgentProtocolError. */
@@ -233,13 +301,18 @@ export class AgentClient {
       replyTimeoutMs,
       options.signal,
     );
+    // The reply frame was already capped; a guest that ignored the limit
+    // within it still gets no more than asked for through to the caller.
+    const max = request.maxOutputBytes ?? EXEC_DEFAULT_MAX_OUTPUT_BYTES;
+    const stdout = capped(Buffer.from(r.stdout_b64, 'base64'), max);
+    const stderr = capped(Buffer.from(r.stderr_b64, 'base64'), max);
     return {
       exitCode: r.exit_code,
       signal: r.signal,
-      stdout: Buffer.from(r.stdout_b64, 'base64'),
-      stderr: Buffer.from(r.stderr_b64, 'base64'),
-      stdoutTruncated: r.stdout_truncated,
-      stderrTruncated: r.stderr_truncated,
+      stdout: stdout.data,
+      stderr: stderr.data,
+      stdoutTruncated: r.stdout_truncated || stdout.cut,
+      stderrTruncated: r.stderr_truncated || stderr.cut,
       timedOut: r.timed_out,
       durationMs: r.duration_ms,
     };
@@ -289,7 +362,103 @@ export class AgentClient {
       this.timeout(options),
       options.signal,
     );
-    return { data: Buffer.from(r.data_b64, 'base64'), size: r.size, truncated: r.truncated };
+    const data = capped(Buffer.from(r.data_b64, 'base64'), fileOptions.maxBytes ?? READ_FILE_DEFAULT_MAX_BYTES);
+    return { data: data.data, size: r.size, truncated: r.truncated || data.cut };
+  }
+
+  /**
+   * Writes everything `source` yields to `path` in the guest, replacing the
+   * file, in write_file requests of at most `chunkBytes`: one chunk is
+   * buffered and one request is in flight at a time, so memory stays
+   * constant whatever the size. The first request creates or truncates the
+   * file (applying `mode` and `mkdirs`), the rest append; an empty source
+   * leaves an empty file. On failure the guest keeps the part written so far.
+   * Throws as writeFile, InvalidArgumentError for bad options, and whatever
+   * `source` throws. `options.timeoutMs` applies to each request.
+   */
+  async writeFileFrom(
+    path: string,
+    source: AsyncIterable<Buffer | Uint8Array | string> | Iterable<Buffer | Uint8Array | string>,
+    fileOptions: WriteFileFromOptions = {},
+    options: AgentCallOptions = {},
+  ): Promise<{ bytes: number }> {
+    checkUint('writeFileFrom mode', fileOptions.mode, 0o7777);
+    const chunkBytes = chunkSize('writeFileFrom', fileOptions.chunkBytes);
+    const chunk = Buffer.allocUnsafe(chunkBytes);
+    let filled = 0;
+    let bytes = 0;
+    let first = true;
+    const flush = async () => {
+      // The request is fully encoded before the first await, so the chunk
+      // buffer can be refilled while it travels.
+      await this.writeFile(
+        path,
+        chunk.subarray(0, filled),
+        first ? { mode: fileOptions.mode, mkdirs: fileOptions.mkdirs, append: false } : { append: true },
+        options,
+      );
+      bytes += filled;
+      filled = 0;
+      first = false;
+    };
+    for await (const piece of source) {
+      let data = typeof piece === 'string' ? Buffer.from(piece, 'utf8') : piece;
+      while (data.length > 0) {
+        const n = Math.min(data.length, chunkBytes - filled);
+        chunk.set(data.subarray(0, n), filled);
+        filled += n;
+        data = data.subarray(n);
+        if (filled === chunkBytes) await flush();
+      }
+    }
+    if (filled > 0 || first) await flush();
+    return { bytes };
+  }
+
+  /**
+   * Reads `path` from the guest in read_file requests of at most
+   * `chunkBytes` at increasing offsets, yielding each piece as it arrives
+   * (one request in flight, nothing kept after a piece is yielded). Ends at
+   * the end of the file as the agent sees it while reading; a file that
+   * keeps growing is followed. A file that cannot seek (FIFO, device) is
+   * read in one chunk. Throws as readFile (FILE_NOT_FOUND, FILE_ERROR),
+   * AgentProtocolError when the agent predates chunked reads (rebuild the
+   * guest image).
+   */
+  async *readFileChunks(
+    path: string,
+    fileOptions: ReadFileChunksOptions = {},
+    options: AgentCallOptions = {},
+  ): AsyncGenerator<Buffer, void, undefined> {
+    const chunkBytes = chunkSize('readFileChunks', fileOptions.chunkBytes);
+    let offset = 0;
+    for (;;) {
+      const r = await this.call(
+        'read_file',
+        { path, max_bytes: chunkBytes, ...(offset > 0 && { offset }) },
+        this.timeout(options),
+        options.signal,
+      );
+      if (offset > 0 && r.offset !== offset) {
+        throw new AgentProtocolError(
+          `the guest agent ignored the read offset of ${path}; it predates chunked reads: rebuild the guest image (tfc image build --force)`,
+          { details: { op: 'read_file', path } },
+        );
+      }
+      const data = Buffer.from(r.data_b64, 'base64');
+      if (data.length > chunkBytes || (r.truncated && data.length === 0)) {
+        // Either would corrupt the offsets or loop forever: the guest is lying.
+        throw this.violation(
+          new AgentProtocolError(
+            `agent read_file reply for ${path} at offset ${offset} carried ${data.length} bytes (asked for at most ${chunkBytes}, truncated=${r.truncated})`,
+            { details: { op: 'read_file', path, offset } },
+          ),
+        );
+      }
+      offset += data.length;
+      if (data.length > 0) yield data;
+      if (!r.truncated) return;
+    }
   }
 
   /**
@@ -397,46 +566,86 @@ export class AgentClient {
         op,
         settle,
         reject,
-        resolve: (result) => {
-          try {
-            resolve(validateResult(op, result));
-          } catch (err) {
-            reject(err);
-          }
-        },
+        resolve: (result) => resolve(result as AgentOps[O]['result']),
       });
-      this.unanswered.push(id);
+      this.unanswered.push({ id, limit: replyFrameLimit(op, params as Record<string, unknown>) });
+      if (this.unanswered.length > MAX_UNANSWERED) this.unanswered.shift();
       this.socket.write(frame);
     });
   }
 
+  /** The largest reply frame allowed now: that of the largest request still unanswered. */
+  private nextReplyLimit(): number {
+    let limit = CONTROL_REPLY_MAX_BYTES;
+    for (const u of this.unanswered) if (u.limit > limit) limit = u.limit;
+    return limit;
+  }
+
   private onData(chunk: Buffer): void {
-    let messages: Record<string, unknown>[];
+    if (this.closedError) return;
     try {
-      messages = this.decoder.push(chunk);
-      for (const message of messages) this.dispatch(message);
+      this.decoder.push(chunk, (message) => this.dispatch(message));
     } catch (err) {
       // The stream can no longer be trusted: nothing after this could be matched.
-      this.fail(err as TfcError);
-      this.socket.destroy();
+      this.violation(err);
     }
   }
 
   private dispatch(message: Record<string, unknown>): void {
+    if (this.closedError) return;
     const response = parseResponse(message);
     let id = response.id;
     if (id === 0) {
-      id = this.unanswered.shift() ?? 0;
+      const oldest = this.unanswered.shift();
+      if (!oldest) throw new AgentProtocolError('agent sent an error reply (id 0) while no request was unanswered');
+      id = oldest.id;
     } else {
       // Replies come in order: whatever was sent before this one will get none now.
-      const at = this.unanswered.indexOf(id);
-      if (at >= 0) this.unanswered.splice(0, at + 1);
+      const at = this.unanswered.findIndex((u) => u.id === id);
+      if (at < 0) {
+        throw new AgentProtocolError(`agent sent a reply to id ${id}, which this host never sent or had already been answered`, {
+          details: { id },
+        });
+      }
+      this.unanswered.splice(0, at + 1);
     }
     const pending = this.pending.get(id);
-    if (!pending) return; // the caller gave up, or a reply meant for a previous host
-    pending.settle();
-    if (response.ok) pending.resolve(response.result);
-    else pending.reject(agentError(pending.op, response.error));
+    if (!pending) return; // the caller gave up: its late reply is expected and dropped
+    if (response.ok) {
+      // A result of the wrong shape is as untrustworthy as a bad frame.
+      const result = validateResult(pending.op, response.result);
+      pending.settle();
+      pending.resolve(result);
+    } else {
+      pending.settle();
+      pending.reject(agentError(pending.op, response.error));
+    }
+  }
+
+  /**
+   * Ends the channel for a protocol violation: fails pending calls with it,
+   * destroys the socket and tells the onFatal listeners (once). Returns the
+   * error so a caller can throw it.
+   */
+  private violation(err: unknown): TfcError {
+    const error =
+      err instanceof TfcError && err.code === 'AGENT_PROTOCOL'
+        ? err
+        : new AgentProtocolError(`guest agent channel failed: ${(err as Error).message}`, { cause: err });
+    if (this.closedError) return error;
+    this.fatalError = error;
+    this.fail(error);
+    this.socket.destroy();
+    const listeners = [...this.fatalListeners];
+    this.fatalListeners.clear();
+    for (const l of listeners) {
+      try {
+        l(error);
+      } catch {
+        // a listener's failure must not stop the others or reach the socket handler
+      }
+    }
+    return error;
   }
 
   private fail(error: TfcError): void {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { AgentProtocolError, InvalidArgumentError } from '../errors/index.js';
-import { FrameDecoder, MAX_REQUEST_FRAME_BYTES, encodeFrame } from './agent-frame.js';
+import { FrameDecoder, MAX_REQUEST_FRAME_BYTES, MAX_RESPONSE_FRAME_BYTES, encodeFrame } from './agent-frame.js';
 
 function rawFrame(body: string | Buffer): Buffer {
   const b = typeof body === 'string' ? Buffer.from(body) : body;
@@ -53,6 +53,28 @@ describe('FrameDecoder', () => {
     h.writeUInt32BE(1025);
     expect(() => d.push(h)).toThrow(AgentProtocolError);
     expect(() => d.push(encodeFrame({ id: 1 }))).toThrow(/1025 bytes, more than the 1024-byte limit/);
+  });
+
+  it('asks a limit function at each header, after the previous message was handed over', () => {
+    // Like the client: a big reply is allowed only while a big request is outstanding.
+    let bigAllowed = true;
+    const d = new FrameDecoder({ maxFrameBytes: () => (bigAllowed ? 10_000 : 100) });
+    const big = encodeFrame({ id: 1, data: 'b'.repeat(5000) });
+    const small = encodeFrame({ id: 2 });
+    const seen: unknown[] = [];
+    d.push(Buffer.concat([big, small]), (m) => {
+      seen.push(m.id);
+      bigAllowed = false; // the big request was answered
+    });
+    expect(seen).toEqual([1, 2]);
+    expect(() => d.push(big, () => undefined)).toThrow(/more than the 100-byte limit/);
+    expect(d.failed).toBe(true);
+    expect(d.bufferedBytes).toBe(0); // nothing of a refused frame is kept
+  });
+
+  it('never accepts more than MAX_RESPONSE_FRAME_BYTES, whatever the limit says', () => {
+    const d = new FrameDecoder({ maxFrameBytes: () => Number.MAX_SAFE_INTEGER });
+    expect(() => d.push(Buffer.from([0xff, 0xff, 0xff, 0xff]))).toThrow(new RegExp(`more than the ${MAX_RESPONSE_FRAME_BYTES}-byte limit`));
   });
 
   it('rejects zero-length frames, bad JSON, invalid UTF-8 and non-objects', () => {

@@ -4,7 +4,9 @@
  *
  * Requests are capped at 16 MiB (the agent refuses larger ones). Replies may
  * be larger, because an exec reply carries two output streams of up to 8 MiB
- * each in base64 (about 22 MiB); the host accepts replies up to 32 MiB.
+ * each in base64 (about 22 MiB); no reply may exceed 32 MiB, and the client
+ * narrows that per request (agent-protocol.ts replyFrameLimit), so a guest
+ * cannot make the host buffer more than the request it is answering allows.
  */
 import { AgentProtocolError, InvalidArgumentError, type TfcError } from '../errors/index.js';
 
@@ -35,8 +37,12 @@ export function encodeFrame(message: object, maxBytes: number = MAX_REQUEST_FRAM
 }
 
 export interface FrameDecoderOptions {
-  /** Largest accepted frame body. Default MAX_RESPONSE_FRAME_BYTES. */
-  maxFrameBytes?: number;
+  /**
+   * Largest accepted frame body, or a function asked each time a frame
+   * header arrives (the limit of whatever reply may come next). Never more
+   * than MAX_RESPONSE_FRAME_BYTES. Default MAX_RESPONSE_FRAME_BYTES.
+   */
+  maxFrameBytes?: number | (() => number);
 }
 
 /**
@@ -49,13 +55,19 @@ export interface FrameDecoderOptions {
  * for good: the decoder stays failed and every later push throws too.
  */
 export class FrameDecoder {
-  private readonly maxFrameBytes: number;
+  private readonly limit: () => number;
   private chunks: Buffer[] = [];
   private buffered = 0;
   private failure: TfcError | undefined;
 
   constructor(options: FrameDecoderOptions = {}) {
-    this.maxFrameBytes = options.maxFrameBytes ?? MAX_RESPONSE_FRAME_BYTES;
+    const max = options.maxFrameBytes ?? MAX_RESPONSE_FRAME_BYTES;
+    this.limit = typeof max === 'function' ? () => Math.min(max(), MAX_RESPONSE_FRAME_BYTES) : () => Math.min(max, MAX_RESPONSE_FRAME_BYTES);
+  }
+
+  /** True once a bad frame was seen; every later push throws. */
+  get failed(): boolean {
+    return this.failure !== undefined;
   }
 
   /** Bytes received but not yet returned as a message. */
@@ -63,7 +75,13 @@ export class FrameDecoder {
     return this.buffered;
   }
 
-  push(chunk: Buffer): Record<string, unknown>[] {
+  /**
+   * Adds `chunk` and returns the messages it completed. With `each`, every
+   * message is handed to it before the next frame header is checked, so a
+   * limit function sees the effect of the message before it (each reply
+   * changes which reply may come next); the returned list is then empty.
+   */
+  push(chunk: Buffer, each?: (message: Record<string, unknown>) => void): Record<string, unknown>[] {
     if (this.failure) throw this.failure;
     if (chunk.length > 0) {
       this.chunks.push(chunk);
@@ -73,18 +91,23 @@ export class FrameDecoder {
     for (;;) {
       if (this.buffered < FRAME_HEADER_BYTES) break;
       const length = this.peekLength();
-      if (length === 0 || length > this.maxFrameBytes) {
+      const max = length === 0 ? 0 : this.limit();
+      if (length === 0 || length > max) {
+        this.chunks = []; // drop what was buffered: nothing of it will ever be used
+        this.buffered = 0;
         this.failure = new AgentProtocolError(
           length === 0
             ? 'agent sent an empty frame; the connection is out of sync'
-            : `agent sent a frame of ${length} bytes, more than the ${this.maxFrameBytes}-byte limit; the connection is out of sync`,
-          { details: { frame_bytes: length } },
+            : `agent sent a frame of ${length} bytes, more than the ${max}-byte limit for the reply it may send now`,
+          { details: { frame_bytes: length, max_frame_bytes: max } },
         );
         throw this.failure;
       }
       if (this.buffered < FRAME_HEADER_BYTES + length) break;
       const body = this.take(FRAME_HEADER_BYTES + length).subarray(FRAME_HEADER_BYTES);
-      messages.push(this.parse(body));
+      const message = this.parse(body);
+      if (each) each(message);
+      else messages.push(message);
     }
     return messages;
   }
@@ -118,10 +141,14 @@ export class FrameDecoder {
       value = JSON.parse(utf8.decode(body));
     } catch (cause) {
       this.failure = new AgentProtocolError('agent sent a frame that is not valid UTF-8 JSON', { cause });
+      this.chunks = [];
+      this.buffered = 0;
       throw this.failure;
     }
     if (typeof value !== 'object' || value === null || Array.isArray(value)) {
       this.failure = new AgentProtocolError('agent sent a frame that is not a JSON object');
+      this.chunks = [];
+      this.buffered = 0;
       throw this.failure;
     }
     return value as Record<string, unknown>;

@@ -27,6 +27,20 @@ export const EXEC_DEFAULT_MAX_OUTPUT_BYTES = 1 * MIB;
 export const EXEC_MAX_OUTPUT_BYTES = 8 * MIB;
 export const READ_FILE_DEFAULT_MAX_BYTES = 8 * MIB;
 export const READ_FILE_MAX_BYTES = 16 * MIB;
+/**
+ * Chunked file transfer (AgentClient.writeFileFrom / readFileChunks): the
+ * largest piece one write_file or read_file request moves, and the default.
+ * A 4 MiB chunk is about 5.4 MiB of base64, well inside both frame limits;
+ * the API layer sizes its own buffers from these.
+ */
+export const FILE_CHUNK_MAX_BYTES = 4 * MIB;
+export const FILE_CHUNK_DEFAULT_BYTES = 1 * MIB;
+/**
+ * Largest reply frame the host accepts for an op that carries no bulk data
+ * (hello, ping, write_file, set_clock, add_entropy, shutdown) and for an
+ * error reply: an error message is at most 1 KiB before JSON escaping.
+ */
+export const CONTROL_REPLY_MAX_BYTES = 64 * 1024;
 /** 9999-12-31T23:59:59.999Z, the latest time set_clock accepts. */
 export const MAX_UNIX_MS = 253_402_300_799_999;
 
@@ -85,12 +99,17 @@ export interface WriteFileResult {
 export interface ReadFileParams {
   path: string;
   max_bytes?: number;
+  /** Start reading here (regular files and other seekable files). Default 0. */
+  offset?: number;
 }
 
 export interface ReadFileResult {
   data_b64: string;
   size: number;
+  /** More bytes follow after offset + the data returned. */
   truncated: boolean;
+  /** Echo of the request's offset (agents before chunked reads omit it). */
+  offset?: number;
 }
 
 export interface SetClockParams {
@@ -197,6 +216,30 @@ export function parseResponse(message: Record<string, unknown>): AgentResponse {
     return message as unknown as AgentFailure;
   }
   throw new AgentProtocolError(`agent reply ${id} is neither a result nor an error`);
+}
+
+/** Bytes of standard base64 (with padding) for n bytes of data. */
+export function base64Length(n: number): number {
+  return Math.ceil(n / 3) * 4;
+}
+
+/**
+ * The largest reply frame the host accepts for one request: a guest that
+ * ignores the limits it was asked for (max_output_bytes, max_bytes) is cut
+ * off at the frame header, before the host buffers the excess. Data-carrying
+ * ops get room for their base64 payload plus CONTROL_REPLY_MAX_BYTES for the
+ * rest of the reply; everything else gets CONTROL_REPLY_MAX_BYTES.
+ */
+export function replyFrameLimit(op: AgentOp, params: Record<string, unknown>): number {
+  const n = (key: string, def: number) => (typeof params[key] === 'number' ? (params[key] as number) : def);
+  switch (op) {
+    case 'exec':
+      return 2 * base64Length(n('max_output_bytes', EXEC_DEFAULT_MAX_OUTPUT_BYTES)) + CONTROL_REPLY_MAX_BYTES;
+    case 'read_file':
+      return base64Length(n('max_bytes', READ_FILE_DEFAULT_MAX_BYTES)) + CONTROL_REPLY_MAX_BYTES;
+    default:
+      return CONTROL_REPLY_MAX_BYTES;
+  }
 }
 
 type FieldKind = 'string' | 'uint' | 'boolean' | 'int|null' | 'string|null';

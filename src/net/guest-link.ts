@@ -27,18 +27,3 @@ export const GUEST_LINK_CIDR: Cidr = { network: (172 << 24 | 16 << 16) >>> 0, pr
 export function guestKernelNetArg(): string {
   return `tfc.net=${GUEST_LINK.guestIp}/${GUEST_LINK.guestPrefix},${GUEST_LINK.gatewayIp}`;
 }
-
-/** QEMU microvm (virtio-mmio) arguments attaching the guest to the namespace's TAP; the VMM must run inside the namespace. */
-export function qemuNetworkArgs(net: { tapName: string; guestMac: string }): string[] {
-  return ['-netdev', `tap,id=net0,ifname=${net.tapName},script=no,downscript=no`, '-device', `virtio-net-device,netdev=net0,mac=${net.guestMac}`];
-}
-
-/** Body of Firecracker's `PUT /network-interfaces/eth0`; Firecracker must run inside the namespace (jailer `--netns /var/run/netns/NAME`). */
-export function firecrackerNetworkInterface(net: { tapName: string; guestMac: string }): { iface_id: string; host_dev_name: string; guest_mac: string } {
-  return { iface_id: 'eth0', host_dev_name: net.tapName, guest_mac: net.guestMac };
-}
-
-/** Argv prefix that runs a program inside network namespace `netns` (for VMM processes). */
-export function netnsExecPrefix(netns: string): string[] {
-  return ['ip', 'netns', 'exec', netns];
-}

@@ -12,7 +12,7 @@ export { NetworkManager, tbfArgs, type NetworkManagerOptions, type VmNetwork, ty
 export type { ReconcileReport } from './reconcile.js';
 export { NetworkExhaustedError, NetworkSetupFailedError, NetworkUnavailableError } from './errors.js';
 export { DEFAULT_EGRESS_DENY, parseEgressRule, resolveEgressPolicy, type EgressPolicy, type EgressRule, type ResolvedEgressPolicy } from './egress-policy.js';
-export { GUEST_LINK, guestKernelNetArg, qemuNetworkArgs, firecrackerNetworkInterface, netnsExecPrefix } from './guest-link.js';
+export { GUEST_LINK, guestKernelNetArg } from './guest-link.js';
 export { SubnetAllocator, parseCidr, parseIpv4, formatCidr, formatIpv4, type Cidr, type SubnetSlot } from './ipam.js';
 export { vmObjectNames, shortId, DEFAULT_NETNS_PREFIX, HOST_VETH_PREFIX, type VmObjectNames } from './names.js';
 export { checkNetworkPrereqs, assertNetworkAvailable, type NetworkCheck, type NetworkCheckStatus } from './prereqs.js';

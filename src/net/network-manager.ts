@@ -1,7 +1,7 @@
 import { ConfigInvalidError, InvalidStateError } from '../errors/index.js';
-import { netnsExecPrefix } from './guest-link.js';
+import { netnsExecPrefix } from '../process/index.js';
 import type { LeaseRepository } from '../store/lease-repository.js';
-import { CleanupStack } from '../vmm/cleanup.js';
+import { CleanupStack } from '../steps/index.js';
 import { resolveEgressPolicy, type EgressPolicy } from './egress-policy.js';
 import { NetworkExhaustedError, NetworkSetupFailedError } from './errors.js';
 import { GUEST_LINK, GUEST_LINK_CIDR } from './guest-link.js';

@@ -10,6 +10,16 @@ class StandInVm {
   readonly id = `vm-${StandInVm.next++}`;
   state: 'running' | 'paused' | 'failed' | 'stopped' = 'running';
   answers = true;
+  private readonly failureListeners = new Set<(reason: string) => void>();
+  onFailed(listener: (reason: string) => void) {
+    this.failureListeners.add(listener);
+    return () => this.failureListeners.delete(listener);
+  }
+  /** What Vm does when its VMM exits on its own. */
+  die(reason: string) {
+    this.state = 'failed';
+    for (const l of this.failureListeners) l(reason);
+  }
   readonly bootPhases: Array<{ name: string; ms: number }>;
   constructor(readyMs: number) {
     this.bootPhases = [{ name: 'restore', ms: readyMs }];
@@ -30,9 +40,10 @@ class StandInVm {
   }
 }
 
-function backend(options: { delayMs?: number; fail?: () => boolean } = {}) {
+function backend(options: { delayMs?: number; fail?: () => boolean; destroyError?: Error } = {}) {
   const created: StandInVm[] = [];
   const destroyed: string[] = [];
+  const reasons = new Map<string, string>();
   const b: PoolBackend = {
     async create() {
       await new Promise((r) => setTimeout(r, options.delayMs ?? 5));
@@ -41,12 +52,15 @@ function backend(options: { delayMs?: number; fail?: () => boolean } = {}) {
       created.push(vm);
       return vm as unknown as Vm;
     },
-    async destroy(vm) {
-      (vm as unknown as StandInVm).state = 'stopped';
+    async destroy(vm, reason) {
+      const s = vm as unknown as StandInVm;
+      if (s.state !== 'failed') s.state = 'stopped';
       destroyed.push(vm.id);
+      reasons.set(vm.id, reason);
+      if (options.destroyError) throw options.destroyError;
     },
   };
-  return { b, created, destroyed };
+  return { b, created, destroyed, reasons };
 }
 
 const profile = { name: 'minimal' } as Profile;
@@ -54,6 +68,7 @@ function config(over: Partial<PoolConfig> = {}): PoolConfig {
   return {
     name: 'p', profile: 'minimal', min: 1, max: 3, target: 2, mode: 'fresh', prewarmState: 'running', refillConcurrency: 2,
     strategy: 'first-available', strategySeed: 1, maxUses: 100, maxAgeMs: 3_600_000, healthIntervalMs: 3_600_000, allocateTimeoutMs: 1000,
+    leaseMs: 600_000, maxLeaseMs: 3_600_000,
     ...over,
   };
 }
@@ -169,12 +184,9 @@ describe('Pool', () => {
     pool.start();
     await until(() => pool!.status().ready === 3);
     const seqs: number[] = [];
-    for (let i = 0; i < 4; i++) {
-      const a = await pool.allocate();
-      seqs.push(a.member.seq);
-      await pool.release(a.member.vm.id);
-    }
-    expect(seqs).toEqual([0, 1, 2, 0]);
+    // Held, not released: a reuse VM allocated without an owner is recycled on release.
+    for (let i = 0; i < 3; i++) seqs.push((await pool.allocate()).member.seq);
+    expect(seqs).toEqual([0, 1, 2]);
   });
 
   it('keeps retrying a failing refill and reports the error', async () => {
@@ -198,5 +210,107 @@ describe('Pool', () => {
     await expect(waiting).rejects.toMatchObject({ code: 'POOL_EXHAUSTED' });
     expect(destroyed).toContain(a.member.vm.id);
     pool = undefined;
+  });
+
+  it('frees the slot of an allocated VM that dies, at once, and serves the next allocation', async () => {
+    const { b, created, reasons } = backend();
+    pool = new Pool(config({ max: 1, target: 1, min: 1 }), profile, b);
+    pool.start();
+    const a = await pool.allocate();
+    expect(pool.status().allocated).toBe(1);
+    (a.member.vm as unknown as StandInVm).die('the VMM exited with code 0 (the guest powered off)');
+    expect(pool.status().allocated).toBe(0);
+    expect(pool.member(a.member.vm.id)).toBeUndefined();
+    const next = await pool.allocate();
+    expect(next.member.vm.id).not.toBe(a.member.vm.id);
+    expect(created).toHaveLength(2);
+    expect(reasons.get(a.member.vm.id)).toMatch(/^slot freed after the VM died: .*powered off/);
+  });
+
+  it('the health check frees the slot of an allocated VM found failed (no death notice)', async () => {
+    const { b, destroyed } = backend();
+    pool = new Pool(config({ max: 1, target: 1 }), profile, b);
+    pool.start();
+    const a = await pool.allocate();
+    (a.member.vm as unknown as StandInVm).state = 'failed';
+    expect(pool.status().allocated).toBe(1);
+    await pool.healthCheck();
+    expect(pool.status().allocated).toBe(0);
+    await until(() => destroyed.includes(a.member.vm.id));
+    expect((await pool.allocate()).member.vm.id).not.toBe(a.member.vm.id);
+  });
+
+  it('gives every allocation a lease: default lease_ms, a chosen ttl, refused above max_lease_ms', async () => {
+    const { b } = backend();
+    pool = new Pool(config({ leaseMs: 60_000, maxLeaseMs: 120_000 }), profile, b);
+    pool.start();
+    const before = Date.now();
+    const a = await pool.allocate();
+    expect(a.member.expiresAt! - before).toBeGreaterThanOrEqual(60_000);
+    expect(a.member.expiresAt! - Date.now()).toBeLessThanOrEqual(60_000);
+    const c = await pool.allocate({ ttlMs: 90_000 });
+    expect(c.member.leaseMs).toBe(90_000);
+    await expect(pool.allocate({ ttlMs: 120_001 })).rejects.toMatchObject({ code: 'INVALID_ARGUMENT', message: expect.stringContaining('max_lease_ms') });
+    expect(pool.status().allocated).toBe(2); // a refused allocation takes nothing
+    // keepalive renews from now with the allocation's TTL, or a new one; the same maximum applies.
+    const renewed = pool.keepalive(c.member.vm.id);
+    expect(renewed.leaseMs).toBe(90_000);
+    expect(pool.keepalive(c.member.vm.id, 120_000).expiresAt! - a.member.expiresAt!).toBeGreaterThan(50_000);
+    expect(() => pool!.keepalive(c.member.vm.id, 500_000)).toThrow(/above the maximum lease of pool p \(120000 ms/);
+    expect(() => pool!.keepalive('vm-nope')).toThrow(expect.objectContaining({ code: 'VM_NOT_FOUND' }));
+    await pool.release(a.member.vm.id);
+    await until(() => pool!.status().ready >= 1);
+    const idle = pool.allMembers().find((m) => m.status === 'ready')!;
+    expect(() => pool!.keepalive(idle.vm.id)).toThrow(expect.objectContaining({ code: 'INVALID_STATE' }));
+  });
+
+  it('destroys a fresh VM whose lease ran out, frees its slot, and a keepalive spares another', async () => {
+    const { b, reasons, destroyed } = backend();
+    const events: string[] = [];
+    pool = new Pool(config({ max: 2, target: 2 }), profile, b, undefined, (e) => events.push(e.kind));
+    pool.start();
+    const kept = await pool.allocate({ ttlMs: 20 });
+    pool.keepalive(kept.member.vm.id, 600_000);
+    const doomed = await pool.allocate({ ttlMs: 20 });
+    await until(() => destroyed.includes(doomed.member.vm.id));
+    // Both leases were due at about the same time; only the renewed one survived.
+    expect(pool.member(kept.member.vm.id)?.status).toBe('allocated');
+    expect(reasons.get(doomed.member.vm.id)).toBe('lease expired');
+    expect(events).toContain('lease-expired');
+    await until(() => pool!.status().ready === 1);
+  });
+
+  it('recycles a reuse VM whose lease ran out, and never parks a VM whose lease ends during its release', async () => {
+    const { b, reasons, destroyed } = backend();
+    pool = new Pool(config({ mode: 'reuse', max: 2, target: 1 }), profile, b);
+    pool.start();
+    const a = await pool.allocate({ owner: 'alice', ttlMs: 15 });
+    await until(() => destroyed.includes(a.member.vm.id));
+    expect(reasons.get(a.member.vm.id)).toBe('lease expired (recycled)');
+    const c = await pool.allocate({ owner: 'carol', ttlMs: 600_000 });
+    await pool.release(c.member.vm.id);
+    expect(pool.member(c.member.vm.id)).toMatchObject({ status: 'ready', owner: 'carol', expiresAt: undefined });
+  });
+
+  it('recycles a reuse VM allocated without an owner instead of handing it on', async () => {
+    const { b, reasons } = backend();
+    pool = new Pool(config({ mode: 'reuse', max: 2, target: 1 }), profile, b);
+    pool.start();
+    const a = await pool.allocate();
+    await pool.release(a.member.vm.id);
+    expect(pool.member(a.member.vm.id)).toBeUndefined();
+    expect(reasons.get(a.member.vm.id)).toBe('recycled (allocated without an owner)');
+    const next = await pool.allocate();
+    expect(next.member.vm.id).not.toBe(a.member.vm.id);
+  });
+
+  it('a release whose destroy fails (the store) still frees the slot and tells the caller', async () => {
+    const { b } = backend({ destroyError: Object.assign(new Error('could not record ... disk full'), { code: 'STORE_ERROR' }) });
+    pool = new Pool(config({ max: 1, target: 1 }), profile, b);
+    pool.start();
+    const a = await pool.allocate();
+    await expect(pool.release(a.member.vm.id)).rejects.toThrow(/disk full/);
+    expect(pool.status().allocated).toBe(0);
+    expect((await pool.allocate()).member.vm.id).not.toBe(a.member.vm.id);
   });
 });

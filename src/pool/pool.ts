@@ -2,62 +2,11 @@ import { PoolExhaustedError, VmNotFoundError, InvalidStateError } from '../error
 import type { PoolConfig, Profile } from '../config/index.js';
 import type { Vm } from '../vm/vm.js';
 import { DemandTracker } from './demand.js';
+import { LeaseTimers, leaseTtl } from './leases.js';
 import { seededRandom, STRATEGIES, type StrategyState } from './strategies.js';
+import type { Allocation, PoolBackend, PoolEvent, PoolEventKind, PoolMember, PoolStatus } from './pool-types.js';
 
-/** One VM the pool owns. */
-export interface PoolMember {
-  vm: Vm;
-  seq: number;
-  status: 'ready' | 'allocated';
-  readyLatencyMs: number;
-  createdAt: number;
-  lastUsedAt: number;
-  uses: number;
-  /** Reuse pools: the owner a released VM is kept for. */
-  owner?: string;
-}
-
-export interface PoolStatus {
-  name: string;
-  profile: string;
-  mode: PoolConfig['mode'];
-  strategy: PoolConfig['strategy'];
-  prewarm_state: PoolConfig['prewarmState'];
-  min: number;
-  max: number;
-  target: number;
-  ready: number;
-  booting: number;
-  allocated: number;
-  /** Smoothed allocations per second (what the target follows). */
-  demand_per_s: number;
-  /** Smoothed restore time of a new VM. */
-  refill_ms: number | null;
-  /** Last refill failure, if the pool cannot currently make VMs. */
-  last_error: string | null;
-}
-
-export interface Allocation {
-  member: PoolMember;
-  /** From the allocate call to a resumed VM whose agent answered. */
-  allocationMs: number;
-}
-
-/** How the pool makes and destroys VMs (the pool manager wires the snapshot manager and VM service in). */
-export interface PoolBackend {
-  /** A new VM cloned from the profile's golden snapshot, running, agent ready. */
-  create(profile: Profile): Promise<Vm>;
-  destroy(vm: Vm, reason: string): Promise<void>;
-}
-
-export type PoolEventKind = 'refill-failed' | 'replaced' | 'destroy-failed';
-
-/** Something an operator may want in the log; the daemon logs these. */
-export interface PoolEvent {
-  pool: string;
-  kind: PoolEventKind;
-  message: string;
-}
+export type { PoolMember, PoolStatus, Allocation, PoolBackend, PoolEvent, PoolEventKind } from './pool-types.js';
 
 interface Waiter {
   owner?: string;
@@ -88,6 +37,7 @@ export class Pool {
   private retryTimer?: NodeJS.Timeout;
   private healthTimer?: NodeJS.Timeout;
   private readonly inflight = new Set<Promise<unknown>>();
+  private readonly leases = new LeaseTimers();
 
   constructor(
     readonly config: PoolConfig,
@@ -117,6 +67,7 @@ export class Pool {
     this.stopped = true;
     clearInterval(this.healthTimer);
     clearTimeout(this.retryTimer);
+    this.leases.clearAll();
     for (const w of this.waiters.splice(0)) {
       clearTimeout(w.timer);
       w.reject(new PoolExhaustedError(`pool ${this.name} is shutting down`));
@@ -162,10 +113,14 @@ export class Pool {
    * Hands out a ready VM: resumed if prewarmed paused, agent answering.
    * When none is ready it waits up to `timeoutMs` (default
    * allocate_timeout_ms) for a refill or a release, then throws
-   * PoolExhaustedError with `details.retry_after_ms`.
+   * PoolExhaustedError with `details.retry_after_ms`. The allocation holds
+   * a lease of `ttlMs` (default lease_ms; above max_lease_ms is
+   * InvalidArgumentError): when it runs out the VM is destroyed (fresh) or
+   * recycled (reuse) unless `keepalive` renewed it or it was released.
    */
-  async allocate(options: { owner?: string; timeoutMs?: number } = {}): Promise<Allocation> {
+  async allocate(options: { owner?: string; timeoutMs?: number; ttlMs?: number } = {}): Promise<Allocation> {
     if (this.stopped) throw new PoolExhaustedError(`pool ${this.name} is shutting down`);
+    const ttlMs = leaseTtl(this.config, options.ttlMs);
     const started = this.now();
     this.demand.recordAllocation(started);
     const deadline = started + (options.timeoutMs ?? this.config.allocateTimeoutMs);
@@ -176,20 +131,19 @@ export class Pool {
         await member.vm.agent.ping({ timeoutMs: PING_TIMEOUT_MS });
       } catch {
         // A VM that cannot answer is replaced, and the caller gets another
-        // at once: its (slow) destruction happens in the background.
-        this.members.delete(member.vm.id);
-        this.report('replaced', `${member.vm.id} failed its allocation check`);
-        const destroying = this.backend
-          .destroy(member.vm, 'failed its allocation check')
-          .catch(() => undefined)
-          .finally(() => this.inflight.delete(destroying));
-        this.inflight.add(destroying);
+        // at once: its (slow) destruction happens in the background. (It may
+        // have died meanwhile and been reaped already.)
+        if (this.members.get(member.vm.id) === member) {
+          this.report('replaced', `${member.vm.id} failed its allocation check`);
+          this.removeInBackground(member, 'failed its allocation check');
+        }
         this.pump();
         continue;
       }
       member.uses += 1;
       member.lastUsedAt = this.now();
       if (options.owner) member.owner = options.owner;
+      this.startLease(member, ttlMs);
       this.pump();
       return { member, allocationMs: Math.round((this.now() - started) * 1000) / 1000 };
     }
@@ -205,19 +159,36 @@ export class Pool {
     const member = this.members.get(vmId);
     if (!member) throw new VmNotFoundError(`pool ${this.name} has no VM "${vmId}"`);
     if (member.status !== 'allocated') throw new InvalidStateError(`VM ${vmId} is not allocated (it is ${member.status} in pool ${this.name})`);
+    // First, synchronously: a lease running out during the awaits below must not destroy a VM being parked.
+    this.endLease(member);
     const tooOld = this.now() - member.createdAt > this.config.maxAgeMs;
-    if (this.config.mode === 'fresh' || member.uses >= this.config.maxUses || tooOld || member.vm.state !== 'running') {
-      await this.remove(member, this.config.mode === 'fresh' ? 'released (fresh pool)' : 'recycled');
-    } else {
-      try {
-        if (this.config.prewarmState === 'paused') await member.vm.pause();
+    // A reuse VM without an owner would be handed to the next caller with the last one's files in it.
+    const reason =
+      this.config.mode === 'fresh'
+        ? 'released (fresh pool)'
+        : member.owner === undefined
+          ? 'recycled (allocated without an owner)'
+          : member.uses >= this.config.maxUses || tooOld || member.vm.state !== 'running'
+            ? 'recycled'
+            : null;
+    if (reason) {
+      const failed = await this.remove(member, reason);
+      this.pump();
+      // The VM is gone either way; the caller learns what could not be recorded (STORE_ERROR).
+      if (failed) throw failed;
+      return;
+    }
+    try {
+      if (this.config.prewarmState === 'paused') await member.vm.pause();
+      // It may have died (and been reaped) while pausing: never offer a removed member.
+      if (this.members.get(vmId) === member) {
         member.status = 'ready';
         this.offer(member);
-      } catch (err) {
-        // Released, but it cannot be parked (its VMM died): recycle it instead.
-        this.report('replaced', `${vmId} could not be paused on release: ${(err as Error).message}`);
-        await this.remove(member, 'could not be paused on release');
       }
+    } catch (err) {
+      // Released, but it cannot be parked (its VMM died): recycle it instead.
+      this.report('replaced', `${vmId} could not be paused on release: ${(err as Error).message}`);
+      await this.remove(member, 'could not be paused on release');
     }
     this.pump();
   }
@@ -315,6 +286,7 @@ export class Pool {
     }
     const member: PoolMember = { vm, seq: this.seq++, status: 'ready', readyLatencyMs, createdAt: this.now(), lastUsedAt: this.now(), uses: 0 };
     this.members.set(vm.id, member);
+    member.unwatch = vm.onFailed((reason) => this.reap(member, reason));
     this.offer(member);
     this.pump();
   }
@@ -328,9 +300,76 @@ export class Pool {
     this.retryTimer.unref();
   }
 
-  private async remove(member: PoolMember, reason: string): Promise<void> {
-    this.members.delete(member.vm.id);
-    await this.backend.destroy(member.vm, reason).catch((err) => this.report('destroy-failed', `${member.vm.id}: ${(err as Error).message}`));
+  /**
+   * Takes the member out of the pool (synchronously) and destroys its VM.
+   * Never throws: returns the destroy failure (also reported as an event).
+   */
+  private async remove(member: PoolMember, reason: string): Promise<Error | undefined> {
+    if (this.members.get(member.vm.id) === member) this.members.delete(member.vm.id);
+    this.endLease(member);
+    member.unwatch?.();
+    try {
+      await this.backend.destroy(member.vm, reason);
+      return undefined;
+    } catch (err) {
+      this.report('destroy-failed', `${member.vm.id}: ${(err as Error).message}`);
+      return err as Error;
+    }
+  }
+
+  /** `remove` without waiting; `stop()` still waits for it. */
+  private removeInBackground(member: PoolMember, reason: string): void {
+    const job: Promise<unknown> = this.remove(member, reason).finally(() => this.inflight.delete(job));
+    this.inflight.add(job);
+  }
+
+  /**
+   * Renews the lease of allocated VM `vmId` for `ttlMs` from now (default:
+   * the TTL it was allocated with). Throws VmNotFoundError when this pool
+   * does not own it, InvalidStateError when it is not allocated,
+   * InvalidArgumentError above max_lease_ms.
+   */
+  keepalive(vmId: string, ttlMs?: number): PoolMember {
+    const member = this.members.get(vmId);
+    if (!member) throw new VmNotFoundError(`pool ${this.name} has no VM "${vmId}"`);
+    if (member.status !== 'allocated') {
+      throw new InvalidStateError(`VM ${vmId} is not allocated (it is ${member.status} in pool ${this.name}); only an allocation has a lease to extend`, {
+        details: { vm_id: vmId, state: member.status },
+      });
+    }
+    this.startLease(member, leaseTtl(this.config, ttlMs ?? member.leaseMs));
+    return member;
+  }
+
+  private startLease(member: PoolMember, ttlMs: number): void {
+    member.leaseMs = ttlMs;
+    member.expiresAt = this.leases.start(member.vm.id, ttlMs, () => this.expire(member));
+  }
+
+  private endLease(member: PoolMember): void {
+    this.leases.clear(member.vm.id);
+    member.expiresAt = undefined;
+  }
+
+  /** The lease ran out: fresh pools destroy the VM, reuse pools recycle it (a new clone takes its slot). */
+  private expire(member: PoolMember): void {
+    if (this.stopped || this.members.get(member.vm.id) !== member || member.status !== 'allocated') return;
+    const reason = this.config.mode === 'fresh' ? 'lease expired' : 'lease expired (recycled)';
+    this.report('lease-expired', `${member.vm.id} (owner ${member.owner ?? 'none'}): ${reason} after ${member.leaseMs} ms`);
+    this.removeInBackground(member, reason);
+    this.pump();
+  }
+
+  /**
+   * A member's VM died on its own (VMM exit, agent protocol violation),
+   * idle or allocated: its slot is freed at once and refilled. The VM
+   * keeps its `failed` record with the reason.
+   */
+  private reap(member: PoolMember, reason: string): void {
+    if (this.members.get(member.vm.id) !== member) return;
+    this.report('died', `${member.vm.id} (${member.status}${member.owner ? `, owner ${member.owner}` : ''}) died: ${reason}`);
+    this.removeInBackground(member, `slot freed after the VM died: ${reason}`);
+    this.pump();
   }
 
   private report(kind: PoolEventKind, message: string): void {
@@ -343,6 +382,11 @@ export class Pool {
    */
   async healthCheck(): Promise<void> {
     if (this.stopped) return;
+    // Allocated VMs are not pinged (their agent may be busy for the caller),
+    // but one whose VMM is gone is dead: its slot must not stay taken.
+    for (const m of [...this.members.values()]) {
+      if (m.status === 'allocated' && (m.vm.state === 'failed' || m.vm.state === 'stopped')) this.reap(m, `found ${m.vm.state} by the health check`);
+    }
     const idle = [...this.members.values()].filter((m) => m.status === 'ready');
     await Promise.all(
       idle.map(async (m) => {

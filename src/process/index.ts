@@ -11,3 +11,4 @@ export { runCommand, type RunOptions, type RunResult } from './run.js';
 export { spawnSupervised, liveChildren, type SupervisedChild, type SpawnOptions, type ExitInfo } from './supervise.js';
 export { findExecutable } from './which.js';
 export { processStartTime, isSameProcessAlive } from './identity.js';
+export { netnsExecPrefix } from './netns.js';

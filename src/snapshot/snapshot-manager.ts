@@ -7,6 +7,7 @@ import type { SnapshotFiles } from '../vmm/driver.js';
 import { kernelArgsFor, type VmProfile, type VmService } from '../vm/vm-service.js';
 import type { PhaseTiming } from '../steps/index.js';
 import type { Vm } from '../vm/vm.js';
+import { ensurePrivateDir, sealReadOnly } from '../security/index.js';
 import { snapshotKey, SNAPSHOT_FORMAT, type SnapshotKeyInput } from './snapshot-key.js';
 
 /** manifest.json of one golden snapshot (also the `tfc snapshot ls --json` shape). */
@@ -129,11 +130,11 @@ export class SnapshotManager {
   }
 
   private async create(profile: VmProfile, key: string, keyInput: SnapshotKeyInput, image: BuiltImage): Promise<GoldenSnapshot> {
-    mkdirSync(this.root, { recursive: true });
+    ensurePrivateDir(this.root);
     const final = join(this.root, dirName(profile.name, key));
     const work = join(this.root, `.${dirName(profile.name, key)}.${process.pid}.tmp`);
     rmSync(work, { recursive: true, force: true });
-    mkdirSync(work, { recursive: true });
+    mkdirSync(work, { recursive: true, mode: 0o700 });
     const files: SnapshotFiles = { memoryPath: join(work, 'memory'), statePath: join(work, 'state') };
     try {
       const template = await this.service.create({ profile, snapshotMemoryPath: files.memoryPath });
@@ -166,6 +167,9 @@ export class SnapshotManager {
         files: { memory: { size_bytes: statSync(files.memoryPath).size }, state: { size_bytes: statSync(files.statePath).size } },
       };
       writeFileSync(join(work, 'manifest.json'), JSON.stringify(manifest, null, 2) + '\n');
+      // Clones map these files: root-owned and read-only, so no VM uid (the
+      // jail user that wrote a Firecracker snapshot included) can change them.
+      sealReadOnly([files.memoryPath, files.statePath, join(work, 'manifest.json')]);
       rmSync(final, { recursive: true, force: true });
       renameSync(work, final);
     } catch (err) {
@@ -184,6 +188,7 @@ export class SnapshotManager {
       const manifest = JSON.parse(readFileSync(manifestPath, 'utf8')) as SnapshotManifest;
       const files = { memoryPath: join(dir, 'memory'), statePath: join(dir, 'state') };
       if (!existsSync(files.memoryPath) || !existsSync(files.statePath)) return null;
+      sealReadOnly([files.memoryPath, files.statePath]); // snapshots made before files were sealed
       return { manifest, dir, files, image: resolveImageByDigest(this.layout, manifest) };
     } catch {
       return null;

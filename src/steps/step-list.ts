@@ -2,6 +2,9 @@
  * Boot and restore are ordered lists of named steps (after firecracker-go-sdk's
  * handler lists). Variants edit the list instead of adding flags inside
  * steps. The runner times every step; the timings are the phases users see.
+ * A failure comes back as one typed StepFailedError (which step, the phases
+ * so far, the step's own error as `cause`); the caught error is never
+ * decorated.
  */
 export interface Step<C> {
   readonly name: string;
@@ -11,6 +14,25 @@ export interface Step<C> {
 export interface PhaseTiming {
   name: string;
   ms: number;
+}
+
+/**
+ * A step of a list threw. `cause` is the step's own error, untouched (its
+ * code and status are what users must see: owners of a list unwrap it before
+ * passing the failure on, e.g. Vm.boot rethrows `cause`). `phases` are the
+ * completed steps plus the failed one, last.
+ */
+export class StepFailedError extends Error {
+  readonly step: string;
+  readonly phases: PhaseTiming[];
+  declare readonly cause: unknown;
+
+  constructor(step: string, phases: PhaseTiming[], cause: unknown) {
+    super(`step ${step} failed: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
+    this.name = 'StepFailedError';
+    this.step = step;
+    this.phases = phases;
+  }
 }
 
 export class StepList<C> {
@@ -43,9 +65,10 @@ export class StepList<C> {
   }
 
   /**
-   * Runs the steps in order, timing each. On failure, throws the step's
-   * error with `phases` (completed ones plus the failed one, marked) attached
-   * as `err.phases`, so callers can record how far it got.
+   * Runs the steps in order, timing each; stops at the first failure and
+   * throws StepFailedError (the step, the phases so far, the step's error as
+   * `cause`) so callers can record how far it got. May be called again: each
+   * run starts from the first step.
    */
   async run(ctx: C, onPhase?: (phase: PhaseTiming) => void): Promise<PhaseTiming[]> {
     const phases: PhaseTiming[] = [];
@@ -57,8 +80,7 @@ export class StepList<C> {
         const phase = { name: step.name, ms: round(performance.now() - started) };
         phases.push(phase);
         onPhase?.(phase);
-        if (err && typeof err === 'object') Object.assign(err, { phases, failedStep: step.name });
-        throw err;
+        throw new StepFailedError(step.name, phases, err);
       }
       const phase = { name: step.name, ms: round(performance.now() - started) };
       phases.push(phase);

@@ -3,6 +3,8 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { StoreError } from '../errors/index.js';
 import { MIGRATIONS } from './migrations.js';
+import { ensurePrivateFile, tighten } from '../security/index.js';
+import { layoutOfDatabase, secureDataDir } from './layout.js';
 
 export type Db = Database.Database;
 
@@ -14,12 +16,19 @@ export type Db = Database.Database;
 export function openDatabase(path: string): Db {
   let db: Db;
   try {
-    if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+    if (path !== ':memory:') {
+      const layout = layoutOfDatabase(path);
+      if (layout) secureDataDir(layout);
+      else mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+      // Created 0600 before SQLite opens it: its -wal and -shm files copy the mode.
+      ensurePrivateFile(path);
+    }
     db = new Database(path);
   } catch (err) {
     throw new StoreError(`cannot open state database ${path}: ${(err as Error).message}; check data_dir (env TFC_DATA_DIR) and its permissions`, { cause: err });
   }
   db.pragma('journal_mode = WAL');
+  if (path !== ':memory:') for (const suffix of ['-wal', '-shm']) tighten(path + suffix, 0o600);
   db.pragma('foreign_keys = ON');
   db.pragma('busy_timeout = 5000');
   migrate(db, path);

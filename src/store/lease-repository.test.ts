@@ -59,4 +59,20 @@ describe('LeaseRepository on a real SQLite file', () => {
     expect(repo.list()).toHaveLength(1);
     db.close();
   });
+
+  it('a release the store refused (read-only) is written by the next successful write, freeing the subnet', () => {
+    const db = openDatabase(open());
+    const repo = new LeaseRepository(db);
+    repo.allocate('vm-a', 'tfc-a', lowestFree);
+    db.pragma('query_only = ON');
+    expect(() => repo.release('vm-a')).toThrow(expect.objectContaining({ code: 'STORE_ERROR', message: expect.stringContaining('release the network lease of VM vm-a') }));
+    expect(() => repo.allocate('vm-b', 'tfc-b', lowestFree)).toThrow(/read-only/);
+    expect(repo.pendingReleases).toEqual(['vm-a']);
+    db.pragma('query_only = OFF');
+    // The stale lease no longer blocks its subnet.
+    expect(repo.allocate('vm-b', 'tfc-b', lowestFree)?.subnet).toBe('10.9.0.0/30');
+    expect(repo.pendingReleases).toEqual([]);
+    expect(repo.list().map((l) => l.vmId)).toEqual(['vm-b']);
+    db.close();
+  });
 });

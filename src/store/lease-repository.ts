@@ -1,5 +1,6 @@
 import { InvalidStateError } from '../errors/index.js';
 import type { Db } from './database.js';
+import { guardStore } from './store-error.js';
 
 /** One VM's IPAM lease: its slice of `network.range` and its namespace. */
 export interface LeaseRecord {
@@ -36,7 +37,26 @@ function fromRow(r: LeaseRow): LeaseRecord {
  * taken), so two processes sharing the database never lease one subnet twice.
  */
 export class LeaseRepository {
+  /**
+   * Leases whose release failed in the store (disk full, read-only): their
+   * network objects are gone, so they are deleted by the next write that
+   * succeeds (allocate or release) instead of waiting for a daemon restart.
+   * Bounded by the number of leases (one entry per VM).
+   */
+  private readonly unreleased = new Set<string>();
+
   constructor(private readonly db: Db) {}
+
+  /** VM ids whose lease release is still to be written (see `release`). */
+  get pendingReleases(): readonly string[] {
+    return [...this.unreleased];
+  }
+
+  private deletePending(): void {
+    if (this.unreleased.size === 0) return;
+    const del = this.db.prepare('DELETE FROM network_leases WHERE vm_id = ?');
+    for (const id of this.unreleased) del.run(id);
+  }
 
   /**
    * Leases a subnet to `vmId`: `choose` receives the subnets already taken
@@ -45,8 +65,9 @@ export class LeaseRepository {
    * a lease (release it first); `choose` must be synchronous and pure.
    */
   allocate(vmId: string, netns: string, choose: (taken: ReadonlySet<string>) => LeaseChoice | null): LeaseRecord | null {
-    return this.db
+    return guardStore(`lease a network address to VM ${vmId}`, this.db.name, () => this.afterPending(() => this.db
       .transaction((): LeaseRecord | null => {
+        this.deletePending();
         const existing = this.get(vmId);
         if (existing) {
           throw new InvalidStateError(`VM ${vmId} already holds network lease ${existing.hostAddress} (${existing.subnet}); destroy its network first`, {
@@ -62,12 +83,38 @@ export class LeaseRepository {
           .run(record);
         return record;
       })
-      .immediate();
+      .immediate()));
   }
 
-  /** Removes the VM's lease; returns whether there was one. Safe to call twice. */
+  /**
+   * Removes the VM's lease; returns whether there was one. Safe to call
+   * twice. Throws STORE_ERROR when the store refuses; the release is then
+   * retried by the next allocate or release of this repository (and
+   * reconciliation at daemon start sweeps it too).
+   */
   release(vmId: string): boolean {
-    return this.db.prepare('DELETE FROM network_leases WHERE vm_id = ?').run(vmId).changes > 0;
+    this.unreleased.add(vmId);
+    return guardStore(`release the network lease of VM ${vmId}`, this.db.name, () =>
+      this.afterPending(() =>
+        this.db.transaction(() => {
+          const del = this.db.prepare('DELETE FROM network_leases WHERE vm_id = ?');
+          let had = false;
+          for (const id of this.unreleased) {
+            const n = del.run(id).changes;
+            if (id === vmId) had = n > 0;
+          }
+          return had;
+        })(),
+      ),
+    );
+  }
+
+  /** Runs `fn`; when it committed, the pending releases it wrote are done. */
+  private afterPending<T>(fn: () => T): T {
+    const pending = [...this.unreleased];
+    const result = fn();
+    for (const id of pending) this.unreleased.delete(id);
+    return result;
   }
 
   get(vmId: string): LeaseRecord | null {

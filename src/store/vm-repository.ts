@@ -1,6 +1,7 @@
 import { VmNotFoundError } from '../errors/index.js';
 import { isSameProcessAlive, processStartTime } from '../process/index.js';
 import type { Db } from './database.js';
+import { guardStore } from './store-error.js';
 
 const OWN_START = processStartTime(process.pid);
 
@@ -79,14 +80,27 @@ function fromRow(r: VmRow): VmRecord {
   };
 }
 
-/** VMs, their state transitions and their boot/restore/run phase timings. */
+/**
+ * VMs, their state transitions and their boot/restore/run phase timings.
+ * Every write throws STORE_ERROR naming the operation, the database file
+ * and what to do (disk full, read-only, locked) when SQLite refuses it.
+ */
 export class VmRepository {
   constructor(private readonly db: Db) {}
 
-  /** Inserts a new VM with its first transition (null -> state). Throws on a duplicate id. */
+  /** The database file (for messages). */
+  get path(): string {
+    return this.db.name;
+  }
+
+  private write<T>(operation: string, fn: () => T): T {
+    return guardStore(operation, this.db.name, fn);
+  }
+
+  /** Inserts a new VM with its first transition (null -> state). Throws on a duplicate id, STORE_ERROR. */
   insert(vm: Omit<VmRecord, 'createdAt' | 'updatedAt' | 'errorCode' | 'errorMessage' | 'ownerPid' | 'ownerStart'>): void {
     const now = new Date().toISOString();
-    this.db.transaction(() => {
+    this.write(`record the creation of VM ${vm.id}`, () => this.db.transaction(() => {
       this.db
         .prepare(
           `INSERT INTO vms (id, driver, profile, image_digest, state, accel, vcpus, memory_mib, pid, run_dir, console_log, owner_pid, owner_start, created_at, updated_at)
@@ -94,35 +108,38 @@ export class VmRepository {
         )
         .run({ ...vm, ownerPid: process.pid, ownerStart: OWN_START, now });
       this.db.prepare('INSERT INTO vm_transitions (vm_id, from_state, to_state, reason, at) VALUES (?, NULL, ?, ?, ?)').run(vm.id, vm.state, 'created', now);
-    })();
+    })());
   }
 
-  /** Records a state change and its reason in one transaction. */
+  /** Records a state change and its reason in one transaction. Throws STORE_ERROR. */
   transition(id: string, from: string, to: string, reason?: string): void {
     const now = new Date().toISOString();
-    this.db.transaction(() => {
+    this.write(`record VM ${id} going from ${from} to ${to}`, () => this.db.transaction(() => {
       this.db.prepare('UPDATE vms SET state = ?, updated_at = ? WHERE id = ?').run(to, now, id);
       this.db.prepare('INSERT INTO vm_transitions (vm_id, from_state, to_state, reason, at) VALUES (?, ?, ?, ?, ?)').run(id, from, to, reason ?? null, now);
-    })();
+    })());
   }
 
-  /** Records why a VM failed (shown by `tfc vm get`). */
+  /** Records why a VM failed (shown by `tfc vm get`). Throws STORE_ERROR. */
   setError(id: string, code: string, message: string): void {
-    this.db.prepare('UPDATE vms SET error_code = ?, error_message = ? WHERE id = ?').run(code, message, id);
+    this.write(`record why VM ${id} failed`, () => this.db.prepare('UPDATE vms SET error_code = ?, error_message = ? WHERE id = ?').run(code, message, id));
   }
 
+  /** Throws STORE_ERROR. */
   update(id: string, fields: Partial<Pick<VmRecord, 'pid' | 'accel'>>): void {
-    if (fields.pid !== undefined) this.db.prepare('UPDATE vms SET pid = ? WHERE id = ?').run(fields.pid, id);
-    if (fields.accel !== undefined) this.db.prepare('UPDATE vms SET accel = ? WHERE id = ?').run(fields.accel, id);
+    this.write(`record the VMM process of VM ${id}`, () => {
+      if (fields.pid !== undefined) this.db.prepare('UPDATE vms SET pid = ? WHERE id = ?').run(fields.pid, id);
+      if (fields.accel !== undefined) this.db.prepare('UPDATE vms SET accel = ? WHERE id = ?').run(fields.accel, id);
+    });
   }
 
-  /** Replaces the phases of one kind ('boot', 'restore', 'run') for a VM. */
+  /** Replaces the phases of one kind ('boot', 'restore', 'run') for a VM. Throws STORE_ERROR. */
   recordPhases(id: string, kind: string, phases: readonly PhaseRecord[]): void {
-    this.db.transaction(() => {
+    this.write(`record the ${kind} phases of VM ${id}`, () => this.db.transaction(() => {
       this.db.prepare('DELETE FROM vm_phases WHERE vm_id = ? AND kind = ?').run(id, kind);
       const insert = this.db.prepare('INSERT INTO vm_phases (vm_id, kind, seq, name, ms) VALUES (?, ?, ?, ?, ?)');
       phases.forEach((p, i) => insert.run(id, kind, i, p.name, p.ms));
-    })();
+    })());
   }
 
   /** Throws VmNotFoundError when absent. */

@@ -3,7 +3,7 @@ import { mkdirSync, rmSync } from 'node:fs';
 import type { AgentClient, AgentHello } from '../guest/agent-client.js';
 import { INIT_START_MARKER } from '../guest/init-script.js';
 import { hasCode, VmBootTimeoutError, VmmExitedError } from '../errors/index.js';
-import type { CleanupStack } from '../vmm/cleanup.js';
+import type { CleanupStack } from '../steps/index.js';
 import type { VmLaunchSpec, VmmDriver, VmmInstance } from '../vmm/driver.js';
 import { StepList, type Step } from '../steps/index.js';
 import type { EgressPolicy, NetworkManager, VmNetwork } from '../net/index.js';

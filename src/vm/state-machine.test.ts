@@ -17,4 +17,12 @@ describe('VmStateMachine', () => {
     expect(() => sm.require('exec', ['running'])).toThrow(/cannot exec VM vm-2: it is paused \(exec needs running\)/);
     expect(() => sm.require('resume', ['paused'])).not.toThrow();
   });
+  it('keeps the new state when the listener (the store) throws', () => {
+    const sm = new VmStateMachine('vm-3', 'running', () => {
+      throw new Error('disk full');
+    });
+    expect(() => sm.transition('stopping')).toThrow('disk full');
+    expect(sm.state).toBe('stopping');
+    expect(sm.canTransition('stopped')).toBe(true);
+  });
 });

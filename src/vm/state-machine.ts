@@ -3,7 +3,11 @@ import { InvalidStateError } from '../errors/index.js';
 export const VM_STATES = ['creating', 'booting', 'running', 'paused', 'stopping', 'stopped', 'failed'] as const;
 export type VmState = (typeof VM_STATES)[number];
 
-/** Allowed transitions. `failed` VMs may still be stopped, which releases what they hold. */
+/**
+ * Allowed transitions. `failed` -> `stopping`/`stopped` exist for records
+ * (reconciliation marks a dead owner's VMs stopped); a live `Vm` that
+ * failed stays `failed` while `stop()` releases what it holds.
+ */
 const TRANSITIONS: Record<VmState, readonly VmState[]> = {
   creating: ['booting', 'stopping', 'failed'],
   booting: ['running', 'stopping', 'failed'],
@@ -36,7 +40,12 @@ export class VmStateMachine {
     return TRANSITIONS[this.current].includes(to);
   }
 
-  /** Moves to `to`; throws InvalidStateError naming the current state if not allowed. */
+  /**
+   * Moves to `to`; throws InvalidStateError naming the current state if not
+   * allowed. The state changes before the listener runs, so when the
+   * listener (the store) throws, the machine still reflects what happened
+   * and the caller decides how to report the unrecorded change.
+   */
   transition(to: VmState, reason?: string): void {
     if (!this.canTransition(to)) {
       throw new InvalidStateError(`VM ${this.vmId} cannot go from ${this.current} to ${to}`, { details: { vm_id: this.vmId, state: this.current, target: to } });

@@ -31,10 +31,12 @@ export interface VmServiceOptions {
   layout: DataLayout;
   repo: VmRepository;
   drivers: Partial<Record<DriverName, VmmDriver>>;
-  /** Config vmm.qemu.stop_timeout_ms. */
+  /** Grace for a guest to power off when stopping, every driver (config vmm.stop_timeout_ms). */
   stopTimeoutMs: number;
   /** Console logs kept in data_dir/logs (oldest removed first). Default 50. */
   consoleLogsKept?: number;
+  /** Cap of each VM's console log (config vmm.console_log_max_bytes). Default 8 MiB. */
+  consoleLogMaxBytes?: number;
   /** Makes per-VM networks; needed only for profiles with networking enabled. */
   networks?: NetworkManager;
   /** Told about every VM that became ready, and every creation that failed (metrics). */
@@ -146,6 +148,7 @@ export class VmService {
       stopTimeoutMs: this.options.stopTimeoutMs,
       runDir: join(this.options.layout.runVms, id),
       consoleLogPath: join(this.options.layout.logs, `${id}.console.log`),
+      ...(this.options.consoleLogMaxBytes ? { consoleLogMaxBytes: this.options.consoleLogMaxBytes } : {}),
       repo: this.options.repo,
     };
   }
@@ -193,7 +196,10 @@ export class VmService {
       }
     }
     logs.sort((a, b) => b.mtime - a.mtime);
-    for (const old of logs.slice(keep)) rmSync(old.path, { force: true });
+    for (const old of logs.slice(keep)) {
+      rmSync(old.path, { force: true });
+      rmSync(`${old.path}.1`, { force: true }); // its rotated predecessor (src/vmm/console-log.ts)
+    }
   }
 }
 

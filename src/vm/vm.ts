@@ -1,14 +1,15 @@
 import { join } from 'node:path';
 import type { AgentClient, AgentHello, ExecRequest, ExecResult } from '../guest/agent-client.js';
 import type { BuiltImage } from '../guest/image-store.js';
-import { AgentError, InvalidArgumentError, InvalidStateError, TfcError } from '../errors/index.js';
+import { AgentError, InvalidArgumentError, InvalidStateError, StoreError, TfcError } from '../errors/index.js';
 import type { VmRepository } from '../store/index.js';
-import { CleanupStack } from '../vmm/cleanup.js';
+import { CleanupStack } from '../steps/index.js';
 import type { SnapshotFiles, VmmDriver, VmmInstance } from '../vmm/driver.js';
 import { coldBootSteps, restoreSteps, withNetwork, type BootContext } from './boot-steps.js';
 import { parseIpv4, type EgressPolicy, type NetworkManager, type VmNetwork } from '../net/index.js';
 import { VmStateMachine, type VmState } from './state-machine.js';
-import type { PhaseTiming } from '../steps/index.js';
+import { StepFailedError, type PhaseTiming } from '../steps/index.js';
+import type { ExitInfo } from '../process/index.js';
 
 export interface VmBootOptions {
   id: string;
@@ -24,6 +25,8 @@ export interface VmBootOptions {
   stopTimeoutMs: number;
   runDir: string;
   consoleLogPath: string;
+  /** Config vmm.console_log_max_bytes (the driver's default when absent). */
+  consoleLogMaxBytes?: number;
   repo: VmRepository;
   /** Keep guest RAM in this file so the VM can become a golden snapshot (see VmLaunchSpec). */
   snapshotMemoryPath?: string;
@@ -52,6 +55,7 @@ export class Vm {
   private stopping?: Promise<void>;
   private phaseKind: 'boot' | 'restore' = 'boot';
   private networkInfo?: VmNetwork;
+  private readonly failureListeners = new Set<(reason: string) => void>();
 
   private constructor(private readonly options: VmBootOptions) {
     this.id = options.id;
@@ -82,6 +86,9 @@ export class Vm {
   }
 
   private static async start(options: VmBootOptions & { snapshot?: SnapshotFiles }, kind: 'boot' | 'restore'): Promise<Vm> {
+    // Order matters for store failures (STORE_ERROR): the first write happens
+    // before anything exists, and every later write that fails still lets the
+    // cleanup stack run, so no VMM, namespace, TAP or lease outlives a failure.
     options.repo.insert({
       id: options.id,
       driver: options.driver.name,
@@ -97,12 +104,19 @@ export class Vm {
     });
     const vm = new Vm(options);
     vm.phaseKind = kind;
-    vm.sm.transition('booting', kind === 'restore' ? 'restoring from snapshot' : 'cold boot');
+    try {
+      vm.sm.transition('booting', kind === 'restore' ? 'restoring from snapshot' : 'cold boot');
+    } catch (err) {
+      // Nothing was created yet; the record stays "creating" if even this fails.
+      ignoreStoreFailure(() => vm.sm.transition('failed', 'could not record the start of the boot'));
+      throw err;
+    }
     const ctx: BootContext = {
       spec: {
         vmId: options.id,
         runDir: options.runDir,
         consoleLogPath: options.consoleLogPath,
+        ...(options.consoleLogMaxBytes ? { consoleLogMaxBytes: options.consoleLogMaxBytes } : {}),
         kernelPath: options.image.kernelPath,
         initrdPath: options.image.initrdPath,
         kernelArgs: options.kernelArgs,
@@ -125,21 +139,34 @@ export class Vm {
     try {
       vm.phases = await steps.run(ctx);
       vm.networkInfo = ctx.vmNetwork;
-    } catch (err) {
-      const phases = (err as { phases?: PhaseTiming[] }).phases ?? [];
-      vm.phases = phases;
-      options.repo.recordPhases(options.id, kind, phases);
+    } catch (thrown) {
+      // The runner wraps the step's error; callers and users see the step's
+      // own error (VM_BOOT_TIMEOUT, VMM_EXITED, ...), not the wrapper.
+      const failed = thrown instanceof StepFailedError ? thrown : null;
+      const err = failed ? failed.cause : thrown;
+      vm.phases = failed?.phases ?? [];
+      // Undo first: recording the failure may fail too (disk full) and must not leak anything.
       await vm.cleanup.run();
-      const e = err instanceof TfcError ? err : null;
-      options.repo.setError(options.id, e?.code ?? 'INTERNAL', (err as Error).message);
-      vm.sm.transition('failed', `${kind} failed in ${(err as { failedStep?: string }).failedStep ?? 'unknown step'}`);
+      ignoreStoreFailure(() => options.repo.recordPhases(options.id, kind, vm.phases));
+      ignoreStoreFailure(() => options.repo.setError(options.id, err instanceof TfcError ? err.code : 'INTERNAL', err instanceof Error ? err.message : String(err)));
+      ignoreStoreFailure(() => vm.sm.transition('failed', `${kind} failed in ${failed?.step ?? 'unknown step'}`));
       throw err;
     }
-    options.repo.recordPhases(options.id, kind, vm.phases);
     vm.agentClient = ctx.agent;
     vm.helloInfo = ctx.hello;
-    vm.sm.transition('running', 'agent ready');
-    void vm.instance!.wait().then(() => vm.onVmmExit());
+    try {
+      options.repo.recordPhases(options.id, kind, vm.phases);
+      vm.sm.transition('running', 'agent ready');
+    } catch (err) {
+      // A VM the store does not know as running would be invisible to
+      // reconciliation: stop it rather than hand it out.
+      await vm.cleanup.run();
+      ignoreStoreFailure(() => vm.sm.transition('failed', `${kind} succeeded but could not be recorded`));
+      throw err;
+    }
+    const exited = (exit?: ExitInfo) => vm.onVmmExit(exit);
+    void vm.instance!.wait().then(exited, () => exited());
+    vm.watchAgent(ctx.agent);
     return vm;
   }
 
@@ -200,6 +227,18 @@ export class Vm {
     return this.agentClient!.readFile(path, options);
   }
 
+  /** Streams `source` into `path` in bounded chunks (AgentClient.writeFileFrom). Throws as writeFile, InvalidStateError. */
+  async writeFileFrom(path: string, source: AsyncIterable<Buffer>, options: { mode?: number; mkdirs?: boolean; chunkBytes?: number } = {}): Promise<{ bytes: number }> {
+    this.sm.require('write a file in', ['running']);
+    return this.agentClient!.writeFileFrom(path, source, options);
+  }
+
+  /** Reads `path` in bounded chunks (AgentClient.readFileChunks). Throws as readFile; InvalidStateError at once unless running. */
+  readFileChunks(path: string, options: { chunkBytes?: number } = {}): AsyncIterable<Buffer> {
+    this.sm.require('read a file from', ['running']);
+    return this.agentClient!.readFileChunks(path, options);
+  }
+
   /** The agent connection, for operations without a Vm wrapper (set_clock, add_entropy). Throws InvalidStateError unless running. */
   get agent(): AgentClient {
     this.sm.require('use the agent of', ['running']);
@@ -217,8 +256,28 @@ export class Vm {
     const agent = await this.instance!.connectAgent({ timeoutMs });
     this.cleanup.push('close agent connection', () => agent.close());
     this.agentClient = agent;
+    this.watchAgent(agent);
     this.helloInfo = await agent.hello({ timeoutMs });
     return this.helloInfo;
+  }
+
+  /**
+   * Calls `listener` once with the reason when this VM dies on its own
+   * after it was running (VMM exit: guest poweroff, kernel panic, VMM
+   * killed; or a fatal agent protocol violation). Its resources are already
+   * being released by then; the VM stays `failed`. Returns an unsubscribe.
+   */
+  onFailed(listener: (reason: string) => void): () => void {
+    this.failureListeners.add(listener);
+    return () => this.failureListeners.delete(listener);
+  }
+
+  /** A fatal protocol violation on the agent channel ends the VM like a VMM death (the guest is not trusted). */
+  private watchAgent(agent: AgentClient | undefined): void {
+    agent?.onFatal((err) => {
+      // A connection replaced by reconnectAgent no longer speaks for the VM.
+      if (this.agentClient === agent) this.die(err.code, `guest agent channel closed after a protocol violation: ${err.message}`);
+    });
   }
 
   /**
@@ -266,7 +325,35 @@ export class Vm {
 
   private async doStop(reason: string): Promise<void> {
     const wasRunning = this.sm.state === 'running';
-    this.sm.transition('stopping', reason);
+    // A failed VM stays failed (its record says why); stopping it only releases what it holds.
+    const record = this.sm.state !== 'failed';
+    // A store failure must not stop the stop: the VMM, network and lease go
+    // regardless, and the failure is reported once everything is released.
+    const unrecorded: unknown[] = [];
+    const write = (fn: () => void) => {
+      try {
+        fn();
+      } catch (err) {
+        unrecorded.push(err);
+      }
+    };
+    if (record) write(() => this.sm.transition('stopping', reason));
+    try {
+      await this.stopVmm(wasRunning);
+    } finally {
+      await this.cleanup.run();
+    }
+    if (record) write(() => this.sm.transition('stopped', reason));
+    if (unrecorded.length > 0) {
+      const first = unrecorded[0];
+      throw new StoreError(`VM ${this.id} was stopped and released everything it held, but ${first instanceof Error ? first.message : String(first)}`, {
+        cause: first,
+        details: { vm_id: this.id, ...(first instanceof TfcError ? first.details : {}) },
+      });
+    }
+  }
+
+  private async stopVmm(wasRunning: boolean): Promise<void> {
     const instance = this.instance;
     if (instance && !instance.exited) {
       const grace = this.options.stopTimeoutMs;
@@ -285,17 +372,52 @@ export class Vm {
       }
       await instance.shutdown(grace);
     }
-    await this.cleanup.run();
-    this.sm.transition('stopped', reason);
   }
 
-  private onVmmExit(): void {
-    if (this.sm.state === 'running' || this.sm.state === 'paused') {
-      const message = `VMM exited unexpectedly; console log: ${this.consoleLogPath}`;
-      this.options.repo.setError(this.id, 'VMM_EXITED', message);
-      this.sm.transition('failed', 'VMM exited unexpectedly');
-      void this.cleanup.run();
+  /** The VMM process ended; only unexpected while running or paused. Never throws (it runs from a promise nobody awaits). */
+  private onVmmExit(exit?: ExitInfo): void {
+    const how = !exit
+      ? 'the VMM exited'
+      : exit.signal
+        ? `the VMM was killed by ${exit.signal}`
+        : exit.code === 0
+          ? 'the VMM exited with code 0 (the guest powered off, or rebooted after a kernel panic)'
+          : `the VMM exited with code ${exit.code}`;
+    this.die('VMM_EXITED', `VM died while ${this.sm.state}: ${how}; console log: ${this.consoleLogPath}`);
+  }
+
+  /**
+   * Marks a running or paused VM failed with why, releases everything it
+   * holds and tells the onFailed listeners. The state changes even when the
+   * store cannot record it (the in-memory state is what hands VMs out).
+   * Never throws; a no-op in any other state.
+   */
+  private die(code: string, message: string): void {
+    if (this.sm.state !== 'running' && this.sm.state !== 'paused') return;
+    ignoreStoreFailure(() => this.options.repo.setError(this.id, code, message));
+    ignoreStoreFailure(() => this.sm.transition('failed', message));
+    void this.cleanup.run();
+    for (const listener of [...this.failureListeners]) {
+      try {
+        listener(message);
+      } catch {
+        // a listener's bug must not keep the others from hearing it
+      }
     }
+    this.failureListeners.clear();
+  }
+}
+
+/**
+ * Runs a store write whose failure cannot be reported anywhere better than
+ * the error already on its way (a failed boot, a dead VM); the in-memory
+ * state stays right either way.
+ */
+function ignoreStoreFailure(write: () => void): void {
+  try {
+    write();
+  } catch {
+    // see above
   }
 }
 

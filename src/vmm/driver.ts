@@ -1,6 +1,6 @@
 import type { AgentClient } from '../guest/agent-client.js';
 import type { ExitInfo } from '../process/index.js';
-import type { CleanupStack } from './cleanup.js';
+import type { CleanupStack } from '../steps/index.js';
 
 export type DriverName = 'qemu' | 'firecracker';
 export type AccelName = 'kvm' | 'tcg';
@@ -12,6 +12,8 @@ export interface VmLaunchSpec {
   runDir: string;
   /** Serial console output is appended here. */
   consoleLogPath: string;
+  /** Cap of the console log and its rotated `.1` (vmm.console_log_max_bytes); default 8 MiB. */
+  consoleLogMaxBytes?: number;
   kernelPath: string;
   initrdPath: string;
   /** Complete guest kernel command line (driver base args + profile args). */

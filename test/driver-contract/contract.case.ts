@@ -4,7 +4,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { resolveImage, type BuiltImage } from '../../src/guest/image-store.js';
 import { dataLayout } from '../../src/store/layout.js';
 import { coldBootSteps, restoreSteps, type BootContext } from '../../src/vm/boot-steps.js';
-import { CleanupStack } from '../../src/vmm/cleanup.js';
+import { CleanupStack } from '../../src/steps/index.js';
 import type { SnapshotFiles, VmLaunchSpec, VmmDriver } from '../../src/vmm/driver.js';
 import { testDataDir } from '../helpers.js';
 

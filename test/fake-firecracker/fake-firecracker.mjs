@@ -85,6 +85,17 @@ const maxPayloadBytes = Number(args['http-api-max-payload-size'] ?? 51_200);
 if (existsSync(hostPath(apiSock))) fail(`Error: Failed to open the API socket at: ${apiSock}. Check that it is not already used.`);
 
 const spec = loadSpec();
+// Started by the fake jailer as root: become the jail user now that every
+// module and the spec are loaded from the checkout (see fake-jailer.mjs).
+if (process.env.FAKE_FC_DROP_TO) {
+  const [uid, gid] = process.env.FAKE_FC_DROP_TO.split(':').map(Number);
+  process.setgroups([gid]);
+  process.setgid(gid);
+  process.setuid(uid);
+  // The uid change cleared the parent-death signal setpriv armed: watch the parent instead.
+  const parent = process.ppid;
+  setInterval(() => process.ppid !== parent && process.exit(1), 200).unref();
+}
 const t0 = performance.now();
 const reportPath = process.env.FAKE_FC_REPORT?.replaceAll('{id}', instanceId);
 const report = { fake: 'fake-firecracker', version: VERSION, id: instanceId, apiSock, argv: process.argv.slice(2), pid: process.pid, startedAt: new Date().toISOString(), exit: null, requests: [], violations: [], events: [] };

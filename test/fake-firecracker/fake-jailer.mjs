@@ -9,6 +9,14 @@
  * --start-time-cpu-us=N` plus the arguments after `--`, in the root
  * directory, as uid:gid when it runs as root.
  *
+ * Like the real jailer, nothing runs as the jail user before the code is
+ * in hand: the real one copies the exec file into the chroot as root and
+ * execs that copy after dropping privileges. The fake Firecracker is a Node
+ * script whose modules, dependencies and spec live in the checkout (which
+ * may sit in a 0700 directory the jail user cannot enter), so it is started
+ * as root with FAKE_FC_DROP_TO=uid:gid and drops to that user itself once
+ * its code and spec are loaded, before it opens anything in the jail.
+ *
  * What it does not do: pivot_root/chroot, mknod /dev/kvm and /dev/net/tun,
  * join cgroups (it only records the directories and values it would write),
  * setns into --netns (it only checks the path opens), setrlimit, and exec
@@ -139,11 +147,11 @@ report.firecrackerArgs = fcArgs;
 const SETPRIV = ['/usr/bin/setpriv', '/bin/setpriv'].find((p) => existsSync(p));
 const argv = [process.execPath, execFile, ...fcArgs];
 const [cmd, ...rest] = SETPRIV ? [SETPRIV, '--pdeathsig', 'SIGKILL', '--', ...argv] : argv;
+if (asRoot && (uid !== 0 || gid !== 0)) env.FAKE_FC_DROP_TO = `${uid}:${gid}`;
 const child = spawn(cmd, rest, {
   cwd: root,
   env,
   stdio: opts.daemonize ? 'ignore' : 'inherit',
-  ...(asRoot && (uid !== 0 || gid !== 0) ? { uid, gid } : {}),
 });
 report.childPid = child.pid ?? null;
 writeReport();

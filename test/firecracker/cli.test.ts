@@ -3,7 +3,7 @@ import { existsSync, mkdirSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { buildAgent } from '../../src/guest/agent-build.js';
-import { REPO, assertNothingLeft, runTfc, scratchDir, testDataDir } from '../helpers.js';
+import { REPO, assertNothingLeft, runTfc, scratchDir, testDataDir, writeConfig } from '../helpers.js';
 
 /**
  * The user's path with `--driver firecracker` on a host without Firecracker:
@@ -35,7 +35,9 @@ describe.skipIf(skip !== null)('tfc vm run --driver firecracker (fake Firecracke
   beforeAll(async () => {
     await buildAgent(agent);
     mkdirSync(reports);
-    env = { FIRECRACKER_BIN: FAKE, FAKE_FC_GUEST_AGENT: agent, FAKE_FC_REPORT: join(reports, '{id}.json') };
+    // The jailer (on by default) has its own tests with the fake jailer (src/vmm/firecracker/jailer.test.ts); here Firecracker runs plain.
+    const configPath = writeConfig(scratch.path, '[vmm.firecracker.jailer]\nenabled = false\n');
+    env = { FIRECRACKER_BIN: FAKE, FAKE_FC_GUEST_AGENT: agent, FAKE_FC_REPORT: join(reports, '{id}.json'), TFC_CONFIG: configPath };
   }, 300_000);
 
   afterEach(async () => {

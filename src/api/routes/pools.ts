@@ -14,15 +14,16 @@ export function poolRoutes(app: FastifyInstance, deps: ApiDeps): void {
     async (req) => deps.pools.get(req.params.name).status(),
   );
 
-  app.post<{ Params: { name: string }; Body: { owner?: string; timeout_ms?: number } }>(
+  app.post<{ Params: { name: string }; Body: { owner?: string; timeout_ms?: number; ttl_ms?: number } }>(
     '/v1/pools/:name/allocate',
     {
       schema: {
-        summary: 'Allocate a ready VM (resumed, agent answering)',
+        summary: 'Allocate a ready VM (resumed, agent answering) with a lease (ttl_ms)',
         params: PoolNameParams,
         body: AllocateRequest,
         response: {
           201: { type: 'object', required: ['vm', 'allocation_ms'], properties: { vm: VmBody, allocation_ms: { type: 'number' } } },
+          400: ErrorBody,
           404: ErrorBody,
           503: ErrorBody,
         },
@@ -30,7 +31,7 @@ export function poolRoutes(app: FastifyInstance, deps: ApiDeps): void {
     },
     async (req, reply) => {
       const pool = deps.pools.get(req.params.name);
-      const { member, allocationMs } = await pool.allocate({ owner: req.body?.owner, timeoutMs: req.body?.timeout_ms });
+      const { member, allocationMs } = await pool.allocate({ owner: req.body?.owner, timeoutMs: req.body?.timeout_ms, ttlMs: req.body?.ttl_ms });
       deps.metrics?.allocation(pool.name, allocationMs);
       reply.code(201);
       return { vm: viewOf(deps, member.vm), allocation_ms: allocationMs };

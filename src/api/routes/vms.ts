@@ -1,12 +1,15 @@
 import type { FastifyInstance } from 'fastify';
-import { InvalidArgumentError } from '../../errors/index.js';
 import type { ApiDeps } from '../deps.js';
-import { ErrorBody, ExecRequest, ExecResponse, FileQuery, GuestNetworkRequest, VmBody, VmIdParams } from '../schemas.js';
+import type { ApiLimits } from '../limits.js';
+import { ErrorBody, ExecRequest, ExecResponse, GuestNetworkRequest, VmBody, VmIdParams } from '../schemas.js';
+import { checkExec, type ExecBody } from '../validation.js';
+import { fileRoutes } from './files.js';
 import { allocatedVm, liveVm, viewById, viewOf } from '../vm-view.js';
 
 type IdParams = { Params: { id: string } };
 
-export function vmRoutes(app: FastifyInstance, deps: ApiDeps): void {
+/** VM routes: inspect, exec, files, network, pause/resume, release. Requests are checked against `limits` before anything reaches a VM. */
+export function vmRoutes(app: FastifyInstance, deps: ApiDeps, limits: ApiLimits): void {
   app.get('/v1/vms', { schema: { summary: 'VMs this daemon runs (ready and allocated)', response: { 200: { type: 'object', properties: { vms: { type: 'array', items: VmBody } } } } } }, async () => ({
     vms: deps.service.list().map((vm) => viewOf(deps, vm)),
   }));
@@ -15,18 +18,21 @@ export function vmRoutes(app: FastifyInstance, deps: ApiDeps): void {
     viewById(deps, req.params.id),
   );
 
-  app.post<IdParams & { Body: { cmd: string[]; stdin?: string; env?: Record<string, string>; cwd?: string; timeout_ms?: number } }>(
+  app.post<IdParams & { Body: ExecBody }>(
     '/v1/vms/:id/exec',
-    { schema: { summary: 'Run a command in the guest (argv, no shell)', params: VmIdParams, body: ExecRequest, response: { 200: ExecResponse, 404: ErrorBody, 409: ErrorBody, 422: ErrorBody } } },
+    { schema: { summary: 'Run a command in the guest (argv, no shell)', params: VmIdParams, body: ExecRequest, response: { 200: ExecResponse, 400: ErrorBody, 404: ErrorBody, 409: ErrorBody, 422: ErrorBody } } },
     async (req) => {
+      // Checked before the VM is looked up: a bad request is the client's fault whatever the VM's state.
+      const { outputEncoding, ...request } = checkExec(req.body, limits);
       const vm = allocatedVm(deps, req.params.id);
-      const r = await vm.exec({ argv: req.body.cmd, stdin: req.body.stdin, env: req.body.env, cwd: req.body.cwd, timeoutMs: req.body.timeout_ms });
+      const r = await vm.exec(request);
       return {
         exit_code: r.exitCode,
         signal: r.signal,
         timed_out: r.timedOut,
-        stdout: r.stdout.toString('utf8'),
-        stderr: r.stderr.toString('utf8'),
+        stdout: r.stdout.toString(outputEncoding),
+        stderr: r.stderr.toString(outputEncoding),
+        output_encoding: outputEncoding,
         stdout_truncated: r.stdoutTruncated,
         stderr_truncated: r.stderrTruncated,
         duration_ms: r.durationMs,
@@ -34,28 +40,7 @@ export function vmRoutes(app: FastifyInstance, deps: ApiDeps): void {
     },
   );
 
-  app.put<IdParams & { Querystring: { path: string; mode?: string }; Body: Buffer }>(
-    '/v1/vms/:id/files',
-    { schema: { summary: 'Upload a file (body: raw bytes, Content-Type application/octet-stream)', params: VmIdParams, querystring: FileQuery, response: { 404: ErrorBody } } },
-    async (req, reply) => {
-      if (!Buffer.isBuffer(req.body)) throw new InvalidArgumentError('send the file as the raw request body with Content-Type: application/octet-stream');
-      const vm = allocatedVm(deps, req.params.id);
-      await vm.writeFile(req.query.path, req.body, { mkdirs: true, ...(req.query.mode ? { mode: parseInt(req.query.mode, 8) } : {}) });
-      reply.code(204);
-    },
-  );
-
-  app.get<IdParams & { Querystring: { path: string } }>(
-    '/v1/vms/:id/files',
-    { schema: { summary: 'Download a file (raw bytes)', params: VmIdParams, querystring: FileQuery, response: { 404: ErrorBody } } },
-    async (req, reply) => {
-      const vm = allocatedVm(deps, req.params.id);
-      const file = await vm.readFile(req.query.path);
-      reply.header('content-type', 'application/octet-stream');
-      if (file.truncated) reply.header('x-tfc-truncated', 'true');
-      return file.data;
-    },
-  );
+  fileRoutes(app, deps, limits);
 
   app.put<IdParams & { Body: { address: string; prefix: number; gateway: string } }>(
     '/v1/vms/:id/network',

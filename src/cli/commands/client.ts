@@ -32,14 +32,19 @@ export function registerClientCommands(program: Command, vm: Command, withContex
     .argument('<name>', 'pool name')
     .option('--owner <owner>', 'owner (reuse pools keep released VMs for their owner)')
     .option('--timeout-ms <ms>', 'wait this long when the pool is empty')
+    .option('--ttl-ms <ms>', "lease: the VM is destroyed or recycled this long after allocation unless kept alive (default: the pool's lease_ms)")
     .option('--json', 'print the allocation as JSON')
-    .action(async (name: string, opts: { owner?: string; timeoutMs?: string; json?: boolean }) => {
+    .action(async (name: string, opts: { owner?: string; timeoutMs?: string; ttlMs?: string; json?: boolean }) => {
       process.exitCode = await withContext(async (ctx) => {
-        const body = { ...(opts.owner ? { owner: opts.owner } : {}), ...(opts.timeoutMs ? { timeout_ms: Number(opts.timeoutMs) } : {}) };
+        const body = {
+          ...(opts.owner ? { owner: opts.owner } : {}),
+          ...(opts.timeoutMs ? { timeout_ms: Number(opts.timeoutMs) } : {}),
+          ...(opts.ttlMs ? { ttl_ms: Number(opts.ttlMs) } : {}),
+        };
         const r = await ApiClient.fromContext(ctx).request<{ vm: VmView; allocation_ms: number }>('POST', `/v1/pools/${encodeURIComponent(name)}/allocate`, body);
         if (opts.json) printJson(r);
         else process.stdout.write(`${r.vm.id}\n`);
-        if (!opts.json) process.stderr.write(`allocated ${r.vm.id} from pool ${name} in ${formatMs(r.allocation_ms)} ms\n`);
+        if (!opts.json) process.stderr.write(`allocated ${r.vm.id} from pool ${name} in ${formatMs(r.allocation_ms)} ms${r.vm.expires_at ? `; lease until ${r.vm.expires_at} (extend: tfc vm keepalive ${r.vm.id})` : ''}\n`);
         return 0;
       });
     });
@@ -67,6 +72,8 @@ export function registerClientCommands(program: Command, vm: Command, withContex
         else {
           process.stdout.write(`${v.id}  ${v.state}  pool ${v.pool ?? '-'}  profile ${v.profile}  ${v.driver}/${v.accel}  ${v.allocated ? `allocated${v.owner ? ` to ${v.owner}` : ''}` : ''}\n`);
           if (v.network) process.stdout.write(`network: host address ${v.network.host_address}, guest ${v.network.guest_ip} (namespace ${v.network.netns})\n`);
+          if (v.expires_at) process.stdout.write(`lease: until ${v.expires_at}\n`);
+          if (v.error) process.stdout.write(`error: ${v.error.code}: ${v.error.message}\n`);
           process.stdout.write(renderTable([`${v.created_by} phase`, 'ms'], v.phases.map((p) => [p.name, formatMs(p.ms)]), ['left', 'right']) + '\n');
         }
         return 0;
@@ -78,24 +85,43 @@ export function registerClientCommands(program: Command, vm: Command, withContex
     .usage('[options] ID -- CMD [ARGS...]')
     .argument('<id>')
     .argument('<cmd...>')
-    .option('--timeout-ms <ms>', 'kill the command after this long')
+    .option('--timeout-ms <ms>', "kill the command after this long (default 30000; at most the daemon's api.max_exec_timeout_ms)")
     .option('--json', 'print the result as JSON')
+    .option('--base64', 'with --json: stdout and stderr as base64 of the exact bytes (output_encoding "base64")')
     .passThroughOptions()
-    .action(async (id: string, cmdArgs: string[], opts: { timeoutMs?: string; json?: boolean }) => {
+    .action(async (id: string, cmdArgs: string[], opts: { timeoutMs?: string; json?: boolean; base64?: boolean }) => {
       // With passThroughOptions, a `--` after the id arrives as an operand.
       const cmd = cmdArgs[0] === '--' ? cmdArgs.slice(1) : cmdArgs;
       process.exitCode = await withContext(async (ctx) => {
-        const r = await ApiClient.fromContext(ctx).request<{ exit_code: number | null; stdout: string; stderr: string; timed_out: boolean }>(
+        // Raw output is asked for as base64 so binary output reaches stdout byte for byte.
+        const base64 = !opts.json || opts.base64;
+        const r = await ApiClient.fromContext(ctx).request<{ exit_code: number | null; stdout: string; stderr: string; timed_out: boolean; output_encoding?: 'utf8' | 'base64' }>(
           'POST',
           `/v1/vms/${encodeURIComponent(id)}/exec`,
-          { cmd, ...(opts.timeoutMs ? { timeout_ms: Number(opts.timeoutMs) } : {}) },
+          { cmd, ...(base64 ? { output_encoding: 'base64' } : {}), ...(opts.timeoutMs ? { timeout_ms: Number(opts.timeoutMs) } : {}) },
         );
         if (opts.json) printJson(r);
         else {
-          process.stdout.write(r.stdout);
-          process.stderr.write(r.stderr);
+          // The answer says how it is encoded (a daemon without output_encoding sends text).
+          const encoding = r.output_encoding === 'base64' ? 'base64' : 'utf8';
+          process.stdout.write(Buffer.from(r.stdout, encoding));
+          process.stderr.write(Buffer.from(r.stderr, encoding));
         }
         return r.timed_out ? 124 : (r.exit_code ?? 137);
+      });
+    });
+
+  vm.command('keepalive')
+    .description("extend an allocated VM's lease; prints the new expiry")
+    .argument('<id>')
+    .option('--ttl-ms <ms>', 'new lease from now (default: the TTL it was allocated with)')
+    .option('--json', 'print the VM as JSON')
+    .action(async (id: string, opts: { ttlMs?: string; json?: boolean }) => {
+      process.exitCode = await withContext(async (ctx) => {
+        const v = await ApiClient.fromContext(ctx).request<VmView>('POST', `/v1/vms/${encodeURIComponent(id)}/keepalive`, opts.ttlMs ? { ttl_ms: Number(opts.ttlMs) } : {});
+        if (opts.json) printJson(v);
+        else process.stdout.write(`${v.id} lease until ${v.expires_at ?? '-'}\n`);
+        return 0;
       });
     });
 

@@ -2,7 +2,8 @@ import { mkdirSync, statfsSync } from 'node:fs';
 import { checkNetworkPrereqs } from '../../net/index.js';
 import type { Command } from 'commander';
 import { resolveImage } from '../../guest/image-store.js';
-import { findExecutable } from '../../process/index.js';
+import { findExecutable, runCommand } from '../../process/index.js';
+import { privilegeChecks } from '../../security/index.js';
 import { firecrackerChecks } from '../../vmm/firecracker/doctor.js';
 import { QemuDriver } from '../../vmm/index.js';
 import type { CliContext, WithContext } from '../context.js';
@@ -33,6 +34,11 @@ export async function runDoctor(ctx: CliContext): Promise<DoctorCheck[]> {
   } catch (err) {
     checks.push({ name: 'qemu', status: 'fail', detail: (err as Error).message, fix: 'apt-get install --no-install-recommends qemu-system-x86' });
   }
+
+  // Privilege model: who QEMU runs as, its sandbox, the uid range, file modes (docs/security.md).
+  const qemuBinary = findExecutable(config.vmm.qemu.binary);
+  const qemuHelp = qemuBinary ? await runCommand(qemuBinary, ['-help'], { timeoutMs: 10_000, allowFailure: true }).then((r) => r.stdout.toString(), () => null) : null;
+  checks.push(...privilegeChecks(config, qemuHelp));
 
   // Firecracker: binary and version, KVM usability, jailer, cgroup v2 (all optional: QEMU works without them).
   checks.push(...(await firecrackerChecks(config)));
@@ -81,7 +87,7 @@ export async function runDoctor(ctx: CliContext): Promise<DoctorCheck[]> {
 export function registerDoctor(program: Command, withContext: WithContext): void {
   program
     .command('doctor')
-    .description('check this host: QEMU, accelerator, Firecracker, tools, /dev/net/tun, root, images, disk; exits 1 when something required fails')
+    .description('check this host: QEMU, accelerator, privilege model, Firecracker, tools, /dev/net/tun, root, images, disk; exits 1 when something required fails')
     .option('--json', 'print the checks as JSON')
     .action(async (opts: { json?: boolean }) => {
       process.exitCode = await withContext(async (ctx) => {

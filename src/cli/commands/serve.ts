@@ -10,6 +10,10 @@ export function registerServe(program: Command, withContext: WithContext): void 
     .action(async (opts: { listen?: string }) => {
       process.exitCode = await withContext(async (ctx) => {
         const log = (m: string) => process.stderr.write(`tfc serve: ${m}\n`);
+        // A promise nobody handles is a bug, not a reason to take every tenant's VM down: log it and keep serving.
+        process.on('unhandledRejection', (reason) => {
+          log(`unhandled rejection (a bug in tfc; the daemon keeps running): ${reason instanceof Error ? (reason.stack ?? reason.message) : String(reason)}`);
+        });
         const started = performance.now();
         const daemon = await startDaemon(ctx.config, { listen: opts.listen ?? ctx.config.api.listen, onProgress: log });
         const r = daemon.reconciled;

@@ -31,7 +31,7 @@ export function registerSnapshotCommands(program: Command, withContext: WithCont
     .option('--json', 'print as JSON')
     .action(async (opts: { json?: boolean }) => {
       process.exitCode = await withContext(async (ctx) => {
-        const list = ctx.snapshotCatalog().list();
+        const list = (await ctx.snapshotCatalog()).list();
         if (opts.json) printJson(list.map((s) => ({ dir: s.dir, stale: s.image === null, ...s.manifest })));
         else if (list.length === 0) process.stdout.write('no snapshots; create one with `tfc snapshot create`\n');
         else {
@@ -63,7 +63,7 @@ export function registerSnapshotCommands(program: Command, withContext: WithCont
     .option('--json', 'print what was removed as JSON')
     .action(async (which: string, opts: { json?: boolean }) => {
       process.exitCode = await withContext(async (ctx) => {
-        const removed = ctx.snapshotCatalog().remove(which);
+        const removed = (await ctx.snapshotCatalog()).remove(which);
         if (opts.json) printJson(removed);
         else for (const m of removed) process.stdout.write(`removed ${m.key.slice(0, 16)} (${m.profile})\n`);
         return 0;

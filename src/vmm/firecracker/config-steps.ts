@@ -11,7 +11,7 @@
  * interfaces, MMDS) are always in the list and do nothing when not asked
  * for, so the list reads the same for every VM and timings line up.
  * Refusals come back as FirecrackerApiError carrying Firecracker's
- * fault_message; the runner adds `failedStep`.
+ * fault_message; the runner wraps them in StepFailedError naming the step.
  */
 import { StepList, type Step } from '../../steps/index.js';
 import type { VmLaunchSpec } from '../driver.js';

@@ -18,6 +18,7 @@ const hybrid = 'cgroup /sys/fs/cgroup/memory cgroup rw,memory 0 0\ncgroup2 /sys/
 function config(edit: (c: Config) => void = () => undefined): Config {
   const c = defaultConfig({ env: { HOME: '/h' }, uid: 1000 });
   c.vmm.firecracker.binary = FAKE;
+  c.vmm.firecracker.jailer.binary = FAKE_JAILER; // the jailer is on by default
   edit(c);
   return c;
 }
@@ -74,22 +75,28 @@ describe('firecrackerChecks', () => {
       c.vmm.firecracker.jailer.enabled = true;
       c.vmm.firecracker.jailer.binary = FAKE_JAILER;
     };
-    expect(byName(await firecrackerChecks(config(enabled), facts()), 'firecracker jailer')).toMatchObject({ status: 'ok', detail: expect.stringContaining('v1.12.0; uid 65534') });
+    expect(byName(await firecrackerChecks(config(enabled), facts()), 'firecracker jailer')).toMatchObject({ status: 'ok', detail: expect.stringContaining('v1.12.0; a uid of its own per VM from 2000000000') });
     expect(byName(await firecrackerChecks(config(enabled), facts({ isRoot: false })), 'firecracker jailer')).toMatchObject({ status: 'fail', detail: expect.stringContaining('root') });
     const missing = await firecrackerChecks(config((c) => { enabled(c); c.vmm.firecracker.jailer.binary = 'no-such-jailer'; }), facts());
-    expect(byName(missing, 'firecracker jailer')).toMatchObject({ status: 'fail', fix: expect.stringContaining('jailer') });
-    expect(byName(await firecrackerChecks(config(), facts()), 'firecracker jailer').detail).toContain('not enabled');
+    // Firecracker is optional here: a missing jailer warns; once a profile uses Firecracker it fails.
+    expect(byName(missing, 'firecracker jailer')).toMatchObject({ status: 'warn', fix: expect.stringContaining('jailer') });
+    const required = await firecrackerChecks(config((c) => { enabled(c); c.vmm.firecracker.jailer.binary = 'no-such-jailer'; c.vmm.defaultDriver = 'firecracker'; }), facts());
+    expect(byName(required, 'firecracker jailer')).toMatchObject({ status: 'fail', detail: expect.stringContaining('will not start') });
+    expect(byName(await firecrackerChecks(config((c) => (c.vmm.firecracker.jailer.enabled = false)), facts()), 'firecracker jailer')).toMatchObject({ status: 'warn', detail: expect.stringContaining('not enabled') });
+    const shared = config((c) => (c.security.dropPrivileges = false));
+    expect(byName(await firecrackerChecks(shared, facts()), 'firecracker jailer').detail).toContain('uid 65534, gid 65534 for every VM');
   });
 
   it('sees a hybrid cgroup host: cgroup2 without controllers, failing when the jailer needs them', async () => {
     const empty = facts({ mounts: hybrid, readCgroupFile: () => '\n' });
-    expect(byName(await firecrackerChecks(config(), empty), 'cgroup v2')).toMatchObject({ status: 'warn', detail: expect.stringContaining('/sys/fs/cgroup/unified has no controllers'), fix: expect.stringContaining('systemd.unified_cgroup_hierarchy=1') });
+    const unjailed = () => config((c) => (c.vmm.firecracker.jailer.enabled = false));
+    expect(byName(await firecrackerChecks(unjailed(), empty), 'cgroup v2')).toMatchObject({ status: 'warn', detail: expect.stringContaining('/sys/fs/cgroup/unified has no controllers'), fix: expect.stringContaining('systemd.unified_cgroup_hierarchy=1') });
     const needs = config((c) => {
       c.vmm.firecracker.jailer.enabled = true;
       c.vmm.firecracker.jailer.binary = FAKE_JAILER;
       c.vmm.firecracker.jailer.cgroups = ['memory.max=268435456', 'cpu.max=50000 100000'];
     });
     expect(byName(await firecrackerChecks(needs, empty), 'cgroup v2')).toMatchObject({ status: 'fail', detail: expect.stringContaining('lacks controller(s) memory, cpu') });
-    expect(byName(await firecrackerChecks(config(), facts({ mounts: 'proc /proc proc rw 0 0\n' })), 'cgroup v2')).toMatchObject({ status: 'warn', detail: expect.stringContaining('no cgroup2') });
+    expect(byName(await firecrackerChecks(unjailed(), facts({ mounts: 'proc /proc proc rw 0 0\n' })), 'cgroup v2')).toMatchObject({ status: 'warn', detail: expect.stringContaining('no cgroup2') });
   });
 });

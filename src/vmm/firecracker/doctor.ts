@@ -76,26 +76,26 @@ export async function firecrackerChecks(config: Config, facts: FirecrackerHostFa
   const kvm = judgeKvm(facts.kvm ?? gatherKvmFacts());
   checks.push(kvm.usable ? { name: 'kvm (firecracker)', status: 'ok', detail: kvm.reason } : { name: 'kvm (firecracker)', status: problem, detail: `${kvm.reason}${optional}`, fix: kvm.fix! });
 
-  checks.push(await jailerCheck(config, fcVersion, facts));
+  checks.push(await jailerCheck(config, fcVersion, facts, problem));
   checks.push(cgroupCheck(config, facts));
   return checks;
 }
 
-async function jailerCheck(config: Config, fcVersion: string | null, facts: FirecrackerHostFacts): Promise<DoctorCheck> {
+async function jailerCheck(config: Config, fcVersion: string | null, facts: FirecrackerHostFacts, problem: 'fail' | 'warn'): Promise<DoctorCheck> {
   const jailer = config.vmm.firecracker.jailer;
   const path = findExecutable(jailer.binary);
   if (!jailer.enabled) {
     return {
       name: 'firecracker jailer',
-      status: 'ok',
-      detail: `not enabled${path ? ` (${path} found)` : ''}: Firecracker runs unjailed; set vmm.firecracker.jailer.enabled = true for chroot, uid/gid and cgroup isolation`,
+      status: 'warn',
+      detail: `not enabled${path ? ` (${path} found)` : ''}: Firecracker runs unjailed, as root; set vmm.firecracker.jailer.enabled = true (the default) for chroot, per-VM uid and cgroup isolation`,
     };
   }
   if (!path) {
     return {
       name: 'firecracker jailer',
-      status: 'fail',
-      detail: `"${jailer.binary}" not found but vmm.firecracker.jailer.enabled = true`,
+      status: problem,
+      detail: `"${jailer.binary}" not found but vmm.firecracker.jailer.enabled = true (the default: Firecracker VMs will not start without it)`,
       fix: 'install the jailer from the same Firecracker release tarball and set vmm.firecracker.jailer.binary, or set vmm.firecracker.jailer.enabled = false',
     };
   }
@@ -111,7 +111,10 @@ async function jailerCheck(config: Config, fcVersion: string | null, facts: Fire
       fix: 'install firecracker and jailer from the same release tarball',
     };
   }
-  return { name: 'firecracker jailer', status: 'ok', detail: `${path}${version ? ` v${version}` : ''}; uid ${jailer.uid}, gid ${jailer.gid}, chroot base ${jailer.chrootBaseDir}` };
+  const who = config.security.dropPrivileges
+    ? `a uid of its own per VM from ${config.security.uidRangeStart} (${config.security.uidCount} uids)`
+    : `uid ${jailer.uid}, gid ${jailer.gid} for every VM (security.drop_privileges = false)`;
+  return { name: 'firecracker jailer', status: 'ok', detail: `${path}${version ? ` v${version}` : ''}; ${who}, chroot base ${jailer.chrootBaseDir}` };
 }
 
 function cgroupCheck(config: Config, facts: FirecrackerHostFacts): DoctorCheck {

@@ -1,8 +1,9 @@
+import type { VmmPrivilege } from '../../security/index.js';
 import { existsSync } from 'node:fs';
 import type { Config } from '../../config/index.js';
 import { InvalidArgumentError, VmmBinaryNotFoundError, VmmSpawnFailedError } from '../../errors/index.js';
 import { findExecutable, runCommand } from '../../process/index.js';
-import type { CleanupStack } from '../cleanup.js';
+import type { CleanupStack } from '../../steps/index.js';
 import type { DriverInfo, VmLaunchSpec, VmmDriver } from '../driver.js';
 import { DEFAULT_API_TIMEOUT_MS } from './api-client.js';
 import { FirecrackerInstance } from './instance.js';
@@ -43,6 +44,12 @@ export interface FirecrackerDriverOptions {
   jailer?: JailerOptions | null;
   /** Environment for the VMM process. Default: this process's. */
   env?: NodeJS.ProcessEnv;
+  /**
+   * With the jailer, each VM's jail user is a uid of its own from these
+   * leases (config security.*; src/security) instead of `jailer.uid`/`gid`.
+   * Null/absent: every jail uses `jailer.uid`/`gid`.
+   */
+  privilege?: VmmPrivilege | null;
   /** Injected host facts, for tests. */
   kvmFacts?: KvmFacts;
 }
@@ -133,12 +140,19 @@ export class FirecrackerDriver implements VmmDriver {
     }
     const apiTimeoutMs = this.options.apiTimeoutMs ?? DEFAULT_API_TIMEOUT_MS;
     const metricsSink = this.options.metricsSink ?? 'file';
+    let jailer = this.options.jailer && info.jailerBinary ? { ...this.options.jailer, binary: info.jailerBinary } : null;
+    if (jailer && this.options.privilege) {
+      // Registered first, so released last: after Firecracker exited and its jail is gone.
+      const lease = this.options.privilege.leases.acquire(spec.vmId);
+      cleanup.push(`release VM uid ${lease.uid}`, () => lease.release());
+      jailer = { ...jailer, uid: lease.uid, gid: lease.gid };
+    }
     const vmm = await launchFirecracker(
       spec,
       options,
       {
         binary: info.binary,
-        jailer: this.options.jailer && info.jailerBinary ? { ...this.options.jailer, binary: info.jailerBinary } : null,
+        jailer,
         apiTimeoutMs,
         spawnTimeoutMs: this.options.spawnTimeoutMs ?? 10_000,
         metricsSink,

@@ -7,7 +7,7 @@ import { copyFileSync, renameSync, rmSync } from 'node:fs';
 import type { AgentClient } from '../../guest/agent-client.js';
 import { InvalidStateError, TfcError } from '../../errors/index.js';
 import type { ExitInfo } from '../../process/index.js';
-import type { PhaseTiming, StepList } from '../../steps/index.js';
+import { StepFailedError, type PhaseTiming, type StepList } from '../../steps/index.js';
 import type { AccelName, SnapshotFiles, VmLaunchSpec, VmmInstance } from '../driver.js';
 import type { FirecrackerApiClient } from './api-client.js';
 import { FirecrackerApiError } from './api-errors.js';
@@ -229,19 +229,18 @@ export class FirecrackerInstance implements VmmInstance {
 }
 
 /**
- * Runs a configuration list. A refusal keeps the name of the configuration
- * step in `details.step` (and `configStep`): the boot runner around us
- * records its own step (`configure`) as `failedStep`.
+ * Runs a configuration list and rethrows a failed step's own error (the
+ * boot runner around us wraps it again as its `configure` step). A
+ * refusal keeps the name of the configuration step in `details.step`, which
+ * the API shows.
  */
 async function runNamingStep(steps: StepList<ConfigContext>, ctx: ConfigContext): Promise<PhaseTiming[]> {
   try {
     return await steps.run(ctx);
-  } catch (err) {
-    const step = (err as { failedStep?: string }).failedStep;
-    if (step && err instanceof TfcError) {
-      Object.assign(err, { configStep: step });
-      if (err.details) (err.details as Record<string, unknown>).step = step;
-    }
+  } catch (thrown) {
+    if (!(thrown instanceof StepFailedError)) throw thrown;
+    const err = thrown.cause;
+    if (err instanceof TfcError && err.details) (err.details as Record<string, unknown>).step = thrown.step;
     throw err;
   }
 }

@@ -14,7 +14,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { buildAgent } from '../../guest/agent-build.js';
 import { coldBootSteps, restoreSteps, type BootContext } from '../../vm/boot-steps.js';
-import { CleanupStack } from '../cleanup.js';
+import { CleanupStack } from '../../steps/index.js';
 import type { VmLaunchSpec } from '../driver.js';
 import { FirecrackerDriver } from './driver.js';
 import type { FirecrackerInstance } from './instance.js';

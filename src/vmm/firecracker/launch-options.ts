@@ -5,7 +5,7 @@
  * boots with vsock, entropy, logger and metrics and nothing else.
  */
 import { InvalidArgumentError } from '../../errors/index.js';
-import { firecrackerNetworkInterface } from '../../net/guest-link.js';
+import { firecrackerNetworkInterface } from './network-interface.js';
 import type { VmLaunchSpec } from '../driver.js';
 import type * as Api from './api.gen.js';
 

@@ -10,7 +10,7 @@ import { rmSync } from 'node:fs';
 import { checkSocketPaths, describeExit } from '../process-helpers.js';
 import { VmmExitedError, VmmSpawnFailedError } from '../../errors/index.js';
 import { findExecutable, spawnSupervised, type ExitInfo, type SupervisedChild } from '../../process/index.js';
-import type { CleanupStack } from '../cleanup.js';
+import type { CleanupStack } from '../../steps/index.js';
 import { ConsoleTap } from '../console.js';
 import type { VmLaunchSpec } from '../driver.js';
 import { FirecrackerApiClient, waitForSocket } from './api-client.js';
@@ -120,7 +120,7 @@ export async function launchFirecracker(
   cleanup.push('close metrics reader', () => metrics.close());
 
   const [command, argv] = commandLine(spec, options, settings, files, id);
-  const consoleTap = new ConsoleTap(spec.consoleLogPath);
+  const consoleTap = new ConsoleTap(spec.consoleLogPath, { ...(spec.consoleLogMaxBytes ? { logMaxBytes: spec.consoleLogMaxBytes } : {}) });
   const started = performance.now();
   let child: SupervisedChild;
   try {

@@ -110,12 +110,12 @@ describe('host facts and versions', () => {
     expect(versionAtLeast('1.7.9', 1, 8)).toBe(false);
     expect(versionAtLeast('2.0.0', 1, 8)).toBe(true);
   });
-  it('maps the config to driver options, the jailer only when enabled', () => {
+  it('maps the config to driver options, the jailer (on by default) only when enabled', () => {
     const config = defaultConfig({ env: { HOME: '/h' }, uid: 1000 });
-    expect(firecrackerDriverOptions(config)).toEqual({ binary: 'firecracker', apiTimeoutMs: 5000, logLevel: 'info', metricsSink: 'file', jailer: null });
-    config.vmm.firecracker.jailer.enabled = true;
     expect(firecrackerDriverOptions(config).jailer).toEqual({
       binary: 'jailer', uid: 65534, gid: 65534, chrootBaseDir: '/srv/jailer', cgroupVersion: 2, parentCgroup: '', cgroups: [], resourceLimits: [], netns: '',
     });
+    config.vmm.firecracker.jailer.enabled = false;
+    expect(firecrackerDriverOptions(config)).toEqual({ binary: 'firecracker', apiTimeoutMs: 5000, logLevel: 'info', metricsSink: 'file', jailer: null });
   });
 });

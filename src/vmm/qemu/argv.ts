@@ -9,16 +9,35 @@ export interface QemuSockets {
 }
 
 /**
+ * Socket names of snapshot migration, relative to the VM's run dir: QEMU
+ * runs with the run dir as its working directory and resolves them there,
+ * so after dropping to the VM's uid it needs no access to the (0700) data
+ * dir above it.
+ */
+export const MIGRATE_OUT_SOCKET = 'migrate-out.sock';
+export const MIGRATE_IN_SOCKET = 'migrate-in.sock';
+
+/** Who QEMU becomes after opening its devices (-runas), and its seccomp sandbox (-sandbox). */
+export interface QemuConfinement {
+  uid: number;
+  gid: number;
+  sandbox: string;
+}
+
+/**
  * Builds the QEMU microvm command line (argv, no shell). The guest starts
  * stopped (-S) so the caller times `cont` separately; -no-reboot turns a
  * guest reboot (the agent's shutdown) into QEMU exiting. The console goes
- * to stdout, where the owner captures it. Flags verified in DESIGN.md, except
+ * to stdout, where the owner captures it. With a confinement QEMU opens
+ * everything (kernel, RAM file, sockets, TAP) as root, then enters its
+ * seccomp sandbox and becomes the VM's own uid before the guest runs.
+ * Flags verified in DESIGN.md, except
  * `rtc=on`: with rtc=off the guest kernel waits 1 s twice for a CMOS RTC that
  * is not there ("Unable to read current time from RTC", "rtc_cmos: broken or
  * not accessible"); measured under TCG, init starts about 2 s earlier with
  * the RTC on, and the guest boots with the right wall-clock time.
  */
-export function buildQemuArgv(spec: VmLaunchSpec, accel: AccelName, sockets: QemuSockets): string[] {
+export function buildQemuArgv(spec: VmLaunchSpec, accel: AccelName, sockets: QemuSockets, confinement: QemuConfinement | null = null): string[] {
   // Snapshot-capable VMs keep RAM in a file: shared for the template (so
   // the file is the memory snapshot), private (copy-on-write) for clones.
   const memoryFile = spec.restoreFrom?.memoryPath ?? spec.snapshotMemoryPath;
@@ -44,7 +63,10 @@ export function buildQemuArgv(spec: VmLaunchSpec, accel: AccelName, sockets: Qem
     '-device', 'virtio-serial-device',
     '-chardev', `socket,id=agent,path=${sockets.agent},server=on,wait=off`,
     '-device', `virtserialport,chardev=agent,name=${AGENT_PORT_NAME}`,
-    ...(spec.restoreFrom ? ['-incoming', 'defer'] : []),
+    // A clone listens for its state from the start: the socket is made
+    // before -runas drops privileges, in the run dir (the working directory).
+    ...(spec.restoreFrom ? ['-incoming', `unix:${MIGRATE_IN_SOCKET}`] : []),
+    ...(confinement ? ['-sandbox', confinement.sandbox, '-runas', `${confinement.uid}:${confinement.gid}`] : []),
   ];
 }
 

@@ -1,16 +1,17 @@
-import { existsSync, rmSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { connectUnix, type AgentClient } from '../../guest/agent-client.js';
 import { InvalidArgumentError, InvalidStateError, VmmBinaryNotFoundError, VmmExitedError } from '../../errors/index.js';
-import { findExecutable, runCommand, spawnSupervised, type ExitInfo, type SupervisedChild } from '../../process/index.js';
-import type { CleanupStack } from '../cleanup.js';
+import { findExecutable, netnsExecPrefix, runCommand, spawnSupervised, type ExitInfo, type SupervisedChild } from '../../process/index.js';
+import type { CleanupStack } from '../../steps/index.js';
 import { ConsoleTap } from '../console.js';
 import type { AccelName, DriverInfo, SnapshotFiles, VmLaunchSpec, VmmDriver, VmmInstance } from '../driver.js';
 import { loadState, saveState } from './migration.js';
 import { chooseAccel, gatherAccelFacts, type AccelFacts, type AccelSetting } from './accel.js';
-import { QEMU_BASE_KERNEL_ARGS, buildQemuArgv } from './argv.js';
+import { MIGRATE_IN_SOCKET, MIGRATE_OUT_SOCKET, QEMU_BASE_KERNEL_ARGS, buildQemuArgv, type QemuConfinement } from './argv.js';
+import { QEMU_SANDBOX, type VmmPrivilege } from '../../security/index.js';
 import { QmpClient } from './qmp-client.js';
-import { netnsExecPrefix, qemuNetworkArgs } from '../../net/guest-link.js';
+import { qemuNetworkArgs } from './network-args.js';
 import { checkSocketPaths, describeExit } from '../process-helpers.js';
 
 export interface QemuDriverOptions {
@@ -22,10 +23,13 @@ export interface QemuDriverOptions {
   spawnTimeoutMs?: number;
   /** Injected host facts, for tests. */
   accelFacts?: AccelFacts;
+  /**
+   * Run each QEMU under -sandbox and as a uid of its own (config
+   * security.drop_privileges; see src/security). Null/absent: QEMU runs as
+   * this process's user without a sandbox.
+   */
+  privilege?: VmmPrivilege | null;
 }
-
-const MIGRATE_OUT_SOCKET = 'migrate-out.sock';
-const MIGRATE_IN_SOCKET = 'migrate-in.sock';
 
 /** The QEMU `microvm` driver: real VMs under KVM where it works, TCG elsewhere. */
 export class QemuDriver implements VmmDriver {
@@ -56,13 +60,15 @@ export class QemuDriver implements VmmDriver {
         if (!existsSync(path)) throw new InvalidArgumentError(`snapshot file ${path} does not exist; recreate the snapshot`);
       }
     }
-    const consoleTap = new ConsoleTap(spec.consoleLogPath);
-    const argv = [...buildQemuArgv(spec, info.accel, sockets), ...(spec.network ? qemuNetworkArgs(spec.network) : [])];
+    const confinement = this.confine(spec, cleanup);
+    const consoleTap = new ConsoleTap(spec.consoleLogPath, { ...(spec.consoleLogMaxBytes ? { logMaxBytes: spec.consoleLogMaxBytes } : {}) });
+    const argv = [...buildQemuArgv(spec, info.accel, sockets, confinement), ...(spec.network ? qemuNetworkArgs(spec.network) : [])];
     let child: SupervisedChild;
     try {
       // A networked VM's QEMU runs inside its namespace, where its TAP is.
       const [file, ...args] = spec.network ? [...netnsExecPrefix(spec.network.netns), info.binary, ...argv] : [info.binary, ...argv];
-      child = await spawnSupervised(file, args);
+      // The run dir is QEMU's working directory: migration sockets are named relative to it.
+      child = await spawnSupervised(file, args, { cwd: spec.runDir });
     } catch (err) {
       consoleTap.end('QEMU did not start');
       throw err;
@@ -89,7 +95,23 @@ export class QemuDriver implements VmmDriver {
       throw err;
     }
     cleanup.push('close QMP', () => qmp.close());
-    return new QemuInstance(child, qmp, consoleTap, info.accel, sockets.agent, spec);
+    return new QemuInstance(child, qmp, consoleTap, info.accel, sockets.agent, spec, confinement);
+  }
+
+  /**
+   * Leases the VM's uid (released by `cleanup`, after QEMU has exited) and
+   * hands it the run dir, where QEMU, once unprivileged, binds nothing but
+   * reaches the migration socket this process listens on. Null when
+   * privileges are not dropped.
+   */
+  private confine(spec: VmLaunchSpec, cleanup: CleanupStack): QemuConfinement | null {
+    const privilege = this.options.privilege;
+    if (!privilege) return null;
+    const lease = privilege.leases.acquire(spec.vmId);
+    cleanup.push(`release VM uid ${lease.uid}`, () => lease.release());
+    chownSync(spec.runDir, lease.uid, lease.gid);
+    chmodSync(spec.runDir, 0o700);
+    return { uid: lease.uid, gid: lease.gid, sandbox: QEMU_SANDBOX };
   }
 
   private async doProbe(): Promise<DriverInfo> {
@@ -114,7 +136,13 @@ class QemuInstance implements VmmInstance {
     readonly accel: AccelName,
     private readonly agentSocket: string,
     private readonly spec: VmLaunchSpec,
+    private readonly confinement: QemuConfinement | null,
   ) {}
+
+  /** The uid QEMU runs as after start-up; null when privileges are not dropped. */
+  get uid(): number | null {
+    return this.confinement?.uid ?? null;
+  }
 
   get pid(): number {
     return this.child.pid;
@@ -150,7 +178,7 @@ class QemuInstance implements VmmInstance {
     if (status.status !== 'paused') {
       throw new InvalidStateError(`cannot snapshot VM ${this.spec.vmId}: QEMU reports it ${status.status} (snapshot needs paused)`);
     }
-    await saveState(this.qmp, join(this.spec.runDir, MIGRATE_OUT_SOCKET), files.statePath);
+    await saveState(this.qmp, { dir: this.spec.runDir, name: MIGRATE_OUT_SOCKET, owner: this.confinement }, files.statePath);
   }
 
   async loadSnapshot(): Promise<void> {

@@ -1,4 +1,5 @@
-import { createWriteStream } from 'node:fs';
+import { chownSync, createWriteStream } from 'node:fs';
+import { join } from 'node:path';
 import { readFile } from 'node:fs/promises';
 import { connect, createServer, type Socket } from 'node:net';
 import { pipeline } from 'node:stream/promises';
@@ -8,7 +9,8 @@ import type { QmpClient } from './qmp-client.js';
 
 /**
  * QEMU snapshots as migration streams over a Unix socket that this process
- * serves or connects to (no `exec:` URIs: those make QEMU run a shell).
+ * serves or connects to (no `exec:` URIs: those make QEMU run a shell, which
+ * its sandbox's spawn=deny forbids).
  * With `x-ignore-shared`, RAM in a shared memory-backend-file is not sent:
  * the stream is device state only (tens of KB), and clones map the RAM file
  * copy-on-write.
@@ -36,12 +38,22 @@ async function waitForMigration(qmp: QmpClient, timeoutMs: number, what: string)
   }
 }
 
+/** Where the outgoing migration socket goes: `name` in `dir`, QEMU's working directory; `owner` may connect (QEMU's uid). */
+export interface MigrationSocket {
+  dir: string;
+  name: string;
+  owner: { uid: number; gid: number } | null;
+}
+
 /**
  * Saves the device state of a paused VM to `statePath`, through a Unix
- * socket at `socketPath` that exists only during the call. Throws QmpError
- * when QEMU reports the migration failed.
+ * socket that exists only during the call. QEMU is given the socket's name
+ * relative to its working directory, so an unprivileged QEMU needs no access
+ * to the directories above its run dir. Throws QmpError when QEMU reports
+ * the migration failed.
  */
-export async function saveState(qmp: QmpClient, socketPath: string, statePath: string, timeoutMs = 60_000): Promise<void> {
+export async function saveState(qmp: QmpClient, socket: MigrationSocket, statePath: string, timeoutMs = 60_000): Promise<void> {
+  const socketPath = join(socket.dir, socket.name);
   await setIgnoreShared(qmp);
   const server = createServer();
   const received = new Promise<void>((resolve, reject) => {
@@ -57,7 +69,8 @@ export async function saveState(qmp: QmpClient, socketPath: string, statePath: s
     server.listen(socketPath, () => resolve());
   });
   try {
-    await qmp.execute('migrate', { uri: `unix:${socketPath}` });
+    if (socket.owner) chownSync(socketPath, socket.owner.uid, socket.owner.gid);
+    await qmp.execute('migrate', { uri: `unix:${socket.name}` });
     await waitForMigration(qmp, timeoutMs, 'snapshot (migration to file)');
     await received;
   } finally {
@@ -66,13 +79,14 @@ export async function saveState(qmp: QmpClient, socketPath: string, statePath: s
 }
 
 /**
- * Feeds `statePath` into a QEMU started with `-incoming defer`, through a
- * Unix socket QEMU listens on at `socketPath`. Resolves once QEMU reports
- * the incoming migration completed (the VM is then paused, as -S asks).
+ * Feeds `statePath` into a QEMU started with `-incoming unix:...`, through
+ * the Unix socket it listens on at `socketPath` (made at start-up, before
+ * QEMU dropped privileges). The capability is set before connecting: QEMU
+ * reads nothing until a connection arrives. Resolves once QEMU reports the
+ * incoming migration completed (the VM is then paused, as -S asks).
  */
 export async function loadState(qmp: QmpClient, socketPath: string, statePath: string, timeoutMs = 60_000): Promise<void> {
   await setIgnoreShared(qmp);
-  await qmp.execute('migrate-incoming', { uri: `unix:${socketPath}` });
   const socket = await connectWithRetry(socketPath, timeoutMs);
   // The state is device state only (tens of KB). QEMU may close its end as
   // soon as it has read the stream, before our side finishes; whether the

@@ -1,3 +1,7 @@
+/**
+ * Networking for one tfc process (daemon, CLI or bench): the network manager
+ * and the sweep of leftovers of dead processes. Used by composeRuntime only.
+ */
 import type { Config } from '../config/index.js';
 import { NetworkManager, type ReconcileReport } from '../net/index.js';
 import { LeaseRepository } from '../store/lease-repository.js';
@@ -10,7 +14,11 @@ import type { Db, VmRepository } from '../store/index.js';
  * and leases of VMs no live tfc process owns. Throws NETWORK_UNAVAILABLE when
  * networking is configured but the host cannot do it (not root, no nft).
  */
-export async function prepareNetworking(config: Config, db: Db, repo: VmRepository): Promise<{ manager: NetworkManager; reconciled: ReconcileReport } | undefined> {
+export async function prepareNetworking(
+  config: Config,
+  db: Db,
+  repo: VmRepository,
+): Promise<{ manager: NetworkManager; reconciled: ReconcileReport } | undefined> {
   if (!Object.values(config.profiles).some((p) => p.network.enabled)) return undefined;
   const manager = new NetworkManager({
     leases: new LeaseRepository(db),

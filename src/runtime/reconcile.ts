@@ -1,3 +1,8 @@
+/**
+ * Start-up reconciliation of the store with this machine (daemon start):
+ * VMs of dead owners are killed and marked stopped, leftover run, temp and
+ * half-made snapshot directories removed. Used by composeRuntime.
+ */
 import { existsSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { isSameProcessAlive } from '../process/index.js';
@@ -46,11 +51,7 @@ function isVmProcess(pid: number, vmId: string): boolean {
  * and remove its run dir and temporary build/snapshot directories. VMs of
  * live tfc processes are left alone. Never throws for a single item.
  */
-export function reconcileAtStart(
-  layout: DataLayout,
-  repo: VmRepository,
-  drivers: Partial<Record<DriverName, VmmDriver>> = {},
-): ReconcileReport {
+export function reconcileAtStart(layout: DataLayout, repo: VmRepository, drivers: Partial<Record<DriverName, VmmDriver>> = {}): ReconcileReport {
   const report: ReconcileReport = { vmsMarkedStopped: [], processesKilled: [], runDirsRemoved: [], tempDirsRemoved: [], driverLeftovers: [] };
   const ownedElsewhere = new Set<string>();
   for (const vm of repo.list({ states: ['creating', 'booting', 'running', 'paused', 'stopping', 'failed'] })) {

@@ -1,3 +1,8 @@
+/**
+ * The API bearer token shared by the server (`tfc serve`) and its clients
+ * (the `tfc` client commands): TFC_TOKEN or data_dir/api-token. Kept out of
+ * daemon/ so the CLI's client side does not import the daemon.
+ */
 import { randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';

@@ -18,7 +18,19 @@ describe('reconcileAtStart', () => {
     const db = openDatabase(layout.database);
     const repo = new VmRepository(db);
     const vm = (id: string, driver = 'qemu') =>
-      repo.insert({ id, driver, profile: 'minimal', imageDigest: null, state: 'running', accel: 'tcg', vcpus: 1, memoryMib: 256, pid: null, runDir: join(layout.runVms, id), consoleLog: null });
+      repo.insert({
+        id,
+        driver,
+        profile: 'minimal',
+        imageDigest: null,
+        state: 'running',
+        accel: 'tcg',
+        vcpus: 1,
+        memoryMib: 256,
+        pid: null,
+        runDir: join(layout.runVms, id),
+        consoleLog: null,
+      });
     vm('vm-dead00000001');
     vm('vm-dead00000002', 'firecracker');
     vm('vm-live00000001');
@@ -41,7 +53,17 @@ describe('reconcileAtStart', () => {
       apiTimeoutMs: 1000,
       logLevel: 'info',
       metricsSink: 'file',
-      jailer: { binary: 'jailer', uid: 65534, gid: 65534, chrootBaseDir: jailBase, cgroupVersion: 2, parentCgroup: '', cgroups: [], resourceLimits: [], netns: '' },
+      jailer: {
+        binary: 'jailer',
+        uid: 65534,
+        gid: 65534,
+        chrootBaseDir: jailBase,
+        cgroupVersion: 2,
+        parentCgroup: '',
+        cgroups: [],
+        resourceLimits: [],
+        netns: '',
+      },
     });
 
     try {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { CleanupStack } from './cleanup.js';
+import { CleanupStack } from './cleanup-stack.js';
 
 describe('CleanupStack', () => {
   it('runs undos once, in reverse, past failures', async () => {

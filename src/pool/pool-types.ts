@@ -1,0 +1,64 @@
+import type { PoolConfig, Profile } from '../config/index.js';
+import type { Vm } from '../vm/vm.js';
+
+/** The pool's public shapes: members, status, allocations, backend, events. Types only. */
+
+/** One VM the pool owns. */
+export interface PoolMember {
+  vm: Vm;
+  seq: number;
+  status: 'ready' | 'allocated';
+  readyLatencyMs: number;
+  createdAt: number;
+  lastUsedAt: number;
+  uses: number;
+  /** Reuse pools: the owner a released VM is kept for. */
+  owner?: string;
+  /** Allocated VMs: when the lease runs out (epoch ms), and the TTL a keepalive without ttl_ms renews. */
+  expiresAt?: number;
+  leaseMs?: number;
+  /** Stops listening for the VM's death (set while the pool owns it). */
+  unwatch?: () => void;
+}
+
+export interface PoolStatus {
+  name: string;
+  profile: string;
+  mode: PoolConfig['mode'];
+  strategy: PoolConfig['strategy'];
+  prewarm_state: PoolConfig['prewarmState'];
+  min: number;
+  max: number;
+  target: number;
+  ready: number;
+  booting: number;
+  allocated: number;
+  /** Smoothed allocations per second (what the target follows). */
+  demand_per_s: number;
+  /** Smoothed restore time of a new VM. */
+  refill_ms: number | null;
+  /** Last refill failure, if the pool cannot currently make VMs. */
+  last_error: string | null;
+}
+
+export interface Allocation {
+  member: PoolMember;
+  /** From the allocate call to a resumed VM whose agent answered. */
+  allocationMs: number;
+}
+
+/** How the pool makes and destroys VMs (the pool manager wires the snapshot manager and VM service in). */
+export interface PoolBackend {
+  /** A new VM cloned from the profile's golden snapshot, running, agent ready. */
+  create(profile: Profile): Promise<Vm>;
+  destroy(vm: Vm, reason: string): Promise<void>;
+}
+
+export type PoolEventKind = 'refill-failed' | 'replaced' | 'destroy-failed' | 'died' | 'lease-expired';
+
+/** Something an operator may want in the log; the daemon logs these. */
+export interface PoolEvent {
+  pool: string;
+  kind: PoolEventKind;
+  message: string;
+}

@@ -1,0 +1,101 @@
+import type { Config } from '../config/index.js';
+import type { ReconcileReport as NetworkReconcileReport, NetworkManager } from '../net/index.js';
+import { SnapshotManager } from '../snapshot/index.js';
+import { dataLayout, openDatabase, VmRepository, type DataLayout, type Db } from '../store/index.js';
+import { VmService, type VmServiceOptions } from '../vm/index.js';
+import { createDrivers, type DriverName, type VmmDriver } from '../vmm/index.js';
+import { prepareNetworking } from './networking.js';
+import { reconcileAtStart, type ReconcileReport } from './reconcile.js';
+
+export interface ComposeOptions {
+  /**
+   * Whether VMs of this runtime may get networks. Default true: when some
+   * profile enables networking, the host side is set up (needs root) and
+   * networks of dead processes are swept. `false` for uses that create no
+   * VM (listing and removing snapshots), so they touch nothing on the host.
+   */
+  networking?: boolean;
+  /** Reconcile the store with this machine before anything else (daemon start; see reconcileAtStart). Default false. */
+  reconcile?: boolean;
+  /** Told about every VM that became ready and every creation that failed (the daemon's metrics). */
+  observer?: VmServiceOptions['observer'];
+}
+
+/** Everything a tfc process needs to make VMs, wired once from the config. */
+export interface Runtime {
+  readonly config: Config;
+  readonly layout: DataLayout;
+  readonly db: Db;
+  readonly repo: VmRepository;
+  readonly drivers: Partial<Record<DriverName, VmmDriver>>;
+  readonly service: VmService;
+  readonly snapshots: SnapshotManager;
+  /** Present when networking was asked for and some profile enables it. */
+  readonly networks?: NetworkManager;
+  /** With `reconcile: true`: what start-up reconciliation found. */
+  readonly reconciled?: ReconcileReport;
+  /** With networking: the leftover networks of dead processes that were removed. */
+  readonly networksReconciled?: NetworkReconcileReport;
+  /**
+   * Stops every VM of this process (`reason` goes into their state
+   * history), removes the host-side network table once no VM network is
+   * left (another process's networks keep it), and closes the database.
+   * May be called more than once; later calls wait for the first.
+   */
+  close(reason: string): Promise<void>;
+}
+
+/**
+ * The composition root: config -> store (optionally reconciled) -> drivers
+ * -> networking -> VM service -> golden snapshots. The daemon, the CLI and
+ * the benchmarks all build their VMs through this one function, so they
+ * agree on every option (e.g. the driver-neutral `vmm.stop_timeout_ms`).
+ * Throws what opening the store or preparing networking throws
+ * (STORE_ERROR, NETWORK_UNAVAILABLE); then nothing is left open.
+ */
+export async function composeRuntime(config: Config, options: ComposeOptions = {}): Promise<Runtime> {
+  const layout = dataLayout(config.dataDir);
+  const db = openDatabase(layout.database);
+  try {
+    const repo = new VmRepository(db);
+    const drivers = createDrivers(config);
+    const reconciled = options.reconcile ? reconcileAtStart(layout, repo, drivers) : undefined;
+    const networking = options.networking === false ? undefined : await prepareNetworking(config, db, repo);
+    const service = new VmService({
+      layout,
+      repo,
+      drivers,
+      stopTimeoutMs: config.vmm.stopTimeoutMs,
+      consoleLogMaxBytes: config.vmm.consoleLogMaxBytes,
+      ...(networking ? { networks: networking.manager } : {}),
+      ...(options.observer ? { observer: options.observer } : {}),
+    });
+    const snapshots = new SnapshotManager(layout, service);
+    let closing: Promise<void> | undefined;
+    const close = (reason: string) =>
+      (closing ??= (async () => {
+        try {
+          await service.stopAll(reason);
+          // Refused (and kept) while any VM network, of any process, still exists.
+          await networking?.manager.removeHost().catch(() => undefined);
+        } finally {
+          db.close();
+        }
+      })());
+    return {
+      config,
+      layout,
+      db,
+      repo,
+      drivers,
+      service,
+      snapshots,
+      ...(networking ? { networks: networking.manager, networksReconciled: networking.reconciled } : {}),
+      ...(reconciled ? { reconciled } : {}),
+      close,
+    };
+  } catch (err) {
+    db.close();
+    throw err;
+  }
+}
