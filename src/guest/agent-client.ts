@@ -22,7 +22,7 @@ import {
   InvalidArgumentError,
   TfcError,
 } from '../errors/index.js';
-import { FrameDecoder, encodeFrame } from './agent-frame.js';
+import { FrameDecoder, encodeFrame, encodeFrameWithData } from './agent-frame.js';
 import {
   AGENT_PROTOCOL_VERSION,
   CONTROL_REPLY_MAX_BYTES,
@@ -331,18 +331,17 @@ export class AgentClient {
     options: AgentCallOptions = {},
   ): Promise<{ bytesWritten: number }> {
     checkUint('writeFile mode', fileOptions.mode, 0o7777);
-    const r = await this.call(
-      'write_file',
-      {
-        path,
-        data_b64: toBuffer(data).toString('base64'),
-        ...(fileOptions.mode !== undefined && { mode: fileOptions.mode }),
-        ...(fileOptions.append !== undefined && { append: fileOptions.append }),
-        ...(fileOptions.mkdirs !== undefined && { mkdirs: fileOptions.mkdirs }),
-      },
-      this.timeout(options),
-      options.signal,
-    );
+    // data_b64 goes into the frame as a payload (no base64 string is made).
+    const params = {
+      path,
+      ...(fileOptions.mode !== undefined && { mode: fileOptions.mode }),
+      ...(fileOptions.append !== undefined && { append: fileOptions.append }),
+      ...(fileOptions.mkdirs !== undefined && { mkdirs: fileOptions.mkdirs }),
+    } as AgentOps['write_file']['params'];
+    const r = await this.call('write_file', params, this.timeout(options), options.signal, {
+      key: 'data_b64',
+      data: toBuffer(data),
+    });
     return { bytesWritten: r.bytes_written };
   }
 
@@ -519,12 +518,17 @@ export class AgentClient {
     return options.timeoutMs ?? this.defaultTimeoutMs;
   }
 
-  /** Sends one request and resolves with its validated result; `timeoutMs` undefined means no limit. */
+  /**
+   * Sends one request and resolves with its validated result; `timeoutMs`
+   * undefined means no limit. `payload` adds a binary field as base64
+   * written straight into the frame (params must then leave that field out).
+   */
   private call<O extends AgentOp>(
     op: O,
     params: AgentOps[O]['params'],
     timeoutMs: number | undefined,
     signal: AbortSignal | undefined,
+    payload?: { key: string; data: Uint8Array },
   ): Promise<AgentOps[O]['result']> {
     return new Promise<AgentOps[O]['result']>((resolve, reject) => {
       if (this.closedError) return reject(this.closedError);
@@ -535,7 +539,8 @@ export class AgentClient {
       const id = this.nextId++;
       let frame: Buffer;
       try {
-        frame = encodeFrame({ v: AGENT_PROTOCOL_VERSION, id, op, ...params });
+        const message = { v: AGENT_PROTOCOL_VERSION, id, op, ...params };
+        frame = payload ? encodeFrameWithData(message, payload.key, payload.data) : encodeFrame(message);
       } catch (err) {
         return reject(err);
       }

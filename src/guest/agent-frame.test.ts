@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { AgentProtocolError, InvalidArgumentError } from '../errors/index.js';
-import { FrameDecoder, MAX_REQUEST_FRAME_BYTES, MAX_RESPONSE_FRAME_BYTES, encodeFrame } from './agent-frame.js';
+import { randomBytes } from 'node:crypto';
+import { FrameDecoder, MAX_REQUEST_FRAME_BYTES, MAX_RESPONSE_FRAME_BYTES, encodeFrame, encodeFrameWithData } from './agent-frame.js';
 
 function rawFrame(body: string | Buffer): Buffer {
   const b = typeof body === 'string' ? Buffer.from(body) : body;
@@ -20,6 +21,21 @@ describe('encodeFrame', () => {
   it('refuses a request the agent would reject as too large', () => {
     expect(() => encodeFrame({ data: 'x'.repeat(MAX_REQUEST_FRAME_BYTES) })).toThrow(InvalidArgumentError);
     expect(() => encodeFrame({ data: 'x'.repeat(100) }, 50)).toThrow(/exceeds the 50-byte frame limit/);
+  });
+});
+
+describe('encodeFrameWithData', () => {
+  it('gives exactly the frame encodeFrame would, for every length remainder', () => {
+    for (let n = 0; n < 10; n++) {
+      const data = randomBytes(n);
+      const message = { v: 1, id: 9, op: 'write_file', path: '/tmp/é' };
+      expect(encodeFrameWithData(message, 'data_b64', data).equals(encodeFrame({ ...message, data_b64: data.toString('base64') }))).toBe(true);
+    }
+    expect(encodeFrameWithData({}, 'd', Buffer.from('hi')).subarray(4).toString()).toBe('{"d":"aGk="}');
+  });
+
+  it('refuses data that does not fit the request limit', () => {
+    expect(() => encodeFrameWithData({ id: 1 }, 'data_b64', Buffer.alloc(100), 50)).toThrow(/exceeds the 50-byte frame limit/);
   });
 });
 

@@ -36,6 +36,62 @@ export function encodeFrame(message: object, maxBytes: number = MAX_REQUEST_FRAM
   return frame;
 }
 
+const B64 = Buffer.from('ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/');
+const PAD = 0x3d; // '='
+
+/** Writes standard base64 (with padding) of `data` into `out` at `at`; returns the bytes written. */
+function base64Into(data: Uint8Array, out: Buffer, at: number): number {
+  const start = at;
+  const whole = data.length - (data.length % 3);
+  for (let i = 0; i < whole; i += 3) {
+    const n = (data[i]! << 16) | (data[i + 1]! << 8) | data[i + 2]!;
+    out[at++] = B64[n >>> 18]!;
+    out[at++] = B64[(n >>> 12) & 63]!;
+    out[at++] = B64[(n >>> 6) & 63]!;
+    out[at++] = B64[n & 63]!;
+  }
+  const rest = data.length - whole;
+  if (rest > 0) {
+    const n = (data[whole]! << 16) | (rest === 2 ? data[whole + 1]! << 8 : 0);
+    out[at++] = B64[n >>> 18]!;
+    out[at++] = B64[(n >>> 12) & 63]!;
+    out[at++] = rest === 2 ? B64[(n >>> 6) & 63]! : PAD;
+    out[at++] = PAD;
+  }
+  return at - start;
+}
+
+/**
+ * Like encodeFrame, with `data` added as the base64 string member `key`
+ * (e.g. write_file's `data_b64`), written straight into the frame: no
+ * intermediate base64 or JSON string of the payload exists, so streaming a
+ * file leaves one frame-sized buffer of garbage per chunk, not four.
+ * `message` must not already have `key`. Throws as encodeFrame.
+ */
+export function encodeFrameWithData(
+  message: object,
+  key: string,
+  data: Uint8Array,
+  maxBytes: number = MAX_REQUEST_FRAME_BYTES,
+): Buffer {
+  const json = JSON.stringify(message);
+  const head = Buffer.from(`${json.slice(0, -1)}${json.length > 2 ? ',' : ''}${JSON.stringify(key)}:"`, 'utf8');
+  const length = head.length + Math.ceil(data.length / 3) * 4 + 2;
+  if (length > maxBytes) {
+    throw new InvalidArgumentError(
+      `agent request of ${length} bytes exceeds the ${maxBytes}-byte frame limit; send the data in smaller pieces`,
+      { details: { bytes: length, max_bytes: maxBytes } },
+    );
+  }
+  const frame = Buffer.allocUnsafe(FRAME_HEADER_BYTES + length);
+  frame.writeUInt32BE(length, 0);
+  head.copy(frame, FRAME_HEADER_BYTES);
+  const at = FRAME_HEADER_BYTES + head.length + base64Into(data, frame, FRAME_HEADER_BYTES + head.length);
+  frame[at] = 0x22; // '"'
+  frame[at + 1] = 0x7d; // '}'
+  return frame;
+}
+
 export interface FrameDecoderOptions {
   /**
    * Largest accepted frame body, or a function asked each time a frame

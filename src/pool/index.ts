@@ -1,7 +1,8 @@
 /**
  * Warm pools: VMs cloned from golden snapshots kept ready ahead of demand,
- * handed out by a configurable strategy, health-checked, refilled, sized by
- * demand. Knows VMs only through the vm and snapshot modules; never imports
+ * handed out by a configurable strategy under a lease (allocate ttl_ms,
+ * keepalive), health-checked (dead VMs free their slot, allocated or not),
+ * refilled, sized by demand. Knows VMs only through the vm and snapshot modules; never imports
  * HTTP code.
  */
 export { Pool, type PoolMember, type PoolStatus, type Allocation, type PoolBackend, type PoolEvent } from './pool.js';

@@ -1,5 +1,12 @@
+import { existsSync, readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
+import { parsePids } from './children.js';
 import { liveChildren, runCommand, spawnSupervised } from './index.js';
+import { ownerDeathMode } from './supervise.js';
+
+function cmdline(pid: number): string[] {
+  return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter(Boolean);
+}
 
 describe('runCommand', () => {
   it('collects output and exit code', async () => {
@@ -46,5 +53,48 @@ describe('spawnSupervised', () => {
   });
   it('rejects with a clear error when the binary is missing', async () => {
     await expect(spawnSupervised('/nonexistent/qemu', [])).rejects.toMatchObject({ code: 'VMM_SPAWN_FAILED' });
+  });
+});
+
+// The guard (setpriv + coreutils timeout) must be invisible to callers:
+// same pid semantics, same exit statuses, same signals.
+describe.skipIf(ownerDeathMode() !== 'guard')('spawnSupervised behind its guard', () => {
+  it('reports the program\'s own pid, child of a timeout guard', async () => {
+    const child = await spawnSupervised('sleep', ['30']);
+    try {
+      expect(child.guardPid).not.toBeNull();
+      expect(child.pid).not.toBe(child.guardPid);
+      expect(cmdline(child.pid)).toEqual([expect.stringMatching(/sleep$/), '30']);
+      expect(cmdline(child.guardPid!)).toEqual(expect.arrayContaining([expect.stringMatching(/timeout$/), '0']));
+    } finally {
+      await child.terminate(1000);
+    }
+  });
+  it('passes exit codes and killing signals through', async () => {
+    expect(await (await spawnSupervised('sh', ['-c', 'exit 4'])).wait()).toEqual({ code: 4, signal: null });
+    expect(await (await spawnSupervised('sh', ['-c', 'kill -SEGV $$'])).wait()).toEqual({ code: null, signal: 'SIGSEGV' });
+    const child = await spawnSupervised('sleep', ['30']);
+    expect(await child.terminate(5000)).toEqual({ code: null, signal: 'SIGTERM' });
+  });
+  it('SIGKILL takes the program and its guard', async () => {
+    const child = await spawnSupervised('sleep', ['30']);
+    const { pid, guardPid } = child;
+    child.kill('SIGKILL');
+    expect(await child.wait()).toEqual({ code: null, signal: 'SIGKILL' });
+    // The guard was reaped (wait() resolved); the program was its child, so reaped too.
+    expect(existsSync(`/proc/${guardPid}`)).toBe(false);
+    expect(existsSync(`/proc/${pid}`)).toBe(false);
+  });
+  it('reports a program that fails to exec as exit 127, like an unguarded one', async () => {
+    // Passes the PATH check (a directory is "executable") but cannot be run.
+    const child = await spawnSupervised('/proc', []);
+    expect((await child.wait()).code).toBe(126);
+  });
+});
+
+describe('parsePids', () => {
+  it('reads a /proc children list', () => {
+    expect(parsePids('123 456 \n')).toEqual([123, 456]);
+    expect(parsePids('')).toEqual([]);
   });
 });

@@ -7,7 +7,7 @@
  * that never boots, a VMM that dies while booting or running. Commands run
  * on the host as the test user. Must not be imported by product code.
  */
-import { appendFileSync, existsSync } from 'node:fs';
+import { appendFileSync, existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { VmmExitedError, VmmSpawnFailedError, VmBootTimeoutError } from '../errors/index.js';
 import { connectUnix, type AgentClient } from '../guest/agent-client.js';
@@ -105,6 +105,9 @@ export class FakeInstance implements VmmInstance {
 
   async createSnapshot(files: SnapshotFiles): Promise<void> {
     if (!this.paused) throw new Error('snapshot of a running VM');
+    // What a VMM leaves: a device state file, and the memory file (QEMU's is the RAM file itself).
+    writeFileSync(files.statePath, `fake state of ${this.spec.vmId}\n`);
+    if (!existsSync(files.memoryPath)) writeFileSync(files.memoryPath, Buffer.alloc(4096));
     this.snapshots.push(files);
   }
 

@@ -1,31 +1,24 @@
-import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { defaultConfig, resolveProfile } from '../config/index.js';
-import { buildAgent } from '../guest/agent-build.js';
 import { resolveImage } from '../guest/image-store.js';
-import { findExecutable } from '../process/index.js';
-import { openDatabase, type Db } from '../store/database.js';
-import { dataLayout, type DataLayout } from '../store/layout.js';
-import { VmRepository } from '../store/vm-repository.js';
-import { writeFakeImage } from '../testing/data-dir-fixtures.js';
-import { FakeDriver } from '../testing/fake-driver.js';
+import type { DataLayout } from '../store/layout.js';
+import type { VmRepository } from '../store/vm-repository.js';
+import type { FakeDriver } from '../testing/fake-driver.js';
+import { canRunFakeVms, compileFakeGuest, openFakeRuntime, type FakeRuntime } from '../testing/fake-runtime.js';
 import { VmService, type VmProfile } from './vm-service.js';
 
 // VM lifecycle and its failure paths through the real Vm/VmService code,
 // with a fake VMM whose "guest" is the real agent on a Unix socket: what
 // the store records, what is left behind, and what callers are told.
 
-const hasGcc = findExecutable('gcc') !== null;
-if (!hasGcc) console.warn('VmService tests skipped: gcc is not installed (apt-get install gcc libc6-dev)');
+if (!canRunFakeVms) console.warn('VmService tests skipped: gcc is not installed (apt-get install gcc libc6-dev)');
 
-describe.skipIf(!hasGcc)('VmService with a fake VMM', () => {
-  let agentDir: string;
-  let agentBinary: string;
+describe.skipIf(!canRunFakeVms)('VmService with a fake VMM', () => {
+  let guest: Awaited<ReturnType<typeof compileFakeGuest>>;
+  let rt: FakeRuntime;
   let dir: string;
   let layout: DataLayout;
-  let db: Db;
   let repo: VmRepository;
   let driver: FakeDriver;
   let service: VmService;
@@ -33,23 +26,15 @@ describe.skipIf(!hasGcc)('VmService with a fake VMM', () => {
   let profile: VmProfile;
 
   beforeAll(async () => {
-    agentDir = mkdtempSync(join(tmpdir(), 'tfc-fake-agent-'));
-    agentBinary = join(agentDir, 'tfc-agent');
-    await buildAgent(agentBinary);
+    guest = await compileFakeGuest();
   }, 120_000);
-
-  afterAll(() => {
-    rmSync(agentDir, { recursive: true, force: true });
-  });
+  afterAll(() => guest?.remove());
 
   beforeEach(() => {
-    dir = mkdtempSync(join(tmpdir(), 'tfc-vm-service-'));
-    layout = dataLayout(dir);
-    writeFakeImage(layout);
-    db = openDatabase(layout.database);
-    repo = new VmRepository(db);
-    driver = new FakeDriver(agentBinary);
+    rt = openFakeRuntime(guest.agentBinary);
+    ({ dir, layout, repo, driver, profile } = rt);
     failures = [];
+    // A service of its own, to watch what it tells its observer.
     service = new VmService({
       layout,
       repo,
@@ -57,13 +42,11 @@ describe.skipIf(!hasGcc)('VmService with a fake VMM', () => {
       stopTimeoutMs: 1000,
       observer: { vmReady: () => undefined, vmFailed: (d, code) => failures.push(`${d}:${code}`) },
     });
-    profile = { ...resolveProfile(defaultConfig({ env: {} })), bootTimeoutMs: 10_000 };
   });
 
   afterEach(async () => {
     await service.stopAll('test finished');
-    db.close();
-    rmSync(dir, { recursive: true, force: true });
+    await rt.close();
   });
 
   it('boots a VM that runs commands, records its phases, and leaves nothing after destroy', async () => {
@@ -84,7 +67,7 @@ describe.skipIf(!hasGcc)('VmService with a fake VMM', () => {
     await service.destroy(vm, 'done with it');
     expect(vm.state).toBe('stopped');
     expect(repo.get(vm.id).state).toBe('stopped');
-    expect(repo.transitions(vm.id).map((t) => t.to)).toEqual(['booting', 'running', 'stopping', 'stopped']);
+    expect(repo.transitions(vm.id).map((t) => t.to)).toEqual(['creating', 'booting', 'running', 'stopping', 'stopped']);
     expect(driver.instances[0].exited).toBe(true);
     expect(existsSync(join(layout.runVms, vm.id))).toBe(false);
     expect(service.list()).toEqual([]);
@@ -110,7 +93,8 @@ describe.skipIf(!hasGcc)('VmService with a fake VMM', () => {
     await expect(service.create({ profile })).rejects.toMatchObject({ code: 'VMM_SPAWN_FAILED' });
     const [record] = repo.list();
     expect(record).toMatchObject({ state: 'failed', errorCode: 'VMM_SPAWN_FAILED', errorMessage: expect.stringContaining('injected fault') });
-    expect(repo.phases(record.id, 'boot').map((p) => p.name)).toEqual(['prepare']);
+    // The phases up to and including the one that failed.
+    expect(repo.phases(record.id, 'boot').map((p) => p.name)).toEqual(['prepare', 'spawn_vmm']);
     expect(existsSync(join(layout.runVms, record.id))).toBe(false);
     expect(service.list()).toEqual([]);
     expect(failures).toEqual(['qemu:VMM_SPAWN_FAILED']);
@@ -178,7 +162,7 @@ describe.skipIf(!hasGcc)('VmService with a fake VMM', () => {
     await expect(service.create({ profile, vcpus: 0 })).rejects.toThrow('vcpus must be an integer from 1 to 32, got 0');
     await expect(service.create({ profile, memoryMib: 16 })).rejects.toThrow('memory_mib must be an integer from 64 to 65536, got 16');
     await expect(service.create({ profile, driver: 'firecracker' })).rejects.toThrow('driver "firecracker" is not available here; available: qemu');
-    await expect(service.create({ profile: { ...profile, network: { ...profile.network, enabled: true } } })).rejects.toMatchObject({ code: 'NETWORK_UNAVAILABLE' });
+    await expect(service.create({ profile: { ...profile, network: { enabled: true, egressAllow: [], egressDeny: [], bandwidthMbit: 0 } } })).rejects.toMatchObject({ code: 'NETWORK_UNAVAILABLE' });
     expect(repo.list()).toEqual([]);
     expect(driver.instances).toEqual([]);
   });

@@ -162,7 +162,11 @@ export class Vm {
       // reconciliation: stop it rather than hand it out.
       await vm.cleanup.run();
       ignoreStoreFailure(() => vm.sm.transition('failed', `${kind} succeeded but could not be recorded`));
-      throw err;
+      if (!(err instanceof TfcError && err.code === 'STORE_ERROR')) throw err;
+      throw new StoreError(`VM ${options.id} was ${kind === 'restore' ? 'restored' : 'booted'} but could not be recorded, so it was stopped: ${err.message}`, {
+        cause: err,
+        ...(err.details ? { details: err.details } : {}),
+      });
     }
     const exited = (exit?: ExitInfo) => vm.onVmmExit(exit);
     void vm.instance!.wait().then(exited, () => exited());

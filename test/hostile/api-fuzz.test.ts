@@ -34,7 +34,7 @@ interface FuzzRequest {
   method: string;
   path: string;
   headers: Record<string, string>;
-  body?: string | Uint8Array;
+  body?: string | Uint8Array<ArrayBuffer>;
 }
 
 describe('REST API under property-based fuzzing (real daemon, real VMs)', () => {
@@ -100,18 +100,24 @@ describe('REST API under property-based fuzzing (real daemon, real VMs)', () => 
   );
   const number = fc.oneof(fc.integer(), fc.constantFrom(0, -1, 1.5, 1e300, -1e300, Number.MAX_SAFE_INTEGER, 2 ** 53 + 2, 600_000, 600_001, 86_400_001), fc.double());
   const wrongType = fc.oneof(fc.constant(null), fc.boolean(), fc.string({ maxLength: 10 }), number, fc.array(fc.integer(), { maxLength: 3 }), fc.dictionary(fc.string({ maxLength: 5 }), fc.integer(), { maxKeys: 3 }));
-  const execBody = fc.record(
-    {
-      cmd: fc.oneof({ weight: 8, arbitrary: argv }, wrongType),
-      stdin: fc.oneof(fc.string({ maxLength: 100 }), wrongType),
-      env: fc.oneof(fc.dictionary(nasty, nasty, { maxKeys: 4 }), wrongType),
-      cwd: fc.oneof(guestPath, wrongType),
-      timeout_ms: fc.oneof(fc.integer({ min: 0, max: 20_000 }), number, wrongType),
-      output_encoding: fc.oneof(fc.constantFrom('utf8', 'base64', 'hex', ''), wrongType),
-      bogus: wrongType,
-    },
-    { requiredKeys: [] },
-  );
+  /** Mostly valid, sometimes of the wrong type: most exec bodies should reach the guest. */
+  const mostly = <T,>(valid: fc.Arbitrary<T>) => fc.oneof({ weight: 6, arbitrary: valid }, wrongType);
+  const execBody = fc
+    .tuple(
+      fc.record(
+        {
+          cmd: fc.oneof({ weight: 12, arbitrary: argv }, wrongType),
+          stdin: mostly(fc.string({ maxLength: 100 })),
+          env: mostly(fc.dictionary(fc.oneof({ weight: 5, arbitrary: fc.stringMatching(/^[A-Z_]{1,8}$/) }, nasty), nasty, { maxKeys: 4 })),
+          cwd: fc.oneof({ weight: 6, arbitrary: fc.constantFrom('/', '/tmp') }, guestPath, wrongType),
+          timeout_ms: fc.oneof({ weight: 6, arbitrary: fc.integer({ min: 0, max: 20_000 }) }, number, wrongType),
+          output_encoding: fc.oneof({ weight: 6, arbitrary: fc.constantFrom('utf8', 'base64') }, fc.constantFrom('hex', ''), wrongType),
+        },
+        { requiredKeys: [] },
+      ),
+      fc.option(wrongType, { freq: 10 }),
+    )
+    .map(([b, bogus]) => (bogus === null ? b : { ...b, bogus }));
   // Allocation bodies wait at most 1 s: the fuzzer must not sit in an exhausted pool's queue.
   const allocateBody = fc.record(
     { owner: fc.oneof(nasty, wrongType), timeout_ms: fc.oneof(fc.integer({ min: 0, max: 1000 }), fc.constantFrom(-1, 1.5, 600_001, 1e300), wrongType), ttl_ms: fc.oneof(fc.integer({ min: 0, max: 10_000_000 }), wrongType) },
@@ -130,27 +136,34 @@ describe('REST API under property-based fuzzing (real daemon, real VMs)', () => 
   const body = fc.oneof(
     { weight: 6, arbitrary: jsonBody.map((b) => JSON.stringify(b)) },
     fc.constantFrom('{', '{"cmd":', 'null', '[]', '"x"', '{"__proto__":{"a":1}}', '{"constructor":{"prototype":{}}}', '\u0000', ''),
-    fc.uint8Array({ maxLength: 4096 }),
+    fc.uint8Array({ maxLength: 4096 }).map((a) => Uint8Array.from(a)),
+  );
+
+  const anyMethod = fc.constantFrom('GET', 'POST', 'PUT', 'DELETE', 'PATCH', 'HEAD', 'OPTIONS');
+  /** Mostly the route's own method (so requests get past the router), sometimes any. */
+  const method = (own: string) => fc.oneof({ weight: 4, arbitrary: fc.constant(own) }, anyMethod);
+  const route = fc.oneof(
+    { weight: 8, arbitrary: fc.tuple(method('POST'), id().map((i) => `/v1/vms/${i}/exec`)) },
+    {
+      weight: 3,
+      arbitrary: fc.tuple(
+        fc.oneof(method('PUT'), method('GET')),
+        fc.tuple(id(), guestPath, fc.option(fc.constantFrom('644', '0755', '999', 'rwx', ''))).map(([i, p, m]) => `/v1/vms/${i}/files?path=${encodeURIComponent(p)}${m === null ? '' : `&mode=${m}`}`),
+      ),
+    },
+    fc.tuple(method('GET'), id().map((i) => `/v1/vms/${i}`)),
+    fc.tuple(method('POST'), fc.tuple(id(), fc.constantFrom('pause', 'resume', 'keepalive', 'network', 'nope', '')).map(([i, op]) => `/v1/vms/${i}/${op}`)),
+    fc.tuple(method('GET'), fc.constantFrom('/v1/health', '/v1/pools', '/v1/vms', '/v1/metrics', '/v1/openapi.json', '/', '/v2/vms', '/v1/pools/default', '/v1/pools/nope')),
+    fc.tuple(method('POST'), fc.constantFrom('/v1/pools/default/allocate')),
+    fc.tuple(anyMethod, fc.string({ maxLength: 50 }).map((s) => `/v1/${encodeURIComponent(s)}`)),
+    fc.tuple(method('POST'), nasty.map((s) => `/v1/pools/${encodeURIComponent(s)}/allocate`)),
+    fc.tuple(anyMethod, fc.integer({ min: 15_000, max: 20_000 }).map((n) => `/v1/vms?${'q'.repeat(n)}`)),
   );
 
   const request = (): fc.Arbitrary<FuzzRequest> =>
     fc
-      .tuple(
-        fc.constantFrom('GET', 'POST', 'PUT', 'DELETE', 'PATCH', 'HEAD', 'OPTIONS'),
-        fc.oneof(
-          { weight: 6, arbitrary: id().map((i) => `/v1/vms/${i}/exec`) },
-          { weight: 3, arbitrary: fc.tuple(id(), guestPath, fc.option(fc.constantFrom('644', '0755', '999', 'rwx', ''))).map(([i, p, m]) => `/v1/vms/${i}/files?path=${encodeURIComponent(p)}${m === null ? '' : `&mode=${m}`}`) },
-          id().map((i) => `/v1/vms/${i}`),
-          fc.tuple(id(), fc.constantFrom('pause', 'resume', 'keepalive', 'network', 'nope', '')).map(([i, op]) => `/v1/vms/${i}/${op}`),
-          fc.constantFrom('/v1/health', '/v1/pools', '/v1/vms', '/v1/metrics', '/v1/openapi.json', '/', '/v2/vms', '/v1/pools/default', '/v1/pools/nope', '/v1/pools/default/allocate'),
-          fc.string({ maxLength: 50 }).map((s) => `/v1/${encodeURIComponent(s)}`),
-          nasty.map((s) => `/v1/pools/${encodeURIComponent(s)}/allocate`),
-          fc.integer({ min: 15_000, max: 20_000 }).map((n) => `/v1/vms?${'q'.repeat(n)}`),
-        ),
-        authHeader,
-        fc.option(fc.tuple(contentType, body), { freq: 3 }),
-      )
-      .map(([method, path, headers, payload]) => {
+      .tuple(route, authHeader, fc.option(fc.tuple(contentType, body), { freq: 4 }))
+      .map(([[method, path], headers, payload]) => {
         const r: FuzzRequest = { method, path, headers: { ...headers } };
         if (payload && method !== 'GET' && method !== 'HEAD') {
           if (payload[0]) r.headers['content-type'] = payload[0];

@@ -1,0 +1,51 @@
+/**
+ * Finds a process's child pid through /proc, for supervise.ts (the program
+ * a guard process started). Reads only; never signals anything.
+ */
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+
+/** Pids of `pid`'s children, from /proc/PID/task/PID/children (CONFIG_PROC_CHILDREN) or, without it, a scan of /proc. */
+export function childPids(pid: number): number[] {
+  try {
+    return parsePids(readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8'));
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    if (!existsSync(`/proc/${pid}`)) return []; // the parent itself is gone
+  }
+  const found: number[] = [];
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    let stat: string;
+    try {
+      stat = readFileSync(`/proc/${name}/stat`, 'utf8');
+    } catch {
+      continue; // exited while we looked
+    }
+    // "PID (comm) STATE PPID ...": comm may hold spaces and parentheses.
+    const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+    if (ppid === pid) found.push(Number(name));
+  }
+  return found;
+}
+
+export function parsePids(text: string): number[] {
+  return text
+    .split(/\s+/)
+    .filter((s) => /^\d+$/.test(s))
+    .map(Number);
+}
+
+/**
+ * Polls until `pid` has a child and returns the first one; null when
+ * `gone()` turns true (the parent exited) or `timeoutMs` passes.
+ */
+export async function findChildPid(pid: number, options: { timeoutMs: number; gone: () => boolean }): Promise<number | null> {
+  const deadline = Date.now() + options.timeoutMs;
+  for (let delay = 1; ; delay = Math.min(delay * 2, 50)) {
+    if (options.gone()) return null;
+    const [child] = childPids(pid);
+    if (child !== undefined) return child;
+    if (Date.now() >= deadline) return null;
+    await new Promise((r) => setTimeout(r, delay));
+  }
+}
