@@ -39,6 +39,7 @@ import {
   parseResponse,
   replyFrameLimit,
   validateResult,
+  wireBytes,
   type AgentOp,
   type AgentOps,
   type AgentTransport,
@@ -183,7 +184,7 @@ function chunkSize(what: string, value: number | undefined): number {
 export class AgentClient {
   private readonly socket: net.Socket;
   private readonly defaultTimeoutMs: number;
-  private readonly decoder = new FrameDecoder({ maxFrameBytes: () => this.nextReplyLimit() });
+  private readonly decoder = new FrameDecoder({ maxFrameBytes: () => this.nextReplyLimit(), binaryFields: true });
   private readonly pending = new Map<number, Pending>();
   /**
    * Requests in the order they were sent, including those whose caller gave
@@ -294,18 +295,18 @@ export class AgentClient {
         argv: [...argv],
         ...(request.env !== undefined && { env: { ...request.env } }),
         ...(request.cwd !== undefined && { cwd: request.cwd }),
-        ...(request.stdin !== undefined && { stdin_b64: toBuffer(request.stdin).toString('base64') }),
         timeout_ms: commandTimeoutMs,
         ...(request.maxOutputBytes !== undefined && { max_output_bytes: request.maxOutputBytes }),
       },
       replyTimeoutMs,
       options.signal,
+      request.stdin !== undefined ? { key: 'stdin_b64', data: toBuffer(request.stdin) } : undefined,
     );
     // The reply frame was already capped; a guest that ignored the limit
     // within it still gets no more than asked for through to the caller.
     const max = request.maxOutputBytes ?? EXEC_DEFAULT_MAX_OUTPUT_BYTES;
-    const stdout = capped(Buffer.from(r.stdout_b64, 'base64'), max);
-    const stderr = capped(Buffer.from(r.stderr_b64, 'base64'), max);
+    const stdout = capped(wireBytes(r.stdout_b64), max);
+    const stderr = capped(wireBytes(r.stderr_b64), max);
     return {
       exitCode: r.exit_code,
       signal: r.signal,
@@ -361,7 +362,7 @@ export class AgentClient {
       this.timeout(options),
       options.signal,
     );
-    const data = capped(Buffer.from(r.data_b64, 'base64'), fileOptions.maxBytes ?? READ_FILE_DEFAULT_MAX_BYTES);
+    const data = capped(wireBytes(r.data_b64), fileOptions.maxBytes ?? READ_FILE_DEFAULT_MAX_BYTES);
     return { data: data.data, size: r.size, truncated: r.truncated || data.cut };
   }
 
@@ -444,7 +445,7 @@ export class AgentClient {
           { details: { op: 'read_file', path } },
         );
       }
-      const data = Buffer.from(r.data_b64, 'base64');
+      const data = wireBytes(r.data_b64);
       if (data.length > chunkBytes || (r.truncated && data.length === 0)) {
         // Either would corrupt the offsets or loop forever: the guest is lying.
         throw this.violation(

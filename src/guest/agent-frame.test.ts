@@ -88,6 +88,20 @@ describe('FrameDecoder', () => {
     expect(d.bufferedBytes).toBe(0); // nothing of a refused frame is kept
   });
 
+  it('with binaryFields, hands long base64 members over as Buffers and leaves the rest alone', () => {
+    const big = randomBytes(10_000);
+    const d = new FrameDecoder({ binaryFields: true });
+    const frame = encodeFrame({ v: 1, id: 3, ok: true, result: { data_b64: big.toString('base64'), small_b64: 'aGk=', name: 'x_b64":"y', size: 1 } });
+    const [m] = d.push(frame);
+    const result = (m as { result: Record<string, unknown> }).result;
+    expect(Buffer.isBuffer(result.data_b64) && result.data_b64.equals(big)).toBe(true);
+    expect(result).toMatchObject({ small_b64: 'aGk=', name: 'x_b64":"y', size: 1 });
+    // Not valid base64: stays a string, for validation to judge.
+    const odd = 'A'.repeat(5000) + '!';
+    const [n] = new FrameDecoder({ binaryFields: true }).push(encodeFrame({ result: { data_b64: odd } }));
+    expect((n as { result: { data_b64: unknown } }).result.data_b64).toBe(odd);
+  });
+
   it('never accepts more than MAX_RESPONSE_FRAME_BYTES, whatever the limit says', () => {
     const d = new FrameDecoder({ maxFrameBytes: () => Number.MAX_SAFE_INTEGER });
     expect(() => d.push(Buffer.from([0xff, 0xff, 0xff, 0xff]))).toThrow(new RegExp(`more than the ${MAX_RESPONSE_FRAME_BYTES}-byte limit`));

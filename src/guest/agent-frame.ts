@@ -9,6 +9,7 @@
  * cannot make the host buffer more than the request it is answering allows.
  */
 import { AgentProtocolError, InvalidArgumentError, type TfcError } from '../errors/index.js';
+import { base64Decode, base64EncodeInto, base64Length } from './base64.js';
 
 export const FRAME_HEADER_BYTES = 4;
 export const MAX_REQUEST_FRAME_BYTES = 16 * 1024 * 1024;
@@ -36,31 +37,6 @@ export function encodeFrame(message: object, maxBytes: number = MAX_REQUEST_FRAM
   return frame;
 }
 
-const B64 = Buffer.from('ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/');
-const PAD = 0x3d; // '='
-
-/** Writes standard base64 (with padding) of `data` into `out` at `at`; returns the bytes written. */
-function base64Into(data: Uint8Array, out: Buffer, at: number): number {
-  const start = at;
-  const whole = data.length - (data.length % 3);
-  for (let i = 0; i < whole; i += 3) {
-    const n = (data[i]! << 16) | (data[i + 1]! << 8) | data[i + 2]!;
-    out[at++] = B64[n >>> 18]!;
-    out[at++] = B64[(n >>> 12) & 63]!;
-    out[at++] = B64[(n >>> 6) & 63]!;
-    out[at++] = B64[n & 63]!;
-  }
-  const rest = data.length - whole;
-  if (rest > 0) {
-    const n = (data[whole]! << 16) | (rest === 2 ? data[whole + 1]! << 8 : 0);
-    out[at++] = B64[n >>> 18]!;
-    out[at++] = B64[(n >>> 12) & 63]!;
-    out[at++] = rest === 2 ? B64[(n >>> 6) & 63]! : PAD;
-    out[at++] = PAD;
-  }
-  return at - start;
-}
-
 /**
  * Like encodeFrame, with `data` added as the base64 string member `key`
  * (e.g. write_file's `data_b64`), written straight into the frame: no
@@ -76,7 +52,7 @@ export function encodeFrameWithData(
 ): Buffer {
   const json = JSON.stringify(message);
   const head = Buffer.from(`${json.slice(0, -1)}${json.length > 2 ? ',' : ''}${JSON.stringify(key)}:"`, 'utf8');
-  const length = head.length + Math.ceil(data.length / 3) * 4 + 2;
+  const length = head.length + base64Length(data.length) + 2;
   if (length > maxBytes) {
     throw new InvalidArgumentError(
       `agent request of ${length} bytes exceeds the ${maxBytes}-byte frame limit; send the data in smaller pieces`,
@@ -86,7 +62,7 @@ export function encodeFrameWithData(
   const frame = Buffer.allocUnsafe(FRAME_HEADER_BYTES + length);
   frame.writeUInt32BE(length, 0);
   head.copy(frame, FRAME_HEADER_BYTES);
-  const at = FRAME_HEADER_BYTES + head.length + base64Into(data, frame, FRAME_HEADER_BYTES + head.length);
+  const at = FRAME_HEADER_BYTES + head.length + base64EncodeInto(data, frame, FRAME_HEADER_BYTES + head.length);
   frame[at] = 0x22; // '"'
   frame[at + 1] = 0x7d; // '}'
   return frame;
@@ -99,7 +75,21 @@ export interface FrameDecoderOptions {
    * than MAX_RESPONSE_FRAME_BYTES. Default MAX_RESPONSE_FRAME_BYTES.
    */
   maxFrameBytes?: number | (() => number);
+  /**
+   * Decode long base64 members (a key ending in `_b64` whose value is at
+   * least BINARY_MIN_BYTES of valid base64) straight into Buffers: such a
+   * member of the message or of its `result` then holds a Buffer instead of
+   * a string. Saves the host three string copies of every file chunk and
+   * exec output. Default false.
+   */
+  binaryFields?: boolean;
 }
+
+/** Base64 members shorter than this stay strings (not worth the bookkeeping). */
+export const BINARY_MIN_BYTES = 4096;
+const B64_MEMBER = Buffer.from('_b64":"');
+/** JSON text of the placeholder; JSON.parse turns it into a string starting with NUL, which no real value of a _b64 field has. */
+const PLACEHOLDER = '\\u0000tfc-bin:';
 
 /**
  * Incremental decoder: push chunks as they arrive, get back every complete
@@ -112,12 +102,14 @@ export interface FrameDecoderOptions {
  */
 export class FrameDecoder {
   private readonly limit: () => number;
+  private readonly binaryFields: boolean;
   private chunks: Buffer[] = [];
   private buffered = 0;
   private failure: TfcError | undefined;
 
   constructor(options: FrameDecoderOptions = {}) {
     const max = options.maxFrameBytes ?? MAX_RESPONSE_FRAME_BYTES;
+    this.binaryFields = options.binaryFields ?? false;
     this.limit = typeof max === 'function' ? () => Math.min(max(), MAX_RESPONSE_FRAME_BYTES) : () => Math.min(max, MAX_RESPONSE_FRAME_BYTES);
   }
 
@@ -193,8 +185,9 @@ export class FrameDecoder {
 
   private parse(body: Buffer): Record<string, unknown> {
     let value: unknown;
+    const binary = this.binaryFields && body.length >= BINARY_MIN_BYTES ? extractBinary(body) : undefined;
     try {
-      value = JSON.parse(utf8.decode(body));
+      value = JSON.parse(utf8.decode(binary ? binary.body : body));
     } catch (cause) {
       this.failure = new AgentProtocolError('agent sent a frame that is not valid UTF-8 JSON', { cause });
       this.chunks = [];
@@ -207,6 +200,53 @@ export class FrameDecoder {
       this.buffered = 0;
       throw this.failure;
     }
+    if (binary) restoreBinary(value as Record<string, unknown>, binary.data);
     return value as Record<string, unknown>;
+  }
+}
+
+/**
+ * Cuts every long, valid base64 value of a `..._b64` key out of a JSON body,
+ * leaving a placeholder string. The raw bytes `_b64":"` can only be a key's
+ * end and its string value's start (a quote inside a JSON string is escaped);
+ * base64 has no quotes or escapes, so the value ends at the next quote. A
+ * value that is not valid base64 is left for JSON.parse, as is everything
+ * else. Returns undefined when nothing was cut.
+ */
+function extractBinary(body: Buffer): { body: Buffer; data: Buffer[] } | undefined {
+  const parts: Buffer[] = [];
+  const data: Buffer[] = [];
+  let copied = 0;
+  for (let from = 0; ; ) {
+    const key = body.indexOf(B64_MEMBER, from);
+    if (key < 0) break;
+    const start = key + B64_MEMBER.length;
+    const end = body.indexOf(0x22, start);
+    if (end < 0) break;
+    from = end + 1;
+    if (end - start < BINARY_MIN_BYTES) continue;
+    const decoded = base64Decode(body.subarray(start, end));
+    if (!decoded) continue;
+    parts.push(body.subarray(copied, start), Buffer.from(`${PLACEHOLDER}${data.length}`));
+    data.push(decoded);
+    copied = end;
+  }
+  if (data.length === 0) return undefined;
+  parts.push(body.subarray(copied));
+  return { body: Buffer.concat(parts), data };
+}
+
+/** Puts the cut-out Buffers back where their placeholders ended up (the message and its `result`). */
+function restoreBinary(message: Record<string, unknown>, data: Buffer[]): void {
+  const marker = '\u0000tfc-bin:';
+  for (const target of [message, message.result]) {
+    if (typeof target !== 'object' || target === null || Array.isArray(target)) continue;
+    const record = target as Record<string, unknown>;
+    for (const [k, v] of Object.entries(record)) {
+      if (typeof v === 'string' && v.startsWith(marker)) {
+        const i = Number(v.slice(marker.length));
+        if (Number.isInteger(i) && data[i]) record[k] = data[i];
+      }
+    }
   }
 }

@@ -12,6 +12,7 @@ import {
   GuestCommandNotFoundError,
   type TfcError,
 } from '../errors/index.js';
+import { base64Length } from './base64.js';
 
 /**
  * Major protocol version, sent as `v` in every message. Additive changes (new
@@ -73,11 +74,22 @@ export interface ExecParams {
   max_output_bytes?: number;
 }
 
+/**
+ * A `_b64` result field: base64 text on the wire; the host's frame decoder
+ * hands long ones over already decoded (agent-frame.ts binaryFields).
+ */
+export type WireBytes = string | Buffer;
+
+/** The bytes of a WireBytes field. */
+export function wireBytes(value: WireBytes): Buffer {
+  return typeof value === 'string' ? Buffer.from(value, 'base64') : value;
+}
+
 export interface ExecWireResult {
   exit_code: number | null;
   signal: string | null;
-  stdout_b64: string;
-  stderr_b64: string;
+  stdout_b64: WireBytes;
+  stderr_b64: WireBytes;
   stdout_truncated: boolean;
   stderr_truncated: boolean;
   timed_out: boolean;
@@ -104,7 +116,7 @@ export interface ReadFileParams {
 }
 
 export interface ReadFileResult {
-  data_b64: string;
+  data_b64: WireBytes;
   size: number;
   /** More bytes follow after offset + the data returned. */
   truncated: boolean;
@@ -218,10 +230,7 @@ export function parseResponse(message: Record<string, unknown>): AgentResponse {
   throw new AgentProtocolError(`agent reply ${id} is neither a result nor an error`);
 }
 
-/** Bytes of standard base64 (with padding) for n bytes of data. */
-export function base64Length(n: number): number {
-  return Math.ceil(n / 3) * 4;
-}
+export { base64Length } from './base64.js';
 
 /**
  * The largest reply frame the host accepts for one request: a guest that
@@ -242,7 +251,7 @@ export function replyFrameLimit(op: AgentOp, params: Record<string, unknown>): n
   }
 }
 
-type FieldKind = 'string' | 'uint' | 'boolean' | 'int|null' | 'string|null';
+type FieldKind = 'string' | 'bytes' | 'uint' | 'boolean' | 'int|null' | 'string|null';
 
 const RESULT_FIELDS: { [O in AgentOp]: Record<string, FieldKind> } = {
   hello: {
@@ -258,15 +267,15 @@ const RESULT_FIELDS: { [O in AgentOp]: Record<string, FieldKind> } = {
   exec: {
     exit_code: 'int|null',
     signal: 'string|null',
-    stdout_b64: 'string',
-    stderr_b64: 'string',
+    stdout_b64: 'bytes',
+    stderr_b64: 'bytes',
     stdout_truncated: 'boolean',
     stderr_truncated: 'boolean',
     timed_out: 'boolean',
     duration_ms: 'uint',
   },
   write_file: { bytes_written: 'uint' },
-  read_file: { data_b64: 'string', size: 'uint', truncated: 'boolean' },
+  read_file: { data_b64: 'bytes', size: 'uint', truncated: 'boolean' },
   set_clock: { previous_unix_ms: 'uint' },
   add_entropy: { bytes_added: 'uint' },
   shutdown: {},
@@ -276,6 +285,8 @@ function fieldMatches(value: unknown, kind: FieldKind): boolean {
   switch (kind) {
     case 'string':
       return typeof value === 'string';
+    case 'bytes':
+      return typeof value === 'string' || Buffer.isBuffer(value);
     case 'uint':
       return Number.isSafeInteger(value) && (value as number) >= 0;
     case 'boolean':

@@ -35,16 +35,29 @@ export function parsePids(text: string): number[] {
     .map(Number);
 }
 
+function readCmdline(pid: number): string | null {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'latin1');
+  } catch {
+    return null;
+  }
+}
+
 /**
- * Polls until `pid` has a child and returns the first one; null when
- * `gone()` turns true (the parent exited) or `timeoutMs` passes.
+ * Polls until `pid` has a child that has exec'd (its command line differs
+ * from the parent's: between fork and exec it still runs the parent's code
+ * and signal handlers) and returns it; null when `gone()` turns true (the
+ * parent exited) or `timeoutMs` passes.
  */
-export async function findChildPid(pid: number, options: { timeoutMs: number; gone: () => boolean }): Promise<number | null> {
+export async function findExecedChild(pid: number, options: { timeoutMs: number; gone: () => boolean }): Promise<number | null> {
   const deadline = Date.now() + options.timeoutMs;
   for (let delay = 1; ; delay = Math.min(delay * 2, 50)) {
     if (options.gone()) return null;
     const [child] = childPids(pid);
-    if (child !== undefined) return child;
+    if (child !== undefined) {
+      const own = readCmdline(child);
+      if (own !== null && own !== '' && own !== readCmdline(pid)) return child;
+    }
     if (Date.now() >= deadline) return null;
     await new Promise((r) => setTimeout(r, delay));
   }

@@ -6,7 +6,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import type { Readable } from 'node:stream';
 import { VmmSpawnFailedError } from '../errors/index.js';
-import { findChildPid } from './children.js';
+import { findExecedChild } from './children.js';
 import { findExecutable } from './which.js';
 
 export interface ExitInfo {
@@ -211,9 +211,10 @@ export function spawnSupervised(file: string, args: readonly string[], options: 
         resolve(handle);
         return;
       }
-      // The program is the guard's only child; its pid is known once
-      // `timeout` has forked (exec keeps it).
-      findChildPid(proc.pid!, { timeoutMs: GUARD_FORK_TIMEOUT_MS, gone: () => exitInfo !== null }).then(
+      // The program is the guard's only child. Resolve once it has exec'd:
+      // before that it is a copy of `timeout`, whose handlers would turn a
+      // SIGTERM into exit 143, and /proc/PID would not show the program yet.
+      findExecedChild(proc.pid!, { timeoutMs: GUARD_FORK_TIMEOUT_MS, gone: () => exitInfo !== null }).then(
         (pid) => {
           if (pid !== null) {
             programPid = pid;

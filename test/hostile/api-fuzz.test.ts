@@ -30,6 +30,15 @@ const RUNS = Number(process.env.TFC_FUZZ_RUNS ?? 1000);
 /** 5xx a client can cause that are faults of the guest, not of the daemon (docs/api.md, "Limits and hostile requests"). */
 const GUEST_FAULTS = new Set(['AGENT_ERROR', 'POOL_EXHAUSTED']);
 
+/** encodeURIComponent, except that a lone surrogate becomes its raw (invalid UTF-8) percent form instead of throwing. */
+function enc(s: string): string {
+  try {
+    return encodeURIComponent(s);
+  } catch {
+    return '%ED%A0%80';
+  }
+}
+
 interface FuzzRequest {
   method: string;
   path: string;
@@ -43,6 +52,8 @@ describe('REST API under property-based fuzzing (real daemon, real VMs)', () => 
   let vmId = '';
   const auth = { authorization: `Bearer ${TOKEN}` };
   const seen = new Map<string, number>();
+  /** One example request per 5xx status and code, printed for the record. */
+  const samples = new Map<string, string>();
 
   const api = async (method: string, path: string, body?: unknown) => {
     const res = await fetch(`${daemon.url}${path}`, {
@@ -68,6 +79,7 @@ describe('REST API under property-based fuzzing (real daemon, real VMs)', () => 
     dir.remove();
     assertOwnVmsGone(join(testDataDir(), 'tfc.db'));
     console.log(`[api-fuzz] answers by status and code: ${JSON.stringify(Object.fromEntries([...seen].sort()))}`);
+    for (const [key, what] of samples) console.log(`[api-fuzz] e.g. ${key}: ${what}`);
   });
 
   // --- generators --------------------------------------------------------
@@ -82,7 +94,7 @@ describe('REST API under property-based fuzzing (real daemon, real VMs)', () => 
       fc.constant('vm-000000000000'),
       fc.stringMatching(/^vm-[0-9a-f]{12}$/),
       fc.integer({ min: 100, max: 5000 }).map((n) => 'v'.repeat(n)),
-      nasty.map((s) => encodeURIComponent(s)),
+      nasty.map((s) => enc(s)),
       nasty,
     );
   const guestPath = fc.oneof(
@@ -142,27 +154,29 @@ describe('REST API under property-based fuzzing (real daemon, real VMs)', () => 
   const anyMethod = fc.constantFrom('GET', 'POST', 'PUT', 'DELETE', 'PATCH', 'HEAD', 'OPTIONS');
   /** Mostly the route's own method (so requests get past the router), sometimes any. */
   const method = (own: string) => fc.oneof({ weight: 4, arbitrary: fc.constant(own) }, anyMethod);
-  const route = fc.oneof(
+  // Built lazily: the allocated VM's id is known only after beforeAll.
+  const route = () =>
+    fc.oneof(
     { weight: 8, arbitrary: fc.tuple(method('POST'), id().map((i) => `/v1/vms/${i}/exec`)) },
     {
       weight: 3,
       arbitrary: fc.tuple(
         fc.oneof(method('PUT'), method('GET')),
-        fc.tuple(id(), guestPath, fc.option(fc.constantFrom('644', '0755', '999', 'rwx', ''))).map(([i, p, m]) => `/v1/vms/${i}/files?path=${encodeURIComponent(p)}${m === null ? '' : `&mode=${m}`}`),
+        fc.tuple(id(), guestPath, fc.option(fc.constantFrom('644', '0755', '999', 'rwx', ''))).map(([i, p, m]) => `/v1/vms/${i}/files?path=${enc(p)}${m === null ? '' : `&mode=${m}`}`),
       ),
     },
     fc.tuple(method('GET'), id().map((i) => `/v1/vms/${i}`)),
     fc.tuple(method('POST'), fc.tuple(id(), fc.constantFrom('pause', 'resume', 'keepalive', 'network', 'nope', '')).map(([i, op]) => `/v1/vms/${i}/${op}`)),
     fc.tuple(method('GET'), fc.constantFrom('/v1/health', '/v1/pools', '/v1/vms', '/v1/metrics', '/v1/openapi.json', '/', '/v2/vms', '/v1/pools/default', '/v1/pools/nope')),
     fc.tuple(method('POST'), fc.constantFrom('/v1/pools/default/allocate')),
-    fc.tuple(anyMethod, fc.string({ maxLength: 50 }).map((s) => `/v1/${encodeURIComponent(s)}`)),
-    fc.tuple(method('POST'), nasty.map((s) => `/v1/pools/${encodeURIComponent(s)}/allocate`)),
+    fc.tuple(anyMethod, fc.string({ maxLength: 50 }).map((s) => `/v1/${enc(s)}`)),
+    fc.tuple(method('POST'), nasty.map((s) => `/v1/pools/${enc(s)}/allocate`)),
     fc.tuple(anyMethod, fc.integer({ min: 15_000, max: 20_000 }).map((n) => `/v1/vms?${'q'.repeat(n)}`)),
   );
 
   const request = (): fc.Arbitrary<FuzzRequest> =>
     fc
-      .tuple(route, authHeader, fc.option(fc.tuple(contentType, body), { freq: 4 }))
+      .tuple(route(), authHeader, fc.option(fc.tuple(contentType, body), { freq: 4 }))
       .map(([[method, path], headers, payload]) => {
         const r: FuzzRequest = { method, path, headers: { ...headers } };
         if (payload && method !== 'GET' && method !== 'HEAD') {
@@ -194,6 +208,8 @@ describe('REST API under property-based fuzzing (real daemon, real VMs)', () => 
         if (res.status === 200 && r.path === `/v1/vms/${vmId}/exec`) reachedGuest += 1;
         const key = `${res.status}${code ? ` ${code}` : ''}`;
         seen.set(key, (seen.get(key) ?? 0) + 1);
+        if (res.status >= 500 && !samples.has(key)) samples.set(key, what);
+        if (process.env.TFC_FUZZ_DEBUG && r.path.endsWith('/exec') && r.method === 'POST') console.log(`[debug] ${what} ${JSON.stringify(r.headers)} ${String(r.body).slice(0, 200)}`);
         // Paused by a generated request: resume so later requests still reach the guest.
         if (r.path === `/v1/vms/${vmId}/pause` && res.status === 200) await api('POST', `/v1/vms/${vmId}/resume`);
       }),
