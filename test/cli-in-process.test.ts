@@ -48,6 +48,29 @@ describe('tfc vm run (in-process, real VMs)', () => {
   });
 });
 
+describe('tfc snapshot create (in-process)', () => {
+  beforeAll(() => {
+    vi.stubEnv('TFC_DATA_DIR', testDataDir());
+    vi.stubEnv('TFC_CONFIG', '');
+  });
+  afterAll(() => {
+    vi.unstubAllEnvs();
+  });
+
+  it('makes or finds the golden snapshot of the default profile and lists it as current', async () => {
+    const made = await runCli(['snapshot', 'create']);
+    expect(made.code).toBe(0);
+    expect(made.stdout).toMatch(/^snapshot [0-9a-f]{16} of profile minimal \(qemu [\d.]+, (tcg|kvm)\); made in [\d.]+ ms\n {2}.*snapshots\/minimal-[0-9a-f]{16}\n$/);
+    const key = /^snapshot ([0-9a-f]{16})/.exec(made.stdout)![1];
+    // A second create finds the same one.
+    const json = JSON.parse((await runCli(['snapshot', 'create', '--json'])).stdout) as { key: string; profile: string; create_phases: Array<{ name: string }> };
+    expect(json.key.startsWith(key)).toBe(true);
+    expect(json.create_phases.map((p) => p.name)).toEqual(expect.arrayContaining(['agent_ready', 'pause', 'snapshot']));
+    const listed = JSON.parse((await runCli(['snapshot', 'ls', '--json'])).stdout) as Array<{ key: string; stale: boolean }>;
+    expect(listed.find((s) => s.key === json.key)?.stale).toBe(false);
+  }, 300_000);
+});
+
 describe('tfc serve (in-process)', () => {
   const dir = scratchDir();
   afterAll(() => {
@@ -61,6 +84,9 @@ describe('tfc serve (in-process)', () => {
     vi.stubEnv('TFC_TOKEN', 'serve-test-token-0123456789');
     vi.stubEnv('TFC_DATA_DIR', '');
     const before = new Set(process.rawListeners('SIGTERM'));
+    // serve installs process-wide handlers meant for a process of its own; remove them afterwards.
+    const events = ['SIGINT', 'unhandledRejection'] as const;
+    const others = new Map(events.map((e) => [e, new Set(process.rawListeners(e))]));
     const serve = startCli(['--config', config, 'serve', '--listen', '127.0.0.1:0']);
     let stopped = false;
     const stop = () => {
@@ -92,6 +118,7 @@ describe('tfc serve (in-process)', () => {
     } finally {
       if (!stopped) stop();
       await serve.done.catch(() => undefined);
+      for (const e of events) for (const l of process.rawListeners(e)) if (!others.get(e)!.has(l)) process.removeListener(e, l as () => void);
     }
   }, 360_000);
 });

@@ -57,6 +57,8 @@ const POOL = {
 let server: Server;
 let url: string;
 let seen: Seen[] = [];
+/** What the guest command of `vm exec` printed. */
+let execStdout = Buffer.from('out\n');
 /** Per-test override of the daemon's answer. */
 let answer: ((req: Seen, res: ServerResponse) => boolean) | undefined;
 let dir: string;
@@ -77,7 +79,13 @@ async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> 
   if (s.method === 'POST' && s.url === '/v1/pools/web/allocate') return send(res, 200, { vm: VM, allocation_ms: 2.5 });
   if (s.method === 'GET' && s.url === '/v1/vms') return send(res, 200, { vms: [VM, { ...VM, id: 'vm-ffffffffffff', pool: null, allocated: false, owner: null }] });
   if (s.method === 'GET' && s.url === `/v1/vms/${VM.id}`) return send(res, 200, VM);
-  if (s.method === 'POST' && s.url === `/v1/vms/${VM.id}/exec`) return send(res, 200, { exit_code: 3, stdout: 'out\n', stderr: 'err\n', timed_out: false });
+  if (s.method === 'POST' && s.url === `/v1/vms/${VM.id}/exec`) {
+    // Like the daemon: text unless the client asks for base64 of the exact bytes.
+    const base64 = (s.body as { output_encoding?: string }).output_encoding === 'base64';
+    const enc = (b: Buffer) => (base64 ? b.toString('base64') : b.toString('utf8'));
+    return send(res, 200, { exit_code: 3, stdout: enc(execStdout), stderr: enc(Buffer.from('err\n')), timed_out: false, output_encoding: base64 ? 'base64' : 'utf8' });
+  }
+  if (s.method === 'POST' && s.url === `/v1/vms/${VM.id}/keepalive`) return send(res, 200, { ...VM, expires_at: '2026-12-01T10:00:00.000Z' });
   if (s.method === 'DELETE' && s.url.startsWith('/v1/vms/')) {
     res.writeHead(204);
     res.end();
@@ -103,6 +111,7 @@ afterAll(async () => {
 beforeEach(() => {
   seen = [];
   answer = undefined;
+  execStdout = Buffer.from('out\n');
   vi.stubEnv('TFC_URL', url);
   vi.stubEnv('TFC_TOKEN', 'a-token-of-sixteen-chars');
   vi.stubEnv('TFC_DATA_DIR', '');
@@ -211,7 +220,26 @@ describe('tfc vm (daemon)', () => {
     expect(r.code).toBe(3);
     expect(r.stdout).toBe('out\n');
     expect(r.stderr).toBe('err\n');
-    expect(seen[0].body).toEqual({ cmd: ['sh', '-c', 'exit 3'], timeout_ms: 900 });
+    expect(seen[0].body).toMatchObject({ cmd: ['sh', '-c', 'exit 3'], timeout_ms: 900 });
+  });
+
+  it('exec passes binary output to stdout byte for byte', async () => {
+    execStdout = Buffer.from([0x00, 0xff, 0x80, 0x0a, 0xc3]);
+    const r = await tfc('vm', 'exec', VM.id, 'cat', '/bin/true');
+    expect(Buffer.compare(r.stdoutBytes, execStdout)).toBe(0);
+    expect(r.stderr).toBe('err\n');
+  });
+
+  it('exec --json --base64 prints the exact bytes as base64', async () => {
+    execStdout = Buffer.from([0x00, 0xff]);
+    const r = await tfc('vm', 'exec', '--json', '--base64', VM.id, 'x');
+    expect(JSON.parse(r.stdout)).toMatchObject({ stdout: 'AP8=', output_encoding: 'base64' });
+  });
+
+  it('keepalive prints the new lease expiry, and sends the asked TTL', async () => {
+    const r = await tfc('vm', 'keepalive', VM.id, '--ttl-ms', '60000');
+    expect(r).toMatchObject({ code: 0, stdout: `${VM.id} lease until 2026-12-01T10:00:00.000Z\n` });
+    expect(seen[0]).toMatchObject({ method: 'POST', url: `/v1/vms/${VM.id}/keepalive`, body: { ttl_ms: 60000 } });
   });
 
   it('exec that timed out exits 124; one killed without a code exits 137', async () => {
@@ -230,7 +258,7 @@ describe('tfc vm (daemon)', () => {
   it('exec --json prints the whole result', async () => {
     const r = await tfc('vm', 'exec', '--json', VM.id, '--', 'true');
     expect(r.code).toBe(3);
-    expect(JSON.parse(r.stdout)).toEqual({ exit_code: 3, stdout: 'out\n', stderr: 'err\n', timed_out: false });
+    expect(JSON.parse(r.stdout)).toMatchObject({ exit_code: 3, stdout: 'out\n', stderr: 'err\n', timed_out: false });
   });
 
   it('rm releases every id given, in order', async () => {

@@ -59,7 +59,7 @@ describe('spawnSupervised', () => {
 // The guard (setpriv + coreutils timeout) must be invisible to callers:
 // same pid semantics, same exit statuses, same signals.
 describe.skipIf(ownerDeathMode() !== 'guard')('spawnSupervised behind its guard', () => {
-  it('reports the program\'s own pid, child of a timeout guard', async () => {
+  it("reports the program's own pid, child of a timeout guard", async () => {
     const child = await spawnSupervised('sleep', ['30']);
     try {
       expect(child.guardPid).not.toBeNull();
@@ -85,7 +85,16 @@ describe.skipIf(ownerDeathMode() !== 'guard')('spawnSupervised behind its guard'
     expect(existsSync(`/proc/${guardPid}`)).toBe(false);
     expect(existsSync(`/proc/${pid}`)).toBe(false);
   });
-  it('reports a program that fails to exec as exit 127, like an unguarded one', async () => {
+  it('kills the program when its guard is killed on its own (no orphan left running)', async () => {
+    const child = await spawnSupervised('sleep', ['30']);
+    process.kill(child.guardPid!, 'SIGKILL');
+    expect(await child.wait()).toEqual({ code: null, signal: 'SIGKILL' });
+    // Orphaned, the program is reaped by init: dead means gone or a zombie.
+    const state = () => (existsSync(`/proc/${child.pid}`) ? /^State:\s+(\S)/m.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'))?.[1] : 'gone');
+    for (let i = 0; i < 100 && state() !== 'gone' && state() !== 'Z'; i++) await new Promise((r) => setTimeout(r, 20));
+    expect(['gone', 'Z']).toContain(state());
+  });
+  it('reports a program that cannot be executed as exit 126, like a shell', async () => {
     // Passes the PATH check (a directory is "executable") but cannot be run.
     const child = await spawnSupervised('/proc', []);
     expect((await child.wait()).code).toBe(126);

@@ -7,6 +7,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import type { Readable } from 'node:stream';
 import { VmmSpawnFailedError } from '../errors/index.js';
 import { findExecedChild } from './children.js';
+import { isSameProcessAlive, processStartTime } from './identity.js';
 import { findExecutable } from './which.js';
 
 export interface ExitInfo {
@@ -136,12 +137,17 @@ export function spawnSupervised(file: string, args: readonly string[], options: 
     let exitInfo: ExitInfo | null = null;
     let killFallback: NodeJS.Timeout | undefined;
     let programPid = -1;
+    let programStart: number | null = null;
     const exitPromise = new Promise<ExitInfo>((res) => {
       proc.once('exit', (code, signal) => {
         // `timeout` exits with the program's status and re-raises the
         // signal that killed it, so the guard's exit is the program's.
         exitInfo = { code, signal };
         clearTimeout(killFallback);
+        // A guard always reaps its program before it exits; one that was
+        // itself killed (by hand, the OOM killer) leaves it orphaned and
+        // running while this process would believe it gone: kill it.
+        if (guarded && programStart !== null && isSameProcessAlive(programPid, programStart)) signalPid(programPid, 'SIGKILL');
         live.delete(handle);
         res(exitInfo);
       });
@@ -217,7 +223,8 @@ export function spawnSupervised(file: string, args: readonly string[], options: 
       findExecedChild(proc.pid!, { timeoutMs: GUARD_FORK_TIMEOUT_MS, gone: () => exitInfo !== null }).then(
         (pid) => {
           if (pid !== null) {
-            programPid = pid;
+            programStart = processStartTime(pid);
+            programPid = programStart === null ? proc.pid! : pid; // null: it exited already
             resolve(handle);
           } else if (exitInfo !== null) {
             // Exited before we saw it (e.g. exec failed): report the exit

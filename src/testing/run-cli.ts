@@ -11,6 +11,8 @@ export interface CliRun {
   code: number;
   stdout: string;
   stderr: string;
+  /** stdout exactly as written (binary output). */
+  stdoutBytes: Buffer;
 }
 
 /**
@@ -34,28 +36,29 @@ export interface RunningCli {
  * capture replaces process.stdout.write).
  */
 export function startCli(args: string[]): RunningCli {
-  let stdout = '';
+  const stdoutChunks: Buffer[] = [];
   let stderr = '';
-  const capture = (sink: (s: string) => void) =>
+  const capture = (sink: (b: Buffer) => void) =>
     ((chunk: string | Uint8Array, ...rest: unknown[]) => {
-      sink(typeof chunk === 'string' ? chunk : Buffer.from(chunk).toString('utf8'));
+      sink(typeof chunk === 'string' ? Buffer.from(chunk) : Buffer.from(chunk));
       const cb = rest.find((r) => typeof r === 'function') as (() => void) | undefined;
       cb?.();
       return true;
     }) as typeof process.stdout.write;
-  const out = vi.spyOn(process.stdout, 'write').mockImplementation(capture((s) => (stdout += s)));
-  const err = vi.spyOn(process.stderr, 'write').mockImplementation(capture((s) => (stderr += s)));
+  const out = vi.spyOn(process.stdout, 'write').mockImplementation(capture((b) => stdoutChunks.push(b)));
+  const err = vi.spyOn(process.stderr, 'write').mockImplementation(capture((b) => (stderr += b.toString('utf8'))));
+  const stdout = () => Buffer.concat(stdoutChunks);
   const savedExit = process.exitCode;
   process.exitCode = undefined;
   const done = (async () => {
     try {
       const code = await main(['node', 'tfc', ...args]);
-      return { code, stdout, stderr };
+      return { code, stdout: stdout().toString('utf8'), stderr, stdoutBytes: stdout() };
     } finally {
       process.exitCode = savedExit;
       out.mockRestore();
       err.mockRestore();
     }
   })();
-  return { output: () => ({ stdout, stderr }), done };
+  return { output: () => ({ stdout: stdout().toString('utf8'), stderr }), done };
 }

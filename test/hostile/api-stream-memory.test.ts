@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
-import { Readable } from 'node:stream';
+import { spawn, type ChildProcess, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { once } from 'node:events';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildApp } from '../../src/api/index.js';
@@ -8,7 +9,8 @@ import { FAKE_TOKEN, FAKE_VM_ID, fakeDeps, fakeVm, type FakeVm } from '../../src
 /**
  * A 1 GiB upload and a 1 GiB download through the HTTP layer on a real
  * socket, with the daemon's memory flat: the API streams, it never holds a
- * file. The guest side is an in-memory VM that hashes what it is sent and
+ * file. The client is a separate Node process, so the RSS measured here is
+ * the daemon side's. The guest side is an in-memory VM that hashes what it is sent and
  * generates what is read (a real guest keeps files in RAM: its root is an
  * initramfs; test/hostile/file-stream.test.ts streams through a real one,
  * and api-fuzz.test.ts round-trips 24 MiB through the API into a real VM).
@@ -29,6 +31,37 @@ function* pieces(total: number): Generator<Buffer> {
     p.writeUInt32LE(sent / PIECE, 0);
     yield p;
   }
+}
+
+/**
+ * A minimal HTTP client in a child Node process: PUT streams its stdin as a
+ * chunked body and prints the status; GET streams the body to stdout and
+ * exits 1 unless the status is 200.
+ */
+const CLIENT = `
+const http = require('node:http');
+const [method, url, token] = process.argv.slice(1);
+const req = http.request(url, { method, headers: { authorization: 'Bearer ' + token, ...(method === 'PUT' ? { 'content-type': 'application/octet-stream' } : {}) } }, (res) => {
+  if (method === 'PUT') { res.resume(); res.on('end', () => process.stdout.write(String(res.statusCode))); return; }
+  if (res.statusCode !== 200) process.exitCode = 1;
+  res.pipe(process.stdout);
+});
+req.on('error', (e) => { console.error(e.message); process.exitCode = 2; });
+if (method === 'PUT') process.stdin.pipe(req); else req.end();
+`;
+
+function client(method: 'PUT' | 'GET', url: string): ChildProcessWithoutNullStreams {
+  return spawn(process.execPath, ['-e', CLIENT, method, url, FAKE_TOKEN], { stdio: ['pipe', 'pipe', 'pipe'] });
+}
+
+/** Waits for a child to exit; resolves with its exit code and (bounded) output. */
+async function collect(child: ChildProcess): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  let stdout = '';
+  let stderr = '';
+  child.stdout?.on('data', (d) => (stdout = (stdout + d).slice(-4096)));
+  child.stderr?.on('data', (d) => (stderr = (stderr + d).slice(-4096)));
+  const [code] = (await once(child, 'close')) as [number | null];
+  return { code, stdout, stderr };
 }
 
 describe('1 GiB through the API with flat memory (in-memory VM)', () => {
@@ -70,28 +103,29 @@ describe('1 GiB through the API with flat memory (in-memory VM)', () => {
     const rssStart = process.memoryUsage().rss;
     rssMax = rssStart;
 
+    // The client is a Node process of its own, so this process's memory is the daemon's alone.
     let t = performance.now();
-    const put = await fetch(`${base}/v1/vms/${FAKE_VM_ID}/files?path=/big`, {
-      method: 'PUT',
-      headers: { authorization: `Bearer ${FAKE_TOKEN}`, 'content-type': 'application/octet-stream', 'content-length': String(GIB) },
-      body: Readable.toWeb(Readable.from(pieces(GIB))) as ReadableStream,
-      duplex: 'half',
-    } as RequestInit);
+    const up = client('PUT', `${base}/v1/vms/${FAKE_VM_ID}/files?path=/big`);
+    const upOut = collect(up);
+    for (const p of pieces(GIB)) if (!up.stdin.write(p)) await once(up.stdin, 'drain');
+    up.stdin.end();
+    const upResult = await upOut;
     const uploadMs = performance.now() - t;
-    expect(put.status).toBe(204);
+    expect(upResult, 'upload client').toMatchObject({ code: 0, stdout: '204' });
     expect(guestBytes).toBe(GIB);
     expect(guestDigest).toBe(digest);
     const afterUpload = rssMax;
 
     t = performance.now();
-    const res = await fetch(`${base}/v1/vms/${FAKE_VM_ID}/files?path=/big`, { headers: { authorization: `Bearer ${FAKE_TOKEN}` } });
-    expect(res.status).toBe(200);
+    const down = client('GET', `${base}/v1/vms/${FAKE_VM_ID}/files?path=/big`);
     const got = createHash('sha256');
     let gotBytes = 0;
-    for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
+    const downDone = once(down, 'close');
+    for await (const chunk of down.stdout as AsyncIterable<Buffer>) {
       got.update(chunk);
       gotBytes += chunk.length;
     }
+    expect((await downDone)[0], 'download client exit code').toBe(0);
     const downloadMs = performance.now() - t;
     expect(gotBytes).toBe(GIB);
     expect(got.digest('hex')).toBe(digest);

@@ -24,6 +24,14 @@ function readProc(pid: number, file: string): string | null {
   }
 }
 
+function readFileSafe(path: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch {
+    return '';
+  }
+}
+
 function cmdline(pid: number): string[] {
   return (readProc(pid, 'cmdline') ?? '').split('\0').filter(Boolean);
 }
@@ -113,7 +121,8 @@ describe.skipIf(!isRoot)('a VMM dies with its SIGKILLed owner (privileges droppe
     expect(cmdline(qemu.guard)[0]).toMatch(/timeout$/);
     // The command runs in the guest: the VM is fully up, and QEMU has
     // dropped to its own uid, which is what clears a parent-death signal.
-    await until('the guest agent', 150_000, () => /agent_ready/.test(stderr) || owner.exitCode !== null);
+    const consoleLog = join(scratch.path, 'logs', `${vmId}.console.log`);
+    await until('the guest agent', 150_000, () => /tfc-agent: ready/.test(readFileSafe(consoleLog)) || owner.exitCode !== null);
     expect(owner.exitCode, `tfc exited early:\n${stderr}`).toBeNull();
     expect(uidOf(qemu.pid)).not.toBe(0);
     expect(processesMentioning(vmId!).sort()).toEqual([qemu.pid, qemu.guard].sort());

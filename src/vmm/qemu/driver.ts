@@ -68,6 +68,9 @@ export class QemuDriver implements VmmDriver {
       // A networked VM's QEMU runs inside its namespace, where its TAP is.
       const [file, ...args] = spec.network ? [...netnsExecPrefix(spec.network.netns), info.binary, ...argv] : [info.binary, ...argv];
       // The run dir is QEMU's working directory: migration sockets are named relative to it.
+      // spawnSupervised starts QEMU behind a root guard that kills it when
+      // this process dies (the kernel drops a parent-death signal armed on
+      // QEMU itself at -runas); child.pid is still QEMU's own pid.
       child = await spawnSupervised(file, args, { cwd: spec.runDir });
     } catch (err) {
       consoleTap.end('QEMU did not start');
