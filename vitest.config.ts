@@ -8,8 +8,9 @@ export default defineConfig({
   test: {
     fileParallelism: false,
     // `npm run coverage`: line coverage of src/ over both projects. Tests,
-    // generated types and the C guest agent are not measured (the agent is
-    // not TypeScript; *.gen.ts is produced by a script).
+    // test support (src/testing: fakes and fixtures), generated types and the
+    // C guest agent are not measured (the agent is not TypeScript; *.gen.ts
+    // is produced by a script).
     coverage: {
       provider: 'v8',
       include: ['src/**/*.ts'],

@@ -27,7 +27,7 @@ describe('tfc vm run (in-process, real VMs)', () => {
     expect(existsSync(join(testDataDir(), 'run', 'vms', id))).toBe(false);
   });
 
-  it('passes the guest command\'s stdout, stderr and exit code through and prints the phase table', async () => {
+  it("passes the guest command's stdout, stderr and exit code through and prints the phase table", async () => {
     const r = await runCli(['vm', 'run', '--memory-mib', '160', '--', 'sh', '-c', 'echo out; echo err >&2; exit 5']);
     expect(r.code).toBe(5);
     expect(r.stdout).toBe('out\n');
@@ -60,10 +60,16 @@ describe('tfc snapshot create (in-process)', () => {
   it('makes or finds the golden snapshot of the default profile and lists it as current', async () => {
     const made = await runCli(['snapshot', 'create']);
     expect(made.code).toBe(0);
-    expect(made.stdout).toMatch(/^snapshot [0-9a-f]{16} of profile minimal \(qemu [\d.]+, (tcg|kvm)\); made in [\d.]+ ms\n {2}.*snapshots\/minimal-[0-9a-f]{16}\n$/);
+    expect(made.stdout).toMatch(
+      /^snapshot [0-9a-f]{16} of profile minimal \(qemu [\d.]+, (tcg|kvm)\); made in [\d.]+ ms\n {2}.*snapshots\/minimal-[0-9a-f]{16}\n$/,
+    );
     const key = /^snapshot ([0-9a-f]{16})/.exec(made.stdout)![1];
     // A second create finds the same one.
-    const json = JSON.parse((await runCli(['snapshot', 'create', '--json'])).stdout) as { key: string; profile: string; create_phases: Array<{ name: string }> };
+    const json = JSON.parse((await runCli(['snapshot', 'create', '--json'])).stdout) as {
+      key: string;
+      profile: string;
+      create_phases: Array<{ name: string }>;
+    };
     expect(json.key.startsWith(key)).toBe(true);
     expect(json.create_phases.map((p) => p.name)).toEqual(expect.arrayContaining(['agent_ready', 'pause', 'snapshot']));
     const listed = JSON.parse((await runCli(['snapshot', 'ls', '--json'])).stdout) as Array<{ key: string; stale: boolean }>;
@@ -72,15 +78,19 @@ describe('tfc snapshot create (in-process)', () => {
 });
 
 describe('tfc serve (in-process)', () => {
-  const dir = scratchDir();
+  // Made in beforeAll, not at collection: a filtered run skips this suite's hooks.
+  let dir: ReturnType<typeof scratchDir> | undefined;
+  beforeAll(() => {
+    dir = scratchDir();
+  });
   afterAll(() => {
     vi.unstubAllEnvs();
-    dir.remove();
+    dir?.remove();
   });
 
   it('logs where it listens, its token source and pools; serves the API; stops on SIGTERM', async () => {
     // An empty pool: only the golden snapshot (usually already made by other tests) is needed.
-    const config = writeConfig(dir.path, `data_dir = "${testDataDir()}"\n[pools.default]\nmin = 0\ntarget = 0\nmax = 1\n`);
+    const config = writeConfig(dir!.path, `data_dir = "${testDataDir()}"\n[pools.default]\nmin = 0\ntarget = 0\nmax = 1\n`);
     vi.stubEnv('TFC_TOKEN', 'serve-test-token-0123456789');
     vi.stubEnv('TFC_DATA_DIR', '');
     const before = new Set(process.rawListeners('SIGTERM'));

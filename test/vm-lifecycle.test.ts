@@ -108,7 +108,9 @@ describe('a running VM (real QEMU, in-process)', () => {
     expect(repo.get(victim.id)).toMatchObject({ state: 'failed', errorCode: 'VMM_EXITED' });
     await expect(victim.exec({ argv: ['true'] })).rejects.toMatchObject({ code: 'INVALID_STATE', message: expect.stringContaining('it is failed') });
     await service.destroy(victim);
-    expect(victim.state).toBe('stopped');
+    // A VM that died stays recorded as failed (with its reason); destroying it only releases what it held.
+    expect(victim.state).toBe('failed');
+    expect(repo.get(victim.id)).toMatchObject({ state: 'failed', errorCode: 'VMM_EXITED' });
     await assertNothingLeft(testDataDir());
   });
 });

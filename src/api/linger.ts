@@ -31,22 +31,23 @@ export function lingerOnClose(req: IncomingMessage): void {
   lingering.add(socket);
   // Node calls destroySoon() once the answer has been written (res._last).
   socket.destroySoon = () => {
-    let read = 0;
+    const startBytes = socket.bytesRead;
     const stop = () => {
       clearTimeout(timer);
+      clearInterval(meter);
       socket.destroy();
     };
     const timer = setTimeout(stop, LINGER_MS);
+    // Node's parser reads the socket natively and drops the body of a dumped request, so no 'data' event counts it: bytesRead does.
+    const meter = setInterval(() => {
+      if (socket.bytesRead - startBytes > LINGER_MAX_BYTES) stop();
+    }, 20);
     timer.unref();
+    meter.unref();
     socket.once('end', stop);
-    socket.once('close', () => clearTimeout(timer));
+    socket.once('close', () => (clearTimeout(timer), clearInterval(meter)));
     socket.end();
-    // Node's parser still feeds the body to `req`; reading it in flowing mode drops it and keeps the socket reading.
-    req.removeAllListeners('data');
-    req.on('data', (chunk: Buffer) => {
-      read += chunk.length;
-      if (read > LINGER_MAX_BYTES) stop();
-    });
+    // Keep the parser reading (and dropping) the rest of the body; when it ends, the client is done.
     req.once('end', stop);
     req.once('error', stop);
     req.resume();

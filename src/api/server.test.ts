@@ -5,6 +5,7 @@ import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FAKE_TOKEN, FAKE_VM_ID, fakeDeps, fakeVm, type FakeVm } from '../testing/fake-api-deps.js';
 import { buildApp } from './app.js';
+import { LINGER_MAX_BYTES } from './linger.js';
 
 // The API on a real listening socket (in-memory VM): what Node's HTTP server
 // does before Fastify sees a request (timeouts, oversized headers) and how an
@@ -84,6 +85,26 @@ describe('REST API on a listening socket (in-memory VM)', () => {
     expect(envelopeOf(outcome.response)).toMatchObject({ status: 413, error: { code: 'PAYLOAD_TOO_LARGE' } });
   });
 
+  it('stops reading a client that keeps sending after the 413 (bounded lingering)', async () => {
+    const sent = await new Promise<number>((resolve) => {
+      const socket = connect(port, '127.0.0.1');
+      let total = 0;
+      socket.on('error', () => undefined);
+      socket.on('close', () => resolve(total));
+      socket.on('connect', async () => {
+        socket.write(`PUT /v1/vms/${FAKE_VM_ID}/files?path=/endless HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${FAKE_TOKEN}\r\nContent-Type: application/octet-stream\r\nContent-Length: ${2 ** 40}\r\n\r\n`);
+        const chunk = Buffer.alloc(256 * 1024, 2);
+        while (!socket.destroyed) {
+          total += chunk.length;
+          if (!socket.write(chunk)) await new Promise((r) => (socket.once('drain', r), socket.once('close', r)));
+        }
+      });
+    });
+    // The daemon stops after LINGER_MAX_BYTES (checked every 20 ms, so loopback overshoots a little; socket
+    // buffers hold some more). Unbounded, this client sends a gigabyte before the request timeout ends it.
+    expect(sent).toBeLessThan(3 * LINGER_MAX_BYTES);
+  });
+
   it('answers a chunked upload (no Content-Length) that grows past the limit with 413', async () => {
     const chunks = Array.from({ length: 40 }, () => Buffer.alloc(64 * 1024, 1));
     const res = await fetch(`${base}/v1/vms/${FAKE_VM_ID}/files?path=/chunked`, {
@@ -116,6 +137,11 @@ describe('REST API on a listening socket (in-memory VM)', () => {
     expect(error.code).toBe('REQUEST_TIMEOUT');
     expect(error.message).toMatch(/api\.request_timeout_ms/);
     expect(vm.execs).toHaveLength(0);
+  });
+
+  it('answers a client whose headers never finish with 408 too (slow headers hold no socket for long)', async () => {
+    const response = await raw(port, (write) => write('GET /v1/health HTTP/1.1\r\nHost: x\r\nX-Slow: '));
+    expect(envelopeOf(response)).toMatchObject({ status: 408, error: { code: 'REQUEST_TIMEOUT' } });
   });
 
   it('answers oversized headers with 431 and a malformed request with 400, both in the envelope', async () => {

@@ -19,7 +19,7 @@ describe('benchmark statistics', () => {
     expect(percentile(v, 0)).toBe(1);
   });
 
-  it('does not reorder the caller\'s samples', () => {
+  it("does not reorder the caller's samples", () => {
     const v = [3, 1, 2];
     median(v);
     percentile(v, 50);

@@ -77,13 +77,20 @@ async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> 
   if (answer?.(s, res)) return;
   if (s.method === 'GET' && s.url === '/v1/pools') return send(res, 200, { pools: [POOL] });
   if (s.method === 'POST' && s.url === '/v1/pools/web/allocate') return send(res, 200, { vm: VM, allocation_ms: 2.5 });
-  if (s.method === 'GET' && s.url === '/v1/vms') return send(res, 200, { vms: [VM, { ...VM, id: 'vm-ffffffffffff', pool: null, allocated: false, owner: null }] });
+  if (s.method === 'GET' && s.url === '/v1/vms')
+    return send(res, 200, { vms: [VM, { ...VM, id: 'vm-ffffffffffff', pool: null, allocated: false, owner: null }] });
   if (s.method === 'GET' && s.url === `/v1/vms/${VM.id}`) return send(res, 200, VM);
   if (s.method === 'POST' && s.url === `/v1/vms/${VM.id}/exec`) {
     // Like the daemon: text unless the client asks for base64 of the exact bytes.
     const base64 = (s.body as { output_encoding?: string }).output_encoding === 'base64';
     const enc = (b: Buffer) => (base64 ? b.toString('base64') : b.toString('utf8'));
-    return send(res, 200, { exit_code: 3, stdout: enc(execStdout), stderr: enc(Buffer.from('err\n')), timed_out: false, output_encoding: base64 ? 'base64' : 'utf8' });
+    return send(res, 200, {
+      exit_code: 3,
+      stdout: enc(execStdout),
+      stderr: enc(Buffer.from('err\n')),
+      timed_out: false,
+      output_encoding: base64 ? 'base64' : 'utf8',
+    });
   }
   if (s.method === 'POST' && s.url === `/v1/vms/${VM.id}/keepalive`) return send(res, 200, { ...VM, expires_at: '2026-12-01T10:00:00.000Z' });
   if (s.method === 'DELETE' && s.url.startsWith('/v1/vms/')) {
@@ -152,7 +159,7 @@ describe('tfc pool', () => {
     expect(seen[0].body).toEqual({});
   });
 
-  it("a daemon error is printed with its code and message, exit 1", async () => {
+  it('a daemon error is printed with its code and message, exit 1', async () => {
     answer = (s, res) => {
       send(res, 503, { error: { code: 'POOL_EXHAUSTED', message: 'pool web has no ready VM; raise pools.web.max' } });
       return true;
@@ -215,7 +222,7 @@ describe('tfc vm (daemon)', () => {
     expect(r.stderr).toMatch(/^tfc: error NOT_FOUND: no route GET \/v1\/vms\/vm-000000000000/);
   });
 
-  it('exec passes the command after -- and exits with the guest command\'s code', async () => {
+  it("exec passes the command after -- and exits with the guest command's code", async () => {
     const r = await tfc('vm', 'exec', '--timeout-ms', '900', VM.id, '--', 'sh', '-c', 'exit 3');
     expect(r.code).toBe(3);
     expect(r.stdout).toBe('out\n');
@@ -269,7 +276,7 @@ describe('tfc vm (daemon)', () => {
 });
 
 describe('talking to the daemon', () => {
-  it('an error code this CLI does not know keeps the daemon\'s code in the message', async () => {
+  it("an error code this CLI does not know keeps the daemon's code in the message", async () => {
     answer = (s, res) => {
       send(res, 409, { error: { code: 'SOMETHING_NEWER', message: 'a newer daemon said no' } });
       return true;

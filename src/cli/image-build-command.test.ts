@@ -33,29 +33,27 @@ describe.skipIf(missing.length > 0)('tfc image build', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  it(
-    'builds, printing each step on stderr (not a terminal) and the result on stdout; then a cache hit as JSON',
-    async () => {
-      const r = await runCli(['--config', configPath, 'image', 'build']);
-      expect(r.code).toBe(0);
-      expect(r.stderr).toContain(`building image "minimal" for profile "minimal" in ${join(dir, 'data', 'images')}`);
-      expect(r.stderr).toMatch(/ {2}resolve kernel package: linux-image-6\.1\.0-99-cloud-amd64 6\.1\.99-1 \(\d+ ms\)/);
-      expect(r.stderr).toMatch(/ {2}write manifest: [0-9a-f]{16} \(\d+ ms\)/);
-      expect(r.stdout).toMatch(new RegExp(`^built: minimal [0-9a-f]{16} kernel ${FAKE_KERNEL.release} \\(${FAKE_KERNEL.name} 6\\.1\\.99-1\\)\\n {2}.*minimal-[0-9a-f]{16}\\n$`));
+  it('builds, printing each step on stderr (not a terminal) and the result on stdout; then a cache hit as JSON', async () => {
+    const r = await runCli(['--config', configPath, 'image', 'build']);
+    expect(r.code).toBe(0);
+    expect(r.stderr).toContain(`building image "minimal" for profile "minimal" in ${join(dir, 'data', 'images')}`);
+    expect(r.stderr).toMatch(/ {2}resolve kernel package: linux-image-6\.1\.0-99-cloud-amd64 6\.1\.99-1 \(\d+ ms\)/);
+    expect(r.stderr).toMatch(/ {2}write manifest: [0-9a-f]{16} \(\d+ ms\)/);
+    expect(r.stdout).toMatch(
+      new RegExp(`^built: minimal [0-9a-f]{16} kernel ${FAKE_KERNEL.release} \\(${FAKE_KERNEL.name} 6\\.1\\.99-1\\)\\n {2}.*minimal-[0-9a-f]{16}\\n$`),
+    );
 
-      const hit = await runCli(['--config', configPath, 'image', 'build', '--json']);
-      expect(hit.code).toBe(0);
-      expect(hit.stderr).toBe('');
-      const json = JSON.parse(hit.stdout) as { cache_hit: boolean; steps: Array<{ name: string }>; manifest: { name: string } };
-      expect(json.cache_hit).toBe(true);
-      expect(json.manifest.name).toBe('minimal');
-      expect(json.steps.map((s) => s.name)).toEqual(['resolve kernel package', 'check cache']);
+    const hit = await runCli(['--config', configPath, 'image', 'build', '--json']);
+    expect(hit.code).toBe(0);
+    expect(hit.stderr).toBe('');
+    const json = JSON.parse(hit.stdout) as { cache_hit: boolean; steps: Array<{ name: string }>; manifest: { name: string } };
+    expect(json.cache_hit).toBe(true);
+    expect(json.manifest.name).toBe('minimal');
+    expect(json.steps.map((s) => s.name)).toEqual(['resolve kernel package', 'check cache']);
 
-      const ls = await runCli(['--config', configPath, 'image', 'ls']);
-      expect(ls.stdout).toMatch(/minimal.*6\.1\.0-99-cloud-amd64.*yes/);
-    },
-    240_000,
-  );
+    const ls = await runCli(['--config', configPath, 'image', 'ls']);
+    expect(ls.stdout).toMatch(/minimal.*6\.1\.0-99-cloud-amd64.*yes/);
+  }, 240_000);
 
   it('an unknown profile is refused with the known ones', async () => {
     const r = await runCli(['--config', configPath, 'image', 'build', '--profile', 'nope']);
@@ -66,7 +64,13 @@ describe.skipIf(missing.length > 0)('tfc image build', () => {
 
 describe('build progress on a terminal', () => {
   it('draws a bar that advances per step and ends with the last step note', () => {
-    const stream = Object.assign(new PassThrough(), { isTTY: true, columns: 100, cursorTo: () => true, clearLine: () => true, moveCursor: () => true }) as unknown as NodeJS.WriteStream;
+    const stream = Object.assign(new PassThrough(), {
+      isTTY: true,
+      columns: 100,
+      cursorTo: () => true,
+      clearLine: () => true,
+      moveCursor: () => true,
+    }) as unknown as NodeJS.WriteStream;
     let text = '';
     (stream as unknown as PassThrough).on('data', (c: Buffer) => (text += c.toString()));
     const progress = createBuildProgress(stream);

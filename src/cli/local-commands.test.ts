@@ -60,7 +60,7 @@ describe('tfc vm run: bad input is refused before a VM starts', () => {
   it('a bad --vcpus is a usage error naming the option and value', async () => {
     const r = await tfc('vm', 'run', '--vcpus', 'two', '--', 'true');
     expect(r.code).toBe(2);
-    expect(r.stderr).toContain('--vcpus must be a non-negative integer, got "two"');
+    expect(r.stderr).toContain('--vcpus must be a positive integer, got "two"');
     expect(existsSync(layout.database)).toBe(false);
   });
 
@@ -70,12 +70,18 @@ describe('tfc vm run: bad input is refused before a VM starts', () => {
     expect(existsSync(layout.database)).toBe(false);
   });
 
-  // Known bug (reported): an InvalidArgumentError thrown inside a command
-  // action is taken for one Commander already printed, so the user gets
-  // exit 2 and no message. Turn into `it` once main.ts prints it.
-  it.fails('a bad --driver says why', async () => {
+  it('a bad --driver says why', async () => {
     const r = await tfc('vm', 'run', '--driver', 'xen', '--', 'true');
     expect(r.stderr).toContain('--driver must be qemu or firecracker, got "xen"');
+  });
+
+  it('--vcpus 0 and --memory-mib 0 are refused, not taken as the profile\'s value', async () => {
+    for (const flag of ['--vcpus', '--memory-mib']) {
+      const r = await tfc('vm', 'run', flag, '0', '--', 'true');
+      expect(r.code).toBe(2);
+      expect(r.stderr).toContain(`${flag} must be a positive integer, got "0"`);
+    }
+    expect(existsSync(layout.database)).toBe(false);
   });
 
   it('an unknown profile is refused with the ones that exist', async () => {

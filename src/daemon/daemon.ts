@@ -60,7 +60,7 @@ export async function startDaemon(config: Config, options: DaemonOptions): Promi
     })());
   try {
     await pools.start(options.onProgress);
-    app = await buildApp({ pools, service, repo, token: token.token, version: VERSION, logger, metrics });
+    app = await buildApp({ pools, service, repo, token: token.token, version: VERSION, logger, metrics, limits: config.api });
     const { host, port } = parseListen(options.listen);
     const address = await app.listen({ host, port });
     return { url: address, token, reconciled, app, pools, service, close };

@@ -40,10 +40,7 @@ interface Peer {
 }
 
 /** A fake guest: `onConnect` runs once, `reply` for every request. */
-async function peer(
-  reply: (request: Record<string, unknown>, send: Send) => void,
-  onConnect?: (send: Send, socket: net.Socket) => void,
-): Promise<Peer> {
+async function peer(reply: (request: Record<string, unknown>, send: Send) => void, onConnect?: (send: Send, socket: net.Socket) => void): Promise<Peer> {
   const path = join(dir, `peer-${servers.size}.sock`);
   let hangUp!: () => void;
   const hungUp = new Promise<void>((r) => (hangUp = r));
@@ -154,7 +151,18 @@ describe('AgentClient against a hostile guest', () => {
     const limit = 2 * base64Length(max) + CONTROL_REPLY_MAX_BYTES;
     const p = await peer((req, send) => {
       const big = 'A'.repeat(limit); // valid base64, far more than asked for
-      send(ok(req.id, { exit_code: 0, signal: null, stdout_b64: big, stderr_b64: '', stdout_truncated: false, stderr_truncated: false, timed_out: false, duration_ms: 1 }));
+      send(
+        ok(req.id, {
+          exit_code: 0,
+          signal: null,
+          stdout_b64: big,
+          stderr_b64: '',
+          stdout_truncated: false,
+          stderr_truncated: false,
+          timed_out: false,
+          duration_ms: 1,
+        }),
+      );
     });
     await expectViolation(p, p.client.exec({ argv: ['x'], maxOutputBytes: max }), /more than the \d+-byte limit/);
   });
@@ -162,14 +170,36 @@ describe('AgentClient against a hostile guest', () => {
   it('keeps no more exec output than asked for when the guest ignores the limit within its frame', async () => {
     const p = await peer((req, send) => {
       const out = Buffer.alloc(5000, 'o').toString('base64');
-      send(ok(req.id, { exit_code: 0, signal: null, stdout_b64: out, stderr_b64: out, stdout_truncated: false, stderr_truncated: false, timed_out: false, duration_ms: 1 }));
+      send(
+        ok(req.id, {
+          exit_code: 0,
+          signal: null,
+          stdout_b64: out,
+          stderr_b64: out,
+          stdout_truncated: false,
+          stderr_truncated: false,
+          timed_out: false,
+          duration_ms: 1,
+        }),
+      );
     });
     const r = await p.client.exec({ argv: ['x'], maxOutputBytes: 10_000 });
     expect(r.stdout.length).toBe(5000);
     expect(r.stdoutTruncated).toBe(false);
     const p2 = await peer((req, send) => {
       const out = Buffer.alloc(20_000, 'o').toString('base64');
-      send(ok(req.id, { exit_code: 0, signal: null, stdout_b64: out, stderr_b64: '', stdout_truncated: false, stderr_truncated: false, timed_out: false, duration_ms: 1 }));
+      send(
+        ok(req.id, {
+          exit_code: 0,
+          signal: null,
+          stdout_b64: out,
+          stderr_b64: '',
+          stdout_truncated: false,
+          stderr_truncated: false,
+          timed_out: false,
+          duration_ms: 1,
+        }),
+      );
     });
     const cut = await p2.client.exec({ argv: ['x'], maxOutputBytes: 15_000 });
     expect(cut.stdout.length).toBe(15_000);
@@ -193,9 +223,7 @@ describe('AgentClient against a hostile guest', () => {
   });
 
   it('says to rebuild the image when the agent ignores read offsets', async () => {
-    const p = await peer((req, send) =>
-      send(ok(req.id, { data_b64: Buffer.alloc(10).toString('base64'), size: 20, truncated: true })),
-    );
+    const p = await peer((req, send) => send(ok(req.id, { data_b64: Buffer.alloc(10).toString('base64'), size: 20, truncated: true })));
     const chunks: Buffer[] = [];
     const read = async () => {
       for await (const c of p.client.readFileChunks('/old', { chunkBytes: 10 })) chunks.push(c);

@@ -199,9 +199,7 @@ describe.skipIf(!hasGcc)('guest agent over --unix', () => {
       const before = (await client.ping()).uptimeMs;
       const replies = await Promise.all(Array.from({ length: 20 }, () => client.ping()));
       for (const r of replies) expect(r.uptimeMs).toBeGreaterThanOrEqual(before);
-      const echoes = await Promise.all(
-        Array.from({ length: 5 }, (_, i) => client.exec({ argv: ['echo', `n${i}`] })),
-      );
+      const echoes = await Promise.all(Array.from({ length: 5 }, (_, i) => client.exec({ argv: ['echo', `n${i}`] })));
       expect(echoes.map((e) => e.stdout.toString())).toEqual(['n0\n', 'n1\n', 'n2\n', 'n3\n', 'n4\n']);
     });
   });
@@ -292,12 +290,7 @@ describe.skipIf(!hasGcc)('guest agent over --unix', () => {
 
     it('passes only the base environment plus the requested variables', async () => {
       const r = await client.exec({ argv: ['env'], env: { FOO: 'bar baz', HOME: '/tmp' } });
-      expect(r.stdout.toString().trim().split('\n').sort()).toEqual([
-        'FOO=bar baz',
-        'HOME=/tmp',
-        'PATH=/usr/sbin:/usr/bin:/sbin:/bin',
-        'TERM=dumb',
-      ]);
+      expect(r.stdout.toString().trim().split('\n').sort()).toEqual(['FOO=bar baz', 'HOME=/tmp', 'PATH=/usr/sbin:/usr/bin:/sbin:/bin', 'TERM=dumb']);
     });
 
     it('runs in cwd, and names a bad cwd in the error', async () => {
@@ -491,9 +484,7 @@ describe.skipIf(!hasGcc)('guest agent over --unix', () => {
     });
 
     it('times out a call, ignores its late reply, and keeps working', async () => {
-      const err = await client
-        .exec({ argv: ['sleep', '0.5'], timeoutMs: 0 }, { timeoutMs: 100 })
-        .catch((e: unknown) => e);
+      const err = await client.exec({ argv: ['sleep', '0.5'], timeoutMs: 0 }, { timeoutMs: 100 }).catch((e: unknown) => e);
       expect(err).toBeInstanceOf(AgentTimeoutError);
       const r = await client.exec({ argv: ['echo', 'after'] });
       expect(r.stdout.toString()).toBe('after\n');
@@ -619,9 +610,7 @@ describe('AgentClient against a scripted peer (what a real agent should never se
   });
 
   /** A fake agent that answers each request through `reply`. */
-  async function peer(
-    reply: (request: Record<string, unknown>, send: (message: object | Buffer) => void) => void,
-  ): Promise<AgentClient> {
+  async function peer(reply: (request: Record<string, unknown>, send: (message: object | Buffer) => void) => void): Promise<AgentClient> {
     const path = join(peerDir, `peer-${servers.size}.sock`);
     const server = net.createServer((socket) => {
       peerSockets.add(socket);

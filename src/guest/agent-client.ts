@@ -15,22 +15,15 @@
  */
 import { randomInt } from 'node:crypto';
 import net from 'node:net';
-import {
-  AgentDisconnectedError,
-  AgentProtocolError,
-  AgentTimeoutError,
-  InvalidArgumentError,
-  TfcError,
-} from '../errors/index.js';
+import { AgentDisconnectedError, AgentProtocolError, AgentTimeoutError, InvalidArgumentError, TfcError } from '../errors/index.js';
 import { FrameDecoder, encodeFrame, encodeFrameWithData } from './agent-frame.js';
+import { readFileChunks, writeFileFrom } from './agent-files.js';
 import {
   AGENT_PROTOCOL_VERSION,
   CONTROL_REPLY_MAX_BYTES,
   EXEC_DEFAULT_MAX_OUTPUT_BYTES,
   EXEC_DEFAULT_TIMEOUT_MS,
   EXEC_MAX_OUTPUT_BYTES,
-  FILE_CHUNK_DEFAULT_BYTES,
-  FILE_CHUNK_MAX_BYTES,
   EXEC_MAX_TIMEOUT_MS,
   MAX_UNIX_MS,
   READ_FILE_DEFAULT_MAX_BYTES,
@@ -42,9 +35,20 @@ import {
   wireBytes,
   type AgentOp,
   type AgentOps,
-  type AgentTransport,
   type ShutdownMode,
 } from './agent-protocol.js';
+import type {
+  AgentCallOptions,
+  AgentClientOptions,
+  AgentHello,
+  ExecRequest,
+  ExecResult,
+  WriteFileOptions,
+  ReadFileOptions,
+  WriteFileFromOptions,
+  ReadFileChunksOptions,
+  ReadFileResult,
+} from './agent-types.js';
 
 /** Request timeout when the caller gives none. */
 export const DEFAULT_REQUEST_TIMEOUT_MS = 30_000;
@@ -63,93 +67,18 @@ const CONNECT_RETRY_MS = 10;
  */
 const MAX_UNANSWERED = 4096;
 
-export interface AgentCallOptions {
-  /** Give up waiting for the reply after this long (AgentTimeoutError). Default: the client's default. */
-  timeoutMs?: number;
-  /** Aborting rejects the call with `signal.reason`; the agent still runs the request. */
-  signal?: AbortSignal;
-}
-
-export interface AgentClientOptions {
-  /** Request timeout for calls that give none. Default DEFAULT_REQUEST_TIMEOUT_MS. */
-  defaultTimeoutMs?: number;
-}
-
-export interface AgentHello {
-  agentVersion: string;
-  protocol: number;
-  transport: AgentTransport;
-  pid: number;
-  kernelRelease: string;
-  /** Guest uptime when the agent's transport became ready: the "agent ready" boot phase. */
-  readyUptimeMs: number;
-  uptimeMs: number;
-}
-
-export interface ExecRequest {
-  /** Program and arguments; no shell is involved. argv[0] is looked up in the guest's PATH. */
-  argv: readonly string[];
-  /** Added to the base environment PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root TERM=dumb (and override it). */
-  env?: Readonly<Record<string, string>>;
-  /** Working directory in the guest. Default: the agent's (/). */
-  cwd?: string;
-  /** Written to the command's stdin, which is then closed. Default: empty stdin. */
-  stdin?: Buffer | string;
-  /** Kill the command's whole process group after this long. Default 30000; 0 = no limit. */
-  timeoutMs?: number;
-  /** Output kept per stream; the rest is read and dropped. Default 1 MiB, at most 8 MiB. */
-  maxOutputBytes?: number;
-}
-
-export interface ExecResult {
-  /** null when the command was killed by a signal. */
-  exitCode: number | null;
-  /** e.g. "SIGKILL"; null when the command exited. */
-  signal: string | null;
-  stdout: Buffer;
-  stderr: Buffer;
-  stdoutTruncated: boolean;
-  stderrTruncated: boolean;
-  /** The command ran past its timeoutMs and was killed with SIGKILL. */
-  timedOut: boolean;
-  /** From start until the command exited, measured in the guest. */
-  durationMs: number;
-}
-
-export interface WriteFileOptions {
-  /** Permission bits. Default 0o644 on creation; when given, also applied to an existing file. */
-  mode?: number;
-  /** Append instead of replacing the content. Default false. */
-  append?: boolean;
-  /** Create missing parent directories (mode 0755). Default false. */
-  mkdirs?: boolean;
-}
-
-export interface ReadFileOptions {
-  /** Return at most this many bytes (then `truncated` is true). Default 8 MiB, at most 16 MiB. */
-  maxBytes?: number;
-}
-
-export interface WriteFileFromOptions {
-  /** Permission bits, as writeFile. Default 0o644 on creation. */
-  mode?: number;
-  /** Create missing parent directories (mode 0755). Default false. */
-  mkdirs?: boolean;
-  /** Bytes per write_file request. Default FILE_CHUNK_DEFAULT_BYTES, at most FILE_CHUNK_MAX_BYTES. */
-  chunkBytes?: number;
-}
-
-export interface ReadFileChunksOptions {
-  /** Bytes per read_file request (the largest chunk yielded). Default FILE_CHUNK_DEFAULT_BYTES, at most FILE_CHUNK_MAX_BYTES. */
-  chunkBytes?: number;
-}
-
-export interface ReadFileResult {
-  data: Buffer;
-  /** The file's size; for files of unknown size (/proc, devices), the bytes read. */
-  size: number;
-  truncated: boolean;
-}
+export type {
+  AgentCallOptions,
+  AgentClientOptions,
+  AgentHello,
+  ExecRequest,
+  ExecResult,
+  WriteFileOptions,
+  ReadFileOptions,
+  WriteFileFromOptions,
+  ReadFileChunksOptions,
+  ReadFileResult,
+} from './agent-types.js';
 
 interface Pending {
   op: AgentOp;
@@ -171,14 +100,6 @@ function toBuffer(data: Buffer | string): Buffer {
 
 function capped(data: Buffer, max: number): { data: Buffer; cut: boolean } {
   return data.length > max ? { data: data.subarray(0, max), cut: true } : { data, cut: false };
-}
-
-function chunkSize(what: string, value: number | undefined): number {
-  if (value === undefined) return FILE_CHUNK_DEFAULT_BYTES;
-  if (!(Number.isSafeInteger(value) && value >= 1 && value <= FILE_CHUNK_MAX_BYTES)) {
-    throw new InvalidArgumentError(`${what} chunkBytes must be an integer between 1 and ${FILE_CHUNK_MAX_BYTES}, got ${String(value)}`);
-  }
-  return value;
 }
 
 export class AgentClient {
@@ -285,10 +206,7 @@ export class AgentClient {
     checkUint('exec timeoutMs', request.timeoutMs, EXEC_MAX_TIMEOUT_MS);
     checkUint('exec maxOutputBytes', request.maxOutputBytes, EXEC_MAX_OUTPUT_BYTES);
     const commandTimeoutMs = request.timeoutMs ?? EXEC_DEFAULT_TIMEOUT_MS;
-    const replyTimeoutMs =
-      commandTimeoutMs === 0
-        ? options.timeoutMs
-        : Math.max(options.timeoutMs ?? 0, commandTimeoutMs + EXEC_REPLY_MARGIN_MS);
+    const replyTimeoutMs = commandTimeoutMs === 0 ? options.timeoutMs : Math.max(options.timeoutMs ?? 0, commandTimeoutMs + EXEC_REPLY_MARGIN_MS);
     const r = await this.call(
       'exec',
       {
@@ -325,12 +243,7 @@ export class AgentClient {
    * InvalidArgumentError when the data does not fit one request (about
    * 12 MiB: write larger files in appended pieces).
    */
-  async writeFile(
-    path: string,
-    data: Buffer | string,
-    fileOptions: WriteFileOptions = {},
-    options: AgentCallOptions = {},
-  ): Promise<{ bytesWritten: number }> {
+  async writeFile(path: string, data: Buffer | string, fileOptions: WriteFileOptions = {}, options: AgentCallOptions = {}): Promise<{ bytesWritten: number }> {
     checkUint('writeFile mode', fileOptions.mode, 0o7777);
     // data_b64 goes into the frame as a payload (no base64 string is made).
     const params = {
@@ -350,11 +263,7 @@ export class AgentClient {
    * Reads a file from the guest. Throws AgentError with agent_code
    * FILE_NOT_FOUND when it does not exist, FILE_ERROR otherwise.
    */
-  async readFile(
-    path: string,
-    fileOptions: ReadFileOptions = {},
-    options: AgentCallOptions = {},
-  ): Promise<ReadFileResult> {
+  async readFile(path: string, fileOptions: ReadFileOptions = {}, options: AgentCallOptions = {}): Promise<ReadFileResult> {
     checkUint('readFile maxBytes', fileOptions.maxBytes, READ_FILE_MAX_BYTES);
     const r = await this.call(
       'read_file',
@@ -367,98 +276,67 @@ export class AgentClient {
   }
 
   /**
-   * Writes everything `source` yields to `path` in the guest, replacing the
-   * file, in write_file requests of at most `chunkBytes`: one chunk is
-   * buffered and one request is in flight at a time, so memory stays
-   * constant whatever the size. The first request creates or truncates the
-   * file (applying `mode` and `mkdirs`), the rest append; an empty source
-   * leaves an empty file. On failure the guest keeps the part written so far.
-   * Throws as writeFile, InvalidArgumentError for bad options, and whatever
-   * `source` throws. `options.timeoutMs` applies to each request.
+   * Writes everything `source` yields to `path` in the guest in bounded
+   * chunks, with constant memory; see writeFileFrom in agent-files.ts for
+   * the contract. Throws as writeFile, InvalidArgumentError for bad options,
+   * and whatever `source` throws.
    */
-  async writeFileFrom(
+  writeFileFrom(
     path: string,
     source: AsyncIterable<Buffer | Uint8Array | string> | Iterable<Buffer | Uint8Array | string>,
     fileOptions: WriteFileFromOptions = {},
     options: AgentCallOptions = {},
   ): Promise<{ bytes: number }> {
-    checkUint('writeFileFrom mode', fileOptions.mode, 0o7777);
-    const chunkBytes = chunkSize('writeFileFrom', fileOptions.chunkBytes);
-    const chunk = Buffer.allocUnsafe(chunkBytes);
-    let filled = 0;
-    let bytes = 0;
-    let first = true;
-    const flush = async () => {
-      // The request is fully encoded before the first await, so the chunk
-      // buffer can be refilled while it travels.
-      await this.writeFile(
-        path,
-        chunk.subarray(0, filled),
-        first ? { mode: fileOptions.mode, mkdirs: fileOptions.mkdirs, append: false } : { append: true },
-        options,
-      );
-      bytes += filled;
-      filled = 0;
-      first = false;
-    };
-    for await (const piece of source) {
-      let data = typeof piece === 'string' ? Buffer.from(piece, 'utf8') : piece;
-      while (data.length > 0) {
-        const n = Math.min(data.length, chunkBytes - filled);
-        chunk.set(data.subarray(0, n), filled);
-        filled += n;
-        data = data.subarray(n);
-        if (filled === chunkBytes) await flush();
-      }
-    }
-    if (filled > 0 || first) await flush();
-    return { bytes };
+    return writeFileFrom(this, path, source, fileOptions, options);
   }
 
   /**
-   * Reads `path` from the guest in read_file requests of at most
-   * `chunkBytes` at increasing offsets, yielding each piece as it arrives
-   * (one request in flight, nothing kept after a piece is yielded). Ends at
-   * the end of the file as the agent sees it while reading; a file that
-   * keeps growing is followed. A file that cannot seek (FIFO, device) is
-   * read in one chunk. Throws as readFile (FILE_NOT_FOUND, FILE_ERROR),
-   * AgentProtocolError when the agent predates chunked reads (rebuild the
-   * guest image).
+   * Reads `path` from the guest in chunks of at most `chunkBytes`, one
+   * request in flight; see readFileChunks in agent-files.ts. Throws as
+   * readFile and readFileAt.
    */
-  async *readFileChunks(
+  readFileChunks(path: string, fileOptions: ReadFileChunksOptions = {}, options: AgentCallOptions = {}): AsyncGenerator<Buffer, void, undefined> {
+    return readFileChunks(this, path, fileOptions, options);
+  }
+
+  /**
+   * One piece of a chunked read: at most `maxBytes` (1..READ_FILE_MAX_BYTES)
+   * of `path` from `offset`; `truncated` says more follows. Throws as
+   * readFile; AgentProtocolError when the agent predates offsets (rebuild
+   * the guest image), and as a fatal protocol violation when the guest
+   * returns more than asked for or no data while claiming more follows
+   * (either would corrupt the offsets or loop forever).
+   */
+  async readFileAt(
     path: string,
-    fileOptions: ReadFileChunksOptions = {},
+    offset: number,
+    maxBytes: number,
     options: AgentCallOptions = {},
-  ): AsyncGenerator<Buffer, void, undefined> {
-    const chunkBytes = chunkSize('readFileChunks', fileOptions.chunkBytes);
-    let offset = 0;
-    for (;;) {
-      const r = await this.call(
-        'read_file',
-        { path, max_bytes: chunkBytes, ...(offset > 0 && { offset }) },
-        this.timeout(options),
-        options.signal,
+  ): Promise<{ data: Buffer; size: number; truncated: boolean }> {
+    checkUint('readFileAt offset', offset, Number.MAX_SAFE_INTEGER);
+    checkUint('readFileAt maxBytes', maxBytes, READ_FILE_MAX_BYTES);
+    if (maxBytes === 0) throw new InvalidArgumentError('readFileAt maxBytes must be at least 1');
+    const r = await this.call('read_file', { path, max_bytes: maxBytes, ...(offset > 0 && { offset }) }, this.timeout(options), options.signal);
+    if (offset > 0 && r.offset !== offset) {
+      throw new AgentProtocolError(
+        `the guest agent ignored the read offset of ${path}; it predates chunked reads: rebuild the guest image (tfc image build --force)`,
+        {
+          details: { op: 'read_file', path },
+        },
       );
-      if (offset > 0 && r.offset !== offset) {
-        throw new AgentProtocolError(
-          `the guest agent ignored the read offset of ${path}; it predates chunked reads: rebuild the guest image (tfc image build --force)`,
-          { details: { op: 'read_file', path } },
-        );
-      }
-      const data = wireBytes(r.data_b64);
-      if (data.length > chunkBytes || (r.truncated && data.length === 0)) {
-        // Either would corrupt the offsets or loop forever: the guest is lying.
-        throw this.violation(
-          new AgentProtocolError(
-            `agent read_file reply for ${path} at offset ${offset} carried ${data.length} bytes (asked for at most ${chunkBytes}, truncated=${r.truncated})`,
-            { details: { op: 'read_file', path, offset } },
-          ),
-        );
-      }
-      offset += data.length;
-      if (data.length > 0) yield data;
-      if (!r.truncated) return;
     }
+    const data = wireBytes(r.data_b64);
+    if (data.length > maxBytes || (r.truncated && data.length === 0)) {
+      throw this.violation(
+        new AgentProtocolError(
+          `agent read_file reply for ${path} at offset ${offset} carried ${data.length} bytes (asked for at most ${maxBytes}, truncated=${r.truncated})`,
+          {
+            details: { op: 'read_file', path, offset },
+          },
+        ),
+      );
+    }
+    return { data, size: r.size, truncated: r.truncated };
   }
 
   /**
@@ -478,12 +356,7 @@ export class AgentClient {
    * real random source. Throws AgentError (agent_code SYSTEM_ERROR).
    */
   async addEntropy(data: Buffer, options: AgentCallOptions = {}): Promise<{ bytesAdded: number }> {
-    const r = await this.call(
-      'add_entropy',
-      { data_b64: data.toString('base64') },
-      this.timeout(options),
-      options.signal,
-    );
+    const r = await this.call('add_entropy', { data_b64: data.toString('base64') }, this.timeout(options), options.signal);
     return { bytesAdded: r.bytes_added };
   }
 
@@ -736,10 +609,10 @@ export async function connectUnix(path: string, options: ConnectOptions = {}): P
       }
     }
     if (Date.now() >= deadline) {
-      throw new AgentTimeoutError(
-        `the guest agent socket ${path} did not accept a connection within ${timeoutMs} ms (${lastError.code}); is the VM running?`,
-        { cause: lastError, details: { path, timeout_ms: timeoutMs } },
-      );
+      throw new AgentTimeoutError(`the guest agent socket ${path} did not accept a connection within ${timeoutMs} ms (${lastError.code}); is the VM running?`, {
+        cause: lastError,
+        details: { path, timeout_ms: timeoutMs },
+      });
     }
     await sleep(CONNECT_RETRY_MS, options.signal);
   }

@@ -26,10 +26,9 @@ const utf8 = new TextDecoder('utf-8', { fatal: true });
 export function encodeFrame(message: object, maxBytes: number = MAX_REQUEST_FRAME_BYTES): Buffer {
   const body = Buffer.from(JSON.stringify(message), 'utf8');
   if (body.length > maxBytes) {
-    throw new InvalidArgumentError(
-      `agent request of ${body.length} bytes exceeds the ${maxBytes}-byte frame limit; send the data in smaller pieces`,
-      { details: { bytes: body.length, max_bytes: maxBytes } },
-    );
+    throw new InvalidArgumentError(`agent request of ${body.length} bytes exceeds the ${maxBytes}-byte frame limit; send the data in smaller pieces`, {
+      details: { bytes: body.length, max_bytes: maxBytes },
+    });
   }
   const frame = Buffer.allocUnsafe(FRAME_HEADER_BYTES + body.length);
   frame.writeUInt32BE(body.length, 0);
@@ -44,20 +43,14 @@ export function encodeFrame(message: object, maxBytes: number = MAX_REQUEST_FRAM
  * file leaves one frame-sized buffer of garbage per chunk, not four.
  * `message` must not already have `key`. Throws as encodeFrame.
  */
-export function encodeFrameWithData(
-  message: object,
-  key: string,
-  data: Uint8Array,
-  maxBytes: number = MAX_REQUEST_FRAME_BYTES,
-): Buffer {
+export function encodeFrameWithData(message: object, key: string, data: Uint8Array, maxBytes: number = MAX_REQUEST_FRAME_BYTES): Buffer {
   const json = JSON.stringify(message);
   const head = Buffer.from(`${json.slice(0, -1)}${json.length > 2 ? ',' : ''}${JSON.stringify(key)}:"`, 'utf8');
   const length = head.length + base64Length(data.length) + 2;
   if (length > maxBytes) {
-    throw new InvalidArgumentError(
-      `agent request of ${length} bytes exceeds the ${maxBytes}-byte frame limit; send the data in smaller pieces`,
-      { details: { bytes: length, max_bytes: maxBytes } },
-    );
+    throw new InvalidArgumentError(`agent request of ${length} bytes exceeds the ${maxBytes}-byte frame limit; send the data in smaller pieces`, {
+      details: { bytes: length, max_bytes: maxBytes },
+    });
   }
   const frame = Buffer.allocUnsafe(FRAME_HEADER_BYTES + length);
   frame.writeUInt32BE(length, 0);
@@ -217,7 +210,7 @@ function extractBinary(body: Buffer): { body: Buffer; data: Buffer[] } | undefin
   const parts: Buffer[] = [];
   const data: Buffer[] = [];
   let copied = 0;
-  for (let from = 0; ; ) {
+  for (let from = 0; ;) {
     const key = body.indexOf(B64_MEMBER, from);
     if (key < 0) break;
     const start = key + B64_MEMBER.length;

@@ -6,12 +6,7 @@
  *
  * This module does no I/O (see agent-client.ts) and no framing (agent-frame.ts).
  */
-import {
-  AgentError,
-  AgentProtocolError,
-  GuestCommandNotFoundError,
-  type TfcError,
-} from '../errors/index.js';
+import { AgentError, AgentProtocolError, GuestCommandNotFoundError, type TfcError } from '../errors/index.js';
 import { base64Length } from './base64.js';
 
 /**
@@ -322,10 +317,7 @@ export function validateResult<O extends AgentOp>(op: O, result: Record<string, 
 export function agentError(op: string, error: AgentWireError): TfcError {
   const details = { agent_code: error.code, op };
   if (error.code === 'EXEC_NOT_FOUND') {
-    return new GuestCommandNotFoundError(
-      `${error.message}; install it in the guest image or pass an absolute path`,
-      { details },
-    );
+    return new GuestCommandNotFoundError(`${error.message}; install it in the guest image or pass an absolute path`, { details });
   }
   return new AgentError(`guest agent ${op} failed (${error.code}): ${error.message}`, { details });
 }

@@ -15,7 +15,8 @@ import { listImages, resolveImage } from './image-store.js';
 
 const TOOLS = ['busybox', 'gcc', 'lz4', 'dpkg-deb', 'cpio'];
 const missing = TOOLS.filter((t) => !findExecutable(t));
-if (missing.length) console.warn(`image-builder tests skipped: ${missing.join(', ')} not installed (apt-get install busybox-static gcc libc6-dev lz4 dpkg cpio)`);
+if (missing.length)
+  console.warn(`image-builder tests skipped: ${missing.join(', ')} not installed (apt-get install busybox-static gcc libc6-dev lz4 dpkg cpio)`);
 
 const BUSYBOX = findExecutable('busybox') ?? '/bin/busybox';
 const BUILD_TIMEOUT_MS = 240_000;
@@ -62,14 +63,30 @@ describe.skipIf(missing.length > 0)('buildImage', () => {
       const first = await buildImage(layout, options(), progress);
       expect(first.cacheHit).toBe(false);
       const m = first.image.manifest;
-      expect(m).toMatchObject({ name: 'minimal', kernel: { package: FAKE_KERNEL.name, version: deb.version, release: FAKE_KERNEL.release, deb_sha256: deb.sha256 } });
+      expect(m).toMatchObject({
+        name: 'minimal',
+        kernel: { package: FAKE_KERNEL.name, version: deb.version, release: FAKE_KERNEL.release, deb_sha256: deb.sha256 },
+      });
       // Dependencies first, the built-in `virtio` skipped, nothing twice.
-      expect(m.modules).toEqual(['virtio_ring', 'virtio_mmio', 'virtio_console', 'virtio_blk', 'net_failover', 'virtio_net', 'vsock', 'vmw_vsock_virtio_transport_common', 'vmw_vsock_virtio_transport']);
+      expect(m.modules).toEqual([
+        'virtio_ring',
+        'virtio_mmio',
+        'virtio_console',
+        'virtio_blk',
+        'net_failover',
+        'virtio_net',
+        'vsock',
+        'vmw_vsock_virtio_transport_common',
+        'vmw_vsock_virtio_transport',
+      ]);
       // The kernel is the ELF inside the bzImage, byte for byte.
       expect(Buffer.compare(readFileSync(first.image.kernelPath), FAKE_VMLINUX)).toBe(0);
       // The initramfs holds what the guest needs to boot to its agent.
-      const listing = execFileSync('cpio', ['-t', '--quiet'], { input: readFileSync(first.image.initrdPath) }).toString().split('\n');
-      for (const path of ['init', 'bin/busybox', 'bin/sh', 'sbin/tfc-agent', 'lib/modules/virtio_net.ko', 'lib/modules/virtio_ring.ko', 'etc/passwd']) expect(listing).toContain(path);
+      const listing = execFileSync('cpio', ['-t', '--quiet'], { input: readFileSync(first.image.initrdPath) })
+        .toString()
+        .split('\n');
+      for (const path of ['init', 'bin/busybox', 'bin/sh', 'sbin/tfc-agent', 'lib/modules/virtio_net.ko', 'lib/modules/virtio_ring.ko', 'etc/passwd'])
+        expect(listing).toContain(path);
       expect(listing).not.toContain('lib/modules/virtio.ko');
       // Each of the 9 steps reported, in order.
       expect(first.steps.map((s) => s.name)).toEqual([
@@ -137,14 +154,22 @@ describe.skipIf(missing.length > 0)('buildImage', () => {
   });
 
   it('a missing busybox fails with the install command', async () => {
-    await expect(buildImage(layout, options({ busyboxPath: join(dir, 'no-busybox') }))).rejects.toThrow(/no-busybox not found; install it with `apt-get install busybox-static`/);
+    await expect(buildImage(layout, options({ busyboxPath: join(dir, 'no-busybox') }))).rejects.toThrow(
+      /no-busybox not found; install it with `apt-get install busybox-static`/,
+    );
   });
 
-  it('a dynamically linked busybox is refused (the guest has no shared libraries)', async () => {
-    const dynamic = join(dir, 'dynamic-busybox');
-    copyFileSync('/bin/true', dynamic);
-    await expect(buildImage(layout, options({ busyboxPath: dynamic }))).rejects.toThrow(/is not a static binary; install it with `apt-get install busybox-static`/);
-    // The failed build leaves no scratch directory behind.
-    expect(readdirSync(layout.tmp)).toEqual([]);
-  }, BUILD_TIMEOUT_MS);
+  it(
+    'a dynamically linked busybox is refused (the guest has no shared libraries)',
+    async () => {
+      const dynamic = join(dir, 'dynamic-busybox');
+      copyFileSync('/bin/true', dynamic);
+      await expect(buildImage(layout, options({ busyboxPath: dynamic }))).rejects.toThrow(
+        /is not a static binary; install it with `apt-get install busybox-static`/,
+      );
+      // The failed build leaves no scratch directory behind.
+      expect(readdirSync(layout.tmp)).toEqual([]);
+    },
+    BUILD_TIMEOUT_MS,
+  );
 });

@@ -27,7 +27,15 @@ function pool(name: string, counts: Partial<PoolStatus>): PoolStatus {
 describe('metrics', () => {
   it('records every phase of a ready VM and its total time to ready', async () => {
     const m = createMetrics(() => []);
-    m.vmReady({ driverName: 'qemu', profileName: 'minimal', createdBy: 'restore', bootPhases: [{ name: 'restore-state', ms: 120 }, { name: 'agent-ready', ms: 30 }] });
+    m.vmReady({
+      driverName: 'qemu',
+      profileName: 'minimal',
+      createdBy: 'restore',
+      bootPhases: [
+        { name: 'restore-state', ms: 120 },
+        { name: 'agent-ready', ms: 30 },
+      ],
+    });
     const text = await m.render();
     expect(text).toContain('tfc_vm_phase_seconds_count{kind="restore",phase="restore-state",driver="qemu"} 1');
     expect(text).toContain('tfc_vm_phase_seconds_sum{kind="restore",phase="agent-ready",driver="qemu"} 0.03');

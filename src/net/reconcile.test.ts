@@ -38,7 +38,16 @@ class FakeHost {
       },
       nftQuery: async () =>
         this.hasTable
-          ? result(JSON.stringify({ nftables: [{ metainfo: {} }, { table: { name: 'tfc' } }, { chain: { name: 'forward' } }, ...[...this.chains].map((name) => ({ chain: { name } }))] }))
+          ? result(
+              JSON.stringify({
+                nftables: [
+                  { metainfo: {} },
+                  { table: { name: 'tfc' } },
+                  { chain: { name: 'forward' } },
+                  ...[...this.chains].map((name) => ({ chain: { name } })),
+                ],
+              }),
+            )
           : result('', 1),
       listNetns: async () => [...this.netns, 'someone-elses-ns'],
     } as unknown as NetExec;
@@ -65,7 +74,8 @@ describe('network Reconciler', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  const lease = (vmId: string, n: number) => leases.allocate(vmId, vmObjectNames(vmId).netns, () => ({ subnet: `10.200.0.${n * 4}/30`, hostAddress: `10.200.0.${n * 4 + 2}` }));
+  const lease = (vmId: string, n: number) =>
+    leases.allocate(vmId, vmObjectNames(vmId).netns, () => ({ subnet: `10.200.0.${n * 4}/30`, hostAddress: `10.200.0.${n * 4 + 2}` }));
 
   const reconciler = () =>
     new Reconciler({

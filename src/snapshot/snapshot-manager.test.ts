@@ -36,7 +36,14 @@ describe.skipIf(!canRunFakeVms)('SnapshotManager', () => {
     expect(rt.driver.instances).toHaveLength(1);
     expect(rt.driver.instances[0].exited).toBe(true);
     const m = a.manifest;
-    expect(m).toMatchObject({ profile: rt.profile.name, driver: 'qemu', driver_version: '0.0.0-fake', accel: 'tcg', vcpus: rt.profile.vcpus, memory_mib: rt.profile.memoryMib });
+    expect(m).toMatchObject({
+      profile: rt.profile.name,
+      driver: 'qemu',
+      driver_version: '0.0.0-fake',
+      accel: 'tcg',
+      vcpus: rt.profile.vcpus,
+      memory_mib: rt.profile.memoryMib,
+    });
     expect(m.create_phases.map((p) => p.name)).toEqual(['prepare', 'spawn_vmm', 'configure', 'start', 'kernel', 'agent_ready', 'pause', 'snapshot']);
     expect(m.files.state.size_bytes).toBeGreaterThan(0);
     // Clones map these files: nobody may write them.

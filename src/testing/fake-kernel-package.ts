@@ -36,7 +36,11 @@ function bzImage(payload: Buffer): Buffer {
 
 /** A .ko as far as the builder reads it: a .modinfo `depends=` entry. */
 function ko(depends: string[]): Buffer {
-  return Buffer.concat([Buffer.from('\x7fELF', 'latin1'), Buffer.alloc(128), Buffer.from(`\0license=GPL\0depends=${depends.join(',')}\0vermagic=6.1\0`, 'latin1')]);
+  return Buffer.concat([
+    Buffer.from('\x7fELF', 'latin1'),
+    Buffer.alloc(128),
+    Buffer.from(`\0license=GPL\0depends=${depends.join(',')}\0vermagic=6.1\0`, 'latin1'),
+  ]);
 }
 
 /**

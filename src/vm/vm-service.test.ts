@@ -162,7 +162,9 @@ describe.skipIf(!canRunFakeVms)('VmService with a fake VMM', () => {
     await expect(service.create({ profile, vcpus: 0 })).rejects.toThrow('vcpus must be an integer from 1 to 32, got 0');
     await expect(service.create({ profile, memoryMib: 16 })).rejects.toThrow('memory_mib must be an integer from 64 to 65536, got 16');
     await expect(service.create({ profile, driver: 'firecracker' })).rejects.toThrow('driver "firecracker" is not available here; available: qemu');
-    await expect(service.create({ profile: { ...profile, network: { enabled: true, egressAllow: [], egressDeny: [], bandwidthMbit: 0 } } })).rejects.toMatchObject({ code: 'NETWORK_UNAVAILABLE' });
+    await expect(
+      service.create({ profile: { ...profile, network: { enabled: true, egressAllow: [], egressDeny: [], bandwidthMbit: 0 } } }),
+    ).rejects.toMatchObject({ code: 'NETWORK_UNAVAILABLE' });
     expect(repo.list()).toEqual([]);
     expect(driver.instances).toEqual([]);
   });

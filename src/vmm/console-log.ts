@@ -69,9 +69,7 @@ export class CappedLog {
       this.stream.end();
     }
     const streams = [this.stream, ...this.retiring];
-    return Promise.all(streams.map((s) => (s.closed ? Promise.resolve() : new Promise<void>((r) => s.once('close', () => r()))))).then(
-      () => this.release(),
-    );
+    return Promise.all(streams.map((s) => (s.closed ? Promise.resolve() : new Promise<void>((r) => s.once('close', () => r()))))).then(() => this.release());
   }
 
   private open(): WriteStream {

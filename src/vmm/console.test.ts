@@ -146,7 +146,12 @@ describe('ConsoleTap', () => {
     const kept = statSync(path).size + (existsSync(rotatedLogPath(path)) ? statSync(rotatedLogPath(path)).size : 0);
     expect(kept).toBeLessThanOrEqual(256 * 1024);
     expect(kept).toBeGreaterThanOrEqual(128 * 1024);
-    expect(tap.lastLines(3).split('\n').map((l) => l.length)).toEqual([4096, 0, 4]);
+    expect(
+      tap
+        .lastLines(3)
+        .split('\n')
+        .map((l) => l.length),
+    ).toEqual([4096, 0, 4]);
   });
 
   it('reads the VMM stream only as fast as the log takes it (backpressure)', async () => {

@@ -86,7 +86,9 @@ describe('an impostor agent in the guest (real VMs)', () => {
       const rssBefore = rssBytes();
       const { execError, failedAfterMs } = await takeOver(vm, payload);
       const rssGrowthMiB = (rssBytes() - rssBefore) / 2 ** 20;
-      console.log(`[impostor] unknown-id flood: VM failed ${failedAfterMs} ms after the take-over started; test process RSS growth ${rssGrowthMiB.toFixed(1)} MiB`);
+      console.log(
+        `[impostor] unknown-id flood: VM failed ${failedAfterMs} ms after the take-over started; test process RSS growth ${rssGrowthMiB.toFixed(1)} MiB`,
+      );
 
       expect(execError).toMatchObject({ code: 'AGENT_PROTOCOL' });
       expect((execError as Error).message).toMatch(/reply to id 4242/);
@@ -115,7 +117,9 @@ describe('an impostor agent in the guest (real VMs)', () => {
       const rssBefore = rssBytes();
       const { execError, failedAfterMs } = await takeOver(vm, payload);
       const rssGrowthMiB = (rssBytes() - rssBefore) / 2 ** 20;
-      console.log(`[impostor] oversized frame: VM failed ${failedAfterMs} ms after the take-over started; test process RSS growth ${rssGrowthMiB.toFixed(1)} MiB`);
+      console.log(
+        `[impostor] oversized frame: VM failed ${failedAfterMs} ms after the take-over started; test process RSS growth ${rssGrowthMiB.toFixed(1)} MiB`,
+      );
       expect(execError).toMatchObject({ code: 'AGENT_PROTOCOL' });
       expect(vm.state).toBe('failed');
       const record = runtime.repo.get(vm.id)!;

@@ -89,7 +89,7 @@ export function fileRoutes(app: FastifyInstance, deps: ApiDeps, limits: ApiLimit
       }
       reply.header('content-type', 'application/octet-stream');
       // A failure after the headers went out destroys the stream: the client sees a cut (chunked) answer, never a short file that looks whole.
-      const all: Buffer[] = []; for await (const c of rest()) all.push(c); return reply.send(Buffer.concat(all));
+      return reply.send(Readable.from(rest(), { objectMode: false, highWaterMark: 1 }));
     },
   );
 }

@@ -19,12 +19,27 @@ const EXIT_TIMED_OUT = 124;
 const EXIT_NOT_FOUND = 127;
 const SIGNAL_NUMBERS: Record<string, number> = { SIGHUP: 1, SIGINT: 2, SIGQUIT: 3, SIGKILL: 9, SIGSEGV: 11, SIGPIPE: 13, SIGTERM: 15, SIGABRT: 6 };
 
-function positiveInt(name: string) {
+function nonNegativeInt(name: string) {
   return (value: string): number => {
     const n = Number(value);
     if (!Number.isInteger(n) || n < 0) throw new CommanderInvalidArgument(`${name} must be a non-negative integer, got "${value}"`);
     return n;
   };
+}
+
+/** vCPUs and memory: 0 would silently mean "the profile's", so it is refused. */
+function positiveInt(name: string) {
+  return (value: string): number => {
+    const n = Number(value);
+    if (!Number.isInteger(n) || n < 1) throw new CommanderInvalidArgument(`${name} must be a positive integer, got "${value}"`);
+    return n;
+  };
+}
+
+/** Parsed by Commander, so a bad value is a usage error (exit 2) that Commander prints. */
+function driverName(value: string): DriverName {
+  if (value !== 'qemu' && value !== 'firecracker') throw new CommanderInvalidArgument(`--driver must be qemu or firecracker, got "${value}"`);
+  return value;
 }
 
 export function registerVmRun(vm: Command, withContext: WithContext): void {
@@ -33,10 +48,10 @@ export function registerVmRun(vm: Command, withContext: WithContext): void {
     .usage('[options] -- CMD [ARGS...]')
     .argument('<cmd...>', 'command and arguments to run in the guest')
     .option('--profile <name>', 'VM profile (default: default_profile)')
-    .option('--driver <driver>', 'VMM driver (qemu | firecracker; default: the profile\'s)')
+    .option('--driver <driver>', 'VMM driver (qemu | firecracker; default: the profile\'s)', driverName)
     .option('--vcpus <n>', 'vCPUs (default: the profile\'s)', positiveInt('--vcpus'))
     .option('--memory-mib <m>', 'guest memory in MiB (default: the profile\'s)', positiveInt('--memory-mib'))
-    .option('--timeout-ms <t>', 'kill the command after this long (0 = no limit)', positiveInt('--timeout-ms'), 300_000)
+    .option('--timeout-ms <t>', 'kill the command after this long (0 = no limit)', nonNegativeInt('--timeout-ms'), 300_000)
     .option('--json', 'print one JSON object (output, exit code, phase timings) instead of raw output')
     .passThroughOptions()
     .action(async (cmd: string[], opts: RunOptions) => {
@@ -45,9 +60,6 @@ export function registerVmRun(vm: Command, withContext: WithContext): void {
 }
 
 async function runInFreshVm(ctx: CliContext, argv: string[], opts: RunOptions): Promise<number> {
-  if (opts.driver !== undefined && opts.driver !== 'qemu' && opts.driver !== 'firecracker') {
-    throw new CommanderInvalidArgument(`--driver must be qemu or firecracker, got "${opts.driver}"`);
-  }
   const profile = resolveProfile(ctx.config, opts.profile);
   const service = await ctx.vmService();
   const started = performance.now();
