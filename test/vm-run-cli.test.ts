@@ -92,6 +92,6 @@ describe('tfc vm run: bad input', () => {
   it('bad flag value: usage error with exit 2', async () => {
     const r = await runTfc(['vm', 'run', '--vcpus', 'many', '--', 'true']);
     expect(r.code).toBe(2);
-    expect(r.stderr).toMatch(/--vcpus must be a non-negative integer/);
+    expect(r.stderr).toMatch(/--vcpus must be a positive integer/);
   });
 });
