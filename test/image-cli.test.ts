@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { runTfc, scratchDir, testDataDir, writeConfig } from './helpers.js';
+import { runTfc, scratchDir, writeConfig } from './helpers.js';
 
 describe('tfc image', () => {
   it('build is a cache hit when nothing changed, and ls lists the image', async () => {

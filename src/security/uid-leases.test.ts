@@ -19,7 +19,10 @@ describe('uid leases', () => {
     const b = new UidLeases(dir, { start: 3_000_000_000, count: 3 }); // another process on the same data dir
     const got = [a.acquire('vm-1'), b.acquire('vm-2'), a.acquire('vm-3')];
     expect(new Set(got.map((l) => l.uid)).size).toBe(3);
-    for (const l of got) expect(l.uid).toBeGreaterThanOrEqual(3_000_000_000), expect(l.gid).toBe(l.uid);
+    for (const l of got) {
+      expect(l.uid).toBeGreaterThanOrEqual(3_000_000_000);
+      expect(l.gid).toBe(l.uid);
+    }
     expect(() => b.acquire('vm-4')).toThrow(/all 3 VM uids .* raise security.uid_count/);
     got[1].release();
     got[1].release(); // idempotent

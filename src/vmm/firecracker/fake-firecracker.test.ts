@@ -195,7 +195,7 @@ describe('fake firecracker boot', () => {
     expect(vmConfig['drives']).toHaveLength(2);
     expect(await c.getMmds()).toEqual({ latest: { 'meta-data': { 'instance-id': 'vm_test', hostname: 'vm' } } });
 
-    const metrics = readFileSync(join(fake.dir, 'fc.metrics'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, any>);
+    const metrics = readFileSync(join(fake.dir, 'fc.metrics'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { put_api_requests: { drive_count: number }; utc_timestamp_ms: unknown });
     expect(metrics).toHaveLength(2);
     expect(metrics[0]).toMatchObject({ id: 'vm_test', api_server: { sync_response_fails: 0 }, vmm: { panic_count: 0 } });
     expect(metrics[0]!.put_api_requests.drive_count).toBe(2);
