@@ -148,7 +148,10 @@ export function specOperations(spec) {
       if (!op.operationId) throw new Error(`${method.toUpperCase()} ${path} has no operationId`);
       const params = [...(item.parameters ?? []), ...(op.parameters ?? [])];
       const body = params.find((p) => p.in === 'body');
-      const success = Object.keys(op.responses ?? {}).map(Number).filter((s) => s >= 200 && s < 300).sort()[0];
+      const success = Object.keys(op.responses ?? {})
+        .map(Number)
+        .filter((s) => s >= 200 && s < 300)
+        .sort()[0];
       if (success === undefined) throw new Error(`${method.toUpperCase()} ${path} has no 2xx response`);
       ops.push({
         operationId: op.operationId,

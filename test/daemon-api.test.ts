@@ -77,7 +77,11 @@ describe('tfc serve: REST API over a warm pool of real VMs', () => {
     expect(exec.json).toMatchObject({ exit_code: 3, stdout: 'hi\nin', stderr: '' });
 
     const bytes = Buffer.from([0, 1, 2, 254, 255]);
-    const put = await fetch(`${daemon.url}/v1/vms/${vm.id}/files?path=/root/up.bin`, { method: 'PUT', headers: { ...auth, 'content-type': 'application/octet-stream' }, body: bytes });
+    const put = await fetch(`${daemon.url}/v1/vms/${vm.id}/files?path=/root/up.bin`, {
+      method: 'PUT',
+      headers: { ...auth, 'content-type': 'application/octet-stream' },
+      body: bytes,
+    });
     expect(put.status).toBe(204);
     const got = await fetch(`${daemon.url}/v1/vms/${vm.id}/files?path=/root/up.bin`, { headers: auth });
     expect(Buffer.compare(Buffer.from(await got.arrayBuffer()), bytes)).toBe(0);
@@ -117,7 +121,10 @@ describe('tfc serve: REST API over a warm pool of real VMs', () => {
     const noCmd = await api('POST', '/v1/pools/default/allocate', { bogus: 1 });
     expect(noCmd.status).toBe(400);
     expect(noCmd.json.error.code).toBe('INVALID_ARGUMENT');
-    expect((await api('POST', '/v1/pools/nope/allocate', {})).json.error).toMatchObject({ code: 'POOL_NOT_FOUND', message: expect.stringContaining('default') });
+    expect((await api('POST', '/v1/pools/nope/allocate', {})).json.error).toMatchObject({
+      code: 'POOL_NOT_FOUND',
+      message: expect.stringContaining('default'),
+    });
     expect((await api('GET', '/v1/vms/vm-000000000000')).status).toBe(404);
     const notFound = await api('POST', '/v1/vms/vm-000000000000/exec', { cmd: ['true'] });
     expect(notFound.json.error.code).toBe('VM_NOT_FOUND');
@@ -137,10 +144,16 @@ describe('tfc serve: REST API over a warm pool of real VMs', () => {
 
   it('replaces an idle VM whose VMM was killed', async () => {
     await until(async () => (await api('GET', '/v1/pools/default')).json.ready >= 1);
-    const [idle] = daemon.pools.get('default').allMembers().filter((m) => m.status === 'ready');
+    const [idle] = daemon.pools
+      .get('default')
+      .allMembers()
+      .filter((m) => m.status === 'ready');
     process.kill(idle.vm.pid!, 'SIGKILL');
     await until(async () => {
-      const ids = daemon.pools.get('default').allMembers().map((m) => m.vm.id);
+      const ids = daemon.pools
+        .get('default')
+        .allMembers()
+        .map((m) => m.vm.id);
       return !ids.includes(idle.vm.id) && (await api('GET', '/v1/pools/default')).json.ready >= 1;
     });
   });

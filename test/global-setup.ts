@@ -14,5 +14,7 @@ export default async function setup(): Promise<void> {
   process.env.TFC_TEST_DATA_DIR = dir;
   const started = Date.now();
   const result = await buildImage(dataLayout(dir), { name: 'minimal', kernelPackage: 'auto' });
-  process.stderr.write(`[global-setup] image ${result.image.manifest.digest.slice(0, 16)} ${result.cacheHit ? 'cache hit' : 'built'} in ${Date.now() - started} ms (${dir})\n`);
+  process.stderr.write(
+    `[global-setup] image ${result.image.manifest.digest.slice(0, 16)} ${result.cacheHit ? 'cache hit' : 'built'} in ${Date.now() - started} ms (${dir})\n`,
+  );
 }

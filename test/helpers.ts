@@ -43,11 +43,7 @@ export function runTfc(args: string[], options: { dataDir?: string; env?: NodeJS
 /** PIDs of QEMU processes whose command line mentions `marker` (a data dir), so parallel users of the machine are not counted. */
 export async function qemuProcessesUsing(marker: string): Promise<number[]> {
   const out = await runCommand('pgrep', ['-f', `qemu-system-x86_64.*${marker}`], { allowFailure: true });
-  return out.stdout
-    .toString()
-    .split('\n')
-    .filter(Boolean)
-    .map(Number);
+  return out.stdout.toString().split('\n').filter(Boolean).map(Number);
 }
 
 /** Everything that must be gone after a VM is destroyed: processes, run dirs (sockets), temp build dirs. */

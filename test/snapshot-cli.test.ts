@@ -16,7 +16,16 @@ describe('tfc snapshot and instant VMs', () => {
   it('creates a golden snapshot once, then finds it', async () => {
     const first = JSON.parse((await tfc(['snapshot', 'create', '--json'])).stdout);
     expect(first).toMatchObject({ profile: 'quick', driver: 'qemu', memory_mib: 192 });
-    expect(first.create_phases.map((p: { name: string }) => p.name)).toEqual(['prepare', 'spawn_vmm', 'configure', 'start', 'kernel', 'agent_ready', 'pause', 'snapshot']);
+    expect(first.create_phases.map((p: { name: string }) => p.name)).toEqual([
+      'prepare',
+      'spawn_vmm',
+      'configure',
+      'start',
+      'kernel',
+      'agent_ready',
+      'pause',
+      'snapshot',
+    ]);
     // Device state only: RAM stays in the memory file.
     expect(first.files.state.size_bytes).toBeLessThan(2 * 1024 * 1024);
     const again = JSON.parse((await tfc(['snapshot', 'create', '--json'])).stdout);

@@ -10,7 +10,11 @@ import { MAX_ARG_BYTES, MAX_ARGV_ITEMS, MAX_JSON_BODY_BYTES, MAX_PATH_BYTES } fr
 const auth = { authorization: `Bearer ${FAKE_TOKEN}` };
 const execUrl = `/v1/vms/${FAKE_VM_ID}/exec`;
 
-function expectEnvelope(res: { statusCode: number; body: string }, status: number, code: string): { code: string; message: string; details?: Record<string, unknown> } {
+function expectEnvelope(
+  res: { statusCode: number; body: string },
+  status: number,
+  code: string,
+): { code: string; message: string; details?: Record<string, unknown> } {
   expect(res.statusCode, res.body).toBe(status);
   const body = JSON.parse(res.body) as { error: { code: string; message: string; details?: Record<string, unknown> } };
   expect(Object.keys(body)).toEqual(['error']);
@@ -32,7 +36,7 @@ describe('REST API errors and bounds (in-memory VM)', () => {
   });
   const exec = (body: unknown) => app.inject({ method: 'POST', url: execUrl, headers: auth, payload: body as object });
 
-  it('answers a VM id longer than the router takes with 414 URI_TOO_LONG, not Fastify\'s own body', async () => {
+  it("answers a VM id longer than the router takes with 414 URI_TOO_LONG, not Fastify's own body", async () => {
     const res = await app.inject({ method: 'GET', url: `/v1/vms/${'a'.repeat(5000)}`, headers: auth });
     expectEnvelope(res, 414, 'URI_TOO_LONG');
   });
@@ -64,7 +68,12 @@ describe('REST API errors and bounds (in-memory VM)', () => {
     expectEnvelope(bad, 400, 'INVALID_ARGUMENT');
     const empty = await app.inject({ method: 'POST', url: execUrl, headers: { ...auth, 'content-type': 'application/json' }, payload: '' });
     expectEnvelope(empty, 400, 'INVALID_ARGUMENT');
-    const proto = await app.inject({ method: 'POST', url: execUrl, headers: { ...auth, 'content-type': 'application/json' }, payload: '{"cmd":["true"],"__proto__":{"x":1}}' });
+    const proto = await app.inject({
+      method: 'POST',
+      url: execUrl,
+      headers: { ...auth, 'content-type': 'application/json' },
+      payload: '{"cmd":["true"],"__proto__":{"x":1}}',
+    });
     expectEnvelope(proto, 400, 'INVALID_ARGUMENT');
     expect(vm.execs).toHaveLength(0);
   });
@@ -94,7 +103,10 @@ describe('REST API errors and bounds (in-memory VM)', () => {
     expect(expectEnvelope(await exec({ cmd: ['echo', 'x'.repeat(MAX_ARG_BYTES + 1)] }), 400, 'INVALID_ARGUMENT').message).toMatch(/cmd\[1\].*MAX_ARG_STRLEN/);
     expect(expectEnvelope(await exec({ cmd: ['echo', ...Array(10).fill('y'.repeat(120_000))] }), 400, 'INVALID_ARGUMENT').message).toMatch(/together/);
     expect(expectEnvelope(await exec({ cmd: ['env'], env: { 'A=B': '1' } }), 400, 'INVALID_ARGUMENT').message).toMatch(/=/);
-    expect(expectEnvelope(await exec({ cmd: ['env'], env: Object.fromEntries(Array.from({ length: 1025 }, (_, i) => [`V${i}`, '1'])) }), 400, 'INVALID_ARGUMENT').message).toMatch(/env/);
+    expect(
+      expectEnvelope(await exec({ cmd: ['env'], env: Object.fromEntries(Array.from({ length: 1025 }, (_, i) => [`V${i}`, '1'])) }), 400, 'INVALID_ARGUMENT')
+        .message,
+    ).toMatch(/env/);
     expect(expectEnvelope(await exec({ cmd: ['pwd'], cwd: `/${'d'.repeat(MAX_PATH_BYTES)}` }), 400, 'INVALID_ARGUMENT').message).toMatch(/cwd.*PATH_MAX/);
     expect(expectEnvelope(await exec({ cmd: [''] }), 400, 'INVALID_ARGUMENT').message).toMatch(/cmd\[0\]/);
     expect(expectEnvelope(await exec({ cmd: 'echo hi' }), 400, 'INVALID_ARGUMENT').message).toMatch(/cmd/);
@@ -144,7 +156,12 @@ describe('REST API errors and bounds (in-memory VM)', () => {
 
     const json = await app.inject({ method: 'PUT', url, headers: auth, payload: { data: 'x' } });
     expectEnvelope(json, 415, 'UNSUPPORTED_MEDIA_TYPE');
-    const nul = await app.inject({ method: 'PUT', url: `/v1/vms/${FAKE_VM_ID}/files?path=/root/a%00b`, headers: { ...auth, 'content-type': 'application/octet-stream' }, payload: bytes });
+    const nul = await app.inject({
+      method: 'PUT',
+      url: `/v1/vms/${FAKE_VM_ID}/files?path=/root/a%00b`,
+      headers: { ...auth, 'content-type': 'application/octet-stream' },
+      payload: bytes,
+    });
     expect(expectEnvelope(nul, 400, 'INVALID_ARGUMENT').message).toMatch(/path.*NUL/);
     const rel = await app.inject({ method: 'GET', url: `/v1/vms/${FAKE_VM_ID}/files?path=root/a`, headers: auth });
     expectEnvelope(rel, 400, 'INVALID_ARGUMENT');
@@ -160,10 +177,20 @@ describe('REST API upload limit (in-memory VM)', () => {
     const vm = fakeVm();
     const app = await buildApp(fakeDeps(vm, { maxUploadBytes: 1000 }));
     try {
-      const res = await app.inject({ method: 'PUT', url: `/v1/vms/${FAKE_VM_ID}/files?path=/a`, headers: { ...auth, 'content-type': 'application/octet-stream' }, payload: Buffer.alloc(1001) });
+      const res = await app.inject({
+        method: 'PUT',
+        url: `/v1/vms/${FAKE_VM_ID}/files?path=/a`,
+        headers: { ...auth, 'content-type': 'application/octet-stream' },
+        payload: Buffer.alloc(1001),
+      });
       expect(expectEnvelope(res, 413, 'PAYLOAD_TOO_LARGE').details).toEqual({ limit_bytes: 1000 });
       expect(vm.files.size).toBe(0);
-      const ok = await app.inject({ method: 'PUT', url: `/v1/vms/${FAKE_VM_ID}/files?path=/a`, headers: { ...auth, 'content-type': 'application/octet-stream' }, payload: Buffer.alloc(1000, 1) });
+      const ok = await app.inject({
+        method: 'PUT',
+        url: `/v1/vms/${FAKE_VM_ID}/files?path=/a`,
+        headers: { ...auth, 'content-type': 'application/octet-stream' },
+        payload: Buffer.alloc(1000, 1),
+      });
       expect(ok.statusCode).toBe(204);
       expect(vm.files.get('/a')).toEqual(Buffer.alloc(1000, 1));
     } finally {

@@ -36,7 +36,10 @@ function clientErrorHandler(err: NodeJS.ErrnoException, socket: Socket): void {
   if (err.code === 'ECONNRESET' || socket.destroyed) return;
   const mapped =
     err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
-      ? envelope('REQUEST_TIMEOUT', 'the request (headers and body) did not arrive within the server request timeout (api.request_timeout_ms); send it without pauses')
+      ? envelope(
+          'REQUEST_TIMEOUT',
+          'the request (headers and body) did not arrive within the server request timeout (api.request_timeout_ms); send it without pauses',
+        )
       : err.code === 'HPE_HEADER_OVERFLOW'
         ? envelope('REQUEST_HEADERS_TOO_LARGE', 'the request line and headers are larger than the server reads (16 KiB); send a shorter URL and fewer headers')
         : envelope('INVALID_ARGUMENT', `malformed HTTP request (${err.code ?? err.message}); this server speaks HTTP/1.1`);
@@ -44,7 +47,9 @@ function clientErrorHandler(err: NodeJS.ErrnoException, socket: Socket): void {
   // An answer already under way cannot take a second status line.
   const started = (socket as Socket & { _httpMessage?: { headersSent?: boolean } })._httpMessage?.headersSent;
   if (socket.writable && !started) {
-    socket.write(`HTTP/1.1 ${mapped.status} ${mapped.status === 408 ? 'Request Timeout' : mapped.status === 431 ? 'Request Header Fields Too Large' : 'Bad Request'}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+    socket.write(
+      `HTTP/1.1 ${mapped.status} ${mapped.status === 408 ? 'Request Timeout' : mapped.status === 431 ? 'Request Header Fields Too Large' : 'Bad Request'}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+    );
   }
   socket.destroy();
 }
@@ -88,7 +93,8 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
     const mapped = toHttpError(err);
     // Exhaustion is back-pressure, not a fault: warn, do not alarm.
     const level = mapped.body.error.code === 'POOL_EXHAUSTED' ? 'warn' : 'error';
-    if (mapped.status >= 500) deps.logger?.[level]({ err, method: req.method, url: shortUrl(req.url), code: mapped.body.error.code }, mapped.body.error.message);
+    if (mapped.status >= 500)
+      deps.logger?.[level]({ err, method: req.method, url: shortUrl(req.url), code: mapped.body.error.code }, mapped.body.error.message);
     sendError(req, reply, mapped);
   });
   app.setNotFoundHandler((req, reply) => {

@@ -7,6 +7,8 @@ export function checkBearer(header: string | undefined, token: string): void {
   const a = Buffer.from(given ?? '');
   const b = Buffer.from(token);
   if (!given || a.length !== b.length || !timingSafeEqual(a, b)) {
-    throw new UnauthorizedError('missing or wrong bearer token; send "Authorization: Bearer TOKEN" with the token from TFC_TOKEN or the token file `tfc serve` printed');
+    throw new UnauthorizedError(
+      'missing or wrong bearer token; send "Authorization: Bearer TOKEN" with the token from TFC_TOKEN or the token file `tfc serve` printed',
+    );
   }
 }

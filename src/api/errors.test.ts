@@ -3,9 +3,13 @@ import { PoolExhaustedError, statusOf, isErrorCode } from '../errors/index.js';
 import { toHttpError } from './errors.js';
 
 describe('toHttpError', () => {
-  it('keeps a typed error\'s code, status and details, with Retry-After for exhaustion', () => {
+  it("keeps a typed error's code, status and details, with Retry-After for exhaustion", () => {
     const r = toHttpError(new PoolExhaustedError('empty', { details: { retry_after_ms: 2500 } }));
-    expect(r).toEqual({ status: 503, headers: { 'retry-after': '3' }, body: { error: { code: 'POOL_EXHAUSTED', message: 'empty', details: { retry_after_ms: 2500 } } } });
+    expect(r).toEqual({
+      status: 503,
+      headers: { 'retry-after': '3' },
+      body: { error: { code: 'POOL_EXHAUSTED', message: 'empty', details: { retry_after_ms: 2500 } } },
+    });
   });
 
   it.each([

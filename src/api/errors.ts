@@ -21,10 +21,17 @@ export function envelope(code: ErrorCode, message: string, details?: Record<stri
 /** Fastify's framework errors (by their FST_ code) and what to tell the client. */
 const FRAMEWORK_ERRORS: Record<string, (e: FastifyLikeError) => HttpErrorResponse> = {
   FST_ERR_CTP_INVALID_MEDIA_TYPE: (e) =>
-    envelope('UNSUPPORTED_MEDIA_TYPE', `Content-Type ${e.contentType ?? 'of this request'} is not accepted; send application/json (file uploads: application/octet-stream)`),
-  FST_ERR_CTP_BODY_TOO_LARGE: () => envelope('PAYLOAD_TOO_LARGE', `the JSON body is larger than ${MAX_JSON_BODY_BYTES} bytes; send large data as a file upload`, { limit_bytes: MAX_JSON_BODY_BYTES }),
+    envelope(
+      'UNSUPPORTED_MEDIA_TYPE',
+      `Content-Type ${e.contentType ?? 'of this request'} is not accepted; send application/json (file uploads: application/octet-stream)`,
+    ),
+  FST_ERR_CTP_BODY_TOO_LARGE: () =>
+    envelope('PAYLOAD_TOO_LARGE', `the JSON body is larger than ${MAX_JSON_BODY_BYTES} bytes; send large data as a file upload`, {
+      limit_bytes: MAX_JSON_BODY_BYTES,
+    }),
   FST_ERR_CTP_INVALID_CONTENT_LENGTH: () => envelope('INVALID_ARGUMENT', 'the body size does not match Content-Length'),
-  FST_ERR_CTP_EMPTY_JSON_BODY: () => envelope('INVALID_ARGUMENT', 'the body is empty but Content-Type is application/json; send a JSON object (e.g. {}) or no Content-Type'),
+  FST_ERR_CTP_EMPTY_JSON_BODY: () =>
+    envelope('INVALID_ARGUMENT', 'the body is empty but Content-Type is application/json; send a JSON object (e.g. {}) or no Content-Type'),
   FST_ERR_CTP_INVALID_JSON_BODY: () => envelope('INVALID_ARGUMENT', 'the body is not valid JSON'),
   FST_ERR_BAD_URL: (e) => envelope('INVALID_ARGUMENT', `the URL is malformed (${e.message}); percent-encode path segments`),
   FST_ERR_MAX_PARAM_LENGTH: () => envelope('URI_TOO_LONG', `a path parameter is longer than ${MAX_PARAM_LENGTH} characters; VM ids look like vm-0123456789ab`),

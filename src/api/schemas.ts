@@ -41,7 +41,11 @@ export const VmBody = {
     created_at: { type: 'string' },
     expires_at: { type: ['string', 'null'], description: 'allocated VMs: when the lease runs out (ISO time); extend with POST /v1/vms/{id}/keepalive' },
     state_reason: { type: ['string', 'null'], description: 'VMs that are gone: why the last state change happened (e.g. "lease expired")' },
-    error: { type: ['object', 'null'], properties: { code: { type: 'string' }, message: { type: 'string' } }, description: 'why the VM failed (a failed VM keeps it)' },
+    error: {
+      type: ['object', 'null'],
+      properties: { code: { type: 'string' }, message: { type: 'string' } },
+      description: 'why the VM failed (a failed VM keeps it)',
+    },
   },
 } as const;
 
@@ -72,7 +76,12 @@ export const AllocateRequest = {
   properties: {
     owner: { type: 'string', minLength: 1, maxLength: 128, description: 'reuse pools: released VMs are kept for this owner' },
     timeout_ms: { type: 'integer', minimum: 0, maximum: 600000, description: 'wait this long when the pool is empty (default: the pool allocate_timeout_ms)' },
-    ttl_ms: { type: 'integer', minimum: 1, description: 'lease: the VM is destroyed (fresh) or recycled (reuse) this long after allocation unless kept alive (default: the pool lease_ms, at most its max_lease_ms)' },
+    ttl_ms: {
+      type: 'integer',
+      minimum: 1,
+      description:
+        'lease: the VM is destroyed (fresh) or recycled (reuse) this long after allocation unless kept alive (default: the pool lease_ms, at most its max_lease_ms)',
+    },
   },
 } as const;
 
@@ -81,12 +90,31 @@ export const ExecRequest = {
   required: ['cmd'],
   additionalProperties: false,
   properties: {
-    cmd: { type: 'array', minItems: 1, maxItems: MAX_ARGV_ITEMS, items: { type: 'string' }, description: `argv; no shell. No NUL bytes; one argument at most ${MAX_ARG_BYTES} bytes, argv and env together at most ${MAX_ARGV_ENV_TOTAL_BYTES} bytes` },
-    stdin: { type: 'string', description: 'UTF-8 text written to the command\'s stdin (the whole JSON body is at most 8 MiB)' },
-    env: { type: 'object', maxProperties: MAX_ENV_ENTRIES, additionalProperties: { type: 'string' }, description: 'added to the guest\'s base environment; names without "=", no NUL bytes' },
+    cmd: {
+      type: 'array',
+      minItems: 1,
+      maxItems: MAX_ARGV_ITEMS,
+      items: { type: 'string' },
+      description: `argv; no shell. No NUL bytes; one argument at most ${MAX_ARG_BYTES} bytes, argv and env together at most ${MAX_ARGV_ENV_TOTAL_BYTES} bytes`,
+    },
+    stdin: { type: 'string', description: "UTF-8 text written to the command's stdin (the whole JSON body is at most 8 MiB)" },
+    env: {
+      type: 'object',
+      maxProperties: MAX_ENV_ENTRIES,
+      additionalProperties: { type: 'string' },
+      description: 'added to the guest\'s base environment; names without "=", no NUL bytes',
+    },
     cwd: { type: 'string', description: `working directory in the guest; no NUL bytes, at most ${MAX_PATH_BYTES} bytes` },
-    timeout_ms: { type: 'integer', minimum: 0, description: 'kill the command after this long; 0 or absent: 30000; at most api.max_exec_timeout_ms (default 600000)' },
-    output_encoding: { type: 'string', enum: ['utf8', 'base64'], description: 'utf8 (default): stdout/stderr as text (invalid UTF-8 becomes U+FFFD); base64: the exact bytes, base64-encoded' },
+    timeout_ms: {
+      type: 'integer',
+      minimum: 0,
+      description: 'kill the command after this long; 0 or absent: 30000; at most api.max_exec_timeout_ms (default 600000)',
+    },
+    output_encoding: {
+      type: 'string',
+      enum: ['utf8', 'base64'],
+      description: 'utf8 (default): stdout/stderr as text (invalid UTF-8 becomes U+FFFD); base64: the exact bytes, base64-encoded',
+    },
   },
 } as const;
 

@@ -74,10 +74,13 @@ describe('REST API on a listening socket (in-memory VM)', () => {
       socket.on('error', (e) => (writeError = String(e)));
       socket.on('close', () => resolve({ writeError, response: Buffer.concat(got).toString('latin1') }));
       socket.on('connect', async () => {
-        socket.write(`PUT /v1/vms/${FAKE_VM_ID}/files?path=/raw HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${FAKE_TOKEN}\r\nContent-Type: application/octet-stream\r\nContent-Length: ${size}\r\n\r\n`);
+        socket.write(
+          `PUT /v1/vms/${FAKE_VM_ID}/files?path=/raw HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${FAKE_TOKEN}\r\nContent-Type: application/octet-stream\r\nContent-Length: ${size}\r\n\r\n`,
+        );
         const chunk = Buffer.alloc(64 * 1024, 1);
         for (let sent = 0; sent < size && !socket.destroyed; sent += chunk.length) {
-          if (!socket.write(chunk.subarray(0, Math.min(chunk.length, size - sent)))) await new Promise((r) => (socket.once('drain', r), socket.once('close', r)));
+          if (!socket.write(chunk.subarray(0, Math.min(chunk.length, size - sent))))
+            await new Promise((r) => (socket.once('drain', r), socket.once('close', r)));
         }
       });
     });
@@ -92,7 +95,9 @@ describe('REST API on a listening socket (in-memory VM)', () => {
       socket.on('error', () => undefined);
       socket.on('close', () => resolve(total));
       socket.on('connect', async () => {
-        socket.write(`PUT /v1/vms/${FAKE_VM_ID}/files?path=/endless HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${FAKE_TOKEN}\r\nContent-Type: application/octet-stream\r\nContent-Length: ${2 ** 40}\r\n\r\n`);
+        socket.write(
+          `PUT /v1/vms/${FAKE_VM_ID}/files?path=/endless HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${FAKE_TOKEN}\r\nContent-Type: application/octet-stream\r\nContent-Length: ${2 ** 40}\r\n\r\n`,
+        );
         const chunk = Buffer.alloc(256 * 1024, 2);
         while (!socket.destroyed) {
           total += chunk.length;
@@ -121,7 +126,11 @@ describe('REST API on a listening socket (in-memory VM)', () => {
     const bytes = createHash('sha512').update('seed').digest();
     const data = Buffer.concat(Array.from({ length: 8000 }, (_, i) => bytes.subarray(i % 64)));
     expect(data.length).toBeLessThan(1 * MIB);
-    const put = await fetch(`${base}/v1/vms/${FAKE_VM_ID}/files?path=/same`, { method: 'PUT', headers: { ...auth, 'content-type': 'application/octet-stream' }, body: data });
+    const put = await fetch(`${base}/v1/vms/${FAKE_VM_ID}/files?path=/same`, {
+      method: 'PUT',
+      headers: { ...auth, 'content-type': 'application/octet-stream' },
+      body: data,
+    });
     expect(put.status).toBe(204);
     vm.chunkBytes = 4096;
     const got = Buffer.from(await (await fetch(`${base}/v1/vms/${FAKE_VM_ID}/files?path=/same`, { headers: auth })).arrayBuffer());
@@ -130,7 +139,9 @@ describe('REST API on a listening socket (in-memory VM)', () => {
 
   it('answers a client that stops sending its body with 408 REQUEST_TIMEOUT and closes', async () => {
     const response = await raw(port, (write) => {
-      write(`POST /v1/vms/${FAKE_VM_ID}/exec HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${FAKE_TOKEN}\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"cmd":`);
+      write(
+        `POST /v1/vms/${FAKE_VM_ID}/exec HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${FAKE_TOKEN}\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"cmd":`,
+      );
     });
     const { status, error } = envelopeOf(response);
     expect(status).toBe(408);
@@ -152,7 +163,11 @@ describe('REST API on a listening socket (in-memory VM)', () => {
   });
 
   it('still serves after all of that', async () => {
-    const res = await fetch(`${base}/v1/vms/${FAKE_VM_ID}/exec`, { method: 'POST', headers: { ...auth, 'content-type': 'application/json' }, body: JSON.stringify({ cmd: ['true'] }) });
+    const res = await fetch(`${base}/v1/vms/${FAKE_VM_ID}/exec`, {
+      method: 'POST',
+      headers: { ...auth, 'content-type': 'application/json' },
+      body: JSON.stringify({ cmd: ['true'] }),
+    });
     expect(res.status).toBe(200);
   });
 });

@@ -8,15 +8,7 @@
  * This module does no I/O and knows nothing about Fastify.
  */
 import { InvalidArgumentError } from '../errors/index.js';
-import {
-  MAX_ARG_BYTES,
-  MAX_ARGV_ENV_TOTAL_BYTES,
-  MAX_ARGV_ITEMS,
-  MAX_ENV_ENTRIES,
-  MAX_PATH_BYTES,
-  defaultExecTimeoutMs,
-  type ApiLimits,
-} from './limits.js';
+import { MAX_ARG_BYTES, MAX_ARGV_ENV_TOTAL_BYTES, MAX_ARGV_ITEMS, MAX_ENV_ENTRIES, MAX_PATH_BYTES, defaultExecTimeoutMs, type ApiLimits } from './limits.js';
 
 export type OutputEncoding = 'utf8' | 'base64';
 
@@ -57,7 +49,8 @@ export function checkGuestPath(field: string, path: unknown, options: { absolute
   noNul(field, path);
   if (options.absolute && !path.startsWith('/')) bad(field, `must be an absolute path in the guest (start with "/"), got ${JSON.stringify(path.slice(0, 64))}`);
   const bytes = Buffer.byteLength(path);
-  if (bytes > MAX_PATH_BYTES) bad(field, `is ${bytes} bytes long; paths may be at most ${MAX_PATH_BYTES} bytes (Linux PATH_MAX)`, { max_bytes: MAX_PATH_BYTES });
+  if (bytes > MAX_PATH_BYTES)
+    bad(field, `is ${bytes} bytes long; paths may be at most ${MAX_PATH_BYTES} bytes (Linux PATH_MAX)`, { max_bytes: MAX_PATH_BYTES });
   return path;
 }
 
@@ -76,12 +69,16 @@ export function checkExec(body: ExecBody, limits: ApiLimits): CheckedExec {
     if (typeof arg !== 'string') bad(`cmd[${i}]`, 'must be a string');
     noNul(`cmd[${i}]`, arg);
     const n = Buffer.byteLength(arg);
-    if (n > MAX_ARG_BYTES) bad(`cmd[${i}]`, `is ${n} bytes long; one argument may be at most ${MAX_ARG_BYTES} bytes (Linux MAX_ARG_STRLEN); pass large data as stdin or a file`, { max_bytes: MAX_ARG_BYTES });
+    if (n > MAX_ARG_BYTES)
+      bad(`cmd[${i}]`, `is ${n} bytes long; one argument may be at most ${MAX_ARG_BYTES} bytes (Linux MAX_ARG_STRLEN); pass large data as stdin or a file`, {
+        max_bytes: MAX_ARG_BYTES,
+      });
     total += n + 1;
   });
   if (env !== undefined) {
     const entries = Object.entries(env);
-    if (entries.length > MAX_ENV_ENTRIES) bad('env', `has ${entries.length} variables; at most ${MAX_ENV_ENTRIES} are allowed`, { max_entries: MAX_ENV_ENTRIES });
+    if (entries.length > MAX_ENV_ENTRIES)
+      bad('env', `has ${entries.length} variables; at most ${MAX_ENV_ENTRIES} are allowed`, { max_entries: MAX_ENV_ENTRIES });
     for (const [key, value] of entries) {
       const field = `env[${JSON.stringify(key.slice(0, 64))}]`;
       if (key === '' || key.includes('=')) bad(field, 'is not a valid variable name: it must be non-empty and contain no "="');
@@ -89,11 +86,15 @@ export function checkExec(body: ExecBody, limits: ApiLimits): CheckedExec {
       if (typeof value !== 'string') bad(field, 'must be a string');
       noNul(field, value);
       const n = Buffer.byteLength(key) + 1 + Buffer.byteLength(value);
-      if (n > MAX_ARG_BYTES) bad(field, `is ${n} bytes as NAME=VALUE; at most ${MAX_ARG_BYTES} are allowed (Linux MAX_ARG_STRLEN)`, { max_bytes: MAX_ARG_BYTES });
+      if (n > MAX_ARG_BYTES)
+        bad(field, `is ${n} bytes as NAME=VALUE; at most ${MAX_ARG_BYTES} are allowed (Linux MAX_ARG_STRLEN)`, { max_bytes: MAX_ARG_BYTES });
       total += n + 1;
     }
   }
-  if (total > MAX_ARGV_ENV_TOTAL_BYTES) bad('cmd and env', `are ${total} bytes together; at most ${MAX_ARGV_ENV_TOTAL_BYTES} are allowed: pass large data as stdin or a file`, { max_bytes: MAX_ARGV_ENV_TOTAL_BYTES });
+  if (total > MAX_ARGV_ENV_TOTAL_BYTES)
+    bad('cmd and env', `are ${total} bytes together; at most ${MAX_ARGV_ENV_TOTAL_BYTES} are allowed: pass large data as stdin or a file`, {
+      max_bytes: MAX_ARGV_ENV_TOTAL_BYTES,
+    });
   if (body.cwd !== undefined) checkGuestPath('cwd', body.cwd);
   const t = body.timeout_ms;
   if (t !== undefined && (!Number.isSafeInteger(t) || t < 0)) bad('timeout_ms', 'must be a non-negative integer (milliseconds; 0 or absent means the default)');

@@ -94,9 +94,12 @@ export function allocatedVm(deps: ApiDeps, id: string): Vm {
   const vm = liveVm(deps, id);
   const member = deps.pools.poolOf(id)?.member(id);
   if (member && member.status !== 'allocated') {
-    throw new InvalidStateError(`VM ${id} is idle in pool ${deps.pools.poolOf(id)!.name} (it is ${member.status}); allocate a VM with POST /v1/pools/NAME/allocate`, {
-      details: { vm_id: id, state: member.status },
-    });
+    throw new InvalidStateError(
+      `VM ${id} is idle in pool ${deps.pools.poolOf(id)!.name} (it is ${member.status}); allocate a VM with POST /v1/pools/NAME/allocate`,
+      {
+        details: { vm_id: id, state: member.status },
+      },
+    );
   }
   return vm;
 }

@@ -38,12 +38,22 @@ async function main(): Promise<void> {
     await env.close();
   }
   const std = median(results.get('standard')!.ready);
-  const table = new Table({ head: ['level', 'agent ready ms (median)', 'kernel ms', 'stop ms', 'vs standard', 'kernel args added'], style: { head: [], border: [] } });
+  const table = new Table({
+    head: ['level', 'agent ready ms (median)', 'kernel ms', 'stop ms', 'vs standard', 'kernel args added'],
+    style: { head: [], border: [] },
+  });
   let previous: string[] = [];
   for (const level of LEVELS) {
     const r = results.get(level)!;
     const args = bootLevelArgs(level);
-    table.push([level, median(r.ready).toFixed(0), median(r.kernel).toFixed(0), median(r.stop).toFixed(0), `${(median(r.ready) / std).toFixed(2)}x`, args.slice(previous.length).join(' ')]);
+    table.push([
+      level,
+      median(r.ready).toFixed(0),
+      median(r.kernel).toFixed(0),
+      median(r.stop).toFixed(0),
+      `${(median(r.ready) / std).toFixed(2)}x`,
+      args.slice(previous.length).join(' '),
+    ]);
     previous = args;
   }
   process.stdout.write(`boot levels: ${runs} interleaved runs each, driver ${base.driver}, ${base.memoryMib} MiB, ${base.vcpus} vCPU\n${table.toString()}\n`);

@@ -120,7 +120,12 @@ async function main(): Promise<void> {
   const memRatio = mem.clonesKib / mem.coldKib;
   const table = new Table({ head: ['target', 'measured', 'goal', 'met'], style: { head: [], border: [] } });
   table.push(
-    [`clone restore vs cold boot to agent-ready (median of ${runs} each)`, `${speed.restored.toFixed(1)} ms vs ${speed.cold.toFixed(0)} ms = ${(ratio * 100).toFixed(2)}%`, '<= 5%', ratio <= 0.05 ? 'yes' : 'NO'],
+    [
+      `clone restore vs cold boot to agent-ready (median of ${runs} each)`,
+      `${speed.restored.toFixed(1)} ms vs ${speed.cold.toFixed(0)} ms = ${(ratio * 100).toFixed(2)}%`,
+      '<= 5%',
+      ratio <= 0.05 ? 'yes' : 'NO',
+    ],
     [`warm allocation p50 (${alloc.count} requests)`, `${alloc.p50.toFixed(2)} ms`, '<= 5 ms', alloc.p50 <= 5 ? 'yes' : 'NO'],
     [
       `warm allocation p99 (${alloc.count} requests; p90 ${alloc.p90.toFixed(2)}, max ${alloc.max.toFixed(2)}; in-daemon p99 ${alloc.serverP99.toFixed(2)})`,
@@ -128,7 +133,12 @@ async function main(): Promise<void> {
       '<= 20 ms',
       alloc.p99 <= 20 ? 'yes' : 'NO',
     ],
-    ['ten idle clones vs one cold VM (PSS)', `${(mem.clonesKib / 1024).toFixed(1)} MiB vs ${(mem.coldKib / 1024).toFixed(1)} MiB = ${memRatio.toFixed(2)}x`, '<= 2x', memRatio <= 2 ? 'yes' : 'NO'],
+    [
+      'ten idle clones vs one cold VM (PSS)',
+      `${(mem.clonesKib / 1024).toFixed(1)} MiB vs ${(mem.coldKib / 1024).toFixed(1)} MiB = ${memRatio.toFixed(2)}x`,
+      '<= 2x',
+      memRatio <= 2 ? 'yes' : 'NO',
+    ],
   );
   process.stdout.write(`instant VM targets (${new Date().toISOString()}):\n${table.toString()}\n`);
 }

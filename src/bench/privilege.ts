@@ -41,7 +41,9 @@ async function main(): Promise<void> {
         if ((await clone.exec({ argv: ['true'] })).exitCode !== 0) throw new Error(`${mode.name}: clone command failed`);
         results[i].restore.push(sum(clone.bootPhases.map((p) => p.ms)));
         await mode.runtime.service.destroy(clone);
-        process.stderr.write(`  run ${run + 1}/${runs} ${mode.name}: cold ${results[i].cold.at(-1)!.toFixed(0)} ms, restore ${results[i].restore.at(-1)!.toFixed(1)} ms\n`);
+        process.stderr.write(
+          `  run ${run + 1}/${runs} ${mode.name}: cold ${results[i].cold.at(-1)!.toFixed(0)} ms, restore ${results[i].restore.at(-1)!.toFixed(1)} ms\n`,
+        );
       }
     }
   } finally {

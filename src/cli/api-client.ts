@@ -54,7 +54,10 @@ export class ApiClient {
       const code = isErrorCode(e?.code) ? e.code : 'INTERNAL';
       const other = (json as { message?: unknown })?.message;
       const message = e?.message ?? (typeof other === 'string' ? other.slice(0, 300) : `HTTP ${res.status}`);
-      throw new TfcError(code, code === e?.code ? message : `${e?.code ?? `HTTP ${res.status}`}: ${message}`, { status: res.status, ...(e?.details ? { details: e.details } : {}) });
+      throw new TfcError(code, code === e?.code ? message : `${e?.code ?? `HTTP ${res.status}`}: ${message}`, {
+        status: res.status,
+        ...(e?.details ? { details: e.details } : {}),
+      });
     }
     return json as T;
   }

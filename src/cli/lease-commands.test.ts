@@ -8,7 +8,22 @@ import { runCli } from '../testing/run-cli.js';
 
 // `tfc pool allocate --ttl-ms` and `tfc vm keepalive` against a stand-in
 // daemon answering like the REST API: what is sent, and what the user sees.
-const VM = { id: 'vm-0123456789ab', pool: 'web', profile: 'default', state: 'running', driver: 'qemu', accel: 'tcg', created_by: 'restore', allocated: true, owner: null, uses: 1, phases: [], network: null, expires_at: '2026-12-01T10:00:00.000Z', error: null };
+const VM = {
+  id: 'vm-0123456789ab',
+  pool: 'web',
+  profile: 'default',
+  state: 'running',
+  driver: 'qemu',
+  accel: 'tcg',
+  created_by: 'restore',
+  allocated: true,
+  owner: null,
+  uses: 1,
+  phases: [],
+  network: null,
+  expires_at: '2026-12-01T10:00:00.000Z',
+  error: null,
+};
 let server: Server;
 let seen: Array<{ method: string; url: string; body: unknown }> = [];
 let dir: string;
@@ -26,7 +41,10 @@ beforeAll(async () => {
     if (s.url === '/v1/pools/web/allocate') return json(201, { vm: VM, allocation_ms: 2 });
     if (s.url === `/v1/vms/${VM.id}/keepalive`) {
       const ttl = (s.body as { ttl_ms?: number }).ttl_ms;
-      if (ttl !== undefined && ttl > 1000) return json(400, { error: { code: 'INVALID_ARGUMENT', message: 'ttl_ms 5000 is above the maximum lease of pool web (1000 ms, pools.web.max_lease_ms)' } });
+      if (ttl !== undefined && ttl > 1000)
+        return json(400, {
+          error: { code: 'INVALID_ARGUMENT', message: 'ttl_ms 5000 is above the maximum lease of pool web (1000 ms, pools.web.max_lease_ms)' },
+        });
       return json(200, { ...VM, expires_at: '2026-12-01T11:00:00.000Z' });
     }
     json(404, { error: { code: 'NOT_FOUND', message: 'no route' } });

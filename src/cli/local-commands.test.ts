@@ -75,7 +75,7 @@ describe('tfc vm run: bad input is refused before a VM starts', () => {
     expect(r.stderr).toContain('--driver must be qemu or firecracker, got "xen"');
   });
 
-  it('--vcpus 0 and --memory-mib 0 are refused, not taken as the profile\'s value', async () => {
+  it("--vcpus 0 and --memory-mib 0 are refused, not taken as the profile's value", async () => {
     for (const flag of ['--vcpus', '--memory-mib']) {
       const r = await tfc('vm', 'run', flag, '0', '--', 'true');
       expect(r.code).toBe(2);

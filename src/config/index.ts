@@ -10,7 +10,22 @@
  * it only reads the config file and the environment it is handed.
  */
 
-export type { JailerConfig, BootLevel, Config, ConfigProblem, DriverName, LoadedConfig, LogLevel, PoolConfig, PoolMode, PoolStrategyName, PrewarmState, Profile, QemuAccel, ValueSource } from './types.js';
+export type {
+  JailerConfig,
+  BootLevel,
+  Config,
+  ConfigProblem,
+  DriverName,
+  LoadedConfig,
+  LogLevel,
+  PoolConfig,
+  PoolMode,
+  PoolStrategyName,
+  PrewarmState,
+  Profile,
+  QemuAccel,
+  ValueSource,
+} from './types.js';
 export { loadConfig, validateConfigFile, defaultConfig, type LoadConfigOptions, type ValidateResult } from './load.js';
 export { renderConfigShow, configDocument } from './show.js';
 export { resolveProfile } from './profiles.js';

@@ -88,7 +88,12 @@ describe('defaults', () => {
           kernelArgs: '',
           bootTimeoutMs: 120000,
           bootLevel: 'standard',
-          network: { enabled: false, egressAllow: [], egressDeny: ['10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16', '169.254.0.0/16', '100.64.0.0/10'], bandwidthMbit: 0 },
+          network: {
+            enabled: false,
+            egressAllow: [],
+            egressDeny: ['10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16', '169.254.0.0/16', '100.64.0.0/10'],
+            bandwidthMbit: 0,
+          },
         },
       },
       pools: {
@@ -243,7 +248,7 @@ describe('data_dir in the file', () => {
 });
 
 describe('vmm.stop_timeout_ms', () => {
-  it('times every driver\'s stop; the deprecated vmm.qemu.stop_timeout_ms still sets it, and the new key wins', () => {
+  it("times every driver's stop; the deprecated vmm.qemu.stop_timeout_ms still sets it, and the new key wins", () => {
     const path = write('old.toml', '[vmm.qemu]\nstop_timeout_ms = 7000\n');
     const old = load({ configPath: path });
     expect(old.config.vmm.stopTimeoutMs).toBe(7000);
@@ -267,9 +272,7 @@ describe('errors', () => {
 
   it('bad enum: names key, value, line and the allowed values', () => {
     const { err, problem } = oneProblem('log_level = "info"\n\n[vmm.qemu]\n# why\nbinary = "q"\n\naccel = "fast"\n');
-    expect(err.message).toBe(
-      `invalid config ${join(dir, 'tfc.toml')}:\n  line 7: vmm.qemu.accel = "fast": must be one of "auto", "kvm", "tcg"`,
-    );
+    expect(err.message).toBe(`invalid config ${join(dir, 'tfc.toml')}:\n  line 7: vmm.qemu.accel = "fast": must be one of "auto", "kvm", "tcg"`);
     expect(problem).toEqual({ key: 'vmm.qemu.accel', value: 'fast', line: 7, message: 'must be one of "auto", "kvm", "tcg"' });
   });
 
@@ -460,7 +463,9 @@ describe('pools', () => {
     expect(() => load()).toThrow(
       expect.objectContaining({
         code: 'CONFIG_INVALID',
-        message: expect.stringMatching(/line 2: pools\.web\.profile = "nope": no profile named "nope"[\s\S]*line 3: pools\.web\.min = 5: must not exceed max \(2\)[\s\S]*line 5: pools\.web\.strategy = "fastest": must be one of[\s\S]*line 7: api\.listen = "localhost"/),
+        message: expect.stringMatching(
+          /line 2: pools\.web\.profile = "nope": no profile named "nope"[\s\S]*line 3: pools\.web\.min = 5: must not exceed max \(2\)[\s\S]*line 5: pools\.web\.strategy = "fastest": must be one of[\s\S]*line 7: api\.listen = "localhost"/,
+        ),
       }),
     );
   });

@@ -7,7 +7,22 @@ import { globalDefaults, POOL_DEFAULTS, PROFILE_DEFAULTS } from './defaults.js';
 import type { EnvOverride } from './env.js';
 import type { CheckedFile } from './file.js';
 import { poolNamesIn, profileNamesIn } from './schema.js';
-import type { BootLevel, Config, DriverName, FirecrackerLogLevel, FirecrackerMetricsSink, LoadedConfig, LogLevel, PoolConfig, PoolMode, PoolStrategyName, PrewarmState, Profile, QemuAccel, ValueSource } from './types.js';
+import type {
+  BootLevel,
+  Config,
+  DriverName,
+  FirecrackerLogLevel,
+  FirecrackerMetricsSink,
+  LoadedConfig,
+  LogLevel,
+  PoolConfig,
+  PoolMode,
+  PoolStrategyName,
+  PrewarmState,
+  Profile,
+  QemuAccel,
+  ValueSource,
+} from './types.js';
 
 interface Entry {
   value: unknown;

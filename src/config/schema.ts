@@ -59,44 +59,48 @@ function isPlainTable(v: unknown): v is Record<string, unknown> {
   return v !== null && typeof v === 'object' && !Array.isArray(v) && !(v instanceof Date);
 }
 
-export const ProfileFileSchema = table({
-  driver: oneOf(DRIVERS),
-  image: oneOf(IMAGE_NAMES),
-  vcpus: intIn(1, 32),
-  memory_mib: intIn(64, 65536),
-  kernel_args: z.string({ error: 'must be a string (extra kernel command line)' }),
-  boot_timeout_ms: intIn(1000, 600_000),
-  boot_level: oneOf(BOOT_LEVELS),
-  network: z.boolean({ error: 'must be true or false (give VMs of this profile a network device and NAT)' }),
-  egress_allow: z.array(egressRule(), { error: 'must be an array of "CIDR" or "CIDR:PORT" strings' }),
-  egress_deny: z.array(egressRule(), { error: 'must be an array of "CIDR" or "CIDR:PORT" strings' }),
-  bandwidth_mbit: intIn(0, 100_000),
-}, 'must be a profile table [profiles.NAME]; profile fields such as vcpus go inside one');
+export const ProfileFileSchema = table(
+  {
+    driver: oneOf(DRIVERS),
+    image: oneOf(IMAGE_NAMES),
+    vcpus: intIn(1, 32),
+    memory_mib: intIn(64, 65536),
+    kernel_args: z.string({ error: 'must be a string (extra kernel command line)' }),
+    boot_timeout_ms: intIn(1000, 600_000),
+    boot_level: oneOf(BOOT_LEVELS),
+    network: z.boolean({ error: 'must be true or false (give VMs of this profile a network device and NAT)' }),
+    egress_allow: z.array(egressRule(), { error: 'must be an array of "CIDR" or "CIDR:PORT" strings' }),
+    egress_deny: z.array(egressRule(), { error: 'must be an array of "CIDR" or "CIDR:PORT" strings' }),
+    bandwidth_mbit: intIn(0, 100_000),
+  },
+  'must be a profile table [profiles.NAME]; profile fields such as vcpus go inside one',
+);
 
 /** "10.0.0.0/8", "1.2.3.4/32:443" or "0.0.0.0/0:53" (docs/networking.md); checked fully by the net module. */
 function egressRule() {
-  return z
-    .string({ error: 'must be "CIDR" or "CIDR:PORT", e.g. "10.0.0.0/8" or "203.0.113.0/24:443"' })
-    .regex(/^\d{1,3}(\.\d{1,3}){3}\/\d{1,2}(:\d{1,5})?$/);
+  return z.string({ error: 'must be "CIDR" or "CIDR:PORT", e.g. "10.0.0.0/8" or "203.0.113.0/24:443"' }).regex(/^\d{1,3}(\.\d{1,3}){3}\/\d{1,2}(:\d{1,5})?$/);
 }
 
-export const PoolFileSchema = table({
-  profile: z.string({ error: 'must be a string naming a profile' }),
-  min: intIn(0, 256),
-  max: intIn(1, 256),
-  target: intIn(0, 256),
-  mode: oneOf(POOL_MODES),
-  prewarm_state: oneOf(PREWARM_STATES),
-  refill_concurrency: intIn(1, 32),
-  strategy: oneOf(POOL_STRATEGIES),
-  strategy_seed: intIn(0, 2 ** 31 - 1),
-  max_uses: intIn(1, 1_000_000),
-  max_age_ms: intIn(1000, 86_400_000),
-  health_interval_ms: intIn(100, 3_600_000),
-  allocate_timeout_ms: intIn(0, 600_000),
-  lease_ms: intIn(1000, 604_800_000),
-  max_lease_ms: intIn(1000, 604_800_000),
-}, 'must be a pool table [pools.NAME]; pool fields such as max go inside one');
+export const PoolFileSchema = table(
+  {
+    profile: z.string({ error: 'must be a string naming a profile' }),
+    min: intIn(0, 256),
+    max: intIn(1, 256),
+    target: intIn(0, 256),
+    mode: oneOf(POOL_MODES),
+    prewarm_state: oneOf(PREWARM_STATES),
+    refill_concurrency: intIn(1, 32),
+    strategy: oneOf(POOL_STRATEGIES),
+    strategy_seed: intIn(0, 2 ** 31 - 1),
+    max_uses: intIn(1, 1_000_000),
+    max_age_ms: intIn(1000, 86_400_000),
+    health_interval_ms: intIn(100, 3_600_000),
+    allocate_timeout_ms: intIn(0, 600_000),
+    lease_ms: intIn(1000, 604_800_000),
+    max_lease_ms: intIn(1000, 604_800_000),
+  },
+  'must be a pool table [pools.NAME]; pool fields such as max go inside one',
+);
 
 export const ConfigFileSchema = table({
   data_dir: nonEmptyString('a directory path'),
@@ -126,24 +130,18 @@ export const ConfigFileSchema = table({
         binary: nonEmptyString('a command name or path'),
         uid: intIn(0, 4_294_967_294),
         gid: intIn(0, 4_294_967_294),
-        chroot_base_dir: z
-          .string({ error: 'must be an absolute directory path, e.g. "/srv/jailer"' })
-          .refine((v) => v.startsWith('/') && v.length > 1),
+        chroot_base_dir: z.string({ error: 'must be an absolute directory path, e.g. "/srv/jailer"' }).refine((v) => v.startsWith('/') && v.length > 1),
         cgroup_version: intIn(1, 2),
         parent_cgroup: z
           .string({ error: 'must be a relative cgroup path without "..", e.g. "tfc" or "machines/tfc" ("" = the jailer\'s default)' })
           .regex(JAILER_PARENT_CGROUP_PATTERN),
-        cgroups: z.array(
-          z.string({ error: 'must be "FILE=VALUE", e.g. "memory.max=536870912"' }).regex(JAILER_CGROUP_PATTERN),
-          { error: 'must be an array of "FILE=VALUE" strings, e.g. ["memory.max=536870912", "cpu.max=100000 100000"]' },
-        ),
-        resource_limits: z.array(
-          z.string({ error: 'must be "fsize=N" or "no-file=N"' }).regex(JAILER_RESOURCE_LIMIT_PATTERN),
-          { error: 'must be an array of "fsize=N" / "no-file=N" strings' },
-        ),
-        netns: z
-          .string({ error: 'must be a network namespace path, e.g. "/var/run/netns/tfc" ("" = none)' })
-          .refine((v) => v === '' || v.startsWith('/')),
+        cgroups: z.array(z.string({ error: 'must be "FILE=VALUE", e.g. "memory.max=536870912"' }).regex(JAILER_CGROUP_PATTERN), {
+          error: 'must be an array of "FILE=VALUE" strings, e.g. ["memory.max=536870912", "cpu.max=100000 100000"]',
+        }),
+        resource_limits: z.array(z.string({ error: 'must be "fsize=N" or "no-file=N"' }).regex(JAILER_RESOURCE_LIMIT_PATTERN), {
+          error: 'must be an array of "fsize=N" / "no-file=N" strings',
+        }),
+        netns: z.string({ error: 'must be a network namespace path, e.g. "/var/run/netns/tfc" ("" = none)' }).refine((v) => v === '' || v.startsWith('/')),
       }),
     }),
   }),
@@ -213,9 +211,11 @@ export function crossKeyIssues(doc: Record<string, unknown>): Array<{ path: stri
       const [min, max, target] = [n('min'), n('max'), n('target')];
       if (min !== undefined && max !== undefined && min > max) issues.push({ path: ['pools', name, 'min'], message: `must not exceed max (${max})` });
       if (target !== undefined && max !== undefined && target > max) issues.push({ path: ['pools', name, 'target'], message: `must not exceed max (${max})` });
-      if (target !== undefined && min !== undefined && target < min) issues.push({ path: ['pools', name, 'target'], message: `must not be below min (${min})` });
+      if (target !== undefined && min !== undefined && target < min)
+        issues.push({ path: ['pools', name, 'target'], message: `must not be below min (${min})` });
       const [lease, maxLease] = [n('lease_ms'), n('max_lease_ms')];
-      if (lease !== undefined && maxLease !== undefined && lease > maxLease) issues.push({ path: ['pools', name, 'lease_ms'], message: `must not exceed max_lease_ms (${maxLease})` });
+      if (lease !== undefined && maxLease !== undefined && lease > maxLease)
+        issues.push({ path: ['pools', name, 'lease_ms'], message: `must not exceed max_lease_ms (${maxLease})` });
     }
   }
   const wanted = doc.default_profile;

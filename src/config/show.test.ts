@@ -7,10 +7,7 @@ import { configDocument, loadConfig, renderConfigShow } from './index.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'tfc-show-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
-writeFileSync(
-  join(dir, 'tfc.toml'),
-  ['log_level = "debug"', '', '[profiles.dev]', 'vcpus = 2', 'kernel_args = "console=ttyS0 quiet"'].join('\n'),
-);
+writeFileSync(join(dir, 'tfc.toml'), ['log_level = "debug"', '', '[profiles.dev]', 'vcpus = 2', 'kernel_args = "console=ttyS0 quiet"'].join('\n'));
 const loaded = loadConfig({ cwd: dir, uid: 1000, env: { HOME: '/home/u', TFC_DATA_DIR: '/srv/tfc' } });
 
 describe('renderConfigShow toml', () => {
@@ -28,7 +25,18 @@ describe('renderConfigShow toml', () => {
 
   it('prints tables in schema order, then profiles and pools with the merged fields', () => {
     const headers = out.split('\n').filter((l) => l.startsWith('['));
-    expect(headers).toEqual(['[vmm]', '[vmm.qemu]', '[vmm.firecracker]', '[vmm.firecracker.jailer]', '[images]', '[network]', '[api]', '[profiles.minimal]', '[profiles.dev]', '[pools.default]']);
+    expect(headers).toEqual([
+      '[vmm]',
+      '[vmm.qemu]',
+      '[vmm.firecracker]',
+      '[vmm.firecracker.jailer]',
+      '[images]',
+      '[network]',
+      '[api]',
+      '[profiles.minimal]',
+      '[profiles.dev]',
+      '[pools.default]',
+    ]);
     const dev = out.slice(out.indexOf('[profiles.dev]'));
     expect(dev).toMatch(/vcpus = 2\s+# tfc\.toml:4/);
     expect(dev).toMatch(/memory_mib = 256\s+# default/);

@@ -116,9 +116,7 @@ function isTable(v: unknown): v is Record<string, unknown> {
 
 function renderToml(loaded: LoadedConfig): string {
   const out = [
-    loaded.file
-      ? `# effective tfc configuration; file: ${loaded.file}`
-      : '# effective tfc configuration; no config file (built-in defaults)',
+    loaded.file ? `# effective tfc configuration; file: ${loaded.file}` : '# effective tfc configuration; no config file (built-in defaults)',
     '# each value is followed by its source: default, FILE:LINE or env VAR',
   ];
   const walk = (table: Record<string, unknown>, path: string[]) => {

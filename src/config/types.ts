@@ -176,10 +176,7 @@ export interface Config {
 }
 
 /** Where one effective value came from. */
-export type ValueSource =
-  | { kind: 'default' }
-  | { kind: 'file'; file: string; line?: number }
-  | { kind: 'env'; env: string };
+export type ValueSource = { kind: 'default' } | { kind: 'file'; file: string; line?: number } | { kind: 'env'; env: string };
 
 export interface LoadedConfig {
   config: Config;

@@ -38,7 +38,6 @@ export interface ImageBuildResult {
   steps: Array<{ name: string; ms: number; note?: string }>;
 }
 
-
 interface BuildContext {
   pkg?: KernelPackage;
   key?: string;

@@ -62,9 +62,12 @@ export function resolveImage(layout: DataLayout, name: string): BuiltImage {
   const dir = existsSync(refPath) ? join(layout.images, readFileSync(refPath, 'utf8').trim()) : null;
   const image = dir ? readImageDir(dir) : null;
   if (!image) {
-    throw new ImageNotFoundError(`image "${name}" is not built in ${layout.images}; run \`tfc image build --profile <profile using it>\` (e.g. \`tfc image build\`)`, {
-      details: { image: name },
-    });
+    throw new ImageNotFoundError(
+      `image "${name}" is not built in ${layout.images}; run \`tfc image build --profile <profile using it>\` (e.g. \`tfc image build\`)`,
+      {
+        details: { image: name },
+      },
+    );
   }
   return image;
 }

@@ -7,13 +7,7 @@ import { ImageBuildFailedError } from '../errors/index.js';
  * vsock under Firecracker), block devices and networking. Their
  * dependencies are added automatically from each module's .modinfo.
  */
-export const GUEST_MODULES = [
-  'virtio_mmio',
-  'virtio_console',
-  'virtio_blk',
-  'virtio_net',
-  'vmw_vsock_virtio_transport',
-] as const;
+export const GUEST_MODULES = ['virtio_mmio', 'virtio_console', 'virtio_blk', 'virtio_net', 'vmw_vsock_virtio_transport'] as const;
 
 export interface ResolvedModule {
   name: string;

@@ -31,7 +31,9 @@ export async function resolveKernelPackage(setting: string): Promise<KernelPacka
     name = match[1];
   }
   if (!PACKAGE_NAME.test(name)) {
-    throw new ImageBuildFailedError(`images.kernel_package = "${name}" is not a Debian cloud kernel package name (expected like linux-image-6.1.0-28-cloud-amd64, or "auto")`);
+    throw new ImageBuildFailedError(
+      `images.kernel_package = "${name}" is not a Debian cloud kernel package name (expected like linux-image-6.1.0-28-cloud-amd64, or "auto")`,
+    );
   }
   const show = await runCommand('apt-cache', ['show', '--no-all-versions', name], { allowFailure: true, timeoutMs: 60_000 });
   const text = show.stdout.toString();

@@ -44,7 +44,12 @@ export function createMetrics(pools: () => PoolStatus[]): Metrics {
     buckets: PHASE_BUCKETS_S,
     registers: [registry],
   });
-  const failures = new Counter({ name: 'tfc_vm_create_failures_total', help: 'VM creations (boot or restore) that failed, by error code', labelNames: ['driver', 'code'], registers: [registry] });
+  const failures = new Counter({
+    name: 'tfc_vm_create_failures_total',
+    help: 'VM creations (boot or restore) that failed, by error code',
+    labelNames: ['driver', 'code'],
+    registers: [registry],
+  });
   const allocation = new Histogram({
     name: 'tfc_allocation_seconds',
     help: 'Allocation latency: request to a resumed VM whose agent answered',
@@ -55,15 +60,15 @@ export function createMetrics(pools: () => PoolStatus[]): Metrics {
   for (const field of ['ready', 'booting', 'allocated', 'target'] as const) {
     // Registered with the registry; read at scrape time.
     new Gauge({
-        name: `tfc_pool_${field}`,
-        help: `Pool ${field === 'target' ? 'target size (follows demand)' : `VMs ${field}`}`,
-        labelNames: ['pool'],
-        registers: [registry],
-        collect() {
-          this.reset();
-          for (const p of pools()) this.set({ pool: p.name }, p[field]);
-        },
-      });
+      name: `tfc_pool_${field}`,
+      help: `Pool ${field === 'target' ? 'target size (follows demand)' : `VMs ${field}`}`,
+      labelNames: ['pool'],
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const p of pools()) this.set({ pool: p.name }, p[field]);
+      },
+    });
   }
   return {
     registry,

@@ -46,8 +46,7 @@ const MAX_BANDWIDTH_MBIT = 100_000;
 
 /** Parses one "CIDR[:PORT[-PORT]]" rule; throws INVALID_ARGUMENT naming `key` and the rule. */
 export function parseEgressRule(text: string, key = 'egress rule'): EgressRule {
-  const bad = (why: string) =>
-    new InvalidArgumentError(`${key} "${text}" ${why}; expected CIDR[:PORT[-PORT]] such as "203.0.113.0/24" or "0.0.0.0/0:443"`);
+  const bad = (why: string) => new InvalidArgumentError(`${key} "${text}" ${why}; expected CIDR[:PORT[-PORT]] such as "203.0.113.0/24" or "0.0.0.0/0:443"`);
   const [addr, portText, ...rest] = text.trim().split(':');
   if (rest.length > 0) throw bad('has more than one ":" (IPv6 is not supported: VMs have IPv4 only)');
   const cidr = parseCidr(addr);

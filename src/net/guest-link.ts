@@ -17,7 +17,7 @@ export const GUEST_LINK = {
   guestInterface: 'eth0',
 } as const;
 
-export const GUEST_LINK_CIDR: Cidr = { network: (172 << 24 | 16 << 16) >>> 0, prefix: 30 };
+export const GUEST_LINK_CIDR: Cidr = { network: ((172 << 24) | (16 << 16)) >>> 0, prefix: 30 };
 
 /**
  * Kernel argument the guest init (src/guest/init-script.ts) reads to bring

@@ -65,12 +65,12 @@ export function formatCidr(c: Cidr): string {
 /** True when the two CIDRs share at least one address. */
 export function cidrsOverlap(a: Cidr, b: Cidr): boolean {
   const mask = prefixMask(Math.min(a.prefix, b.prefix));
-  return ((a.network & mask) >>> 0) === ((b.network & mask) >>> 0);
+  return (a.network & mask) >>> 0 === (b.network & mask) >>> 0;
 }
 
 /** True when `ip` (uint32) lies inside `c`. */
 export function cidrContains(c: Cidr, ip: number): boolean {
-  return ((ip & prefixMask(c.prefix)) >>> 0) === c.network;
+  return (ip & prefixMask(c.prefix)) >>> 0 === c.network;
 }
 
 /**

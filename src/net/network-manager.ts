@@ -146,7 +146,10 @@ export class NetworkManager {
       );
       return { uplinkInterface: uplink, masquerading };
     } catch (err) {
-      throw new NetworkSetupFailedError(`could not prepare host networking${this.hostScope ? ` in namespace ${this.hostScope}` : ''}: ${(err as Error).message}`, { cause: err });
+      throw new NetworkSetupFailedError(
+        `could not prepare host networking${this.hostScope ? ` in namespace ${this.hostScope}` : ''}: ${(err as Error).message}`,
+        { cause: err },
+      );
     }
   }
 
@@ -290,9 +293,12 @@ export class NetworkManager {
       await this.deleteNetns(names.netns);
     });
     if (problems.length > 0) {
-      throw new NetworkSetupFailedError(`could not remove the network of VM ${vmId}: ${problems.join('; ')}; its lease is kept until a later destroy or reconcile succeeds`, {
-        details: { vm_id: vmId },
-      });
+      throw new NetworkSetupFailedError(
+        `could not remove the network of VM ${vmId}: ${problems.join('; ')}; its lease is kept until a later destroy or reconcile succeeds`,
+        {
+          details: { vm_id: vmId },
+        },
+      );
     }
     this.options.leases.release(vmId);
   }
@@ -325,7 +331,9 @@ export class NetworkManager {
   async removeHost(): Promise<void> {
     const held = this.options.leases.list();
     if (held.length > 0) {
-      throw new InvalidStateError(`cannot remove host networking: ${held.length} VM network(s) still exist (${held.map((l) => l.vmId).join(', ')}); destroy them first`);
+      throw new InvalidStateError(
+        `cannot remove host networking: ${held.length} VM network(s) still exist (${held.map((l) => l.vmId).join(', ')}); destroy them first`,
+      );
     }
     this.hostReady = null;
     if (await this.hostTableExists()) await this.exec.nftQuery(this.hostScope, ['delete', 'table', 'inet', HOST_TABLE]);
@@ -371,4 +379,3 @@ export function tbfArgs(mbit: number): string[] {
   const burstBytes = Math.max(32 * 1024, Math.ceil((mbit * 1_000_000) / 8 / 100));
   return ['tbf', 'rate', `${mbit}mbit`, 'burst', String(burstBytes), 'latency', '50ms'];
 }
-

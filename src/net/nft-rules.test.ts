@@ -10,7 +10,11 @@ describe('host base table', () => {
   it('creates idempotently (add + flush) and never flushes per-VM chains', () => {
     expect(base).toMatch(/^add table inet tfc\n/);
     expect(base).toContain('add map inet tfc vm_egress { type ifname : verdict ; }');
-    expect(lines(base).filter((l) => l.startsWith('flush'))).toEqual(['flush chain inet tfc forward', 'flush chain inet tfc input', 'flush chain inet tfc postrouting']);
+    expect(lines(base).filter((l) => l.startsWith('flush'))).toEqual([
+      'flush chain inet tfc forward',
+      'flush chain inet tfc input',
+      'flush chain inet tfc postrouting',
+    ]);
   });
 
   it('drops VM to VM before anything can accept it, then dispatches per VM', () => {
@@ -25,7 +29,11 @@ describe('host base table', () => {
 
   it('lets VMs reach only the exposed host ports and masquerades out of the uplink', () => {
     expect(base).toContain('add rule inet tfc input meta l4proto { tcp, udp } th dport { 7000, 7001 } accept');
-    expect(lines(base).filter((l) => l.startsWith('add rule inet tfc input')).at(-1)).toContain('counter drop');
+    expect(
+      lines(base)
+        .filter((l) => l.startsWith('add rule inet tfc input'))
+        .at(-1),
+    ).toContain('counter drop');
     expect(base).toContain('add rule inet tfc postrouting oifname "eth0" ip saddr 10.200.0.0/16 masquerade');
   });
 
@@ -38,7 +46,9 @@ describe('host base table', () => {
   });
 
   it('refuses an interface name that could inject nft syntax', () => {
-    expect(() => renderHostBase({ rangeCidr: '10.200.0.0/16', exposedPorts: [], uplinkInterface: 'x" accept', masquerade: true })).toThrow(/unsafe interface name/);
+    expect(() => renderHostBase({ rangeCidr: '10.200.0.0/16', exposedPorts: [], uplinkInterface: 'x" accept', masquerade: true })).toThrow(
+      /unsafe interface name/,
+    );
   });
 });
 

@@ -64,7 +64,9 @@ export function renderHostBase(input: HostRulesInput): string {
     `add rule ${t} forward oifname ${VM_IFACES} counter drop comment "only the host opens connections to VMs"`,
     `add rule ${t} input iifname != ${VM_IFACES} accept`,
     `add rule ${t} input ct state established,related accept`,
-    ...(input.exposedPorts.length > 0 ? [`add rule ${t} input meta l4proto { tcp, udp } th dport ${portSet(input.exposedPorts)} accept comment "exposed ports"`] : []),
+    ...(input.exposedPorts.length > 0
+      ? [`add rule ${t} input meta l4proto { tcp, udp } th dport ${portSet(input.exposedPorts)} accept comment "exposed ports"`]
+      : []),
     `add rule ${t} input counter drop comment "VM to host"`,
   ];
   if (input.masquerade && input.uplinkInterface) {
@@ -94,16 +96,18 @@ export interface VmChainInput {
 export function renderVmChain(input: VmChainInput): string {
   const t = `inet ${HOST_TABLE}`;
   const c = `${t} ${input.chain}`;
-  return [
-    `add chain ${c}`,
-    `flush chain ${c}`,
-    `add rule ${c} meta nfproto ipv6 counter drop comment "VMs are IPv4 only"`,
-    `add rule ${c} ip saddr != ${input.hostAddress} counter drop comment "spoofed source"`,
-    ...input.policy.allow.map((r) => `add rule ${c} ${ruleMatch(r)} accept`),
-    ...input.policy.deny.map((r) => `add rule ${c} ${ruleMatch(r)} counter drop`),
-    `add rule ${c} accept`,
-    `add element ${t} ${VM_EGRESS_MAP} { ${quoteIf(input.hostVeth)} : jump ${input.chain} }`,
-  ].join('\n') + '\n';
+  return (
+    [
+      `add chain ${c}`,
+      `flush chain ${c}`,
+      `add rule ${c} meta nfproto ipv6 counter drop comment "VMs are IPv4 only"`,
+      `add rule ${c} ip saddr != ${input.hostAddress} counter drop comment "spoofed source"`,
+      ...input.policy.allow.map((r) => `add rule ${c} ${ruleMatch(r)} accept`),
+      ...input.policy.deny.map((r) => `add rule ${c} ${ruleMatch(r)} counter drop`),
+      `add rule ${c} accept`,
+      `add element ${t} ${VM_EGRESS_MAP} { ${quoteIf(input.hostVeth)} : jump ${input.chain} }`,
+    ].join('\n') + '\n'
+  );
 }
 
 /**
@@ -113,13 +117,15 @@ export function renderVmChain(input: VmChainInput): string {
  */
 export function renderVmChainRemoval(input: { chain: string; hostVeth: string }): string {
   const t = `inet ${HOST_TABLE}`;
-  return [
-    `add chain ${t} ${input.chain}`,
-    `add element ${t} ${VM_EGRESS_MAP} { ${quoteIf(input.hostVeth)} : jump ${input.chain} }`,
-    `delete element ${t} ${VM_EGRESS_MAP} { ${quoteIf(input.hostVeth)} }`,
-    `flush chain ${t} ${input.chain}`,
-    `delete chain ${t} ${input.chain}`,
-  ].join('\n') + '\n';
+  return (
+    [
+      `add chain ${t} ${input.chain}`,
+      `add element ${t} ${VM_EGRESS_MAP} { ${quoteIf(input.hostVeth)} : jump ${input.chain} }`,
+      `delete element ${t} ${VM_EGRESS_MAP} { ${quoteIf(input.hostVeth)} }`,
+      `flush chain ${t} ${input.chain}`,
+      `delete chain ${t} ${input.chain}`,
+    ].join('\n') + '\n'
+  );
 }
 
 export interface VmNamespaceRulesInput {
@@ -143,20 +149,24 @@ export function renderVmNamespace(input: VmNamespaceRulesInput): string {
   const t = `ip ${VM_TABLE}`;
   const tap = quoteIf(input.tapName);
   const veth = quoteIf(input.nsVeth);
-  return [
-    `add table ${t}`,
-    `add chain ${t} prerouting { type nat hook prerouting priority dstnat ; policy accept ; }`,
-    `add chain ${t} postrouting { type nat hook postrouting priority srcnat ; policy accept ; }`,
-    `add chain ${t} input { type filter hook input priority filter ; policy accept ; }`,
-    `add chain ${t} forward { type filter hook forward priority filter ; policy accept ; }`,
-    `add rule ${t} prerouting iifname ${veth} ip daddr ${input.hostAddress} dnat to ${input.guestIp}`,
-    ...(input.exposedPorts.length > 0
-      ? [`add rule ${t} prerouting iifname ${tap} ip daddr ${input.gatewayIp} meta l4proto { tcp, udp } th dport ${portSet(input.exposedPorts)} dnat to ${input.hostVethIp}`]
-      : []),
-    `add rule ${t} postrouting oifname ${veth} ip saddr ${input.guestIp} snat to ${input.hostAddress}`,
-    `add rule ${t} input iifname ${tap} ct state established,related accept`,
-    `add rule ${t} input iifname ${tap} icmp type echo-request accept`,
-    `add rule ${t} input iifname ${tap} counter drop`,
-    `add rule ${t} forward iifname ${tap} ip saddr != ${input.guestIp} counter drop comment "spoofed source"`,
-  ].join('\n') + '\n';
+  return (
+    [
+      `add table ${t}`,
+      `add chain ${t} prerouting { type nat hook prerouting priority dstnat ; policy accept ; }`,
+      `add chain ${t} postrouting { type nat hook postrouting priority srcnat ; policy accept ; }`,
+      `add chain ${t} input { type filter hook input priority filter ; policy accept ; }`,
+      `add chain ${t} forward { type filter hook forward priority filter ; policy accept ; }`,
+      `add rule ${t} prerouting iifname ${veth} ip daddr ${input.hostAddress} dnat to ${input.guestIp}`,
+      ...(input.exposedPorts.length > 0
+        ? [
+            `add rule ${t} prerouting iifname ${tap} ip daddr ${input.gatewayIp} meta l4proto { tcp, udp } th dport ${portSet(input.exposedPorts)} dnat to ${input.hostVethIp}`,
+          ]
+        : []),
+      `add rule ${t} postrouting oifname ${veth} ip saddr ${input.guestIp} snat to ${input.hostAddress}`,
+      `add rule ${t} input iifname ${tap} ct state established,related accept`,
+      `add rule ${t} input iifname ${tap} icmp type echo-request accept`,
+      `add rule ${t} input iifname ${tap} counter drop`,
+      `add rule ${t} forward iifname ${tap} ip saddr != ${input.guestIp} counter drop comment "spoofed source"`,
+    ].join('\n') + '\n'
+  );
 }

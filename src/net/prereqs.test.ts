@@ -25,8 +25,17 @@ describe('network prerequisites', () => {
   });
 
   it('fails with NETWORK_UNAVAILABLE listing each failed check and its fix', () => {
-    expect(() => assertNetworkAvailable([{ name: 'tool nft', status: 'fail', detail: 'not found', fix: 'apt-get install nftables' }, { name: 'x', status: 'warn', detail: 'meh', fix: 'y' }])).toThrow(
-      expect.objectContaining({ code: 'NETWORK_UNAVAILABLE', status: 500, message: expect.stringMatching(/tool nft: not found \(fix: apt-get install nftables\)$/) }),
+    expect(() =>
+      assertNetworkAvailable([
+        { name: 'tool nft', status: 'fail', detail: 'not found', fix: 'apt-get install nftables' },
+        { name: 'x', status: 'warn', detail: 'meh', fix: 'y' },
+      ]),
+    ).toThrow(
+      expect.objectContaining({
+        code: 'NETWORK_UNAVAILABLE',
+        status: 500,
+        message: expect.stringMatching(/tool nft: not found \(fix: apt-get install nftables\)$/),
+      }),
     );
     expect(() => assertNetworkAvailable([{ name: 'a', status: 'ok', detail: '' }])).not.toThrow();
   });

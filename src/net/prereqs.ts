@@ -103,8 +103,7 @@ export function checkNetworkPrereqs(): NetworkCheck[] {
 export function assertNetworkAvailable(checks: NetworkCheck[] = checkNetworkPrereqs()): void {
   const failed = checks.filter((c) => c.status === 'fail');
   if (failed.length === 0) return;
-  throw new NetworkUnavailableError(
-    `VM networking is unavailable on this host: ${failed.map((c) => `${c.name}: ${c.detail} (fix: ${c.fix})`).join('; ')}`,
-    { details: { failed: failed.map((c) => c.name) } },
-  );
+  throw new NetworkUnavailableError(`VM networking is unavailable on this host: ${failed.map((c) => `${c.name}: ${c.detail} (fix: ${c.fix})`).join('; ')}`, {
+    details: { failed: failed.map((c) => c.name) },
+  });
 }

@@ -23,7 +23,9 @@ describe('pools.NAME.lease_ms / max_lease_ms', () => {
   });
 
   it('refuses a lease above the maximum, and out-of-range values, naming the key and the rule', () => {
-    expect(() => load('[pools.default]\nlease_ms = 120000\nmax_lease_ms = 60000\n')).toThrow(/pools\.default\.lease_ms = 120000: must not exceed max_lease_ms \(60000\)/);
+    expect(() => load('[pools.default]\nlease_ms = 120000\nmax_lease_ms = 60000\n')).toThrow(
+      /pools\.default\.lease_ms = 120000: must not exceed max_lease_ms \(60000\)/,
+    );
     expect(() => load('[pools.default]\nlease_ms = 10\n')).toThrow(/pools\.default\.lease_ms = 10: must be an integer from 1000 to 604800000/);
   });
 });

@@ -23,12 +23,15 @@ export class PoolManager {
       const profile = resolveProfile(config, poolConfig.profile);
       this.pools.set(
         poolConfig.name,
-        new Pool(poolConfig, profile, {
-          create: (p) => this.snapshots.clone(p),
-          destroy: (vm, reason) => this.service.destroy(vm, reason),
-        },
-        undefined,
-        onEvent,
+        new Pool(
+          poolConfig,
+          profile,
+          {
+            create: (p) => this.snapshots.clone(p),
+            destroy: (vm, reason) => this.service.destroy(vm, reason),
+          },
+          undefined,
+          onEvent,
         ),
       );
     }

@@ -66,9 +66,22 @@ function backend(options: { delayMs?: number; fail?: () => boolean; destroyError
 const profile = { name: 'minimal' } as Profile;
 function config(over: Partial<PoolConfig> = {}): PoolConfig {
   return {
-    name: 'p', profile: 'minimal', min: 1, max: 3, target: 2, mode: 'fresh', prewarmState: 'running', refillConcurrency: 2,
-    strategy: 'first-available', strategySeed: 1, maxUses: 100, maxAgeMs: 3_600_000, healthIntervalMs: 3_600_000, allocateTimeoutMs: 1000,
-    leaseMs: 600_000, maxLeaseMs: 3_600_000,
+    name: 'p',
+    profile: 'minimal',
+    min: 1,
+    max: 3,
+    target: 2,
+    mode: 'fresh',
+    prewarmState: 'running',
+    refillConcurrency: 2,
+    strategy: 'first-available',
+    strategySeed: 1,
+    maxUses: 100,
+    maxAgeMs: 3_600_000,
+    healthIntervalMs: 3_600_000,
+    allocateTimeoutMs: 1000,
+    leaseMs: 600_000,
+    maxLeaseMs: 3_600_000,
     ...over,
   };
 }

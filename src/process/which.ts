@@ -9,9 +9,7 @@ import { delimiter, isAbsolute, join } from 'node:path';
 export function findExecutable(name: string, envPath = process.env.PATH ?? ''): string | null {
   const candidates = name.includes('/')
     ? [isAbsolute(name) ? name : join(process.cwd(), name)]
-    : [...envPath.split(delimiter), '/usr/local/sbin', '/usr/sbin', '/sbin']
-        .filter((d) => d.length > 0)
-        .map((d) => join(d, name));
+    : [...envPath.split(delimiter), '/usr/local/sbin', '/usr/sbin', '/sbin'].filter((d) => d.length > 0).map((d) => join(d, name));
   for (const candidate of candidates) {
     try {
       accessSync(candidate, constants.X_OK);

@@ -31,11 +31,26 @@ export function privilegeChecks(config: Config, qemuHelp: string | null): Privil
   const { dropPrivileges, uidRangeStart, uidCount } = config.security;
   const root = process.getuid?.() === 0;
   if (!dropPrivileges) {
-    checks.push({ name: 'qemu privileges', status: 'warn', detail: `security.drop_privileges = false: QEMU runs as ${root ? 'root' : `uid ${process.getuid?.()}`} without -sandbox`, fix: 'set security.drop_privileges = true (the default)' });
+    checks.push({
+      name: 'qemu privileges',
+      status: 'warn',
+      detail: `security.drop_privileges = false: QEMU runs as ${root ? 'root' : `uid ${process.getuid?.()}`} without -sandbox`,
+      fix: 'set security.drop_privileges = true (the default)',
+    });
   } else if (!root) {
-    checks.push({ name: 'qemu privileges', status: 'warn', detail: `tfc runs as uid ${process.getuid?.()}, not root: QEMU runs as that same user (it cannot switch to a uid of its own), without -sandbox`, fix: 'run the daemon as root to give every VM its own uid and a seccomp sandbox' });
+    checks.push({
+      name: 'qemu privileges',
+      status: 'warn',
+      detail: `tfc runs as uid ${process.getuid?.()}, not root: QEMU runs as that same user (it cannot switch to a uid of its own), without -sandbox`,
+      fix: 'run the daemon as root to give every VM its own uid and a seccomp sandbox',
+    });
   } else if (qemuHelp !== null && !(/-sandbox/.test(qemuHelp) && /-runas/.test(qemuHelp))) {
-    checks.push({ name: 'qemu privileges', status: 'fail', detail: 'this QEMU lacks -sandbox (seccomp) or -runas; VMs would fail to start', fix: 'install Debian\'s qemu-system-x86 (built with seccomp), or set security.drop_privileges = false' });
+    checks.push({
+      name: 'qemu privileges',
+      status: 'fail',
+      detail: 'this QEMU lacks -sandbox (seccomp) or -runas; VMs would fail to start',
+      fix: "install Debian's qemu-system-x86 (built with seccomp), or set security.drop_privileges = false",
+    });
   } else {
     const leases = new UidLeases(uidLeaseDir(config.dataDir), { start: uidRangeStart, count: uidCount }).leases().length;
     checks.push({
@@ -60,9 +75,18 @@ export function privilegeChecks(config: Config, qemuHelp: string | null): Privil
   if (openLogs.length) loose.push(`${openLogs.length} console log(s) readable by others`);
   checks.push(
     dirMode === null
-      ? { name: 'file modes', status: 'ok', detail: `${dataDir} does not exist yet; it is created 0700 (database and logs 0600, golden snapshots root-owned 0444)` }
+      ? {
+          name: 'file modes',
+          status: 'ok',
+          detail: `${dataDir} does not exist yet; it is created 0700 (database and logs 0600, golden snapshots root-owned 0444)`,
+        }
       : loose.length
-        ? { name: 'file modes', status: 'warn', detail: loose.join('; '), fix: 'start `tfc serve` (or any command that opens the store) once: it tightens the data dir' }
+        ? {
+            name: 'file modes',
+            status: 'warn',
+            detail: loose.join('; '),
+            fix: 'start `tfc serve` (or any command that opens the store) once: it tightens the data dir',
+          }
         : { name: 'file modes', status: 'ok', detail: `${dataDir} 0700, database and console logs 0600, golden snapshots root-owned 0444` },
   );
   return checks;

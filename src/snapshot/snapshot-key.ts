@@ -18,5 +18,7 @@ export interface SnapshotKeyInput {
 /** SHA256 over everything a clone depends on; any change means a new golden snapshot. */
 export function snapshotKey(input: SnapshotKeyInput): string {
   const ordered = Object.fromEntries(Object.entries(input).sort(([a], [b]) => a.localeCompare(b)));
-  return createHash('sha256').update(JSON.stringify({ format: SNAPSHOT_FORMAT, ...ordered })).digest('hex');
+  return createHash('sha256')
+    .update(JSON.stringify({ format: SNAPSHOT_FORMAT, ...ordered }))
+    .digest('hex');
 }

@@ -25,7 +25,9 @@ export function openDatabase(path: string): Db {
     }
     db = new Database(path);
   } catch (err) {
-    throw new StoreError(`cannot open state database ${path}: ${(err as Error).message}; check data_dir (env TFC_DATA_DIR) and its permissions`, { cause: err });
+    throw new StoreError(`cannot open state database ${path}: ${(err as Error).message}; check data_dir (env TFC_DATA_DIR) and its permissions`, {
+      cause: err,
+    });
   }
   db.pragma('journal_mode = WAL');
   if (path !== ':memory:') for (const suffix of ['-wal', '-shm']) tighten(path + suffix, 0o600);
@@ -40,7 +42,9 @@ function migrate(db: Db, path: string): void {
   const current = (db.prepare('SELECT MAX(version) AS v FROM schema_migrations').get() as { v: number | null }).v ?? 0;
   const latest = MIGRATIONS[MIGRATIONS.length - 1]?.version ?? 0;
   if (current > latest) {
-    throw new StoreError(`state database ${path} has schema version ${current}, newer than this tfc build supports (${latest}); upgrade tfc or use another data_dir`);
+    throw new StoreError(
+      `state database ${path} has schema version ${current}, newer than this tfc build supports (${latest}); upgrade tfc or use another data_dir`,
+    );
   }
   for (const m of MIGRATIONS) {
     if (m.version <= current) continue;

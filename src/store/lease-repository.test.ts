@@ -34,7 +34,12 @@ describe('LeaseRepository on a real SQLite file', () => {
 
     db = openDatabase(path);
     const again = new LeaseRepository(db);
-    expect(again.list().map((l) => `${l.vmId}=${l.hostAddress}`).sort()).toEqual(['vm-b=10.9.0.6', 'vm-c=10.9.0.2']);
+    expect(
+      again
+        .list()
+        .map((l) => `${l.vmId}=${l.hostAddress}`)
+        .sort(),
+    ).toEqual(['vm-b=10.9.0.6', 'vm-c=10.9.0.2']);
     expect(again.get('vm-b')?.netns).toBe('tfc-b');
     expect(again.get('nope')).toBeNull();
     db.close();
@@ -65,7 +70,9 @@ describe('LeaseRepository on a real SQLite file', () => {
     const repo = new LeaseRepository(db);
     repo.allocate('vm-a', 'tfc-a', lowestFree);
     db.pragma('query_only = ON');
-    expect(() => repo.release('vm-a')).toThrow(expect.objectContaining({ code: 'STORE_ERROR', message: expect.stringContaining('release the network lease of VM vm-a') }));
+    expect(() => repo.release('vm-a')).toThrow(
+      expect.objectContaining({ code: 'STORE_ERROR', message: expect.stringContaining('release the network lease of VM vm-a') }),
+    );
     expect(() => repo.allocate('vm-b', 'tfc-b', lowestFree)).toThrow(/read-only/);
     expect(repo.pendingReleases).toEqual(['vm-a']);
     db.pragma('query_only = OFF');

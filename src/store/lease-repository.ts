@@ -65,25 +65,29 @@ export class LeaseRepository {
    * a lease (release it first); `choose` must be synchronous and pure.
    */
   allocate(vmId: string, netns: string, choose: (taken: ReadonlySet<string>) => LeaseChoice | null): LeaseRecord | null {
-    return guardStore(`lease a network address to VM ${vmId}`, this.db.name, () => this.afterPending(() => this.db
-      .transaction((): LeaseRecord | null => {
-        this.deletePending();
-        const existing = this.get(vmId);
-        if (existing) {
-          throw new InvalidStateError(`VM ${vmId} already holds network lease ${existing.hostAddress} (${existing.subnet}); destroy its network first`, {
-            details: { vm_id: vmId, host_address: existing.hostAddress },
-          });
-        }
-        const taken = new Set((this.db.prepare('SELECT subnet FROM network_leases').all() as Array<{ subnet: string }>).map((r) => r.subnet));
-        const choice = choose(taken);
-        if (!choice) return null;
-        const record: LeaseRecord = { vmId, hostAddress: choice.hostAddress, subnet: choice.subnet, netns, createdAt: new Date().toISOString() };
+    return guardStore(`lease a network address to VM ${vmId}`, this.db.name, () =>
+      this.afterPending(() =>
         this.db
-          .prepare('INSERT INTO network_leases (vm_id, host_address, subnet, netns, created_at) VALUES (@vmId, @hostAddress, @subnet, @netns, @createdAt)')
-          .run(record);
-        return record;
-      })
-      .immediate()));
+          .transaction((): LeaseRecord | null => {
+            this.deletePending();
+            const existing = this.get(vmId);
+            if (existing) {
+              throw new InvalidStateError(`VM ${vmId} already holds network lease ${existing.hostAddress} (${existing.subnet}); destroy its network first`, {
+                details: { vm_id: vmId, host_address: existing.hostAddress },
+              });
+            }
+            const taken = new Set((this.db.prepare('SELECT subnet FROM network_leases').all() as Array<{ subnet: string }>).map((r) => r.subnet));
+            const choice = choose(taken);
+            if (!choice) return null;
+            const record: LeaseRecord = { vmId, hostAddress: choice.hostAddress, subnet: choice.subnet, netns, createdAt: new Date().toISOString() };
+            this.db
+              .prepare('INSERT INTO network_leases (vm_id, host_address, subnet, netns, created_at) VALUES (@vmId, @hostAddress, @subnet, @netns, @createdAt)')
+              .run(record);
+            return record;
+          })
+          .immediate(),
+      ),
+    );
   }
 
   /**

@@ -8,7 +8,19 @@ import { LeaseRepository } from './lease-repository.js';
 import { storeHint, toStoreError } from './store-error.js';
 import { VmRepository } from './vm-repository.js';
 
-const vm = (id: string) => ({ id, driver: 'qemu', profile: 'minimal', imageDigest: null, state: 'creating', accel: null, vcpus: 1, memoryMib: 256, pid: null, runDir: null, consoleLog: null });
+const vm = (id: string) => ({
+  id,
+  driver: 'qemu',
+  profile: 'minimal',
+  imageDigest: null,
+  state: 'creating',
+  accel: null,
+  vcpus: 1,
+  memoryMib: 256,
+  pid: null,
+  runDir: null,
+  consoleLog: null,
+});
 
 describe('store failures become STORE_ERROR naming the operation, the file and the fix', () => {
   let dir = '';

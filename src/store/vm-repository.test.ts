@@ -15,18 +15,36 @@ describe('VmRepository on a real SQLite file', () => {
     let db = openDatabase(path);
     expect(db.pragma('journal_mode', { simple: true })).toBe('wal');
     const repo = new VmRepository(db);
-    repo.insert({ id: 'vm-1', driver: 'qemu', profile: 'minimal', imageDigest: 'abc', state: 'creating', accel: null, vcpus: 1, memoryMib: 256, pid: null, runDir: '/r', consoleLog: '/l' });
+    repo.insert({
+      id: 'vm-1',
+      driver: 'qemu',
+      profile: 'minimal',
+      imageDigest: 'abc',
+      state: 'creating',
+      accel: null,
+      vcpus: 1,
+      memoryMib: 256,
+      pid: null,
+      runDir: '/r',
+      consoleLog: '/l',
+    });
     repo.transition('vm-1', 'creating', 'booting');
     repo.setError('vm-1', 'VM_BOOT_TIMEOUT', 'slow');
     repo.transition('vm-1', 'booting', 'failed', 'boot timed out');
-    repo.recordPhases('vm-1', 'boot', [{ name: 'spawn_vmm', ms: 12.5 }, { name: 'kernel', ms: 3000 }]);
+    repo.recordPhases('vm-1', 'boot', [
+      { name: 'spawn_vmm', ms: 12.5 },
+      { name: 'kernel', ms: 3000 },
+    ]);
     db.close();
 
     db = openDatabase(path); // migrations are idempotent
     const again = new VmRepository(db);
     expect(again.get('vm-1')).toMatchObject({ state: 'failed', errorCode: 'VM_BOOT_TIMEOUT' });
     expect(again.transitions('vm-1').map((t) => `${t.from}->${t.to}`)).toEqual(['null->creating', 'creating->booting', 'booting->failed']);
-    expect(again.phases('vm-1', 'boot')).toEqual([{ name: 'spawn_vmm', ms: 12.5 }, { name: 'kernel', ms: 3000 }]);
+    expect(again.phases('vm-1', 'boot')).toEqual([
+      { name: 'spawn_vmm', ms: 12.5 },
+      { name: 'kernel', ms: 3000 },
+    ]);
     expect(again.list({ states: ['failed'] }).map((v) => v.id)).toEqual(['vm-1']);
     expect(() => again.get('nope')).toThrow(/no VM with id "nope"/);
     db.close();

@@ -100,24 +100,28 @@ export class VmRepository {
   /** Inserts a new VM with its first transition (null -> state). Throws on a duplicate id, STORE_ERROR. */
   insert(vm: Omit<VmRecord, 'createdAt' | 'updatedAt' | 'errorCode' | 'errorMessage' | 'ownerPid' | 'ownerStart'>): void {
     const now = new Date().toISOString();
-    this.write(`record the creation of VM ${vm.id}`, () => this.db.transaction(() => {
-      this.db
-        .prepare(
-          `INSERT INTO vms (id, driver, profile, image_digest, state, accel, vcpus, memory_mib, pid, run_dir, console_log, owner_pid, owner_start, created_at, updated_at)
+    this.write(`record the creation of VM ${vm.id}`, () =>
+      this.db.transaction(() => {
+        this.db
+          .prepare(
+            `INSERT INTO vms (id, driver, profile, image_digest, state, accel, vcpus, memory_mib, pid, run_dir, console_log, owner_pid, owner_start, created_at, updated_at)
            VALUES (@id, @driver, @profile, @imageDigest, @state, @accel, @vcpus, @memoryMib, @pid, @runDir, @consoleLog, @ownerPid, @ownerStart, @now, @now)`,
-        )
-        .run({ ...vm, ownerPid: process.pid, ownerStart: OWN_START, now });
-      this.db.prepare('INSERT INTO vm_transitions (vm_id, from_state, to_state, reason, at) VALUES (?, NULL, ?, ?, ?)').run(vm.id, vm.state, 'created', now);
-    })());
+          )
+          .run({ ...vm, ownerPid: process.pid, ownerStart: OWN_START, now });
+        this.db.prepare('INSERT INTO vm_transitions (vm_id, from_state, to_state, reason, at) VALUES (?, NULL, ?, ?, ?)').run(vm.id, vm.state, 'created', now);
+      })(),
+    );
   }
 
   /** Records a state change and its reason in one transaction. Throws STORE_ERROR. */
   transition(id: string, from: string, to: string, reason?: string): void {
     const now = new Date().toISOString();
-    this.write(`record VM ${id} going from ${from} to ${to}`, () => this.db.transaction(() => {
-      this.db.prepare('UPDATE vms SET state = ?, updated_at = ? WHERE id = ?').run(to, now, id);
-      this.db.prepare('INSERT INTO vm_transitions (vm_id, from_state, to_state, reason, at) VALUES (?, ?, ?, ?, ?)').run(id, from, to, reason ?? null, now);
-    })());
+    this.write(`record VM ${id} going from ${from} to ${to}`, () =>
+      this.db.transaction(() => {
+        this.db.prepare('UPDATE vms SET state = ?, updated_at = ? WHERE id = ?').run(to, now, id);
+        this.db.prepare('INSERT INTO vm_transitions (vm_id, from_state, to_state, reason, at) VALUES (?, ?, ?, ?, ?)').run(id, from, to, reason ?? null, now);
+      })(),
+    );
   }
 
   /** Records why a VM failed (shown by `tfc vm get`). Throws STORE_ERROR. */
@@ -135,11 +139,13 @@ export class VmRepository {
 
   /** Replaces the phases of one kind ('boot', 'restore', 'run') for a VM. Throws STORE_ERROR. */
   recordPhases(id: string, kind: string, phases: readonly PhaseRecord[]): void {
-    this.write(`record the ${kind} phases of VM ${id}`, () => this.db.transaction(() => {
-      this.db.prepare('DELETE FROM vm_phases WHERE vm_id = ? AND kind = ?').run(id, kind);
-      const insert = this.db.prepare('INSERT INTO vm_phases (vm_id, kind, seq, name, ms) VALUES (?, ?, ?, ?, ?)');
-      phases.forEach((p, i) => insert.run(id, kind, i, p.name, p.ms));
-    })());
+    this.write(`record the ${kind} phases of VM ${id}`, () =>
+      this.db.transaction(() => {
+        this.db.prepare('DELETE FROM vm_phases WHERE vm_id = ? AND kind = ?').run(id, kind);
+        const insert = this.db.prepare('INSERT INTO vm_phases (vm_id, kind, seq, name, ms) VALUES (?, ?, ?, ?, ?)');
+        phases.forEach((p, i) => insert.run(id, kind, i, p.name, p.ms));
+      })(),
+    );
   }
 
   /** Throws VmNotFoundError when absent. */
@@ -151,7 +157,9 @@ export class VmRepository {
 
   /** VMs not stopped whose owner process is still running (this one included). */
   ownedByLiveProcesses(): VmRecord[] {
-    return this.list({ states: ['creating', 'booting', 'running', 'paused', 'stopping', 'failed'] }).filter((v) => isSameProcessAlive(v.ownerPid, v.ownerStart));
+    return this.list({ states: ['creating', 'booting', 'running', 'paused', 'stopping', 'failed'] }).filter((v) =>
+      isSameProcessAlive(v.ownerPid, v.ownerStart),
+    );
   }
 
   list(filter: { states?: string[] } = {}): VmRecord[] {

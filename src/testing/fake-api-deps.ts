@@ -82,7 +82,10 @@ export function fakeVm(): FakeVm {
     },
     async *readFileChunks(path) {
       const data = vm.files.get(path);
-      if (!data) throw new AgentError(`guest agent read_file failed (FILE_NOT_FOUND): ${path}: No such file or directory`, { details: { agent_code: 'FILE_NOT_FOUND', op: 'read_file' } });
+      if (!data)
+        throw new AgentError(`guest agent read_file failed (FILE_NOT_FOUND): ${path}: No such file or directory`, {
+          details: { agent_code: 'FILE_NOT_FOUND', op: 'read_file' },
+        });
       for (let at = 0; at < data.length; at += vm.chunkBytes) yield data.subarray(at, at + vm.chunkBytes);
     },
     async pause() {

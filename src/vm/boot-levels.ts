@@ -22,7 +22,17 @@ export const BOOT_LEVEL_PRESETS: readonly BootLevelPreset[] = [
   { level: 'standard', adds: ['quiet'], why: 'no kernel log on the serial console (printing it is slow on an emulated UART)' },
   {
     level: 'fast',
-    adds: ['loglevel=0', 'no_timer_check', 'cryptomgr.notests', 'random.trust_cpu=on', '8250.nr_uarts=1', 'i8042.noaux', 'i8042.nomux', 'i8042.nopnp', 'i8042.dumbkbd'],
+    adds: [
+      'loglevel=0',
+      'no_timer_check',
+      'cryptomgr.notests',
+      'random.trust_cpu=on',
+      '8250.nr_uarts=1',
+      'i8042.noaux',
+      'i8042.nomux',
+      'i8042.nopnp',
+      'i8042.dumbkbd',
+    ],
     why: 'skip crypto self-tests, timer checks, probing of absent UARTs and the PS/2 controller; trust the CPU RNG for early entropy',
   },
   {

@@ -106,7 +106,9 @@ const agentReady: Step<BootContext> = {
       ctx.hello = await Promise.race([hello, exited.then(() => hello)]);
     } catch (err) {
       if (hasCode(err, 'AGENT_TIMEOUT')) {
-        throw new VmBootTimeoutError(`the guest agent did not answer within the boot timeout; last console lines:\n${ctx.instance!.consoleTail(15)}`, { cause: err });
+        throw new VmBootTimeoutError(`the guest agent did not answer within the boot timeout; last console lines:\n${ctx.instance!.consoleTail(15)}`, {
+          cause: err,
+        });
       }
       throw err;
     } finally {
@@ -155,9 +157,5 @@ export function coldBootSteps(): StepList<BootContext> {
  * answers: prepare, spawn_vmm, load_snapshot, resume, agent_ready, refresh_guest.
  */
 export function restoreSteps(): StepList<BootContext> {
-  return coldBootSteps()
-    .replace('configure', loadSnapshot)
-    .replace('start', resume)
-    .remove('kernel')
-    .insertAfter('agent_ready', refreshGuest);
+  return coldBootSteps().replace('configure', loadSnapshot).replace('start', resume).remove('kernel').insertAfter('agent_ready', refreshGuest);
 }

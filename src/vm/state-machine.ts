@@ -48,7 +48,9 @@ export class VmStateMachine {
    */
   transition(to: VmState, reason?: string): void {
     if (!this.canTransition(to)) {
-      throw new InvalidStateError(`VM ${this.vmId} cannot go from ${this.current} to ${to}`, { details: { vm_id: this.vmId, state: this.current, target: to } });
+      throw new InvalidStateError(`VM ${this.vmId} cannot go from ${this.current} to ${to}`, {
+        details: { vm_id: this.vmId, state: this.current, target: to },
+      });
     }
     const from = this.current;
     this.current = to;

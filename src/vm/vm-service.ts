@@ -43,7 +43,6 @@ export interface VmServiceOptions {
   observer?: { vmReady(vm: Vm): void; vmFailed(driver: string, code: string): void };
 }
 
-
 /**
  * Creates and tracks VMs: picks the driver, resolves the image, assigns an
  * id and paths, boots. Owns every VM it created until stopped; `stopAll`
@@ -63,7 +62,10 @@ export class VmService {
    */
   async create(request: CreateVmRequest): Promise<Vm> {
     const prepared = this.prepare(request);
-    return this.track(Vm.boot({ ...prepared, ...(request.snapshotMemoryPath ? { snapshotMemoryPath: request.snapshotMemoryPath } : {}) }), prepared.driver.name);
+    return this.track(
+      Vm.boot({ ...prepared, ...(request.snapshotMemoryPath ? { snapshotMemoryPath: request.snapshotMemoryPath } : {}) }),
+      prepared.driver.name,
+    );
   }
 
   /**
@@ -121,7 +123,9 @@ export class VmService {
     this.pruneConsoleLogs();
     const wantsNetwork = request.profile.network?.enabled === true;
     if (wantsNetwork && !this.options.networks) {
-      throw new NetworkUnavailableError(`profile ${request.profile.name} enables networking, but this tfc process has no network manager (networking needs root; see tfc doctor)`);
+      throw new NetworkUnavailableError(
+        `profile ${request.profile.name} enables networking, but this tfc process has no network manager (networking needs root; see tfc doctor)`,
+      );
     }
     const { network } = request.profile;
     return {

@@ -34,8 +34,6 @@ export interface VmBootOptions {
   network?: { manager: NetworkManager; policy?: EgressPolicy };
 }
 
-
-
 /**
  * One microVM: its lifecycle state (persisted on every change), its VMM
  * instance, its agent connection and everything to undo. Created only by
@@ -148,7 +146,9 @@ export class Vm {
       // Undo first: recording the failure may fail too (disk full) and must not leak anything.
       await vm.cleanup.run();
       ignoreStoreFailure(() => options.repo.recordPhases(options.id, kind, vm.phases));
-      ignoreStoreFailure(() => options.repo.setError(options.id, err instanceof TfcError ? err.code : 'INTERNAL', err instanceof Error ? err.message : String(err)));
+      ignoreStoreFailure(() =>
+        options.repo.setError(options.id, err instanceof TfcError ? err.code : 'INTERNAL', err instanceof Error ? err.message : String(err)),
+      );
       ignoreStoreFailure(() => vm.sm.transition('failed', `${kind} failed in ${failed?.step ?? 'unknown step'}`));
       throw err;
     }
@@ -232,7 +232,11 @@ export class Vm {
   }
 
   /** Streams `source` into `path` in bounded chunks (AgentClient.writeFileFrom). Throws as writeFile, InvalidStateError. */
-  async writeFileFrom(path: string, source: AsyncIterable<Buffer>, options: { mode?: number; mkdirs?: boolean; chunkBytes?: number } = {}): Promise<{ bytes: number }> {
+  async writeFileFrom(
+    path: string,
+    source: AsyncIterable<Buffer>,
+    options: { mode?: number; mkdirs?: boolean; chunkBytes?: number } = {},
+  ): Promise<{ bytes: number }> {
     this.sm.require('write a file in', ['running']);
     return this.agentClient!.writeFileFrom(path, source, options);
   }

@@ -41,8 +41,19 @@ import { VsockDevice } from './vsock.mjs';
 
 const VERSION = process.env.FAKE_FC_VERSION || '1.12.0';
 const VALUE_FLAGS = new Set([
-  'api-sock', 'id', 'level', 'log-path', 'seccomp-filter', 'config-file', 'metadata', 'module',
-  'http-api-max-payload-size', 'mmds-size-limit', 'start-time-us', 'start-time-cpu-us', 'parent-cpu-time-us',
+  'api-sock',
+  'id',
+  'level',
+  'log-path',
+  'seccomp-filter',
+  'config-file',
+  'metadata',
+  'module',
+  'http-api-max-payload-size',
+  'mmds-size-limit',
+  'start-time-us',
+  'start-time-cpu-us',
+  'parent-cpu-time-us',
   'describe-snapshot',
 ]);
 const BOOL_FLAGS = new Set(['version', 'help', 'show-level', 'show-log-origin', 'boot-timer', 'no-seccomp', 'no-api', 'snapshot-version', 'enable-pci']);
@@ -98,7 +109,19 @@ if (process.env.FAKE_FC_DROP_TO) {
 }
 const t0 = performance.now();
 const reportPath = process.env.FAKE_FC_REPORT?.replaceAll('{id}', instanceId);
-const report = { fake: 'fake-firecracker', version: VERSION, id: instanceId, apiSock, argv: process.argv.slice(2), pid: process.pid, startedAt: new Date().toISOString(), exit: null, requests: [], violations: [], events: [] };
+const report = {
+  fake: 'fake-firecracker',
+  version: VERSION,
+  id: instanceId,
+  apiSock,
+  argv: process.argv.slice(2),
+  pid: process.pid,
+  startedAt: new Date().toISOString(),
+  exit: null,
+  requests: [],
+  violations: [],
+  events: [],
+};
 const lm = new LogMetrics({ id: instanceId, startupUs: Math.round(t0 * 1000), startupCpuUs: process.cpuUsage().user + process.cpuUsage().system });
 let vsock = null;
 let shuttingDown = false;
@@ -181,7 +204,9 @@ const VALID_ID = /^[\p{L}\p{N}_]+$/u;
 async function dispatch(method, url, raw, entry) {
   const refuse = (message, violations, status = 400) => ({ status, fault: message, violations });
   if (raw.length > maxPayloadBytes) {
-    return refuse(`Request payload with size ${raw.length} is larger than the limit of ${maxPayloadBytes} allowed by server.`, [{ kind: 'rule', rule: 'payload-too-large' }]);
+    return refuse(`Request payload with size ${raw.length} is larger than the limit of ${maxPayloadBytes} allowed by server.`, [
+      { kind: 'rule', rule: 'payload-too-large' },
+    ]);
   }
   let body;
   if (raw.length > 0) {
@@ -206,7 +231,8 @@ async function dispatch(method, url, raw, entry) {
   entry.operationId = operation.operationId;
   for (const value of Object.values(pathParams)) {
     if (value === '') return refuse('The ID cannot be empty.', [{ kind: 'rule', rule: 'invalid-id' }]);
-    if (!VALID_ID.test(value)) return refuse('API Resource IDs can only contain alphanumeric characters and underscores.', [{ kind: 'rule', rule: 'invalid-id' }]);
+    if (!VALID_ID.test(value))
+      return refuse('API Resource IDs can only contain alphanumeric characters and underscores.', [{ kind: 'rule', rule: 'invalid-id' }]);
   }
   const violations = spec.validateRequest(method, url, body);
   if (violations.length) {
@@ -233,7 +259,15 @@ async function onRequest(req, res) {
   const raw = Buffer.concat(chunks).toString('utf8');
   const method = req.method ?? 'GET';
   const url = req.url ?? '/';
-  const entry = { seq: report.requests.length + 1, atMs: +(performance.now() - t0).toFixed(3), method, path: url, operationId: null, body: undefined, status: 0 };
+  const entry = {
+    seq: report.requests.length + 1,
+    atMs: +(performance.now() - t0).toFixed(3),
+    method,
+    path: url,
+    operationId: null,
+    body: undefined,
+    status: 0,
+  };
   report.requests.push(entry);
   const methodWord = method[0] + method.slice(1).toLowerCase();
   lm.log('Info', `The API server received a ${methodWord} request on "${url}"${raw ? ` with body ${JSON.stringify(raw)}` : ''}.`);

@@ -33,7 +33,19 @@ import { spawn } from 'node:child_process';
 import { chownSync, copyFileSync, existsSync, mkdirSync, openSync, closeSync, statSync, writeFileSync } from 'node:fs';
 import { basename, isAbsolute, join, resolve } from 'node:path';
 
-const VALUE_FLAGS = new Set(['id', 'exec-file', 'uid', 'gid', 'parent-cgroup', 'cgroup-version', 'cgroup', 'chroot-base-dir', 'netns', 'resource-limit', 'node']);
+const VALUE_FLAGS = new Set([
+  'id',
+  'exec-file',
+  'uid',
+  'gid',
+  'parent-cgroup',
+  'cgroup-version',
+  'cgroup',
+  'chroot-base-dir',
+  'netns',
+  'resource-limit',
+  'node',
+]);
 const MULTI = new Set(['cgroup', 'resource-limit']);
 const BOOL_FLAGS = new Set(['daemonize', 'new-pid-ns', 'version', 'help']);
 const VERSION = process.env.FAKE_FC_VERSION || '1.12.0';

@@ -23,22 +23,52 @@ const NOT_POST_BOOT = 'The requested operation is not supported after starting t
 
 /** Refused once the VM started or was restored (Firecracker's RuntimeApiController list). */
 export const PRE_BOOT_ONLY = new Set([
-  'putGuestBootSource', 'putMachineConfiguration', 'patchMachineConfiguration', 'putGuestDriveByID',
-  'putGuestNetworkInterfaceByID', 'putGuestPmemByID', 'putGuestVsock', 'putBalloon', 'putEntropyDevice',
-  'putMmdsConfig', 'putCpuConfiguration', 'putLogger', 'putMetrics', 'putSerialDevice', 'putMemoryHotplug',
+  'putGuestBootSource',
+  'putMachineConfiguration',
+  'patchMachineConfiguration',
+  'putGuestDriveByID',
+  'putGuestNetworkInterfaceByID',
+  'putGuestPmemByID',
+  'putGuestVsock',
+  'putBalloon',
+  'putEntropyDevice',
+  'putMmdsConfig',
+  'putCpuConfiguration',
+  'putLogger',
+  'putMetrics',
+  'putSerialDevice',
+  'putMemoryHotplug',
   'loadSnapshot',
 ]);
 /** Refused before the VM started (Firecracker's PrebootApiController list). */
 export const POST_BOOT_ONLY = new Set([
-  'createSnapshot', 'patchVm', 'describeBalloonStats', 'patchBalloon', 'patchBalloonStatsInterval',
-  'patchGuestDriveByID', 'patchGuestNetworkInterfaceByID', 'patchGuestPmemByID', 'getMemoryHotplug',
-  'patchMemoryHotplug', 'startBalloonHinting', 'describeBalloonHinting', 'stopBalloonHinting',
+  'createSnapshot',
+  'patchVm',
+  'describeBalloonStats',
+  'patchBalloon',
+  'patchBalloonStatsInterval',
+  'patchGuestDriveByID',
+  'patchGuestNetworkInterfaceByID',
+  'patchGuestPmemByID',
+  'getMemoryHotplug',
+  'patchMemoryHotplug',
+  'startBalloonHinting',
+  'describeBalloonHinting',
+  'stopBalloonHinting',
 ]);
 /** Configuring any of these makes a later /snapshot/load fail (Firecracker's `boot_path`). */
 const BOOT_PATH = new Set([
-  'putGuestBootSource', 'putMachineConfiguration', 'patchMachineConfiguration', 'putGuestDriveByID',
-  'putGuestNetworkInterfaceByID', 'putGuestPmemByID', 'putGuestVsock', 'putBalloon', 'putEntropyDevice',
-  'putMmdsConfig', 'putMemoryHotplug',
+  'putGuestBootSource',
+  'putMachineConfiguration',
+  'patchMachineConfiguration',
+  'putGuestDriveByID',
+  'putGuestNetworkInterfaceByID',
+  'putGuestPmemByID',
+  'putGuestVsock',
+  'putBalloon',
+  'putEntropyDevice',
+  'putMmdsConfig',
+  'putMemoryHotplug',
 ]);
 
 const SNAPSHOT_MAGIC = 'fake-firecracker-snapshot';
@@ -138,11 +168,21 @@ export class FakeVmm {
   }
 
   // ---- GETs ----
-  op_describeInstance() { return { status: 200, body: this.instanceInfo() }; }
-  op_getFirecrackerVersion() { return { status: 200, body: { firecracker_version: this.vmmVersion } }; }
-  op_getExportVmConfig() { return { status: 200, body: this.fullConfig() }; }
-  op_getMachineConfiguration() { return { status: 200, body: { ...this.config.machine } }; }
-  op_getMmds() { return { status: 200, body: this.mmds ?? {} }; }
+  op_describeInstance() {
+    return { status: 200, body: this.instanceInfo() };
+  }
+  op_getFirecrackerVersion() {
+    return { status: 200, body: { firecracker_version: this.vmmVersion } };
+  }
+  op_getExportVmConfig() {
+    return { status: 200, body: this.fullConfig() };
+  }
+  op_getMachineConfiguration() {
+    return { status: 200, body: { ...this.config.machine } };
+  }
+  op_getMmds() {
+    return { status: 200, body: this.mmds ?? {} };
+  }
 
   // ---- Pre-boot configuration ----
   op_putMachineConfiguration(body) {
@@ -154,7 +194,10 @@ export class FakeVmm {
   }
   checkMachine(m) {
     if (m.smt && m.vcpu_count > 1 && m.vcpu_count % 2 === 1) {
-      throw new Fault('Machine config error: The vCPU number is invalid! The vCPU number can only be 1 or an even number when SMT is enabled.', 'machine-config');
+      throw new Fault(
+        'Machine config error: The vCPU number is invalid! The vCPU number can only be 1 or an even number when SMT is enabled.',
+        'machine-config',
+      );
     }
     if (m.mem_size_mib === 0) throw new Fault('Machine config error: The memory size (MiB) is invalid.', 'machine-config');
     if (m.huge_pages === '2M' && m.mem_size_mib % 2 !== 0) {
@@ -172,7 +215,11 @@ export class FakeVmm {
     if (body.is_root_device && [...this.config.drives.values()].some((d) => d.is_root_device && d.drive_id !== body.drive_id)) {
       throw new Fault('Drive config error: A root block device already exists!', 'drive-config');
     }
-    if (body.path_on_host !== undefined) this.requireFile(body.path_on_host, 'Drive config error: Unable to create the virtio block device: Virtio backend error: Error manipulating the backing file');
+    if (body.path_on_host !== undefined)
+      this.requireFile(
+        body.path_on_host,
+        'Drive config error: Unable to create the virtio block device: Virtio backend error: Error manipulating the backing file',
+      );
     else if (body.socket === undefined) throw new Fault('Drive config error: Either path_on_host or socket must be set.', 'drive-config');
     this.config.drives.set(drive_id, body);
   }
@@ -190,11 +237,21 @@ export class FakeVmm {
     this.requireFile(body.path_on_host, 'Pmem device error: Unable to open the backing file');
     this.config.pmem.set(id, body);
   }
-  op_putGuestVsock(body) { this.config.vsock = body; }
-  op_putEntropyDevice(body) { this.config.entropy = body; }
-  op_putCpuConfiguration(body) { this.config.cpuConfig = body; }
-  op_putSerialDevice(body) { this.config.serial = body; }
-  op_putMemoryHotplug(body) { this.config.memoryHotplug = { slot_size_mib: 128, block_size_mib: 2, ...body, requested_size_mib: 0 }; }
+  op_putGuestVsock(body) {
+    this.config.vsock = body;
+  }
+  op_putEntropyDevice(body) {
+    this.config.entropy = body;
+  }
+  op_putCpuConfiguration(body) {
+    this.config.cpuConfig = body;
+  }
+  op_putSerialDevice(body) {
+    this.config.serial = body;
+  }
+  op_putMemoryHotplug(body) {
+    this.config.memoryHotplug = { slot_size_mib: 128, block_size_mib: 2, ...body, requested_size_mib: 0 };
+  }
   op_putBalloon(body) {
     if (body.amount_mib > this.config.machine.mem_size_mib) {
       throw new Fault('Balloon config error: Amount of pages requested is too large.', 'balloon-config');
@@ -204,7 +261,10 @@ export class FakeVmm {
   op_putMmdsConfig(body) {
     const missing = body.network_interfaces.filter((id) => !this.config.ifaces.has(id));
     if (missing.length) {
-      throw new Fault('MMDS config error: The list of network interface IDs provided contains at least one ID that does not correspond to any existing network interface.', 'mmds-config');
+      throw new Fault(
+        'MMDS config error: The list of network interface IDs provided contains at least one ID that does not correspond to any existing network interface.',
+        'mmds-config',
+      );
     }
     this.config.mmdsConfig = { version: 'V1', ipv4_address: '169.254.169.254', ...body };
   }
@@ -249,7 +309,10 @@ export class FakeVmm {
   async startDevices() {
     const vsock = this.config.vsock;
     if (vsock && existsSync(hostPath(vsock.uds_path))) {
-      throw new Fault(`Start microvm error: Cannot create backend for vsock device: UnixBind(Os { code: 98, kind: AddrInUse, message: "Address in use" }): ${vsock.uds_path}`, 'vsock-uds-exists');
+      throw new Fault(
+        `Start microvm error: Cannot create backend for vsock device: UnixBind(Os { code: 98, kind: AddrInUse, message: "Address in use" }): ${vsock.uds_path}`,
+        'vsock-uds-exists',
+      );
     }
     await this.hooks.startDevices(this.config, this.guest);
   }
@@ -287,7 +350,9 @@ export class FakeVmm {
     if (!this.config.balloon) throw new Fault('Balloon config error: No balloon device found.', 'balloon-missing');
     return this.config.balloon;
   }
-  op_describeBalloonConfig() { return { status: 200, body: this.balloonOrFault() }; }
+  op_describeBalloonConfig() {
+    return { status: 200, body: this.balloonOrFault() };
+  }
   op_patchBalloon(body) {
     const b = this.balloonOrFault();
     if (body.amount_mib > this.config.machine.mem_size_mib) throw new Fault('Balloon update error: Amount of pages requested is too large.', 'balloon-config');
@@ -311,8 +376,12 @@ export class FakeVmm {
   hintingOrFault() {
     if (!this.balloonOrFault().free_page_hinting) throw new Fault('Balloon update error: Free page hinting is not enabled.', 'balloon-hinting-disabled');
   }
-  op_startBalloonHinting() { this.hintingOrFault(); }
-  op_stopBalloonHinting() { this.hintingOrFault(); }
+  op_startBalloonHinting() {
+    this.hintingOrFault();
+  }
+  op_stopBalloonHinting() {
+    this.hintingOrFault();
+  }
   op_describeBalloonHinting() {
     this.hintingOrFault();
     return { status: 200, body: { host_cmd: 0 } };
@@ -337,7 +406,10 @@ export class FakeVmm {
   // ---- Snapshots ----
   op_createSnapshot(body) {
     if (this.state !== 'Paused') {
-      throw new Fault(`Create snapshot error: Cannot save the microVM state: the microVM must be paused (state: ${this.state}).`, 'snapshot-create-requires-paused');
+      throw new Fault(
+        `Create snapshot error: Cannot save the microVM state: the microVM must be paused (state: ${this.state}).`,
+        'snapshot-create-requires-paused',
+      );
     }
     const type = body.snapshot_type ?? 'Full';
     if (type === 'Diff' && !this.config.machine.track_dirty_pages) {
@@ -347,7 +419,10 @@ export class FakeVmm {
     const state = { magic: SNAPSHOT_MAGIC, vmm_version: this.vmmVersion, snapshot_type: type, config: kept, guest: { ...this.guest } };
     try {
       writeFileSync(hostPath(body.snapshot_path), JSON.stringify(state, null, 2));
-      writeFileSync(hostPath(body.mem_file_path), JSON.stringify({ magic: `${SNAPSHOT_MAGIC}-memory`, mem_size_mib: this.config.machine.mem_size_mib, snapshot_type: type }));
+      writeFileSync(
+        hostPath(body.mem_file_path),
+        JSON.stringify({ magic: `${SNAPSHOT_MAGIC}-memory`, mem_size_mib: this.config.machine.mem_size_mib, snapshot_type: type }),
+      );
     } catch (err) {
       throw new Fault(`Create snapshot error: Cannot write the snapshot: ${err.message}`, 'snapshot-write');
     }
@@ -358,14 +433,19 @@ export class FakeVmm {
       throw new Fault('Load snapshot error: Loading a microVM snapshot not allowed after configuring boot-specific resources.', 'snapshot-load-fresh-process');
     }
     if ((body.mem_backend === undefined) === (body.mem_file_path === undefined)) {
-      const msg = body.mem_backend ? 'too many fields: either `mem_backend` or `mem_file_path` exclusively is required' : 'missing field: either `mem_backend` or `mem_file_path` is required';
+      const msg = body.mem_backend
+        ? 'too many fields: either `mem_backend` or `mem_file_path` exclusively is required'
+        : 'missing field: either `mem_backend` or `mem_file_path` is required';
       throw new Fault(`An error occurred when deserializing the json body of a request: ${msg}.`, 'snapshot-load-mem');
     }
     // From here on a failure leaves the process unusable, as in Firecracker.
     try {
       const state = readSnapshot(hostPath(body.snapshot_path));
       const mem = body.mem_backend ?? { backend_type: 'File', backend_path: body.mem_file_path };
-      if (!existsSync(hostPath(mem.backend_path))) throw new Error(`${mem.backend_type === 'Uffd' ? 'Failed to connect to the UFFD handler socket' : 'Failed to open the memory file'}: No such file or directory (os error 2): ${mem.backend_path}`);
+      if (!existsSync(hostPath(mem.backend_path)))
+        throw new Error(
+          `${mem.backend_type === 'Uffd' ? 'Failed to connect to the UFFD handler socket' : 'Failed to open the memory file'}: No such file or directory (os error 2): ${mem.backend_path}`,
+        );
       const c = state.config;
       this.guest = { agentPort: state.guest?.agentPort ?? null };
       const ifaces = new Map((c['network-interfaces'] ?? []).map((n) => [n.iface_id, n]));
@@ -374,7 +454,7 @@ export class FakeVmm {
         if (!iface) throw new Error(`Invalid network override: no network interface ${o.iface_id} in the snapshot`);
         ifaces.set(o.iface_id, { ...iface, host_dev_name: o.host_dev_name });
       }
-      const vsock = c.vsock && body.vsock_override ? { ...c.vsock, uds_path: body.vsock_override.uds_path } : c.vsock ?? null;
+      const vsock = c.vsock && body.vsock_override ? { ...c.vsock, uds_path: body.vsock_override.uds_path } : (c.vsock ?? null);
       Object.assign(this.config, {
         machine: { ...c['machine-config'], track_dirty_pages: body.track_dirty_pages ?? body.enable_diff_snapshots ?? false },
         bootSource: null, // a restored VM has no boot source
@@ -406,7 +486,9 @@ function readSnapshot(path) {
   try {
     text = readFileSync(path, 'utf8');
   } catch (err) {
-    throw new Error(`Failed to get snapshot state from file: Failed to open snapshot file: ${err.code === 'ENOENT' ? 'No such file or directory (os error 2)' : err.message}`);
+    throw new Error(
+      `Failed to get snapshot state from file: Failed to open snapshot file: ${err.code === 'ENOENT' ? 'No such file or directory (os error 2)' : err.message}`,
+    );
   }
   let state;
   try {

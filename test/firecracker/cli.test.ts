@@ -67,18 +67,34 @@ describe.skipIf(skip !== null)('tfc vm run --driver firecracker (fake Firecracke
   });
 
   it('--json names the driver and the shared boot phases, and propagates the exit code', async () => {
-    const r = await runTfc(['vm', 'run', '--json', '--driver', 'firecracker', '--vcpus', '2', '--memory-mib', '192', '--', 'sh', '-c', 'echo out; exit 3'], { env });
+    const r = await runTfc(['vm', 'run', '--json', '--driver', 'firecracker', '--vcpus', '2', '--memory-mib', '192', '--', 'sh', '-c', 'echo out; exit 3'], {
+      env,
+    });
     expect(r.code).toBe(3);
     const out = JSON.parse(r.stdout);
     expect(out).toMatchObject({ driver: 'firecracker', accel: 'kvm', exit_code: 3, stdout: 'out\n', created_by: 'boot' });
-    expect(out.timings.phases.map((p: { name: string }) => p.name)).toEqual(['prepare', 'spawn_vmm', 'configure', 'start', 'kernel', 'agent_ready', 'exec', 'stop']);
+    expect(out.timings.phases.map((p: { name: string }) => p.name)).toEqual([
+      'prepare',
+      'spawn_vmm',
+      'configure',
+      'start',
+      'kernel',
+      'agent_ready',
+      'exec',
+      'stop',
+    ]);
     const report = JSON.parse(readFileSync(join(reports, `${out.vm_id}.json`), 'utf8'));
     expect(report.violations).toEqual([]);
-    expect(report.requests.find((q: { operationId: string }) => q.operationId === 'putMachineConfiguration').body).toMatchObject({ vcpu_count: 2, mem_size_mib: 192 });
+    expect(report.requests.find((q: { operationId: string }) => q.operationId === 'putMachineConfiguration').body).toMatchObject({
+      vcpu_count: 2,
+      mem_size_mib: 192,
+    });
   });
 
   it('without Firecracker installed, fails with VMM_BINARY_NOT_FOUND and says how to install it', async () => {
-    const r = await runTfc(['vm', 'run', '--driver', 'firecracker', '--', 'echo', 'hi'], { env: { ...env, FIRECRACKER_BIN: join(scratch.path, 'no-such-firecracker') } });
+    const r = await runTfc(['vm', 'run', '--driver', 'firecracker', '--', 'echo', 'hi'], {
+      env: { ...env, FIRECRACKER_BIN: join(scratch.path, 'no-such-firecracker') },
+    });
     expect(r.code).not.toBe(0);
     expect(r.stderr).toContain('VMM_BINARY_NOT_FOUND');
     expect(r.stderr).toMatch(/release tarball .*FIRECRACKER_BIN/);

@@ -66,7 +66,10 @@ describe('REST API under property-based fuzzing (real daemon, real VMs)', () => 
   };
 
   beforeAll(async () => {
-    const config = writeConfig(dir.path, '[pools.default]\nmin = 1\nmax = 2\ntarget = 1\nhealth_interval_ms = 1000\nallocate_timeout_ms = 120000\nlease_ms = 3600000\n');
+    const config = writeConfig(
+      dir.path,
+      '[pools.default]\nmin = 1\nmax = 2\ntarget = 1\nhealth_interval_ms = 1000\nallocate_timeout_ms = 120000\nlease_ms = 3600000\n',
+    );
     const loaded = loadConfig({ configPath: config, env: { TFC_DATA_DIR: testDataDir() } });
     daemon = await startDaemon(loaded.config, { listen: '127.0.0.1:0', env: { TFC_TOKEN: TOKEN }, logger: pino({ level: 'silent' }) });
     const alloc = await api('POST', '/v1/pools/default/allocate', { timeout_ms: 120_000 });
@@ -104,16 +107,32 @@ describe('REST API under property-based fuzzing (real daemon, real VMs)', () => 
     nasty.map((s) => `/tmp/fuzz/${s}`),
   );
   const argv = fc.oneof(
-    { weight: 5, arbitrary: fc.tuple(fc.constantFrom('echo', 'printf', 'true', 'false', 'cat', 'ls', 'env', 'pwd', 'id', 'uname'), fc.array(nasty, { maxLength: 5 })).map(([p, a]) => [p, ...a]) },
+    {
+      weight: 5,
+      arbitrary: fc
+        .tuple(fc.constantFrom('echo', 'printf', 'true', 'false', 'cat', 'ls', 'env', 'pwd', 'id', 'uname'), fc.array(nasty, { maxLength: 5 }))
+        .map(([p, a]) => [p, ...a]),
+    },
     fc.constant(['head', '-c', '64', '/dev/urandom']),
     fc.array(nasty, { minLength: 0, maxLength: 4 }),
     fc.constant(['ec\u0000ho', 'hi']),
     fc.array(fc.constant('x'), { minLength: 4097, maxLength: 4100 }),
   );
-  const number = fc.oneof(fc.integer(), fc.constantFrom(0, -1, 1.5, 1e300, -1e300, Number.MAX_SAFE_INTEGER, 2 ** 53 + 2, 600_000, 600_001, 86_400_001), fc.double());
-  const wrongType = fc.oneof(fc.constant(null), fc.boolean(), fc.string({ maxLength: 10 }), number, fc.array(fc.integer(), { maxLength: 3 }), fc.dictionary(fc.string({ maxLength: 5 }), fc.integer(), { maxKeys: 3 }));
+  const number = fc.oneof(
+    fc.integer(),
+    fc.constantFrom(0, -1, 1.5, 1e300, -1e300, Number.MAX_SAFE_INTEGER, 2 ** 53 + 2, 600_000, 600_001, 86_400_001),
+    fc.double(),
+  );
+  const wrongType = fc.oneof(
+    fc.constant(null),
+    fc.boolean(),
+    fc.string({ maxLength: 10 }),
+    number,
+    fc.array(fc.integer(), { maxLength: 3 }),
+    fc.dictionary(fc.string({ maxLength: 5 }), fc.integer(), { maxKeys: 3 }),
+  );
   /** Mostly valid, sometimes of the wrong type: most exec bodies should reach the guest. */
-  const mostly = <T,>(valid: fc.Arbitrary<T>) => fc.oneof({ weight: 6, arbitrary: valid }, wrongType);
+  const mostly = <T>(valid: fc.Arbitrary<T>) => fc.oneof({ weight: 6, arbitrary: valid }, wrongType);
   const execBody = fc
     .tuple(
       fc.record(
@@ -132,11 +151,22 @@ describe('REST API under property-based fuzzing (real daemon, real VMs)', () => 
     )
     .map(([b, bogus]) => (bogus === null ? b : { ...b, bogus }));
   // Allocation bodies wait at most 1 s: the fuzzer must not sit in an exhausted pool's queue.
-  const allocateBody = fc.record(
-    { owner: fc.oneof(nasty, wrongType), timeout_ms: fc.oneof(fc.integer({ min: 0, max: 1000 }), fc.constantFrom(-1, 1.5, 600_001, 1e300), wrongType), ttl_ms: fc.oneof(fc.integer({ min: 0, max: 10_000_000 }), wrongType) },
-    { requiredKeys: [] },
-  ).map((b) => (typeof b.timeout_ms === 'number' && b.timeout_ms >= 0 && b.timeout_ms <= 600_000 ? { ...b, timeout_ms: Math.min(b.timeout_ms, 1000) } : b));
-  const jsonBody = fc.oneof({ weight: 4, arbitrary: execBody }, allocateBody, fc.jsonValue({ maxDepth: 3 }), fc.record({ address: nasty, prefix: number, gateway: nasty }, { requiredKeys: [] }));
+  const allocateBody = fc
+    .record(
+      {
+        owner: fc.oneof(nasty, wrongType),
+        timeout_ms: fc.oneof(fc.integer({ min: 0, max: 1000 }), fc.constantFrom(-1, 1.5, 600_001, 1e300), wrongType),
+        ttl_ms: fc.oneof(fc.integer({ min: 0, max: 10_000_000 }), wrongType),
+      },
+      { requiredKeys: [] },
+    )
+    .map((b) => (typeof b.timeout_ms === 'number' && b.timeout_ms >= 0 && b.timeout_ms <= 600_000 ? { ...b, timeout_ms: Math.min(b.timeout_ms, 1000) } : b));
+  const jsonBody = fc.oneof(
+    { weight: 4, arbitrary: execBody },
+    allocateBody,
+    fc.jsonValue({ maxDepth: 3 }),
+    fc.record({ address: nasty, prefix: number, gateway: nasty }, { requiredKeys: [] }),
+  );
   const authHeader = fc.oneof(
     { weight: 8, arbitrary: fc.constant<Record<string, string>>(auth) },
     fc.constant<Record<string, string>>({}),
@@ -144,7 +174,15 @@ describe('REST API under property-based fuzzing (real daemon, real VMs)', () => 
   );
   const contentType = fc.oneof(
     { weight: 6, arbitrary: fc.constant('application/json') },
-    fc.constantFrom('text/plain', 'application/octet-stream', 'application/x-www-form-urlencoded', 'multipart/form-data; boundary=x', 'application/json; charset=latin1', 'nonsense', ''),
+    fc.constantFrom(
+      'text/plain',
+      'application/octet-stream',
+      'application/x-www-form-urlencoded',
+      'multipart/form-data; boundary=x',
+      'application/json; charset=latin1',
+      'nonsense',
+      '',
+    ),
   );
   const body = fc.oneof(
     { weight: 6, arbitrary: jsonBody.map((b) => JSON.stringify(b)) },
@@ -158,30 +196,69 @@ describe('REST API under property-based fuzzing (real daemon, real VMs)', () => 
   // Built lazily: the allocated VM's id is known only after beforeAll.
   const route = () =>
     fc.oneof(
-    { weight: 8, arbitrary: fc.tuple(method('POST'), id().map((i) => `/v1/vms/${i}/exec`)) },
-    {
-      weight: 3,
-      arbitrary: fc.tuple(
-        fc.oneof(method('PUT'), method('GET')),
-        fc.tuple(id(), guestPath, fc.option(fc.constantFrom('644', '0755', '999', 'rwx', ''))).map(([i, p, m]) => `/v1/vms/${i}/files?path=${enc(p)}${m === null ? '' : `&mode=${m}`}`),
+      {
+        weight: 8,
+        arbitrary: fc.tuple(
+          method('POST'),
+          id().map((i) => `/v1/vms/${i}/exec`),
+        ),
+      },
+      {
+        weight: 3,
+        arbitrary: fc.tuple(
+          fc.oneof(method('PUT'), method('GET')),
+          fc
+            .tuple(id(), guestPath, fc.option(fc.constantFrom('644', '0755', '999', 'rwx', '')))
+            .map(([i, p, m]) => `/v1/vms/${i}/files?path=${enc(p)}${m === null ? '' : `&mode=${m}`}`),
+        ),
+      },
+      fc.tuple(
+        method('GET'),
+        id().map((i) => `/v1/vms/${i}`),
       ),
-    },
-    fc.tuple(method('GET'), id().map((i) => `/v1/vms/${i}`)),
-    fc.tuple(method('POST'), fc.tuple(id(), fc.constantFrom('pause', 'resume', 'keepalive', 'network', 'nope', '')).map(([i, op]) => `/v1/vms/${i}/${op}`)),
-    fc.tuple(method('GET'), fc.constantFrom('/v1/health', '/v1/pools', '/v1/vms', '/v1/metrics', '/v1/openapi.json', '/', '/v2/vms', '/v1/pools/default', '/v1/pools/nope')),
-    fc.tuple(method('POST'), fc.constantFrom('/v1/pools/default/allocate')),
-    fc.tuple(anyMethod, fc.string({ maxLength: 50 }).map((s) => `/v1/${enc(s)}`)),
-    fc.tuple(method('POST'), nasty.map((s) => `/v1/pools/${enc(s)}/allocate`)),
-    fc.tuple(anyMethod, fc.integer({ min: 15_000, max: 20_000 }).map((n) => `/v1/vms?${'q'.repeat(n)}`)),
-  );
+      fc.tuple(
+        method('POST'),
+        fc.tuple(id(), fc.constantFrom('pause', 'resume', 'keepalive', 'network', 'nope', '')).map(([i, op]) => `/v1/vms/${i}/${op}`),
+      ),
+      fc.tuple(
+        method('GET'),
+        fc.constantFrom('/v1/health', '/v1/pools', '/v1/vms', '/v1/metrics', '/v1/openapi.json', '/', '/v2/vms', '/v1/pools/default', '/v1/pools/nope'),
+      ),
+      fc.tuple(method('POST'), fc.constantFrom('/v1/pools/default/allocate')),
+      fc.tuple(
+        anyMethod,
+        fc.string({ maxLength: 50 }).map((s) => `/v1/${enc(s)}`),
+      ),
+      fc.tuple(
+        method('POST'),
+        nasty.map((s) => `/v1/pools/${enc(s)}/allocate`),
+      ),
+      fc.tuple(
+        anyMethod,
+        fc.integer({ min: 15_000, max: 20_000 }).map((n) => `/v1/vms?${'q'.repeat(n)}`),
+      ),
+    );
 
   /** Well-formed requests to the allocated VM, with hostile content: they get past auth and routing to the validators and the guest. */
   const toVm = (): fc.Arbitrary<FuzzRequest> =>
     fc.oneof(
-      { weight: 6, arbitrary: execBody.map((b) => ({ method: 'POST', path: `/v1/vms/${vmId}/exec`, headers: { ...auth, 'content-type': 'application/json' }, body: JSON.stringify(b) })) },
+      {
+        weight: 6,
+        arbitrary: execBody.map((b) => ({
+          method: 'POST',
+          path: `/v1/vms/${vmId}/exec`,
+          headers: { ...auth, 'content-type': 'application/json' },
+          body: JSON.stringify(b),
+        })),
+      },
       fc
         .tuple(guestPath, fc.uint8Array({ maxLength: 256 * 1024 }))
-        .map(([p, data]) => ({ method: 'PUT', path: `/v1/vms/${vmId}/files?path=${enc(p)}`, headers: { ...auth, 'content-type': 'application/octet-stream' }, body: Uint8Array.from(data) })),
+        .map(([p, data]) => ({
+          method: 'PUT',
+          path: `/v1/vms/${vmId}/files?path=${enc(p)}`,
+          headers: { ...auth, 'content-type': 'application/octet-stream' },
+          body: Uint8Array.from(data),
+        })),
       guestPath.map((p) => ({ method: 'GET', path: `/v1/vms/${vmId}/files?path=${enc(p)}`, headers: auth })),
     );
 
@@ -246,7 +323,11 @@ describe('REST API under property-based fuzzing (real daemon, real VMs)', () => 
     // 24 MiB: larger than any agent frame, so it can only have moved in chunks.
     const data = Buffer.alloc(24 * 1024 * 1024);
     for (let at = 0; at < data.length; at += 32) createHash('sha256').update(String(at)).digest().copy(data, at);
-    const put = await fetch(`${daemon.url}/v1/vms/${id2}/files?path=/tmp/big.bin`, { method: 'PUT', headers: { ...auth, 'content-type': 'application/octet-stream' }, body: data });
+    const put = await fetch(`${daemon.url}/v1/vms/${id2}/files?path=/tmp/big.bin`, {
+      method: 'PUT',
+      headers: { ...auth, 'content-type': 'application/octet-stream' },
+      body: data,
+    });
     expect(put.status).toBe(204);
     const sum = await api('POST', `/v1/vms/${id2}/exec`, { cmd: ['sha256sum', '/tmp/big.bin'], timeout_ms: 120_000 });
     expect(sum.json.stdout.split(' ')[0]).toBe(createHash('sha256').update(data).digest('hex'));

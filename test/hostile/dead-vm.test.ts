@@ -44,7 +44,9 @@ describe('a VM that dies while allocated frees its pool slot (real VMs)', () => 
   });
 
   /** Allocates, kills the VM with `kill`, and checks what a user sees afterwards. */
-  async function dieWhileAllocated(kill: (vm: { id: string; pid: number }) => Promise<void>): Promise<{ id: string; error: { code: string; message: string } }> {
+  async function dieWhileAllocated(
+    kill: (vm: { id: string; pid: number }) => Promise<void>,
+  ): Promise<{ id: string; error: { code: string; message: string } }> {
     const alloc = await api('POST', '/v1/pools/default/allocate', {});
     expect(alloc.status).toBe(201);
     const id: string = alloc.json.vm.id;

@@ -10,7 +10,12 @@ import Database from 'better-sqlite3';
 export function assertOwnVmsGone(databasePath: string, extraVmPids: readonly number[] = []): void {
   const db = new Database(databasePath, { readonly: true, fileMustExist: true });
   try {
-    const rows = db.prepare('SELECT id, pid, run_dir AS runDir, state FROM vms WHERE owner_pid = ?').all(process.pid) as Array<{ id: string; pid: number | null; runDir: string | null; state: string }>;
+    const rows = db.prepare('SELECT id, pid, run_dir AS runDir, state FROM vms WHERE owner_pid = ?').all(process.pid) as Array<{
+      id: string;
+      pid: number | null;
+      runDir: string | null;
+      state: string;
+    }>;
     const problems: string[] = [];
     for (const r of rows) {
       if (r.pid && vmmAlive(r.pid, r.id)) problems.push(`${r.id}: VMM pid ${r.pid} still running (state ${r.state})`);

@@ -184,7 +184,9 @@ describe.skipIf(!isRoot)('store failures during create, restore and destroy leak
       expect(await qemuProcessesUsing(scratch.path)).toContain(pid);
       inject();
       const err = await storeError(service.destroy(vm, 'test destroy'));
-      expect(err.message).toMatch(new RegExp(`^VM ${vm.id} was stopped and released everything it held, but could not record VM ${vm.id} going from running to stopping`));
+      expect(err.message).toMatch(
+        new RegExp(`^VM ${vm.id} was stopped and released everything it held, but could not record VM ${vm.id} going from running to stopping`),
+      );
       expect(err.message).toMatch(name === 'full disk' ? /disk full/ : /read-only/);
       expect(vm.state).toBe('stopped');
       expect(() => process.kill(pid, 0)).toThrow();

@@ -15,9 +15,16 @@ describe.skipIf(!isRoot)('tfc serve with networking, inside a test host namespac
   let daemon: ChildProcess | undefined;
   let stderr = '';
   const env = { ...process.env, TFC_DATA_DIR: testDataDir(), TFC_TOKEN: 'net-test-token-0123456789', TFC_CONFIG: '' };
-  const config = writeConfig(dir.path, '[profiles.minimal]\nnetwork = true\n[network]\nexposed_ports = [7000]\n[pools.default]\nmin = 1\nmax = 2\ntarget = 1\n');
+  const config = writeConfig(
+    dir.path,
+    '[profiles.minimal]\nnetwork = true\n[network]\nexposed_ports = [7000]\n[pools.default]\nmin = 1\nmax = 2\ntarget = 1\n',
+  );
   const tfc = async (args: string[]) => {
-    const r = await runCommand('ip', ['netns', 'exec', topo.hostNs, process.execPath, TFC_BIN, '--config', config, ...args], { env, allowFailure: true, timeoutMs: 60_000 });
+    const r = await runCommand('ip', ['netns', 'exec', topo.hostNs, process.execPath, TFC_BIN, '--config', config, ...args], {
+      env,
+      allowFailure: true,
+      timeoutMs: 60_000,
+    });
     return { code: r.code, stdout: r.stdout.toString(), stderr: r.stderr.toString() };
   };
 
@@ -39,7 +46,10 @@ describe.skipIf(!isRoot)('tfc serve with networking, inside a test host namespac
     }
     await topo.destroy();
     dir.remove();
-    const left = (await runCommand('ip', ['netns', 'list'])).stdout.toString().split('\n').filter((l) => l.startsWith('tfc-'));
+    const left = (await runCommand('ip', ['netns', 'list'])).stdout
+      .toString()
+      .split('\n')
+      .filter((l) => l.startsWith('tfc-'));
     expect(left).toEqual([]);
     await assertNothingLeft(testDataDir());
   });
@@ -63,7 +73,10 @@ describe.skipIf(!isRoot)('tfc serve with networking, inside a test host namespac
     daemon!.kill('SIGTERM');
     const code = await new Promise((r) => daemon!.once('exit', r));
     expect(code).toBe(0);
-    const left = (await runCommand('ip', ['netns', 'list'])).stdout.toString().split('\n').filter((l) => l.startsWith('tfc-'));
+    const left = (await runCommand('ip', ['netns', 'list'])).stdout
+      .toString()
+      .split('\n')
+      .filter((l) => l.startsWith('tfc-'));
     expect(left).toEqual([]);
     const links = (await runCommand('ip', ['-n', topo.hostNs, '-o', 'link'])).stdout.toString();
     expect(links).not.toMatch(/tfcv/);

@@ -3,19 +3,7 @@ import { NetworkManager, type NetworkManagerOptions, type VmNetwork } from '../.
 import { findExecutable } from '../../src/process/index.js';
 import { openDatabase, type Db } from '../../src/store/index.js';
 import { LeaseRepository } from '../../src/store/lease-repository.js';
-import {
-  CLOSED_PORT,
-  EXPOSED_PORT,
-  GUEST_PORT,
-  HOST_UPLINK_IP,
-  httpGet,
-  ip,
-  nsRun,
-  PRIVATE_IP,
-  Topology,
-  UPSTREAM_IP,
-  UPSTREAM_PORT,
-} from './topology.js';
+import { CLOSED_PORT, EXPOSED_PORT, GUEST_PORT, HOST_UPLINK_IP, httpGet, ip, nsRun, PRIVATE_IP, Topology, UPSTREAM_IP, UPSTREAM_PORT } from './topology.js';
 
 /**
  * Host side of VM networking, end to end, with the whole host (NAT,
@@ -24,7 +12,14 @@ import {
  * the real TAP + VMM path is covered by the VM integration tests.
  */
 
-const why = process.getuid?.() !== 0 ? 'not root' : !findExecutable('nft') ? 'nft missing (apt-get install nftables)' : !findExecutable('busybox') ? 'busybox missing' : null;
+const why =
+  process.getuid?.() !== 0
+    ? 'not root'
+    : !findExecutable('nft')
+      ? 'nft missing (apt-get install nftables)'
+      : !findExecutable('busybox')
+        ? 'busybox missing'
+        : null;
 if (why) process.stderr.write(`[test/net] skipping networking tests: ${why}\n`);
 
 describe.skipIf(why !== null)('VM networking (host side, inside test namespaces)', () => {
@@ -181,12 +176,24 @@ describe.skipIf(why !== null)('VM networking (host side, inside test namespaces)
     await vm(m, 'vm-x1');
     await vm(m, 'vm-x2');
     await topo.prepareGuest('vm-x3');
-    await expect(m.create('vm-x3')).rejects.toMatchObject({ code: 'NETWORK_EXHAUSTED', status: 503, message: expect.stringContaining('network.range 10.201.0.0/29') });
-    expect(leases.list().map((l) => l.vmId).sort()).toEqual(['vm-x1', 'vm-x2']);
+    await expect(m.create('vm-x3')).rejects.toMatchObject({
+      code: 'NETWORK_EXHAUSTED',
+      status: 503,
+      message: expect.stringContaining('network.range 10.201.0.0/29'),
+    });
+    expect(
+      leases
+        .list()
+        .map((l) => l.vmId)
+        .sort(),
+    ).toEqual(['vm-x1', 'vm-x2']);
     expect(await topo.namespaces(topo.vmNetnsPrefix)).toHaveLength(2);
     // Destroying one frees its address for the next VM.
     await m.destroy('vm-x1');
-    created.splice(created.findIndex((c) => c.vmId === 'vm-x1'), 1);
+    created.splice(
+      created.findIndex((c) => c.vmId === 'vm-x1'),
+      1,
+    );
     const x3 = await m.create('vm-x3');
     created.push({ manager: m, vmId: 'vm-x3' });
     expect(x3.hostAddress).toBe('10.201.0.2');
@@ -252,7 +259,10 @@ describe.skipIf(why !== null)('VM networking (host side, inside test namespaces)
     const restarted = manager();
     const report = await restarted.reconcile(new Set(['vm-live']));
     expect(report).toEqual({ leases: ['vm-dead'], namespaces: [orphanNs], veths: ['tfcvorphan0001'], chains: ['vm_orphan0001'] });
-    created.splice(created.findIndex((c) => c.vmId === 'vm-dead'), 1);
+    created.splice(
+      created.findIndex((c) => c.vmId === 'vm-dead'),
+      1,
+    );
     expect(leases.list().map((l) => l.vmId)).toEqual(['vm-live']);
     expect(await httpGet(topo.hostNs, live.hostAddress, GUEST_PORT)).toEqual({ ok: true, body: `vm-live ${live.hostVethIp}` });
     expect(await restarted.reconcile(new Set(['vm-live']))).toEqual({ leases: [], namespaces: [], veths: [], chains: [] });

@@ -49,7 +49,10 @@ describe.skipIf(!isRoot)('networked VMs (real QEMU, TAP, namespaces, nftables)',
 
   afterAll(async () => {
     await service?.stopAll('test finished');
-    snapshots?.list().filter((s) => s.manifest.profile === 'nettest').forEach((s) => snapshots.remove(s.manifest.key));
+    snapshots
+      ?.list()
+      .filter((s) => s.manifest.profile === 'nettest')
+      .forEach((s) => snapshots.remove(s.manifest.key));
     await manager?.removeHost().catch(() => undefined);
     db?.close();
     await topo.destroy();
@@ -105,9 +108,11 @@ describe.skipIf(!isRoot)('networked VMs (real QEMU, TAP, namespaces, nftables)',
     // The agent re-addresses the guest when asked (here: the same link, rebuilt from scratch).
     await clones[0].configureGuestNetwork({ address: GUEST_LINK_IP, prefix: 30, gateway: '172.16.0.1' });
     expect((await guestGet(clones[0], `http://${UPSTREAM_IP}:${UPSTREAM_PORT}/`)).ok).toBe(true);
-    await expect(clones[0].configureGuestNetwork({ address: '999.1.1.1', prefix: 30, gateway: '172.16.0.1' })).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+    await expect(clones[0].configureGuestNetwork({ address: '999.1.1.1', prefix: 30, gateway: '172.16.0.1' })).rejects.toMatchObject({
+      code: 'INVALID_ARGUMENT',
+    });
     for (const c of clones) await service.destroy(c);
     expect(new LeaseRepository(db).list()).toEqual([]);
-    expect((await topo.namespaces(topo.vmNetnsPrefix))).toEqual([]);
+    expect(await topo.namespaces(topo.vmNetnsPrefix)).toEqual([]);
   });
 });

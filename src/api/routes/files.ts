@@ -69,7 +69,14 @@ export function fileRoutes(app: FastifyInstance, deps: ApiDeps, limits: ApiLimit
 
   app.get<FileRequest>(
     '/v1/vms/:id/files',
-    { schema: { summary: 'Download a file (raw bytes, streamed from the guest)', params: VmIdParams, querystring: FileQuery, response: { 400: ErrorBody, 404: ErrorBody, 409: ErrorBody } } },
+    {
+      schema: {
+        summary: 'Download a file (raw bytes, streamed from the guest)',
+        params: VmIdParams,
+        querystring: FileQuery,
+        response: { 400: ErrorBody, 404: ErrorBody, 409: ErrorBody },
+      },
+    },
     async (req, reply) => {
       const path = checkGuestPath('path', req.query.path, { absolute: true });
       if (req.query.mode !== undefined) throw new InvalidArgumentError('mode applies to uploads only; leave it out of a download');

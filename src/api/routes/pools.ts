@@ -4,9 +4,13 @@ import { AllocateRequest, ErrorBody, PoolBody, PoolNameParams, VmBody } from '..
 import { viewOf } from '../vm-view.js';
 
 export function poolRoutes(app: FastifyInstance, deps: ApiDeps): void {
-  app.get('/v1/pools', { schema: { summary: 'List pools', response: { 200: { type: 'object', properties: { pools: { type: 'array', items: PoolBody } } } } } }, async () => ({
-    pools: deps.pools.list(),
-  }));
+  app.get(
+    '/v1/pools',
+    { schema: { summary: 'List pools', response: { 200: { type: 'object', properties: { pools: { type: 'array', items: PoolBody } } } } } },
+    async () => ({
+      pools: deps.pools.list(),
+    }),
+  );
 
   app.get<{ Params: { name: string } }>(
     '/v1/pools/:name',

@@ -10,17 +10,35 @@ type IdParams = { Params: { id: string } };
 
 /** VM routes: inspect, exec, files, network, pause/resume, release. Requests are checked against `limits` before anything reaches a VM. */
 export function vmRoutes(app: FastifyInstance, deps: ApiDeps, limits: ApiLimits): void {
-  app.get('/v1/vms', { schema: { summary: 'VMs this daemon runs (ready and allocated)', response: { 200: { type: 'object', properties: { vms: { type: 'array', items: VmBody } } } } } }, async () => ({
-    vms: deps.service.list().map((vm) => viewOf(deps, vm)),
-  }));
+  app.get(
+    '/v1/vms',
+    {
+      schema: {
+        summary: 'VMs this daemon runs (ready and allocated)',
+        response: { 200: { type: 'object', properties: { vms: { type: 'array', items: VmBody } } } },
+      },
+    },
+    async () => ({
+      vms: deps.service.list().map((vm) => viewOf(deps, vm)),
+    }),
+  );
 
-  app.get<IdParams>('/v1/vms/:id', { schema: { summary: 'One VM with its boot or restore phases', params: VmIdParams, response: { 200: VmBody, 404: ErrorBody } } }, async (req) =>
-    viewById(deps, req.params.id),
+  app.get<IdParams>(
+    '/v1/vms/:id',
+    { schema: { summary: 'One VM with its boot or restore phases', params: VmIdParams, response: { 200: VmBody, 404: ErrorBody } } },
+    async (req) => viewById(deps, req.params.id),
   );
 
   app.post<IdParams & { Body: ExecBody }>(
     '/v1/vms/:id/exec',
-    { schema: { summary: 'Run a command in the guest (argv, no shell)', params: VmIdParams, body: ExecRequest, response: { 200: ExecResponse, 400: ErrorBody, 404: ErrorBody, 409: ErrorBody, 422: ErrorBody } } },
+    {
+      schema: {
+        summary: 'Run a command in the guest (argv, no shell)',
+        params: VmIdParams,
+        body: ExecRequest,
+        response: { 200: ExecResponse, 400: ErrorBody, 404: ErrorBody, 409: ErrorBody, 422: ErrorBody },
+      },
+    },
     async (req) => {
       // Checked before the VM is looked up: a bad request is the client's fault whatever the VM's state.
       const { outputEncoding, ...request } = checkExec(req.body, limits);
@@ -59,21 +77,35 @@ export function vmRoutes(app: FastifyInstance, deps: ApiDeps, limits: ApiLimits)
     },
   );
 
-  app.post<IdParams>('/v1/vms/:id/pause', { schema: { summary: 'Pause a VM', params: VmIdParams, response: { 200: VmBody, 404: ErrorBody, 409: ErrorBody } } }, async (req) => {
-    const vm = allocatedVm(deps, req.params.id);
-    await vm.pause();
-    return viewOf(deps, vm);
-  });
+  app.post<IdParams>(
+    '/v1/vms/:id/pause',
+    { schema: { summary: 'Pause a VM', params: VmIdParams, response: { 200: VmBody, 404: ErrorBody, 409: ErrorBody } } },
+    async (req) => {
+      const vm = allocatedVm(deps, req.params.id);
+      await vm.pause();
+      return viewOf(deps, vm);
+    },
+  );
 
-  app.post<IdParams>('/v1/vms/:id/resume', { schema: { summary: 'Resume a paused VM', params: VmIdParams, response: { 200: VmBody, 404: ErrorBody, 409: ErrorBody } } }, async (req) => {
-    const vm = allocatedVm(deps, req.params.id);
-    await vm.resume();
-    return viewOf(deps, vm);
-  });
+  app.post<IdParams>(
+    '/v1/vms/:id/resume',
+    { schema: { summary: 'Resume a paused VM', params: VmIdParams, response: { 200: VmBody, 404: ErrorBody, 409: ErrorBody } } },
+    async (req) => {
+      const vm = allocatedVm(deps, req.params.id);
+      await vm.resume();
+      return viewOf(deps, vm);
+    },
+  );
 
   app.delete<IdParams>(
     '/v1/vms/:id',
-    { schema: { summary: 'Release an allocated VM (fresh pools destroy it; reuse pools keep it for its owner)', params: VmIdParams, response: { 404: ErrorBody, 409: ErrorBody } } },
+    {
+      schema: {
+        summary: 'Release an allocated VM (fresh pools destroy it; reuse pools keep it for its owner)',
+        params: VmIdParams,
+        response: { 404: ErrorBody, 409: ErrorBody },
+      },
+    },
     async (req, reply) => {
       const vm = liveVm(deps, req.params.id);
       const pool = deps.pools.poolOf(vm.id);

@@ -41,10 +41,17 @@ export function registerClientCommands(program: Command, vm: Command, withContex
           ...(opts.timeoutMs ? { timeout_ms: Number(opts.timeoutMs) } : {}),
           ...(opts.ttlMs ? { ttl_ms: Number(opts.ttlMs) } : {}),
         };
-        const r = await ApiClient.fromContext(ctx).request<{ vm: VmView; allocation_ms: number }>('POST', `/v1/pools/${encodeURIComponent(name)}/allocate`, body);
+        const r = await ApiClient.fromContext(ctx).request<{ vm: VmView; allocation_ms: number }>(
+          'POST',
+          `/v1/pools/${encodeURIComponent(name)}/allocate`,
+          body,
+        );
         if (opts.json) printJson(r);
         else process.stdout.write(`${r.vm.id}\n`);
-        if (!opts.json) process.stderr.write(`allocated ${r.vm.id} from pool ${name} in ${formatMs(r.allocation_ms)} ms${r.vm.expires_at ? `; lease until ${r.vm.expires_at} (extend: tfc vm keepalive ${r.vm.id})` : ''}\n`);
+        if (!opts.json)
+          process.stderr.write(
+            `allocated ${r.vm.id} from pool ${name} in ${formatMs(r.allocation_ms)} ms${r.vm.expires_at ? `; lease until ${r.vm.expires_at} (extend: tfc vm keepalive ${r.vm.id})` : ''}\n`,
+          );
         return 0;
       });
     });
@@ -56,7 +63,13 @@ export function registerClientCommands(program: Command, vm: Command, withContex
       process.exitCode = await withContext(async (ctx) => {
         const { vms } = await ApiClient.fromContext(ctx).request<{ vms: VmView[] }>('GET', '/v1/vms');
         if (opts.json) printJson({ vms });
-        else process.stdout.write(renderTable(['id', 'pool', 'profile', 'state', 'allocated', 'owner', 'driver'], vms.map((v) => [v.id, v.pool ?? '', v.profile, v.state, v.allocated ? 'yes' : '', v.owner ?? '', `${v.driver}/${v.accel}`])) + '\n');
+        else
+          process.stdout.write(
+            renderTable(
+              ['id', 'pool', 'profile', 'state', 'allocated', 'owner', 'driver'],
+              vms.map((v) => [v.id, v.pool ?? '', v.profile, v.state, v.allocated ? 'yes' : '', v.owner ?? '', `${v.driver}/${v.accel}`]),
+            ) + '\n',
+          );
         return 0;
       });
     });
@@ -70,11 +83,19 @@ export function registerClientCommands(program: Command, vm: Command, withContex
         const v = await ApiClient.fromContext(ctx).request<VmView>('GET', `/v1/vms/${encodeURIComponent(id)}`);
         if (opts.json) printJson(v);
         else {
-          process.stdout.write(`${v.id}  ${v.state}  pool ${v.pool ?? '-'}  profile ${v.profile}  ${v.driver}/${v.accel}  ${v.allocated ? `allocated${v.owner ? ` to ${v.owner}` : ''}` : ''}\n`);
+          process.stdout.write(
+            `${v.id}  ${v.state}  pool ${v.pool ?? '-'}  profile ${v.profile}  ${v.driver}/${v.accel}  ${v.allocated ? `allocated${v.owner ? ` to ${v.owner}` : ''}` : ''}\n`,
+          );
           if (v.network) process.stdout.write(`network: host address ${v.network.host_address}, guest ${v.network.guest_ip} (namespace ${v.network.netns})\n`);
           if (v.expires_at) process.stdout.write(`lease: until ${v.expires_at}\n`);
           if (v.error) process.stdout.write(`error: ${v.error.code}: ${v.error.message}\n`);
-          process.stdout.write(renderTable([`${v.created_by} phase`, 'ms'], v.phases.map((p) => [p.name, formatMs(p.ms)]), ['left', 'right']) + '\n');
+          process.stdout.write(
+            renderTable(
+              [`${v.created_by} phase`, 'ms'],
+              v.phases.map((p) => [p.name, formatMs(p.ms)]),
+              ['left', 'right'],
+            ) + '\n',
+          );
         }
         return 0;
       });
@@ -95,11 +116,17 @@ export function registerClientCommands(program: Command, vm: Command, withContex
       process.exitCode = await withContext(async (ctx) => {
         // Raw output is asked for as base64 so binary output reaches stdout byte for byte.
         const base64 = !opts.json || opts.base64;
-        const r = await ApiClient.fromContext(ctx).request<{ exit_code: number | null; stdout: string; stderr: string; timed_out: boolean; output_encoding?: 'utf8' | 'base64' }>(
-          'POST',
-          `/v1/vms/${encodeURIComponent(id)}/exec`,
-          { cmd, ...(base64 ? { output_encoding: 'base64' } : {}), ...(opts.timeoutMs ? { timeout_ms: Number(opts.timeoutMs) } : {}) },
-        );
+        const r = await ApiClient.fromContext(ctx).request<{
+          exit_code: number | null;
+          stdout: string;
+          stderr: string;
+          timed_out: boolean;
+          output_encoding?: 'utf8' | 'base64';
+        }>('POST', `/v1/vms/${encodeURIComponent(id)}/exec`, {
+          cmd,
+          ...(base64 ? { output_encoding: 'base64' } : {}),
+          ...(opts.timeoutMs ? { timeout_ms: Number(opts.timeoutMs) } : {}),
+        });
         if (opts.json) printJson(r);
         else {
           // The answer says how it is encoded (a daemon without output_encoding sends text).
@@ -118,7 +145,11 @@ export function registerClientCommands(program: Command, vm: Command, withContex
     .option('--json', 'print the VM as JSON')
     .action(async (id: string, opts: { ttlMs?: string; json?: boolean }) => {
       process.exitCode = await withContext(async (ctx) => {
-        const v = await ApiClient.fromContext(ctx).request<VmView>('POST', `/v1/vms/${encodeURIComponent(id)}/keepalive`, opts.ttlMs ? { ttl_ms: Number(opts.ttlMs) } : {});
+        const v = await ApiClient.fromContext(ctx).request<VmView>(
+          'POST',
+          `/v1/vms/${encodeURIComponent(id)}/keepalive`,
+          opts.ttlMs ? { ttl_ms: Number(opts.ttlMs) } : {},
+        );
         if (opts.json) printJson(v);
         else process.stdout.write(`${v.id} lease until ${v.expires_at ?? '-'}\n`);
         return 0;

@@ -30,14 +30,24 @@ export async function runDoctor(ctx: CliContext): Promise<DoctorCheck[]> {
   try {
     const info = await qemu.probe();
     checks.push({ name: 'qemu', status: 'ok', detail: `${info.binary} version ${info.version}` });
-    checks.push({ name: 'accelerator', status: info.accel === 'kvm' ? 'ok' : 'warn', detail: `${info.accel}: ${info.accelReason}`, ...(info.accel === 'tcg' ? { fix: 'VMs run under software emulation (slow boots); use a host with working hardware KVM for production speed' } : {}) });
+    checks.push({
+      name: 'accelerator',
+      status: info.accel === 'kvm' ? 'ok' : 'warn',
+      detail: `${info.accel}: ${info.accelReason}`,
+      ...(info.accel === 'tcg' ? { fix: 'VMs run under software emulation (slow boots); use a host with working hardware KVM for production speed' } : {}),
+    });
   } catch (err) {
     checks.push({ name: 'qemu', status: 'fail', detail: (err as Error).message, fix: 'apt-get install --no-install-recommends qemu-system-x86' });
   }
 
   // Privilege model: who QEMU runs as, its sandbox, the uid range, file modes (docs/security.md).
   const qemuBinary = findExecutable(config.vmm.qemu.binary);
-  const qemuHelp = qemuBinary ? await runCommand(qemuBinary, ['-help'], { timeoutMs: 10_000, allowFailure: true }).then((r) => r.stdout.toString(), () => null) : null;
+  const qemuHelp = qemuBinary
+    ? await runCommand(qemuBinary, ['-help'], { timeoutMs: 10_000, allowFailure: true }).then(
+        (r) => r.stdout.toString(),
+        () => null,
+      )
+    : null;
   checks.push(...privilegeChecks(config, qemuHelp));
 
   // Firecracker: binary and version, KVM usability, jailer, cgroup v2 (all optional: QEMU works without them).
@@ -52,7 +62,11 @@ export async function runDoctor(ctx: CliContext): Promise<DoctorCheck[]> {
     ['apt-get', 'apt'],
   ] as const) {
     const path = findExecutable(tool);
-    checks.push(path ? { name: `tool ${tool}`, status: 'ok', detail: path } : { name: `tool ${tool}`, status: 'fail', detail: 'not found (needed by `tfc image build`)', fix: `apt-get install ${pkg}` });
+    checks.push(
+      path
+        ? { name: `tool ${tool}`, status: 'ok', detail: path }
+        : { name: `tool ${tool}`, status: 'fail', detail: 'not found (needed by `tfc image build`)', fix: `apt-get install ${pkg}` },
+    );
   }
 
   // Networking: root or CAP_NET_ADMIN, /dev/net/tun, ip, nft, forwarding.
@@ -76,10 +90,20 @@ export async function runDoctor(ctx: CliContext): Promise<DoctorCheck[]> {
     checks.push(
       free >= MIN_FREE_BYTES
         ? { name: 'disk', status: 'ok', detail: `${gib} GiB free in ${ctx.layout.root}` }
-        : { name: 'disk', status: 'warn', detail: `only ${gib} GiB free in ${ctx.layout.root}`, fix: 'free space or point data_dir (TFC_DATA_DIR) elsewhere: images need about 200 MiB, snapshots more' },
+        : {
+            name: 'disk',
+            status: 'warn',
+            detail: `only ${gib} GiB free in ${ctx.layout.root}`,
+            fix: 'free space or point data_dir (TFC_DATA_DIR) elsewhere: images need about 200 MiB, snapshots more',
+          },
     );
   } catch (err) {
-    checks.push({ name: 'disk', status: 'fail', detail: `cannot use data_dir ${ctx.layout.root}: ${(err as Error).message}`, fix: 'set data_dir (TFC_DATA_DIR) to a writable directory' });
+    checks.push({
+      name: 'disk',
+      status: 'fail',
+      detail: `cannot use data_dir ${ctx.layout.root}: ${(err as Error).message}`,
+      fix: 'set data_dir (TFC_DATA_DIR) to a writable directory',
+    });
   }
   return checks;
 }
@@ -87,7 +111,9 @@ export async function runDoctor(ctx: CliContext): Promise<DoctorCheck[]> {
 export function registerDoctor(program: Command, withContext: WithContext): void {
   program
     .command('doctor')
-    .description('check this host: QEMU, accelerator, privilege model, Firecracker, tools, /dev/net/tun, root, images, disk; exits 1 when something required fails')
+    .description(
+      'check this host: QEMU, accelerator, privilege model, Firecracker, tools, /dev/net/tun, root, images, disk; exits 1 when something required fails',
+    )
     .option('--json', 'print the checks as JSON')
     .action(async (opts: { json?: boolean }) => {
       process.exitCode = await withContext(async (ctx) => {
@@ -106,7 +132,9 @@ export function registerDoctor(program: Command, withContext: WithContext): void
 /** One line per check, its fix indented below: readable in a narrow terminal and in CI logs. */
 export function formatChecks(checks: readonly DoctorCheck[]): string {
   const width = Math.max(...checks.map((c) => c.name.length));
-  return checks
-    .map((c) => `${`[${c.status}]`.padEnd(7)}${c.name.padEnd(width + 2)}${c.detail}${c.fix ? `\n${' '.repeat(width + 9)}fix: ${c.fix}` : ''}`)
-    .join('\n') + '\n';
+  return (
+    checks
+      .map((c) => `${`[${c.status}]`.padEnd(7)}${c.name.padEnd(width + 2)}${c.detail}${c.fix ? `\n${' '.repeat(width + 9)}fix: ${c.fix}` : ''}`)
+      .join('\n') + '\n'
+  );
 }

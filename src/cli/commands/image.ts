@@ -11,7 +11,7 @@ export function registerImageCommands(program: Command, withContext: WithContext
 
   image
     .command('build')
-    .description("build the guest image of a profile (kernel + initramfs with the agent); a cache hit when nothing changed")
+    .description('build the guest image of a profile (kernel + initramfs with the agent); a cache hit when nothing changed')
     .option('--profile <name>', 'profile whose image to build (default: default_profile)')
     .option('--force', 'rebuild even if the cache has it')
     .option('--json', 'print the result as JSON')

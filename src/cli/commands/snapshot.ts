@@ -8,7 +8,7 @@ export function registerSnapshotCommands(program: Command, withContext: WithCont
 
   snapshot
     .command('create')
-    .description("create (or find) the golden snapshot of a profile for the current image and driver")
+    .description('create (or find) the golden snapshot of a profile for the current image and driver')
     .option('--profile <name>', 'profile (default: default_profile)')
     .option('--force', 'recreate even if a current snapshot exists')
     .option('--json', 'print the manifest as JSON')
@@ -19,7 +19,9 @@ export function registerSnapshotCommands(program: Command, withContext: WithCont
         if (opts.json) printJson({ dir: snap.dir, ...snap.manifest });
         else {
           const total = snap.manifest.create_phases.reduce((a, p) => a + p.ms, 0);
-          process.stdout.write(`snapshot ${snap.manifest.key.slice(0, 16)} of profile ${profile.name} (${snap.manifest.driver} ${snap.manifest.driver_version}, ${snap.manifest.accel}); made in ${formatMs(total)} ms\n  ${snap.dir}\n`);
+          process.stdout.write(
+            `snapshot ${snap.manifest.key.slice(0, 16)} of profile ${profile.name} (${snap.manifest.driver} ${snap.manifest.driver_version}, ${snap.manifest.accel}); made in ${formatMs(total)} ms\n  ${snap.dir}\n`,
+          );
         }
         return 0;
       });

@@ -44,13 +44,13 @@ function driverName(value: string): DriverName {
 
 export function registerVmRun(vm: Command, withContext: WithContext): void {
   vm.command('run')
-    .description('boot a fresh VM, run a command in it through the agent, print its output, destroy the VM; exits with the command\'s exit code')
+    .description("boot a fresh VM, run a command in it through the agent, print its output, destroy the VM; exits with the command's exit code")
     .usage('[options] -- CMD [ARGS...]')
     .argument('<cmd...>', 'command and arguments to run in the guest')
     .option('--profile <name>', 'VM profile (default: default_profile)')
-    .option('--driver <driver>', 'VMM driver (qemu | firecracker; default: the profile\'s)', driverName)
-    .option('--vcpus <n>', 'vCPUs (default: the profile\'s)', positiveInt('--vcpus'))
-    .option('--memory-mib <m>', 'guest memory in MiB (default: the profile\'s)', positiveInt('--memory-mib'))
+    .option('--driver <driver>', "VMM driver (qemu | firecracker; default: the profile's)", driverName)
+    .option('--vcpus <n>', "vCPUs (default: the profile's)", positiveInt('--vcpus'))
+    .option('--memory-mib <m>', "guest memory in MiB (default: the profile's)", positiveInt('--memory-mib'))
     .option('--timeout-ms <t>', 'kill the command after this long (0 = no limit)', nonNegativeInt('--timeout-ms'), 300_000)
     .option('--json', 'print one JSON object (output, exit code, phase timings) instead of raw output')
     .passThroughOptions()
@@ -65,7 +65,12 @@ async function runInFreshVm(ctx: CliContext, argv: string[], opts: RunOptions): 
   const started = performance.now();
   // The overrides become part of the profile, so an "instant" profile's
   // golden snapshot is keyed by the size actually asked for.
-  const sized = { ...profile, ...(opts.driver ? { driver: opts.driver } : {}), ...(opts.vcpus ? { vcpus: opts.vcpus } : {}), ...(opts.memoryMib ? { memoryMib: opts.memoryMib } : {}) };
+  const sized = {
+    ...profile,
+    ...(opts.driver ? { driver: opts.driver } : {}),
+    ...(opts.vcpus ? { vcpus: opts.vcpus } : {}),
+    ...(opts.memoryMib ? { memoryMib: opts.memoryMib } : {}),
+  };
   const setupPhases: Array<{ name: string; ms: number }> = [];
   let vm: Vm;
   if (sized.bootLevel === 'instant') {
@@ -97,11 +102,7 @@ async function runInFreshVm(ctx: CliContext, argv: string[], opts: RunOptions): 
   }
   const totalMs = performance.now() - started;
   const phases = [...setupPhases, ...vm.bootPhases, { name: 'exec', ms: round(execMs) }, { name: 'stop', ms: round(stopMs) }];
-  const exitCode = notFound
-    ? EXIT_NOT_FOUND
-    : result!.timedOut
-      ? EXIT_TIMED_OUT
-      : result!.exitCode ?? 128 + (SIGNAL_NUMBERS[result!.signal ?? ''] ?? 0);
+  const exitCode = notFound ? EXIT_NOT_FOUND : result!.timedOut ? EXIT_TIMED_OUT : (result!.exitCode ?? 128 + (SIGNAL_NUMBERS[result!.signal ?? ''] ?? 0));
 
   if (opts.json) {
     printJson({
@@ -130,7 +131,9 @@ async function runInFreshVm(ctx: CliContext, argv: string[], opts: RunOptions): 
   if (result?.stdoutTruncated || result?.stderrTruncated) process.stderr.write('tfc: output was truncated (agent output cap)\n');
   const rows = phases.map((p) => [p.name, formatMs(p.ms), `${((p.ms / totalMs) * 100).toFixed(1)}%`]);
   rows.push(['total', formatMs(totalMs), '100%']);
-  process.stderr.write(`\nvm ${vm.id} (${vm.driverName}, ${vm.accel}, ${vm.createdBy === 'restore' ? 'restored from golden snapshot' : 'cold boot'}) exit ${exitCode}\n${renderTable(['phase', 'ms', 'share'], rows, ['left', 'right', 'right'])}\n`);
+  process.stderr.write(
+    `\nvm ${vm.id} (${vm.driverName}, ${vm.accel}, ${vm.createdBy === 'restore' ? 'restored from golden snapshot' : 'cold boot'}) exit ${exitCode}\n${renderTable(['phase', 'ms', 'share'], rows, ['left', 'right', 'right'])}\n`,
+  );
   return exitCode;
 }
 

@@ -165,9 +165,7 @@ describe('FirecrackerApiClient covers the spec', () => {
 describe('FirecrackerApiClient answers and errors', () => {
   it('returns parsed bodies for 200 and undefined for 204', async () => {
     const path = socketPath();
-    await serve(path, (s) =>
-      s.url === '/version' ? { status: 200, body: '{"firecracker_version":"1.12.0"}' } : { status: 204 },
-    );
+    await serve(path, (s) => (s.url === '/version' ? { status: 200, body: '{"firecracker_version":"1.12.0"}' } : { status: 204 }));
     const c = client(path);
     expect(await c.getVersion()).toEqual({ firecracker_version: '1.12.0' });
     expect(await c.instanceStart()).toBeUndefined();
@@ -176,7 +174,9 @@ describe('FirecrackerApiClient answers and errors', () => {
   it('throws FirecrackerApiError carrying the fault message, status, method and path', async () => {
     const path = socketPath();
     await serve(path, () => ({ status: 400, body: '{"fault_message":"The requested operation is not supported after starting the microVM."}' }));
-    const err = await client(path).putBootSource({ kernel_image_path: '/k' }).catch((e: unknown) => e);
+    const err = await client(path)
+      .putBootSource({ kernel_image_path: '/k' })
+      .catch((e: unknown) => e);
     expect(err).toBeInstanceOf(FirecrackerApiError);
     expect(err).toBeInstanceOf(TfcError);
     const e = err as FirecrackerApiError;
@@ -215,7 +215,9 @@ describe('FirecrackerApiClient answers and errors', () => {
   });
 
   it('throws FirecrackerApiError without an HTTP status when nothing listens', async () => {
-    const err = await client(join(dir, 'nobody.sock')).describeInstance().catch((e: unknown) => e);
+    const err = await client(join(dir, 'nobody.sock'))
+      .describeInstance()
+      .catch((e: unknown) => e);
     expect(err).toBeInstanceOf(FirecrackerApiError);
     expect(err).toMatchObject({ httpStatus: null, faultMessage: null });
     expect((err as Error).message).toContain('ENOENT');

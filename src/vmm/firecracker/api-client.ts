@@ -110,35 +110,57 @@ export class FirecrackerApiClient {
 
   // ---- Instance, version, configuration export ----
   /** GET / */
-  describeInstance(o?: RequestOptions): Promise<Api.InstanceInfo> { return this.call('describeInstance', {}, o); }
+  describeInstance(o?: RequestOptions): Promise<Api.InstanceInfo> {
+    return this.call('describeInstance', {}, o);
+  }
   /** GET /version */
-  getVersion(o?: RequestOptions): Promise<Api.FirecrackerVersion> { return this.call('getFirecrackerVersion', {}, o); }
+  getVersion(o?: RequestOptions): Promise<Api.FirecrackerVersion> {
+    return this.call('getFirecrackerVersion', {}, o);
+  }
   /** GET /vm/config */
-  getVmConfig(o?: RequestOptions): Promise<Api.FullVmConfiguration> { return this.call('getExportVmConfig', {}, o); }
+  getVmConfig(o?: RequestOptions): Promise<Api.FullVmConfiguration> {
+    return this.call('getExportVmConfig', {}, o);
+  }
 
   // ---- Actions ----
   /** PUT /actions with any action. */
-  createSyncAction(body: Api.InstanceActionInfo, o?: RequestOptions): Promise<void> { return this.call('createSyncAction', { body }, o); }
+  createSyncAction(body: Api.InstanceActionInfo, o?: RequestOptions): Promise<void> {
+    return this.call('createSyncAction', { body }, o);
+  }
   /** PUT /actions InstanceStart: boots the configured VM. */
-  instanceStart(o?: RequestOptions): Promise<void> { return this.createSyncAction({ action_type: 'InstanceStart' }, o); }
+  instanceStart(o?: RequestOptions): Promise<void> {
+    return this.createSyncAction({ action_type: 'InstanceStart' }, o);
+  }
   /** PUT /actions FlushMetrics: writes one metrics line now (post-boot only). */
-  flushMetrics(o?: RequestOptions): Promise<void> { return this.createSyncAction({ action_type: 'FlushMetrics' }, o); }
+  flushMetrics(o?: RequestOptions): Promise<void> {
+    return this.createSyncAction({ action_type: 'FlushMetrics' }, o);
+  }
   /** PUT /actions SendCtrlAltDel (x86_64): asks the guest to shut down. */
-  sendCtrlAltDel(o?: RequestOptions): Promise<void> { return this.createSyncAction({ action_type: 'SendCtrlAltDel' }, o); }
+  sendCtrlAltDel(o?: RequestOptions): Promise<void> {
+    return this.createSyncAction({ action_type: 'SendCtrlAltDel' }, o);
+  }
 
   // ---- Pre-boot configuration ----
   /** GET /machine-config */
-  getMachineConfig(o?: RequestOptions): Promise<Api.MachineConfiguration> { return this.call('getMachineConfiguration', {}, o); }
+  getMachineConfig(o?: RequestOptions): Promise<Api.MachineConfiguration> {
+    return this.call('getMachineConfiguration', {}, o);
+  }
   /** PUT /machine-config (pre-boot) */
-  putMachineConfig(body: Api.MachineConfiguration, o?: RequestOptions): Promise<void> { return this.call('putMachineConfiguration', { body }, o); }
+  putMachineConfig(body: Api.MachineConfiguration, o?: RequestOptions): Promise<void> {
+    return this.call('putMachineConfiguration', { body }, o);
+  }
   /** PATCH /machine-config (pre-boot); every field optional, as Firecracker parses it. */
   patchMachineConfig(body: Partial<Api.MachineConfiguration>, o?: RequestOptions): Promise<void> {
     return this.call('patchMachineConfiguration', { body: body as Api.MachineConfiguration }, o);
   }
   /** PUT /boot-source (pre-boot) */
-  putBootSource(body: Api.BootSource, o?: RequestOptions): Promise<void> { return this.call('putGuestBootSource', { body }, o); }
+  putBootSource(body: Api.BootSource, o?: RequestOptions): Promise<void> {
+    return this.call('putGuestBootSource', { body }, o);
+  }
   /** PUT /cpu-config (pre-boot) */
-  putCpuConfig(body: Api.CpuConfig, o?: RequestOptions): Promise<void> { return this.call('putCpuConfiguration', { body }, o); }
+  putCpuConfig(body: Api.CpuConfig, o?: RequestOptions): Promise<void> {
+    return this.call('putCpuConfiguration', { body }, o);
+  }
   /** PUT /drives/{drive_id} (pre-boot); `driveId` must equal `body.drive_id`. */
   putDrive(driveId: string, body: Api.Drive, o?: RequestOptions): Promise<void> {
     return this.call('putGuestDriveByID', { pathParams: { drive_id: driveId }, body }, o);
@@ -156,57 +178,95 @@ export class FirecrackerApiClient {
     return this.call('patchGuestNetworkInterfaceByID', { pathParams: { iface_id: ifaceId }, body }, o);
   }
   /** PUT /pmem/{id} (pre-boot) */
-  putPmem(id: string, body: Api.Pmem, o?: RequestOptions): Promise<void> { return this.call('putGuestPmemByID', { pathParams: { id }, body }, o); }
+  putPmem(id: string, body: Api.Pmem, o?: RequestOptions): Promise<void> {
+    return this.call('putGuestPmemByID', { pathParams: { id }, body }, o);
+  }
   /** PATCH /pmem/{id} (post-boot) */
   patchPmem(id: string, body: Api.PartialPmem, o?: RequestOptions): Promise<void> {
     return this.call('patchGuestPmemByID', { pathParams: { id }, body }, o);
   }
   /** PUT /vsock (pre-boot) */
-  putVsock(body: Api.Vsock, o?: RequestOptions): Promise<void> { return this.call('putGuestVsock', { body }, o); }
+  putVsock(body: Api.Vsock, o?: RequestOptions): Promise<void> {
+    return this.call('putGuestVsock', { body }, o);
+  }
   /** PUT /entropy (pre-boot) */
-  putEntropy(body: Api.EntropyDevice, o?: RequestOptions): Promise<void> { return this.call('putEntropyDevice', { body }, o); }
+  putEntropy(body: Api.EntropyDevice, o?: RequestOptions): Promise<void> {
+    return this.call('putEntropyDevice', { body }, o);
+  }
   /** PUT /serial */
-  putSerial(body: Api.SerialDevice, o?: RequestOptions): Promise<void> { return this.call('putSerialDevice', { body }, o); }
+  putSerial(body: Api.SerialDevice, o?: RequestOptions): Promise<void> {
+    return this.call('putSerialDevice', { body }, o);
+  }
   /** PUT /logger (before boot or snapshot load) */
-  putLogger(body: Api.Logger, o?: RequestOptions): Promise<void> { return this.call('putLogger', { body }, o); }
+  putLogger(body: Api.Logger, o?: RequestOptions): Promise<void> {
+    return this.call('putLogger', { body }, o);
+  }
   /** PUT /metrics (before boot or snapshot load) */
-  putMetrics(body: Api.Metrics, o?: RequestOptions): Promise<void> { return this.call('putMetrics', { body }, o); }
+  putMetrics(body: Api.Metrics, o?: RequestOptions): Promise<void> {
+    return this.call('putMetrics', { body }, o);
+  }
 
   // ---- MMDS ----
   /** PUT /mmds/config (pre-boot) */
-  putMmdsConfig(body: Api.MmdsConfig, o?: RequestOptions): Promise<void> { return this.call('putMmdsConfig', { body }, o); }
+  putMmdsConfig(body: Api.MmdsConfig, o?: RequestOptions): Promise<void> {
+    return this.call('putMmdsConfig', { body }, o);
+  }
   /** PUT /mmds: replaces the metadata store. */
-  putMmds(body: Api.MmdsContentsObject, o?: RequestOptions): Promise<void> { return this.call('putMmds', { body }, o); }
+  putMmds(body: Api.MmdsContentsObject, o?: RequestOptions): Promise<void> {
+    return this.call('putMmds', { body }, o);
+  }
   /** PATCH /mmds: JSON merge patch of the store. */
-  patchMmds(body: Api.MmdsContentsObject, o?: RequestOptions): Promise<void> { return this.call('patchMmds', { body }, o); }
+  patchMmds(body: Api.MmdsContentsObject, o?: RequestOptions): Promise<void> {
+    return this.call('patchMmds', { body }, o);
+  }
   /** GET /mmds */
-  getMmds(o?: RequestOptions): Promise<{ [key: string]: unknown }> { return this.call('getMmds', {}, o); }
+  getMmds(o?: RequestOptions): Promise<{ [key: string]: unknown }> {
+    return this.call('getMmds', {}, o);
+  }
 
   // ---- Balloon ----
   /** GET /balloon */
-  getBalloon(o?: RequestOptions): Promise<Api.Balloon> { return this.call('describeBalloonConfig', {}, o); }
+  getBalloon(o?: RequestOptions): Promise<Api.Balloon> {
+    return this.call('describeBalloonConfig', {}, o);
+  }
   /** PUT /balloon (pre-boot) */
-  putBalloon(body: Api.Balloon, o?: RequestOptions): Promise<void> { return this.call('putBalloon', { body }, o); }
+  putBalloon(body: Api.Balloon, o?: RequestOptions): Promise<void> {
+    return this.call('putBalloon', { body }, o);
+  }
   /** PATCH /balloon: new target size. */
-  patchBalloon(body: Api.BalloonUpdate, o?: RequestOptions): Promise<void> { return this.call('patchBalloon', { body }, o); }
+  patchBalloon(body: Api.BalloonUpdate, o?: RequestOptions): Promise<void> {
+    return this.call('patchBalloon', { body }, o);
+  }
   /** GET /balloon/statistics */
-  getBalloonStatistics(o?: RequestOptions): Promise<Api.BalloonStats> { return this.call('describeBalloonStats', {}, o); }
+  getBalloonStatistics(o?: RequestOptions): Promise<Api.BalloonStats> {
+    return this.call('describeBalloonStats', {}, o);
+  }
   /** PATCH /balloon/statistics: new polling interval. */
   patchBalloonStatistics(body: Api.BalloonStatsUpdate, o?: RequestOptions): Promise<void> {
     return this.call('patchBalloonStatsInterval', { body }, o);
   }
   /** PATCH /balloon/hinting/start */
-  startBalloonHinting(body: Api.BalloonStartCmd = {}, o?: RequestOptions): Promise<void> { return this.call('startBalloonHinting', { body }, o); }
+  startBalloonHinting(body: Api.BalloonStartCmd = {}, o?: RequestOptions): Promise<void> {
+    return this.call('startBalloonHinting', { body }, o);
+  }
   /** GET /balloon/hinting/status */
-  getBalloonHintingStatus(o?: RequestOptions): Promise<Api.BalloonHintingStatus> { return this.call('describeBalloonHinting', {}, o); }
+  getBalloonHintingStatus(o?: RequestOptions): Promise<Api.BalloonHintingStatus> {
+    return this.call('describeBalloonHinting', {}, o);
+  }
   /** PATCH /balloon/hinting/stop */
-  stopBalloonHinting(o?: RequestOptions): Promise<void> { return this.call('stopBalloonHinting', {}, o); }
+  stopBalloonHinting(o?: RequestOptions): Promise<void> {
+    return this.call('stopBalloonHinting', {}, o);
+  }
 
   // ---- Memory hotplug ----
   /** GET /hotplug/memory */
-  getMemoryHotplug(o?: RequestOptions): Promise<Api.MemoryHotplugStatus> { return this.call('getMemoryHotplug', {}, o); }
+  getMemoryHotplug(o?: RequestOptions): Promise<Api.MemoryHotplugStatus> {
+    return this.call('getMemoryHotplug', {}, o);
+  }
   /** PUT /hotplug/memory (pre-boot) */
-  putMemoryHotplug(body: Api.MemoryHotplugConfig, o?: RequestOptions): Promise<void> { return this.call('putMemoryHotplug', { body }, o); }
+  putMemoryHotplug(body: Api.MemoryHotplugConfig, o?: RequestOptions): Promise<void> {
+    return this.call('putMemoryHotplug', { body }, o);
+  }
   /** PATCH /hotplug/memory (post-boot) */
   patchMemoryHotplug(body: Api.MemoryHotplugSizeUpdate, o?: RequestOptions): Promise<void> {
     return this.call('patchMemoryHotplug', { body }, o);
@@ -214,15 +274,25 @@ export class FirecrackerApiClient {
 
   // ---- VM state and snapshots ----
   /** PATCH /vm (post-boot) */
-  patchVm(body: Api.Vm, o?: RequestOptions): Promise<void> { return this.call('patchVm', { body }, o); }
+  patchVm(body: Api.Vm, o?: RequestOptions): Promise<void> {
+    return this.call('patchVm', { body }, o);
+  }
   /** PATCH /vm {"state":"Paused"} */
-  pauseVm(o?: RequestOptions): Promise<void> { return this.patchVm({ state: 'Paused' }, o); }
+  pauseVm(o?: RequestOptions): Promise<void> {
+    return this.patchVm({ state: 'Paused' }, o);
+  }
   /** PATCH /vm {"state":"Resumed"} */
-  resumeVm(o?: RequestOptions): Promise<void> { return this.patchVm({ state: 'Resumed' }, o); }
+  resumeVm(o?: RequestOptions): Promise<void> {
+    return this.patchVm({ state: 'Resumed' }, o);
+  }
   /** PUT /snapshot/create: the VM must be Paused. */
-  createSnapshot(body: Api.SnapshotCreateParams, o?: RequestOptions): Promise<void> { return this.call('createSnapshot', { body }, o); }
+  createSnapshot(body: Api.SnapshotCreateParams, o?: RequestOptions): Promise<void> {
+    return this.call('createSnapshot', { body }, o);
+  }
   /** PUT /snapshot/load: only on a fresh process (logger/metrics may be set); a failed load leaves it unusable. */
-  loadSnapshot(body: Api.SnapshotLoadParams, o?: RequestOptions): Promise<void> { return this.call('loadSnapshot', { body }, o); }
+  loadSnapshot(body: Api.SnapshotLoadParams, o?: RequestOptions): Promise<void> {
+    return this.call('loadSnapshot', { body }, o);
+  }
 }
 
 /** Names of the client's request methods. */
@@ -319,7 +389,6 @@ export async function waitForSocket(socketPath: string, options: WaitForSocketOp
 
 /** A kept-alive connection was closed by the server before our request reached it: safe to resend. */
 class StaleConnectionError extends Error {}
-
 
 function faultOf(text: string): string {
   try {

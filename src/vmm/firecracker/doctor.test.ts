@@ -46,8 +46,15 @@ describe('firecrackerChecks', () => {
   });
 
   it('a missing binary is a warning with the install hint while Firecracker is optional, a failure once a profile uses it', async () => {
-    const optional = await firecrackerChecks(config((c) => (c.vmm.firecracker.binary = 'no-such-firecracker')), facts());
-    expect(byName(optional, 'firecracker')).toMatchObject({ status: 'warn', detail: expect.stringContaining('optional'), fix: expect.stringContaining('release tarball') });
+    const optional = await firecrackerChecks(
+      config((c) => (c.vmm.firecracker.binary = 'no-such-firecracker')),
+      facts(),
+    );
+    expect(byName(optional, 'firecracker')).toMatchObject({
+      status: 'warn',
+      detail: expect.stringContaining('optional'),
+      fix: expect.stringContaining('release tarball'),
+    });
     const required = await firecrackerChecks(
       config((c) => {
         c.vmm.firecracker.binary = 'no-such-firecracker';
@@ -65,8 +72,15 @@ describe('firecrackerChecks', () => {
 
   it('explains unusable KVM, nested PVM included, with a fix', async () => {
     const pvm = await firecrackerChecks(config(), facts({ kvm: { ...goodKvm, pvmLoaded: true } }));
-    expect(byName(pvm, 'kvm (firecracker)')).toMatchObject({ status: 'warn', detail: expect.stringContaining('nested PVM'), fix: expect.stringContaining('hardware KVM') });
-    const denied = await firecrackerChecks(config((c) => (c.vmm.defaultDriver = 'firecracker')), facts({ kvm: { ...goodKvm, deviceUsable: false } }));
+    expect(byName(pvm, 'kvm (firecracker)')).toMatchObject({
+      status: 'warn',
+      detail: expect.stringContaining('nested PVM'),
+      fix: expect.stringContaining('hardware KVM'),
+    });
+    const denied = await firecrackerChecks(
+      config((c) => (c.vmm.defaultDriver = 'firecracker')),
+      facts({ kvm: { ...goodKvm, deviceUsable: false } }),
+    );
     expect(byName(denied, 'kvm (firecracker)')).toMatchObject({ status: 'fail', fix: expect.stringContaining('kvm') });
   });
 
@@ -75,14 +89,41 @@ describe('firecrackerChecks', () => {
       c.vmm.firecracker.jailer.enabled = true;
       c.vmm.firecracker.jailer.binary = FAKE_JAILER;
     };
-    expect(byName(await firecrackerChecks(config(enabled), facts()), 'firecracker jailer')).toMatchObject({ status: 'ok', detail: expect.stringContaining('v1.12.0; a uid of its own per VM from 2000000000') });
-    expect(byName(await firecrackerChecks(config(enabled), facts({ isRoot: false })), 'firecracker jailer')).toMatchObject({ status: 'fail', detail: expect.stringContaining('root') });
-    const missing = await firecrackerChecks(config((c) => { enabled(c); c.vmm.firecracker.jailer.binary = 'no-such-jailer'; }), facts());
+    expect(byName(await firecrackerChecks(config(enabled), facts()), 'firecracker jailer')).toMatchObject({
+      status: 'ok',
+      detail: expect.stringContaining('v1.12.0; a uid of its own per VM from 2000000000'),
+    });
+    expect(byName(await firecrackerChecks(config(enabled), facts({ isRoot: false })), 'firecracker jailer')).toMatchObject({
+      status: 'fail',
+      detail: expect.stringContaining('root'),
+    });
+    const missing = await firecrackerChecks(
+      config((c) => {
+        enabled(c);
+        c.vmm.firecracker.jailer.binary = 'no-such-jailer';
+      }),
+      facts(),
+    );
     // Firecracker is optional here: a missing jailer warns; once a profile uses Firecracker it fails.
     expect(byName(missing, 'firecracker jailer')).toMatchObject({ status: 'warn', fix: expect.stringContaining('jailer') });
-    const required = await firecrackerChecks(config((c) => { enabled(c); c.vmm.firecracker.jailer.binary = 'no-such-jailer'; c.vmm.defaultDriver = 'firecracker'; }), facts());
+    const required = await firecrackerChecks(
+      config((c) => {
+        enabled(c);
+        c.vmm.firecracker.jailer.binary = 'no-such-jailer';
+        c.vmm.defaultDriver = 'firecracker';
+      }),
+      facts(),
+    );
     expect(byName(required, 'firecracker jailer')).toMatchObject({ status: 'fail', detail: expect.stringContaining('will not start') });
-    expect(byName(await firecrackerChecks(config((c) => (c.vmm.firecracker.jailer.enabled = false)), facts()), 'firecracker jailer')).toMatchObject({ status: 'warn', detail: expect.stringContaining('not enabled') });
+    expect(
+      byName(
+        await firecrackerChecks(
+          config((c) => (c.vmm.firecracker.jailer.enabled = false)),
+          facts(),
+        ),
+        'firecracker jailer',
+      ),
+    ).toMatchObject({ status: 'warn', detail: expect.stringContaining('not enabled') });
     const shared = config((c) => (c.security.dropPrivileges = false));
     expect(byName(await firecrackerChecks(shared, facts()), 'firecracker jailer').detail).toContain('uid 65534, gid 65534 for every VM');
   });
@@ -90,13 +131,23 @@ describe('firecrackerChecks', () => {
   it('sees a hybrid cgroup host: cgroup2 without controllers, failing when the jailer needs them', async () => {
     const empty = facts({ mounts: hybrid, readCgroupFile: () => '\n' });
     const unjailed = () => config((c) => (c.vmm.firecracker.jailer.enabled = false));
-    expect(byName(await firecrackerChecks(unjailed(), empty), 'cgroup v2')).toMatchObject({ status: 'warn', detail: expect.stringContaining('/sys/fs/cgroup/unified has no controllers'), fix: expect.stringContaining('systemd.unified_cgroup_hierarchy=1') });
+    expect(byName(await firecrackerChecks(unjailed(), empty), 'cgroup v2')).toMatchObject({
+      status: 'warn',
+      detail: expect.stringContaining('/sys/fs/cgroup/unified has no controllers'),
+      fix: expect.stringContaining('systemd.unified_cgroup_hierarchy=1'),
+    });
     const needs = config((c) => {
       c.vmm.firecracker.jailer.enabled = true;
       c.vmm.firecracker.jailer.binary = FAKE_JAILER;
       c.vmm.firecracker.jailer.cgroups = ['memory.max=268435456', 'cpu.max=50000 100000'];
     });
-    expect(byName(await firecrackerChecks(needs, empty), 'cgroup v2')).toMatchObject({ status: 'fail', detail: expect.stringContaining('lacks controller(s) memory, cpu') });
-    expect(byName(await firecrackerChecks(unjailed(), facts({ mounts: 'proc /proc proc rw 0 0\n' })), 'cgroup v2')).toMatchObject({ status: 'warn', detail: expect.stringContaining('no cgroup2') });
+    expect(byName(await firecrackerChecks(needs, empty), 'cgroup v2')).toMatchObject({
+      status: 'fail',
+      detail: expect.stringContaining('lacks controller(s) memory, cpu'),
+    });
+    expect(byName(await firecrackerChecks(unjailed(), facts({ mounts: 'proc /proc proc rw 0 0\n' })), 'cgroup v2')).toMatchObject({
+      status: 'warn',
+      detail: expect.stringContaining('no cgroup2'),
+    });
   });
 });

@@ -74,7 +74,11 @@ export async function firecrackerChecks(config: Config, facts: FirecrackerHostFa
   }
 
   const kvm = judgeKvm(facts.kvm ?? gatherKvmFacts());
-  checks.push(kvm.usable ? { name: 'kvm (firecracker)', status: 'ok', detail: kvm.reason } : { name: 'kvm (firecracker)', status: problem, detail: `${kvm.reason}${optional}`, fix: kvm.fix! });
+  checks.push(
+    kvm.usable
+      ? { name: 'kvm (firecracker)', status: 'ok', detail: kvm.reason }
+      : { name: 'kvm (firecracker)', status: problem, detail: `${kvm.reason}${optional}`, fix: kvm.fix! },
+  );
 
   checks.push(await jailerCheck(config, fcVersion, facts, problem));
   checks.push(cgroupCheck(config, facts));
@@ -100,7 +104,12 @@ async function jailerCheck(config: Config, fcVersion: string | null, facts: Fire
     };
   }
   if (!(facts.isRoot ?? process.getuid?.() === 0)) {
-    return { name: 'firecracker jailer', status: 'fail', detail: `${path}: the jailer must run as root (it creates the chroot, cgroups and device nodes, then drops to uid ${jailer.uid})`, fix: 'run tfc (the daemon) as root, or disable the jailer' };
+    return {
+      name: 'firecracker jailer',
+      status: 'fail',
+      detail: `${path}: the jailer must run as root (it creates the chroot, cgroups and device nodes, then drops to uid ${jailer.uid})`,
+      fix: 'run tfc (the daemon) as root, or disable the jailer',
+    };
   }
   const version = await versionOf(path, facts.env);
   if (version && fcVersion && version !== fcVersion) {
@@ -132,7 +141,12 @@ function cgroupCheck(config: Config, facts: FirecrackerHostFacts): DoctorCheck {
   try {
     controllers = read(join(mount.path, 'cgroup.controllers')).trim().split(/\s+/).filter(Boolean);
   } catch (err) {
-    return { name: 'cgroup v2', status: problem, detail: `cgroup2 at ${mount.path} but ${join(mount.path, 'cgroup.controllers')} cannot be read: ${(err as Error).message}`, fix: hybridFix };
+    return {
+      name: 'cgroup v2',
+      status: problem,
+      detail: `cgroup2 at ${mount.path} but ${join(mount.path, 'cgroup.controllers')} cannot be read: ${(err as Error).message}`,
+      fix: hybridFix,
+    };
   }
   const missing = needed.filter((c) => !controllers.includes(c));
   if (missing.length) {

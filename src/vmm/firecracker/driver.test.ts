@@ -97,7 +97,9 @@ function report(id: string): FakeReport {
 }
 
 function operations(r: FakeReport): string[] {
-  return r.requests.filter((q) => q.operationId !== 'describeInstance').map((q) => (q.operationId === 'createSyncAction' ? `action:${String(q.body?.action_type)}` : q.operationId ?? '?'));
+  return r.requests
+    .filter((q) => q.operationId !== 'describeInstance')
+    .map((q) => (q.operationId === 'createSyncAction' ? `action:${String(q.body?.action_type)}` : (q.operationId ?? '?')));
 }
 
 async function run(steps: StepList<BootContext>, s: VmLaunchSpec, d: FirecrackerDriver): Promise<BootContext & { instance: FirecrackerInstance }> {
@@ -135,7 +137,17 @@ describe.runIf(hasGcc)('FirecrackerDriver against the fake Firecracker', () => {
     const instance = ctx.instance as FirecrackerInstance;
     expect(instance.accel).toBe('kvm');
     expect(instance.configPhases.map((p) => p.name)).toEqual([
-      'api_socket', 'logger', 'metrics', 'machine_config', 'boot_source', 'drives', 'network_interfaces', 'vsock', 'entropy', 'mmds_config', 'mmds_data',
+      'api_socket',
+      'logger',
+      'metrics',
+      'machine_config',
+      'boot_source',
+      'drives',
+      'network_interfaces',
+      'vsock',
+      'entropy',
+      'mmds_config',
+      'mmds_data',
     ]);
 
     const metrics = await instance.flushMetrics();
@@ -146,7 +158,14 @@ describe.runIf(hasGcc)('FirecrackerDriver against the fake Firecracker', () => {
     const fake = report(instance.id);
     expect(fake.violations).toEqual([]);
     expect(operations(fake)).toEqual([
-      'putLogger', 'putMetrics', 'putMachineConfiguration', 'putGuestBootSource', 'putGuestVsock', 'putEntropyDevice', 'action:InstanceStart', 'action:FlushMetrics',
+      'putLogger',
+      'putMetrics',
+      'putMachineConfiguration',
+      'putGuestBootSource',
+      'putGuestVsock',
+      'putEntropyDevice',
+      'action:InstanceStart',
+      'action:FlushMetrics',
     ]);
     const body = (op: string) => fake.requests.find((q) => q.operationId === op)!.body;
     expect(body('putMachineConfiguration')).toEqual({ smt: false, vcpu_count: 1, mem_size_mib: 256 });
@@ -184,7 +203,9 @@ describe.runIf(hasGcc)('FirecrackerDriver against the fake Firecracker', () => {
     const templateReport = report(template.instance.id);
     expect(templateReport.violations).toEqual([]);
     expect(templateReport.requests.find((q) => q.operationId === 'createSnapshot')?.body).toEqual({
-      snapshot_type: 'Full', snapshot_path: files.statePath, mem_file_path: files.memoryPath,
+      snapshot_type: 'Full',
+      snapshot_path: files.statePath,
+      mem_file_path: files.memoryPath,
     });
     await stopAndCheck(template, templateSpec);
 
@@ -239,13 +260,36 @@ describe.runIf(hasGcc)('FirecrackerDriver against the fake Firecracker', () => {
     const data = join(scratch, `data-${seq++}.ext4`);
     writeFileSync(data, 'x');
     const bucket = { size: 1_048_576, refill_time: 100, one_time_burst: 4_194_304 };
-    const s = spec(d, {}, {
-      machine: { track_dirty_pages: true, huge_pages: 'None' },
-      drives: [{ drive_id: 'data', path_on_host: data, is_root_device: false, is_read_only: true, rate_limiter: { bandwidth: bucket, ops: { size: 1000, refill_time: 1000 } } }],
-      networkInterfaces: [{ iface_id: 'eth0', host_dev_name: 'tap0', guest_mac: '06:00:ac:10:00:02', rx_rate_limiter: { bandwidth: bucket }, tx_rate_limiter: { ops: { size: 500, refill_time: 1000 } } }],
-      entropy: { rate_limiter: { bandwidth: { size: 1024, refill_time: 100 } } },
-      mmds: { config: { version: 'V2', network_interfaces: ['eth0'], ipv4_address: '169.254.169.254' }, data: { latest: { 'meta-data': { 'instance-id': 'i-1' } } } },
-    });
+    const s = spec(
+      d,
+      {},
+      {
+        machine: { track_dirty_pages: true, huge_pages: 'None' },
+        drives: [
+          {
+            drive_id: 'data',
+            path_on_host: data,
+            is_root_device: false,
+            is_read_only: true,
+            rate_limiter: { bandwidth: bucket, ops: { size: 1000, refill_time: 1000 } },
+          },
+        ],
+        networkInterfaces: [
+          {
+            iface_id: 'eth0',
+            host_dev_name: 'tap0',
+            guest_mac: '06:00:ac:10:00:02',
+            rx_rate_limiter: { bandwidth: bucket },
+            tx_rate_limiter: { ops: { size: 500, refill_time: 1000 } },
+          },
+        ],
+        entropy: { rate_limiter: { bandwidth: { size: 1024, refill_time: 100 } } },
+        mmds: {
+          config: { version: 'V2', network_interfaces: ['eth0'], ipv4_address: '169.254.169.254' },
+          data: { latest: { 'meta-data': { 'instance-id': 'i-1' } } },
+        },
+      },
+    );
     const ctx = await run(coldBootSteps(), s, d);
     const api = ctx.instance.api;
     // Post-boot updates: rate limiters and MMDS data.
@@ -256,12 +300,33 @@ describe.runIf(hasGcc)('FirecrackerDriver against the fake Firecracker', () => {
     const fake = report(ctx.instance.id);
     expect(fake.violations).toEqual([]);
     expect(operations(fake)).toEqual([
-      'putLogger', 'putMetrics', 'putMachineConfiguration', 'putGuestBootSource', 'putGuestDriveByID', 'putGuestNetworkInterfaceByID',
-      'putGuestVsock', 'putEntropyDevice', 'putMmdsConfig', 'putMmds', 'action:InstanceStart',
-      'patchGuestNetworkInterfaceByID', 'patchGuestDriveByID', 'patchMmds', 'getMmds',
+      'putLogger',
+      'putMetrics',
+      'putMachineConfiguration',
+      'putGuestBootSource',
+      'putGuestDriveByID',
+      'putGuestNetworkInterfaceByID',
+      'putGuestVsock',
+      'putEntropyDevice',
+      'putMmdsConfig',
+      'putMmds',
+      'action:InstanceStart',
+      'patchGuestNetworkInterfaceByID',
+      'patchGuestDriveByID',
+      'patchMmds',
+      'getMmds',
     ]);
-    expect(fake.requests.find((q) => q.operationId === 'putGuestDriveByID')).toMatchObject({ path: '/drives/data', body: { path_on_host: data, is_read_only: true } });
-    expect(fake.requests.find((q) => q.operationId === 'putMachineConfiguration')?.body).toEqual({ smt: false, track_dirty_pages: true, huge_pages: 'None', vcpu_count: 1, mem_size_mib: 256 });
+    expect(fake.requests.find((q) => q.operationId === 'putGuestDriveByID')).toMatchObject({
+      path: '/drives/data',
+      body: { path_on_host: data, is_read_only: true },
+    });
+    expect(fake.requests.find((q) => q.operationId === 'putMachineConfiguration')?.body).toEqual({
+      smt: false,
+      track_dirty_pages: true,
+      huge_pages: 'None',
+      vcpu_count: 1,
+      mem_size_mib: 256,
+    });
   });
 
   it('returns Firecracker refusals as FirecrackerApiError carrying its fault_message, naming the step', async () => {
@@ -270,8 +335,16 @@ describe.runIf(hasGcc)('FirecrackerDriver against the fake Firecracker', () => {
       { spec: spec(d, { vcpus: 0 }), step: 'machine_config', fault: /vcpu_count must be >= 1/ },
       { spec: spec(d, { memoryMib: 0 }), step: 'machine_config', fault: /memory size \(MiB\) is invalid/ },
       { spec: spec(d, { kernelPath: join(scratch, 'no-such-vmlinux') }), step: 'boot_source', fault: /kernel file cannot be opened/ },
-      { spec: spec(d, {}, { mmds: { config: { network_interfaces: ['eth9'] } } }), step: 'mmds_config', fault: /does not correspond to any existing network interface/ },
-      { spec: spec(d, {}, { networkInterfaces: [{ iface_id: 'eth0', host_dev_name: 'tap0', rx_rate_limiter: { bandwidth: { size: -1, refill_time: 100 } } }] }), step: 'network_interfaces', fault: /size must be >= 0/ },
+      {
+        spec: spec(d, {}, { mmds: { config: { network_interfaces: ['eth9'] } } }),
+        step: 'mmds_config',
+        fault: /does not correspond to any existing network interface/,
+      },
+      {
+        spec: spec(d, {}, { networkInterfaces: [{ iface_id: 'eth0', host_dev_name: 'tap0', rx_rate_limiter: { bandwidth: { size: -1, refill_time: 100 } } }] }),
+        step: 'network_interfaces',
+        fault: /size must be >= 0/,
+      },
     ];
     for (const c of cases) {
       const err = await run(coldBootSteps(), c.spec, d).then(
@@ -340,7 +413,11 @@ describe('FirecrackerDriver failures', () => {
   });
 
   it('probes the version and always reports KVM, recording (not judging) the host', async () => {
-    const d = new FirecrackerDriver({ binary: FAKE, kvmFacts: { devicePresent: true, deviceUsable: true, pvmLoaded: true }, env: { ...process.env, FAKE_FC_VERSION: '1.17.0-dev' } });
+    const d = new FirecrackerDriver({
+      binary: FAKE,
+      kvmFacts: { devicePresent: true, deviceUsable: true, pvmLoaded: true },
+      env: { ...process.env, FAKE_FC_VERSION: '1.17.0-dev' },
+    });
     const info = await d.probe();
     expect(info).toMatchObject({ name: 'firecracker', binary: FAKE, version: '1.17.0-dev', accel: 'kvm' });
     expect(info.accelReason).toMatch(/nested PVM/);
@@ -355,7 +432,10 @@ describe('FirecrackerDriver failures', () => {
     const cleanup = new CleanupStack();
     stacks.push(cleanup);
     cleanup.push('remove run dir', () => rmSync(s.runDir, { recursive: true, force: true }));
-    await expect(d.spawn(s, cleanup)).rejects.toMatchObject({ code: 'VMM_EXITED', message: expect.stringMatching(/exit code 1[\s\S]*Failed to open the API socket/) });
+    await expect(d.spawn(s, cleanup)).rejects.toMatchObject({
+      code: 'VMM_EXITED',
+      message: expect.stringMatching(/exit code 1[\s\S]*Failed to open the API socket/),
+    });
     await cleanup.run();
     expect(readdirSync(join(scratch, 'run'))).not.toContain(s.vmId);
   });

@@ -191,13 +191,14 @@ export class FirecrackerDriver implements VmmDriver {
     try {
       out = await runCommand(binary, ['--version'], { timeoutMs: 10_000, ...(this.options.env ? { env: this.options.env } : {}) });
     } catch (err) {
-      throw new VmmSpawnFailedError(`${binary} --version failed (${(err as Error).message}); is it a Firecracker binary for this machine? ${FIRECRACKER_INSTALL_HINT}`, { cause: err });
+      throw new VmmSpawnFailedError(
+        `${binary} --version failed (${(err as Error).message}); is it a Firecracker binary for this machine? ${FIRECRACKER_INSTALL_HINT}`,
+        { cause: err },
+      );
     }
     const version = parseFirecrackerVersion(out.stdout.toString()) ?? 'unknown';
     const kvm = judgeKvm(this.options.kvmFacts ?? gatherKvmFacts());
-    const accelReason = kvm.usable
-      ? `Firecracker always uses KVM; ${kvm.reason}`
-      : `Firecracker always uses KVM; ${kvm.reason} (run \`tfc doctor\`)`;
+    const accelReason = kvm.usable ? `Firecracker always uses KVM; ${kvm.reason}` : `Firecracker always uses KVM; ${kvm.reason} (run \`tfc doctor\`)`;
     return { name: 'firecracker', binary, version, accel: 'kvm', accelReason, jailerBinary };
   }
 }

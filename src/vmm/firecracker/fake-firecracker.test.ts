@@ -131,8 +131,20 @@ async function bootFully(fake: Fake, extra: { bootArgs?: string; machine?: Parti
   await c.putMachineConfig({ vcpu_count: 2, mem_size_mib: 256, smt: false, track_dirty_pages: true, ...extra.machine });
   await c.putBootSource({ kernel_image_path: f.kernel, boot_args: extra.bootArgs ?? 'console=ttyS0 reboot=k panic=1' });
   await c.putDrive('rootfs', { drive_id: 'rootfs', path_on_host: f.rootfs, is_root_device: true, is_read_only: true });
-  await c.putDrive('data', { drive_id: 'data', path_on_host: f.data, is_root_device: false, is_read_only: false, rate_limiter: { bandwidth: bucket, ops: { size: 1000, refill_time: 1000 } } });
-  await c.putNetworkInterface('eth0', { iface_id: 'eth0', host_dev_name: 'tap0', guest_mac: '06:00:ac:10:00:02', rx_rate_limiter: { bandwidth: bucket }, tx_rate_limiter: { ops: { size: 500, refill_time: 100 } } });
+  await c.putDrive('data', {
+    drive_id: 'data',
+    path_on_host: f.data,
+    is_root_device: false,
+    is_read_only: false,
+    rate_limiter: { bandwidth: bucket, ops: { size: 1000, refill_time: 1000 } },
+  });
+  await c.putNetworkInterface('eth0', {
+    iface_id: 'eth0',
+    host_dev_name: 'tap0',
+    guest_mac: '06:00:ac:10:00:02',
+    rx_rate_limiter: { bandwidth: bucket },
+    tx_rate_limiter: { ops: { size: 500, refill_time: 100 } },
+  });
   await c.putVsock({ guest_cid: 3, uds_path: join(fake.dir, 'v.sock') });
   await c.putEntropy({ rate_limiter: { bandwidth: bucket } });
   await c.putMmdsConfig({ version: 'V2', network_interfaces: ['eth0'], ipv4_address: '169.254.169.254' });
@@ -141,7 +153,7 @@ async function bootFully(fake: Fake, extra: { bootArgs?: string; machine?: Parti
 }
 
 describe('fake firecracker command line', () => {
-  it('prints its version, refuses --config-file and unknown flags, accepts Firecracker\'s other flags', async () => {
+  it("prints its version, refuses --config-file and unknown flags, accepts Firecracker's other flags", async () => {
     const version = await exitOf(runFake(['--version']));
     expect(version).toMatchObject({ code: 0, stdout: 'Firecracker v1.12.0\n' });
     const config = await exitOf(runFake(['--api-sock', join(tempDir(), 'a.sock'), '--config-file', 'vm.json']));
@@ -195,7 +207,10 @@ describe('fake firecracker boot', () => {
     expect(vmConfig['drives']).toHaveLength(2);
     expect(await c.getMmds()).toEqual({ latest: { 'meta-data': { 'instance-id': 'vm_test', hostname: 'vm' } } });
 
-    const metrics = readFileSync(join(fake.dir, 'fc.metrics'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { put_api_requests: { drive_count: number }; utc_timestamp_ms: unknown });
+    const metrics = readFileSync(join(fake.dir, 'fc.metrics'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { put_api_requests: { drive_count: number }; utc_timestamp_ms: unknown });
     expect(metrics).toHaveLength(2);
     expect(metrics[0]).toMatchObject({ id: 'vm_test', api_server: { sync_response_fails: 0 }, vmm: { panic_count: 0 } });
     expect(metrics[0]!.put_api_requests.drive_count).toBe(2);
@@ -254,13 +269,18 @@ describe('fake firecracker snapshots', () => {
     expect(cfg['machine-config']).toMatchObject({ vcpu_count: 2, mem_size_mib: 256, track_dirty_pages: true });
     expect(cfg['boot-source']).toBeUndefined();
     expect(existsSync(join(clone.dir, 'v.sock'))).toBe(true);
-    await expect(clone.client.putDrive('x', { drive_id: 'x', is_root_device: false, path_on_host: full.mem_file_path })).rejects.toBeInstanceOf(FirecrackerApiError);
+    await expect(clone.client.putDrive('x', { drive_id: 'x', is_root_device: false, path_on_host: full.mem_file_path })).rejects.toBeInstanceOf(
+      FirecrackerApiError,
+    );
     await clone.client.pauseVm();
     await clone.client.createSnapshot({ snapshot_path: join(clone.dir, 'again.snap'), mem_file_path: join(clone.dir, 'again.mem'), snapshot_type: 'Diff' });
     expect((await clone.stop()).violations.map((v) => v.rule)).toEqual(['pre-boot-only']);
 
     const uffd = await startFake();
-    await uffd.client.loadSnapshot({ snapshot_path: join(source.dir, 'diff.snap'), mem_backend: { backend_type: 'Uffd', backend_path: join(source.dir, 'diff.mem') } });
+    await uffd.client.loadSnapshot({
+      snapshot_path: join(source.dir, 'diff.snap'),
+      mem_backend: { backend_type: 'Uffd', backend_path: join(source.dir, 'diff.mem') },
+    });
     expect((await uffd.client.describeInstance()).state).toBe('Paused');
     expectNoViolations(await uffd.stop());
   });
@@ -277,7 +297,10 @@ describe('fake firecracker snapshots', () => {
 
 describe('fake firecracker refusals come back as FirecrackerApiError with the fault message', () => {
   async function refusal(p: Promise<unknown>): Promise<string> {
-    const err = await p.then(() => undefined, (e: unknown) => e);
+    const err = await p.then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     expect(err).toBeInstanceOf(FirecrackerApiError);
     return (err as FirecrackerApiError).faultMessage ?? '';
   }
@@ -289,7 +312,9 @@ describe('fake firecracker refusals come back as FirecrackerApiError with the fa
     expect(await refusal(c.putMachineConfig({ vcpu_count: 0, mem_size_mib: 128 }))).toBe(
       'An error occurred when deserializing the json body of a request: /vcpu_count must be >= 1.',
     );
-    expect(await refusal(c.putBootSource({ boot_args: 'console=ttyS0' } as unknown as BootSource))).toContain("must have required property 'kernel_image_path'");
+    expect(await refusal(c.putBootSource({ boot_args: 'console=ttyS0' } as unknown as BootSource))).toContain(
+      "must have required property 'kernel_image_path'",
+    );
     expect(await refusal(c.putDrive('rootfs', { drive_id: 'root', path_on_host: kernel, is_root_device: true }))).toBe(
       'The id from the path does not match the id from the body!',
     );
@@ -373,29 +398,33 @@ describe('fake firecracker vsock', () => {
     expect((await fake.stop()).events).toContainEqual(expect.objectContaining({ event: 'vsock-connect', port: 52, accepted: false }));
   });
 
-  it.skipIf(!hasGcc)('bridges CONNECT <port> to the guest agent, and exits when the guest shuts down', async () => {
-    const agentDir = tempDir();
-    const agentBinary = join(agentDir, 'tfc-agent');
-    await buildAgent(agentBinary);
-    const fake = await startFake({ FAKE_FC_GUEST_AGENT: agentBinary });
-    await bootFully(fake, { bootArgs: 'console=ttyS0 tfc.agent=vsock tfc.agent_port=1025' });
-    const deadline = Date.now() + 15_000;
-    let connected: { line: string | null; socket: net.Socket };
-    for (;;) {
-      connected = await vsockConnect(join(fake.dir, 'v.sock'), 1025);
-      if (connected.line !== null || Date.now() > deadline) break;
-      await new Promise((r) => setTimeout(r, 20)); // the "guest" agent is still starting
-    }
-    expect(connected.line).toMatch(/^OK \d+$/);
-    const agent = new AgentClient(connected.socket, { defaultTimeoutMs: 10_000 });
-    connected.socket.resume();
-    expect((await agent.hello()).protocol).toBe(1);
-    await agent.shutdown('poweroff');
-    expect((await fake.exited).code).toBe(0);
-    const report = fake.report();
-    expect(report.exit?.reason).toContain('guest shut down');
-    expectNoViolations(report);
-  }, 120_000);
+  it.skipIf(!hasGcc)(
+    'bridges CONNECT <port> to the guest agent, and exits when the guest shuts down',
+    async () => {
+      const agentDir = tempDir();
+      const agentBinary = join(agentDir, 'tfc-agent');
+      await buildAgent(agentBinary);
+      const fake = await startFake({ FAKE_FC_GUEST_AGENT: agentBinary });
+      await bootFully(fake, { bootArgs: 'console=ttyS0 tfc.agent=vsock tfc.agent_port=1025' });
+      const deadline = Date.now() + 15_000;
+      let connected: { line: string | null; socket: net.Socket };
+      for (;;) {
+        connected = await vsockConnect(join(fake.dir, 'v.sock'), 1025);
+        if (connected.line !== null || Date.now() > deadline) break;
+        await new Promise((r) => setTimeout(r, 20)); // the "guest" agent is still starting
+      }
+      expect(connected.line).toMatch(/^OK \d+$/);
+      const agent = new AgentClient(connected.socket, { defaultTimeoutMs: 10_000 });
+      connected.socket.resume();
+      expect((await agent.hello()).protocol).toBe(1);
+      await agent.shutdown('poweroff');
+      expect((await fake.exited).code).toBe(0);
+      const report = fake.report();
+      expect(report.exit?.reason).toContain('guest shut down');
+      expectNoViolations(report);
+    },
+    120_000,
+  );
 });
 
 describe('fake firecracker validation is the same as spec.ts', () => {
@@ -406,12 +435,23 @@ describe('fake firecracker validation is the same as spec.ts', () => {
   it('reports identical violations for valid and invalid bodies of every operation', async () => {
     const twin = ((await import(pathToFileURL(FAKE_VALIDATOR).href)) as FakeValidator).loadSpec();
     const spec = loadFirecrackerSpec();
-    const bodies: unknown[] = [undefined, {}, { unknown_field: 1 }, [], 'text', 7, { drive_id: 3, is_root_device: 'yes' }, { vcpu_count: 0, mem_size_mib: -1, smt: 'no' }];
+    const bodies: unknown[] = [
+      undefined,
+      {},
+      { unknown_field: 1 },
+      [],
+      'text',
+      7,
+      { drive_id: 3, is_root_device: 'yes' },
+      { vcpu_count: 0, mem_size_mib: -1, smt: 'no' },
+    ];
     let compared = 0;
     for (const op of spec.operations) {
       const path = op.path.replace(/\{[^}]+\}/g, 'id_1');
       for (const body of bodies) {
-        expect(twin.validateRequest(op.method, path, body), `${op.method} ${path} ${JSON.stringify(body)}`).toEqual(spec.validateRequest(op.method, path, body));
+        expect(twin.validateRequest(op.method, path, body), `${op.method} ${path} ${JSON.stringify(body)}`).toEqual(
+          spec.validateRequest(op.method, path, body),
+        );
         compared++;
       }
     }

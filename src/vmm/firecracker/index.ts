@@ -16,10 +16,27 @@
  * log-file.ts, launch-options.ts (spec.firecracker), kvm.ts, doctor.ts,
  * api-client.ts / api-errors.ts / api.gen.ts / spec.ts (API and its spec).
  */
-export { FirecrackerDriver, FIRECRACKER_BASE_KERNEL_ARGS, FIRECRACKER_INSTALL_HINT, firecrackerDriverOptions, parseFirecrackerVersion, versionAtLeast, type FirecrackerDriverOptions } from './driver.js';
+export {
+  FirecrackerDriver,
+  FIRECRACKER_BASE_KERNEL_ARGS,
+  FIRECRACKER_INSTALL_HINT,
+  firecrackerDriverOptions,
+  parseFirecrackerVersion,
+  versionAtLeast,
+  type FirecrackerDriverOptions,
+} from './driver.js';
 export { FirecrackerInstance } from './instance.js';
 export { bootConfigSteps, restoreConfigSteps, BOOT_ONLY_STEPS, type ConfigContext, type ConfigStep } from './config-steps.js';
-export { effectiveOptions, firecrackerOptionsOf, hasFirecrackerOptions, agentPortOf, DEFAULT_AGENT_PORT, DEFAULT_GUEST_CID, type FirecrackerLaunchOptions, type FirecrackerLaunchSpec } from './launch-options.js';
+export {
+  effectiveOptions,
+  firecrackerOptionsOf,
+  hasFirecrackerOptions,
+  agentPortOf,
+  DEFAULT_AGENT_PORT,
+  DEFAULT_GUEST_CID,
+  type FirecrackerLaunchOptions,
+  type FirecrackerLaunchSpec,
+} from './launch-options.js';
 export { connectHybridVsock, connectVsockAgent, type HybridVsockOptions, type HybridVsockConnection } from './vsock.js';
 export { MetricsReader, parseMetricsLines, type FirecrackerMetrics, type MetricsSink } from './metrics.js';
 export { buildJailerArgv, firecrackerId, jailLayout, jailCgroupDirs, type JailerOptions, type JailLayout } from './jailer.js';

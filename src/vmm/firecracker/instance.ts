@@ -83,7 +83,8 @@ export class FirecrackerInstance implements VmmInstance {
 
   /** Runs the cold-boot configuration list (bootConfigSteps). Call once, on a process not spawned for a restore. */
   async configure(): Promise<void> {
-    if (this.spec.restoreFrom) throw new InvalidStateError(`VM ${this.spec.vmId} was spawned to restore a snapshot; call loadSnapshot() instead of configure()`);
+    if (this.spec.restoreFrom)
+      throw new InvalidStateError(`VM ${this.spec.vmId} was spawned to restore a snapshot; call loadSnapshot() instead of configure()`);
     this.advance('configure', ['spawned'], 'configured');
     this.phases = await runNamingStep(bootConfigSteps(), this.context());
   }
@@ -217,7 +218,8 @@ export class FirecrackerInstance implements VmmInstance {
   }
 
   private advance(what: string, from: Stage[], to: Stage): void {
-    if (!from.includes(this.stage)) throw new InvalidStateError(`cannot ${what} VM ${this.spec.vmId}: its Firecracker is ${this.stage} (this needs ${from.join(' or ')})`);
+    if (!from.includes(this.stage))
+      throw new InvalidStateError(`cannot ${what} VM ${this.spec.vmId}: its Firecracker is ${this.stage} (this needs ${from.join(' or ')})`);
     this.stage = to;
   }
 

@@ -47,29 +47,68 @@ afterAll(() => rmSync(scratch, { recursive: true, force: true }));
 describe('jailer argv and paths', () => {
   it('builds the documented command line, Firecracker arguments after --', () => {
     const argv = buildJailerArgv(
-      { ...base, parentCgroup: 'tfc/vms', cgroups: ['memory.max=536870912', 'cpu.max=50000 100000'], resourceLimits: ['no-file=1024', 'fsize=2000000000'], netns: 'tfc-a1' },
+      {
+        ...base,
+        parentCgroup: 'tfc/vms',
+        cgroups: ['memory.max=536870912', 'cpu.max=50000 100000'],
+        resourceLimits: ['no-file=1024', 'fsize=2000000000'],
+        netns: 'tfc-a1',
+      },
       { id: 'vm-1', execFile: '/usr/bin/firecracker', firecrackerArgs: ['--api-sock', '/firecracker.sock'] },
     );
     expect(argv).toEqual([
-      '--id', 'vm-1',
-      '--exec-file', '/usr/bin/firecracker',
-      '--uid', '123',
-      '--gid', '100',
-      '--parent-cgroup', 'tfc/vms',
-      '--cgroup-version', '2',
-      '--cgroup', 'memory.max=536870912',
-      '--cgroup', 'cpu.max=50000 100000',
-      '--chroot-base-dir', '/srv/jailer',
-      '--netns', '/var/run/netns/tfc-a1',
-      '--resource-limit', 'no-file=1024',
-      '--resource-limit', 'fsize=2000000000',
-      '--', '--api-sock', '/firecracker.sock',
+      '--id',
+      'vm-1',
+      '--exec-file',
+      '/usr/bin/firecracker',
+      '--uid',
+      '123',
+      '--gid',
+      '100',
+      '--parent-cgroup',
+      'tfc/vms',
+      '--cgroup-version',
+      '2',
+      '--cgroup',
+      'memory.max=536870912',
+      '--cgroup',
+      'cpu.max=50000 100000',
+      '--chroot-base-dir',
+      '/srv/jailer',
+      '--netns',
+      '/var/run/netns/tfc-a1',
+      '--resource-limit',
+      'no-file=1024',
+      '--resource-limit',
+      'fsize=2000000000',
+      '--',
+      '--api-sock',
+      '/firecracker.sock',
     ]);
   });
 
   it('omits what is not configured, and a VM netns path wins over the config', () => {
-    const argv = buildJailerArgv({ ...base, netns: '/var/run/netns/shared' }, { id: 'x', execFile: '/fc/firecracker', netns: '/run/netns/own', firecrackerArgs: [] });
-    expect(argv).toEqual(['--id', 'x', '--exec-file', '/fc/firecracker', '--uid', '123', '--gid', '100', '--cgroup-version', '2', '--chroot-base-dir', '/srv/jailer', '--netns', '/run/netns/own', '--']);
+    const argv = buildJailerArgv(
+      { ...base, netns: '/var/run/netns/shared' },
+      { id: 'x', execFile: '/fc/firecracker', netns: '/run/netns/own', firecrackerArgs: [] },
+    );
+    expect(argv).toEqual([
+      '--id',
+      'x',
+      '--exec-file',
+      '/fc/firecracker',
+      '--uid',
+      '123',
+      '--gid',
+      '100',
+      '--cgroup-version',
+      '2',
+      '--chroot-base-dir',
+      '/srv/jailer',
+      '--netns',
+      '/run/netns/own',
+      '--',
+    ]);
   });
 
   it('makes ids the jailer accepts: alphanumerics and hyphens, at most 64', () => {
@@ -93,10 +132,9 @@ describe('jailer argv and paths', () => {
     ].join('\n');
     expect(parseMounts(mounts).at(-1)?.path).toBe('/with space');
     expect(jailCgroupDirs({ ...base, parentCgroup: 'tfc' }, 'firecracker', 'vm-1', mounts)).toEqual(['/sys/fs/cgroup/unified/tfc/vm-1']);
-    expect(jailCgroupDirs({ ...base, cgroupVersion: 1, cgroups: ['memory.limit_in_bytes=1', 'cpu.shares=10', 'cpuset.cpus=0'] }, 'firecracker', 'vm-1', mounts)).toEqual([
-      '/sys/fs/cgroup/memory/firecracker/vm-1',
-      '/sys/fs/cgroup/cpu,cpuacct/firecracker/vm-1',
-    ]);
+    expect(
+      jailCgroupDirs({ ...base, cgroupVersion: 1, cgroups: ['memory.limit_in_bytes=1', 'cpu.shares=10', 'cpuset.cpus=0'] }, 'firecracker', 'vm-1', mounts),
+    ).toEqual(['/sys/fs/cgroup/memory/firecracker/vm-1', '/sys/fs/cgroup/cpu,cpuacct/firecracker/vm-1']);
   });
 });
 
@@ -176,7 +214,15 @@ describe.runIf(hasGcc)('FirecrackerDriver through the (fake) jailer', () => {
   function jailedDriver(chrootBaseDir: string): FirecrackerDriver {
     return new FirecrackerDriver({
       binary: FAKE,
-      jailer: { ...base, binary: FAKE_JAILER, ...jailUser, chrootBaseDir, parentCgroup: `tfc-test-${process.pid}`, cgroups: ['memory.max=268435456'], resourceLimits: ['no-file=1024'] },
+      jailer: {
+        ...base,
+        binary: FAKE_JAILER,
+        ...jailUser,
+        chrootBaseDir,
+        parentCgroup: `tfc-test-${process.pid}`,
+        cgroups: ['memory.max=268435456'],
+        resourceLimits: ['no-file=1024'],
+      },
       env: { ...process.env, FAKE_FC_GUEST_AGENT: agent, FAKE_FC_REPORT: join(reports, '{id}.json'), FAKE_JAILER_REPORT: join(reports, '{id}.jailer.json') },
     });
   }
@@ -204,7 +250,12 @@ describe.runIf(hasGcc)('FirecrackerDriver through the (fake) jailer', () => {
     return ctx as BootContext & { instance: FirecrackerInstance };
   }
 
-  const report = (id: string) => JSON.parse(readFileSync(join(reports, `${id}.json`), 'utf8')) as { pid: number; violations: unknown[]; requests: { operationId: string; body?: Record<string, unknown> }[] };
+  const report = (id: string) =>
+    JSON.parse(readFileSync(join(reports, `${id}.json`), 'utf8')) as {
+      pid: number;
+      violations: unknown[];
+      requests: { operationId: string; body?: Record<string, unknown> }[];
+    };
 
   it('boots, snapshots and restores with chroot paths, as the jail user, and removes the jails', async () => {
     const chrootBase = chrootBaseDir();
@@ -219,7 +270,15 @@ describe.runIf(hasGcc)('FirecrackerDriver through the (fake) jailer', () => {
     const jailerReport = JSON.parse(readFileSync(join(reports, `${id}.jailer.json`), 'utf8'));
     expect(jailerReport.argv).toEqual(
       buildJailerArgv(
-        { ...base, binary: FAKE_JAILER, ...jailUser, chrootBaseDir: chrootBase, parentCgroup: `tfc-test-${process.pid}`, cgroups: ['memory.max=268435456'], resourceLimits: ['no-file=1024'] },
+        {
+          ...base,
+          binary: FAKE_JAILER,
+          ...jailUser,
+          chrootBaseDir: chrootBase,
+          parentCgroup: `tfc-test-${process.pid}`,
+          cgroups: ['memory.max=268435456'],
+          resourceLimits: ['no-file=1024'],
+        },
         { id, execFile: FAKE, firecrackerArgs: ['--api-sock', '/firecracker.sock'] },
       ),
     );
@@ -240,7 +299,9 @@ describe.runIf(hasGcc)('FirecrackerDriver through the (fake) jailer', () => {
     await template.instance.createSnapshot(files);
     expect(body('createSnapshot')).toBeUndefined();
     expect(report(id).requests.find((q) => q.operationId === 'createSnapshot')?.body).toEqual({
-      snapshot_type: 'Full', snapshot_path: '/snapshot-out.state', mem_file_path: '/snapshot-out.mem',
+      snapshot_type: 'Full',
+      snapshot_path: '/snapshot-out.state',
+      mem_file_path: '/snapshot-out.mem',
     });
     expect(existsSync(files.statePath) && existsSync(files.memoryPath)).toBe(true);
     expect(readdirSync(root).filter((f) => f.startsWith('snapshot'))).toEqual([]); // moved out of the jail

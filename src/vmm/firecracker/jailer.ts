@@ -11,7 +11,21 @@
  * is named by its chroot path, e.g. `/vmlinux`. Nothing here removes what
  * the jailer did not make for this VM.
  */
-import { chownSync, constants, copyFileSync, existsSync, linkSync, mkdirSync, readFileSync, rmSync, rmdirSync, statSync, unlinkSync, writeFileSync, type Stats } from 'node:fs';
+import {
+  chownSync,
+  constants,
+  copyFileSync,
+  existsSync,
+  linkSync,
+  mkdirSync,
+  readFileSync,
+  rmSync,
+  rmdirSync,
+  statSync,
+  unlinkSync,
+  writeFileSync,
+  type Stats,
+} from 'node:fs';
 import type { JailerConfig } from '../../config/index.js';
 import { basename, join, resolve } from 'node:path';
 import { InvalidArgumentError, VmmSpawnFailedError } from '../../errors/index.js';
@@ -74,14 +88,20 @@ export interface JailerInvocation {
 export function buildJailerArgv(options: JailerOptions, inv: JailerInvocation): string[] {
   const netns = inv.netns || options.netns;
   return [
-    '--id', inv.id,
-    '--exec-file', inv.execFile,
-    '--uid', String(options.uid),
-    '--gid', String(options.gid),
+    '--id',
+    inv.id,
+    '--exec-file',
+    inv.execFile,
+    '--uid',
+    String(options.uid),
+    '--gid',
+    String(options.gid),
     ...(options.parentCgroup ? ['--parent-cgroup', options.parentCgroup] : []),
-    '--cgroup-version', String(options.cgroupVersion),
+    '--cgroup-version',
+    String(options.cgroupVersion),
     ...options.cgroups.flatMap((c) => ['--cgroup', c]),
-    '--chroot-base-dir', resolve(options.chrootBaseDir),
+    '--chroot-base-dir',
+    resolve(options.chrootBaseDir),
     ...(netns ? ['--netns', netnsPath(netns)] : []),
     ...options.resourceLimits.flatMap((r) => ['--resource-limit', r]),
     '--',

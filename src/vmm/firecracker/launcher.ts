@@ -16,7 +16,17 @@ import type { VmLaunchSpec } from '../driver.js';
 import { FirecrackerApiClient, waitForSocket } from './api-client.js';
 import { FirecrackerApiTimeoutError } from './api-errors.js';
 import { VMM_FILE_NAMES, jailFiles, runDirFiles, type VmmFiles } from './files.js';
-import { buildJailerArgv, createJail, createSinkFile, firecrackerId, jailCgroupDirs, jailLayout, readMounts, removeJail, type JailerOptions } from './jailer.js';
+import {
+  buildJailerArgv,
+  createJail,
+  createSinkFile,
+  firecrackerId,
+  jailCgroupDirs,
+  jailLayout,
+  readMounts,
+  removeJail,
+  type JailerOptions,
+} from './jailer.js';
 import { netnsPath, type FirecrackerLaunchOptions } from './launch-options.js';
 import { readLogTail } from './log-file.js';
 import { MetricsReader, type MetricsSink } from './metrics.js';
@@ -108,7 +118,10 @@ export async function launchFirecracker(
   const logPath = files.hostPath(VMM_FILE_NAMES.log);
   const metricsPath = files.hostPath(VMM_FILE_NAMES.metrics[settings.metricsSink]);
   try {
-    for (const [path, kind] of [[logPath, 'file'], [metricsPath, settings.metricsSink]] as const) {
+    for (const [path, kind] of [
+      [logPath, 'file'],
+      [metricsPath, settings.metricsSink],
+    ] as const) {
       rmSync(path, { force: true }); // left by an earlier process in this directory
       await createSinkFile(path, kind, owner);
     }
@@ -154,7 +167,10 @@ export async function launchFirecracker(
       throw new VmmExitedError(`Firecracker exited during start-up (${describeExit(exit)}):\n${consoleTap.lastLines(10)}${tailOf(logPath)}`);
     }
     if (err instanceof FirecrackerApiTimeoutError) {
-      throw new VmmSpawnFailedError(`Firecracker's API socket ${apiSocket} did not answer within ${settings.spawnTimeoutMs} ms:\n${consoleTap.lastLines(10)}${tailOf(logPath)}`, { cause: err });
+      throw new VmmSpawnFailedError(
+        `Firecracker's API socket ${apiSocket} did not answer within ${settings.spawnTimeoutMs} ms:\n${consoleTap.lastLines(10)}${tailOf(logPath)}`,
+        { cause: err },
+      );
     }
     throw err;
   }

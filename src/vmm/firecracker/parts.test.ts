@@ -23,7 +23,18 @@ const base: VmLaunchSpec = { vmId: 'v', runDir: '/r', consoleLogPath: '/c', kern
 
 describe('configuration step lists', () => {
   it('boot: logger and metrics first, MMDS after the interfaces it needs', () => {
-    expect(bootConfigSteps().names()).toEqual(['logger', 'metrics', 'machine_config', 'boot_source', 'drives', 'network_interfaces', 'vsock', 'entropy', 'mmds_config', 'mmds_data']);
+    expect(bootConfigSteps().names()).toEqual([
+      'logger',
+      'metrics',
+      'machine_config',
+      'boot_source',
+      'drives',
+      'network_interfaces',
+      'vsock',
+      'entropy',
+      'mmds_config',
+      'mmds_data',
+    ]);
   });
   it('restore: the boot list edited to logger, metrics, load_snapshot, mmds_data', () => {
     expect(restoreConfigSteps().names()).toEqual(['logger', 'metrics', 'load_snapshot', 'mmds_data']);
@@ -39,7 +50,7 @@ describe('spec.firecracker and kernel arguments', () => {
     expect(() => firecrackerOptionsOf({ ...base, firecracker: { mmds: { data: {} } } } as unknown as VmLaunchSpec)).toThrow(/mmds must be/);
     expect(() => firecrackerOptionsOf({ ...base, firecracker: 'x' } as unknown as VmLaunchSpec)).toThrow(/must be an object/);
   });
-  it('adds the net module\'s namespace and TAP (spec.network) as eth0, explicit options winning', () => {
+  it("adds the net module's namespace and TAP (spec.network) as eth0, explicit options winning", () => {
     const network = { netns: 'tfc-abc', tapName: 'tap0', guestMac: '06:00:ac:10:00:02' };
     expect(effectiveOptions({ ...base, network })).toEqual({
       networkInterfaces: [{ iface_id: 'eth0', host_dev_name: 'tap0', guest_mac: '06:00:ac:10:00:02' }],
@@ -98,9 +109,15 @@ describe('metrics', () => {
 describe('host facts and versions', () => {
   it('judges /dev/kvm without refusing anything, with a fix for each problem', () => {
     expect(judgeKvm({ devicePresent: true, deviceUsable: true, pvmLoaded: false })).toEqual({ usable: true, reason: '/dev/kvm is present and accessible' });
-    expect(judgeKvm({ devicePresent: false, deviceUsable: false, pvmLoaded: false })).toMatchObject({ usable: false, fix: expect.stringContaining('kvm_intel') });
+    expect(judgeKvm({ devicePresent: false, deviceUsable: false, pvmLoaded: false })).toMatchObject({
+      usable: false,
+      fix: expect.stringContaining('kvm_intel'),
+    });
     expect(judgeKvm({ devicePresent: true, deviceUsable: false, pvmLoaded: false })).toMatchObject({ usable: false, fix: expect.stringContaining('group') });
-    expect(judgeKvm({ devicePresent: true, deviceUsable: true, pvmLoaded: true })).toMatchObject({ usable: false, reason: expect.stringContaining('nested PVM') });
+    expect(judgeKvm({ devicePresent: true, deviceUsable: true, pvmLoaded: true })).toMatchObject({
+      usable: false,
+      reason: expect.stringContaining('nested PVM'),
+    });
   });
   it('parses `firecracker --version` and compares versions', () => {
     expect(parseFirecrackerVersion('Firecracker v1.12.0\n\nSupported snapshot data format versions: v6.0.0\n')).toBe('1.12.0');
@@ -113,7 +130,15 @@ describe('host facts and versions', () => {
   it('maps the config to driver options, the jailer (on by default) only when enabled', () => {
     const config = defaultConfig({ env: { HOME: '/h' }, uid: 1000 });
     expect(firecrackerDriverOptions(config).jailer).toEqual({
-      binary: 'jailer', uid: 65534, gid: 65534, chrootBaseDir: '/srv/jailer', cgroupVersion: 2, parentCgroup: '', cgroups: [], resourceLimits: [], netns: '',
+      binary: 'jailer',
+      uid: 65534,
+      gid: 65534,
+      chrootBaseDir: '/srv/jailer',
+      cgroupVersion: 2,
+      parentCgroup: '',
+      cgroups: [],
+      resourceLimits: [],
+      netns: '',
     });
     config.vmm.firecracker.jailer.enabled = false;
     expect(firecrackerDriverOptions(config)).toEqual({ binary: 'firecracker', apiTimeoutMs: 5000, logLevel: 'info', metricsSink: 'file', jailer: null });

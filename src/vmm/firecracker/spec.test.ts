@@ -56,9 +56,7 @@ describe('validateRequest', () => {
   });
 
   it('rejects fields the spec does not list, as Firecracker does', () => {
-    expect(messages('PUT', '/machine-config', { vcpu_count: 1, mem_size_mib: 128, vcpus: 2 })).toEqual([
-      '(body) must NOT have additional properties (vcpus)',
-    ]);
+    expect(messages('PUT', '/machine-config', { vcpu_count: 1, mem_size_mib: 128, vcpus: 2 })).toEqual(['(body) must NOT have additional properties (vcpus)']);
     const lenient = new FirecrackerSpec(
       'swagger: "2.0"\ninfo: {version: "1"}\npaths: {/x: {put: {operationId: putX, parameters: [{in: body, name: b, required: true, schema: {$ref: "#/definitions/X"}}], responses: {204: {description: ok}}}}}\ndefinitions: {X: {type: object, properties: {a: {type: string}}}}\n',
       { rejectUnknownFields: false },
@@ -113,7 +111,12 @@ describe('toJsonSchema', () => {
   it('drops Swagger-only keywords and rewrites draft-4 exclusive bounds and $refs', () => {
     expect(
       toJsonSchema(
-        { type: 'object', 'x-go-name': 'A', example: 'x', properties: { n: { type: 'integer', minimum: 0, exclusiveMinimum: true, readOnly: true }, r: { $ref: '#/definitions/B' } } },
+        {
+          type: 'object',
+          'x-go-name': 'A',
+          example: 'x',
+          properties: { n: { type: 'integer', minimum: 0, exclusiveMinimum: true, readOnly: true }, r: { $ref: '#/definitions/B' } },
+        },
         true,
       ),
     ).toEqual({

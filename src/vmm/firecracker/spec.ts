@@ -16,9 +16,7 @@ import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import { parse } from 'yaml';
 
 /** The spec file, resolved from this module (src/ or dist/, both three levels below the repo root; vendored, see vendor/firecracker/SOURCE.md). */
-export const DEFAULT_FIRECRACKER_SPEC_PATH = fileURLToPath(
-  new URL('../../../vendor/firecracker/firecracker.yaml', import.meta.url),
-);
+export const DEFAULT_FIRECRACKER_SPEC_PATH = fileURLToPath(new URL('../../../vendor/firecracker/firecracker.yaml', import.meta.url));
 
 const SCHEMA_ID = 'firecracker.json';
 const METHODS = ['get', 'put', 'patch', 'post', 'delete'] as const;
@@ -102,9 +100,7 @@ export function toJsonSchema(schema: unknown, rejectUnknownFields: boolean): unk
     if (k.startsWith('x-') || SWAGGER_ONLY.has(k)) continue;
     if (k === '$ref' && typeof v === 'string') out.$ref = v.startsWith('#/') ? `${SCHEMA_ID}${v}` : v;
     else if (k === 'properties' && v && typeof v === 'object') {
-      out.properties = Object.fromEntries(
-        Object.entries(v as SwaggerSchema).map(([name, s]) => [name, toJsonSchema(s, rejectUnknownFields)]),
-      );
+      out.properties = Object.fromEntries(Object.entries(v as SwaggerSchema).map(([name, s]) => [name, toJsonSchema(s, rejectUnknownFields)]));
     } else if ((k === 'exclusiveMinimum' || k === 'exclusiveMaximum') && typeof v === 'boolean') {
       continue; // draft-4 form, rewritten below
     } else if (k === 'format' && typeof v === 'string' && /[()[\]|\\]/.test(v)) {

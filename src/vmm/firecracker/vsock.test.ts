@@ -89,7 +89,10 @@ describe('connectHybridVsock', () => {
 
   it('refuses an answer that is not "OK <port>" as AGENT_PROTOCOL, without retrying', async () => {
     const vsock = await fakeVsock((conn) => conn.write('NOPE\n'));
-    await expect(connectHybridVsock(vsock.path, 1024, { timeoutMs: 2_000 })).rejects.toMatchObject({ code: 'AGENT_PROTOCOL', message: expect.stringContaining('"NOPE"') });
+    await expect(connectHybridVsock(vsock.path, 1024, { timeoutMs: 2_000 })).rejects.toMatchObject({
+      code: 'AGENT_PROTOCOL',
+      message: expect.stringContaining('"NOPE"'),
+    });
     expect(vsock.lines).toHaveLength(1);
   });
 

@@ -118,7 +118,6 @@ function attempt(udsPath: string, port: number, timeoutMs: number, signal: Abort
   });
 }
 
-
 /**
  * Opens a host-initiated connection to guest vsock `port` through the hybrid
  * vsock socket `udsPath`, retrying while the guest is not listening. Throws
@@ -160,11 +159,7 @@ export async function connectHybridVsock(udsPath: string, port: number, options:
  * an AgentClient (which owns it from then on). Throws as connectHybridVsock.
  * Each call makes a new connection; the agent serves one at a time.
  */
-export async function connectVsockAgent(
-  udsPath: string,
-  port: number,
-  options: HybridVsockOptions & AgentClientOptions,
-): Promise<AgentClient> {
+export async function connectVsockAgent(udsPath: string, port: number, options: HybridVsockOptions & AgentClientOptions): Promise<AgentClient> {
   const { socket } = await connectHybridVsock(udsPath, port, options);
   const client = new AgentClient(socket, options.defaultTimeoutMs === undefined ? {} : { defaultTimeoutMs: options.defaultTimeoutMs });
   // Paused explicitly above, so adding the client's 'data' listener did not restart the flow.
