@@ -7,6 +7,7 @@
 import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Config } from '../config/index.js';
+import { ownerDeathMode } from '../process/index.js';
 import { QEMU_SANDBOX, uidLeaseDir } from './privilege.js';
 import { UidLeases } from './uid-leases.js';
 
@@ -59,6 +60,24 @@ export function privilegeChecks(config: Config, qemuHelp: string | null): Privil
       detail: `opens its devices as root, then -sandbox ${QEMU_SANDBOX} and -runas a uid of its own per VM from ${uidRangeStart} (${uidCount} uids, ${leases} leased now)`,
     });
   }
+  const death = ownerDeathMode();
+  checks.push(
+    death === 'guard'
+      ? {
+          name: 'vmm owner death',
+          status: 'ok',
+          detail: 'each VMM runs under a root guard (setpriv --pdeathsig + timeout) that kills it when its tfc process dies, even after it changed uid',
+        }
+      : {
+          name: 'vmm owner death',
+          status: 'warn',
+          detail:
+            death === 'pdeathsig'
+              ? 'coreutils timeout is missing: a VMM that changed uid outlives a killed tfc until the next daemon start reconciles it'
+              : 'util-linux setpriv is missing: a VMM outlives a killed tfc until the next daemon start reconciles it',
+          fix: 'apt-get install util-linux coreutils',
+        },
+  );
   const dataDir = config.dataDir;
   const dirMode = modeOf(dataDir);
   const loose: string[] = [];

@@ -251,14 +251,12 @@ describe('REST API under property-based fuzzing (real daemon, real VMs)', () => 
           body: JSON.stringify(b),
         })),
       },
-      fc
-        .tuple(guestPath, fc.uint8Array({ maxLength: 256 * 1024 }))
-        .map(([p, data]) => ({
-          method: 'PUT',
-          path: `/v1/vms/${vmId}/files?path=${enc(p)}`,
-          headers: { ...auth, 'content-type': 'application/octet-stream' },
-          body: Uint8Array.from(data),
-        })),
+      fc.tuple(guestPath, fc.uint8Array({ maxLength: 256 * 1024 })).map(([p, data]) => ({
+        method: 'PUT',
+        path: `/v1/vms/${vmId}/files?path=${enc(p)}`,
+        headers: { ...auth, 'content-type': 'application/octet-stream' },
+        body: Uint8Array.from(data),
+      })),
       guestPath.map((p) => ({ method: 'GET', path: `/v1/vms/${vmId}/files?path=${enc(p)}`, headers: auth })),
     );
 
