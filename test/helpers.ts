@@ -72,3 +72,27 @@ export function writeConfig(dir: string, toml: string): string {
   writeFileSync(path, toml);
   return path;
 }
+
+/** A JSON client of a test daemon: `url()` is read at each call (the daemon starts later); answers status and parsed body. */
+export function jsonApi(url: () => string, auth: { authorization: string }) {
+  // Tests read whatever fields they assert on; the API's own schemas are checked by the API tests.
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  return async (method: string, path: string, body?: unknown): Promise<{ status: number; json: any }> => {
+    const res = await fetch(`${url()}${path}`, {
+      method,
+      headers: { ...auth, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    const text = await res.text();
+    return { status: res.status, json: text ? JSON.parse(text) : undefined };
+  };
+}
+
+/** Polls `cond` every 50 ms until it holds; throws naming `what` after `ms`. */
+export async function until(what: string, cond: () => Promise<boolean>, ms = 60_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!(await cond())) {
+    if (Date.now() > end) throw new Error(`not reached in ${ms} ms: ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}

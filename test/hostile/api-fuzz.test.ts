@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config/index.js';
 import { startDaemon, type Daemon } from '../../src/daemon/index.js';
 import { ERROR_REGISTRY, isErrorCode } from '../../src/errors/index.js';
-import { scratchDir, testDataDir, writeConfig } from '../helpers.js';
+import { scratchDir, testDataDir, writeConfig, jsonApi } from '../helpers.js';
 import { assertOwnVmsGone } from './own-leftovers.js';
 
 /**
@@ -55,15 +55,7 @@ describe('REST API under property-based fuzzing (real daemon, real VMs)', () => 
   /** One example request per 5xx status and code, printed for the record. */
   const samples = new Map<string, string>();
 
-  const api = async (method: string, path: string, body?: unknown) => {
-    const res = await fetch(`${daemon.url}${path}`, {
-      method,
-      headers: { ...auth, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-    const text = await res.text();
-    return { status: res.status, json: text ? JSON.parse(text) : undefined };
-  };
+  const api = jsonApi(() => daemon.url, auth);
 
   beforeAll(async () => {
     const config = writeConfig(

@@ -3,7 +3,7 @@ import { pino } from 'pino';
 import { loadConfig } from '../../src/config/index.js';
 import { startDaemon, type Daemon } from '../../src/daemon/index.js';
 import { join } from 'node:path';
-import { scratchDir, testDataDir, writeConfig } from '../helpers.js';
+import { scratchDir, testDataDir, writeConfig, jsonApi, until } from '../helpers.js';
 import { assertOwnVmsGone } from './own-leftovers.js';
 
 // A VM that dies while allocated must not keep its pool slot: with max = 1,
@@ -13,22 +13,7 @@ describe('a VM that dies while allocated frees its pool slot (real VMs)', () => 
   const HEALTH_MS = 500;
   let daemon: Daemon;
   const auth = { authorization: 'Bearer dead-vm-token-0123456789' };
-  const api = async (method: string, path: string, body?: unknown) => {
-    const res = await fetch(`${daemon.url}${path}`, {
-      method,
-      headers: { ...auth, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-    const text = await res.text();
-    return { status: res.status, json: text ? JSON.parse(text) : undefined };
-  };
-  const until = async (what: string, cond: () => Promise<boolean>, ms = 60_000) => {
-    const end = Date.now() + ms;
-    while (!(await cond())) {
-      if (Date.now() > end) throw new Error(`not reached in ${ms} ms: ${what}`);
-      await new Promise((r) => setTimeout(r, 50));
-    }
-  };
+  const api = jsonApi(() => daemon.url, auth);
 
   beforeAll(async () => {
     const config = writeConfig(dir.path, `[pools.default]\nmin = 1\nmax = 1\ntarget = 1\nhealth_interval_ms = ${HEALTH_MS}\nallocate_timeout_ms = 120000\n`);
