@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config/index.js';
 import { composeRuntime, type Runtime } from '../../src/runtime/index.js';
 import type { Vm } from '../../src/vm/index.js';
+import { alive } from './own-leftovers.js';
 import { scratchDir, testDataDir, writeConfig } from '../helpers.js';
 
 /**
@@ -15,15 +16,6 @@ import { scratchDir, testDataDir, writeConfig } from '../helpers.js';
  */
 const FLOOD_BYTES = 50 * 1024 * 1024;
 const LOG_CAP = 1024 * 1024;
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 function percentile(values: number[], p: number): number {
   const sorted = [...values].sort((a, b) => a - b);

@@ -6,6 +6,7 @@ import { loadConfig } from '../../src/config/index.js';
 import { FILE_CHUNK_DEFAULT_BYTES } from '../../src/guest/agent-protocol.js';
 import { composeRuntime, type Runtime } from '../../src/runtime/index.js';
 import type { Vm } from '../../src/vm/index.js';
+import { alive } from './own-leftovers.js';
 import { testDataDir } from '../helpers.js';
 
 /**
@@ -16,15 +17,6 @@ import { testDataDir } from '../helpers.js';
  */
 const FILE_BYTES = 128 * 1024 * 1024;
 const PIECE = 256 * 1024;
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 /**
  * Random-looking bytes with every piece different, from one reused buffer:

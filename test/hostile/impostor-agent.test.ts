@@ -5,6 +5,7 @@ import { loadConfig } from '../../src/config/index.js';
 import { encodeFrame } from '../../src/guest/agent-frame.js';
 import { composeRuntime, type Runtime } from '../../src/runtime/index.js';
 import type { Vm } from '../../src/vm/index.js';
+import { alive } from './own-leftovers.js';
 import { testDataDir } from '../helpers.js';
 
 /**
@@ -26,15 +27,6 @@ const IMPOSTOR = `exec </dev/null >/dev/null 2>&1; ${FIND_PORT}; kill -9 "$1"; u
 
 function rssBytes(): number {
   return process.memoryUsage().rss;
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 describe('an impostor agent in the guest (real VMs)', () => {

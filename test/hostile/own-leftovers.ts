@@ -29,7 +29,8 @@ export function assertOwnVmsGone(databasePath: string, extraVmPids: readonly num
   }
 }
 
-function alive(pid: number): boolean {
+/** True while process `pid` exists. */
+export function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;
