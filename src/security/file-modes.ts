@@ -4,7 +4,7 @@
  * no VM uid, can write the memory its siblings map). Only changes modes and
  * owners of files tfc made; never follows a path outside the data dir.
  */
-import { chmodSync, chownSync, closeSync, existsSync, lstatSync, mkdirSync, openSync } from 'node:fs';
+import { chmodSync, closeSync, constants, fchmodSync, fchownSync, fstatSync, lstatSync, mkdirSync, openSync } from 'node:fs';
 
 const isRoot = process.getuid?.() === 0;
 
@@ -38,16 +38,23 @@ export function tighten(path: string, mode: number): void {
 /**
  * Makes snapshot files read-only for everyone and (as root) owned by root,
  * so a VM uid that made them (Firecracker writes its snapshot as the jail
- * user) cannot change them afterwards. Idempotent; never throws.
+ * user) cannot change them afterwards. Works on the file itself through a
+ * descriptor opened without following symlinks: a path a VM uid could have
+ * replaced by a link (to /etc/shadow, say) is left alone, never chowned or
+ * chmodded. Idempotent; never throws.
  */
 export function sealReadOnly(paths: readonly string[]): void {
   for (const path of paths) {
-    if (!existsSync(path)) continue;
+    let fd: number | undefined;
     try {
-      if (isRoot) chownSync(path, 0, 0);
-      chmodSync(path, 0o444);
+      fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+      if (!fstatSync(fd).isFile()) continue;
+      if (isRoot) fchownSync(fd, 0, 0);
+      fchmodSync(fd, 0o444);
     } catch {
-      // best effort: doctor and the tests check the result
+      // missing, a symlink (ELOOP), or not ours: doctor and the tests check the result
+    } finally {
+      if (fd !== undefined) closeSync(fd);
     }
   }
 }

@@ -10,7 +10,7 @@
  * `maxBytes / 2` bytes are always on disk. Files are created mode 0600
  * (console output may hold secrets the guest printed).
  */
-import { createWriteStream, renameSync, type WriteStream } from 'node:fs';
+import { createWriteStream, renameSync, statSync, type WriteStream } from 'node:fs';
 
 /** Default of `vmm.console_log_max_bytes`. */
 export const DEFAULT_CONSOLE_LOG_MAX_BYTES = 8 * 1024 * 1024;
@@ -20,6 +20,14 @@ export const MIN_CONSOLE_LOG_MAX_BYTES = 64 * 1024;
 /** The rotated predecessor of a console log. */
 export function rotatedLogPath(path: string): string {
   return `${path}.1`;
+}
+
+function existingSize(path: string): number {
+  try {
+    return statSync(path).size;
+  } catch {
+    return 0;
+  }
 }
 
 export class CappedLog {
@@ -38,6 +46,8 @@ export class CappedLog {
     maxBytes = DEFAULT_CONSOLE_LOG_MAX_BYTES,
   ) {
     this.half = Math.max(MIN_CONSOLE_LOG_MAX_BYTES, maxBytes) >> 1;
+    // An existing file (appended to) counts against the cap too.
+    this.written = existingSize(path);
     this.stream = this.open();
   }
 
@@ -89,7 +99,9 @@ export class CappedLog {
       // (older than anything written next) land in PATH.1 where they belong.
       renameSync(this.path, rotatedLogPath(this.path));
     } catch {
-      return; // nothing to rotate (removed under us): keep appending
+      // Removed under us (by hand, or another process's pruning): start a
+      // fresh PATH anyway. Appending on would grow an unlinked file without
+      // a bound, invisible in the directory.
     }
     const old = this.stream;
     this.retiring.add(old);

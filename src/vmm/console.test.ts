@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
@@ -83,11 +83,37 @@ describe('CappedLog', () => {
     expect(statSync(path).mode & 0o777).toBe(0o600);
   });
 
-  it('keeps working (dropping output) when the directory is gone', async () => {
-    const log = new CappedLog(join(dir, 'missing', 'x.log'));
+  it('keeps working (dropping output, never waiting forever) when the directory is gone', async () => {
+    const path = join(dir, 'missing', 'x.log');
+    const log = new CappedLog(path);
     await log.write(Buffer.from('a'));
     await log.write(Buffer.from('b'));
     await settle(log);
+    expect(existsSync(path)).toBe(false);
+  });
+
+  it('stays within its cap when the log is removed under a running VM (a fresh file is started)', async () => {
+    const path = logPath();
+    const log = new CappedLog(path, MIN_CONSOLE_LOG_MAX_BYTES);
+    await log.write(Buffer.alloc(1000, 'a'));
+    while (!existsSync(path)) await new Promise((r) => setTimeout(r, 5)); // the stream opens asynchronously
+    rmSync(path);
+    const chunk = Buffer.alloc(4096, 'b');
+    for (let i = 0; i < 256; i++) await log.write(chunk); // 1 MiB, 16x the cap
+    await settle(log);
+    const kept = statSync(path).size + (existsSync(rotatedLogPath(path)) ? statSync(rotatedLogPath(path)).size : 0);
+    expect(kept).toBeLessThanOrEqual(MIN_CONSOLE_LOG_MAX_BYTES);
+    expect(kept).toBeGreaterThan(0);
+  });
+
+  it('counts a log that already exists against the cap', async () => {
+    const path = logPath();
+    writeFileSync(path, Buffer.alloc(MIN_CONSOLE_LOG_MAX_BYTES / 2, 'o'));
+    const log = new CappedLog(path, MIN_CONSOLE_LOG_MAX_BYTES);
+    await log.write(Buffer.from('new\n'));
+    await settle(log);
+    expect(readFileSync(path, 'utf8')).toBe('new\n');
+    expect(statSync(rotatedLogPath(path)).size).toBe(MIN_CONSOLE_LOG_MAX_BYTES / 2);
   });
 });
 
@@ -104,6 +130,16 @@ describe('ConsoleTap', () => {
     tap.end('QEMU exited');
     expect(tap.lastLines(3)).toBe('boot\nready 42\nmore');
     await expect(tap.waitFor(/x/, 10)).rejects.toThrow(/QEMU exited/);
+  });
+
+  it('a guest printing NUL + "end" cannot fake the end of the console', async () => {
+    const tap = new ConsoleTap(logPath());
+    const out = new PassThrough();
+    tap.attach(out);
+    const seen = tap.waitFor(/^TFC_READY$/, 5000);
+    out.write('\u0000end\nTFC_READY\n');
+    expect(await seen).toBe('TFC_READY');
+    tap.end('QEMU exited');
   });
 
   it('prefixes the lines of a second stream in the log only', async () => {

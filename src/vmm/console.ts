@@ -20,7 +20,9 @@ export { DEFAULT_CONSOLE_LOG_MAX_BYTES, rotatedLogPath } from './console-log.js'
 /** Longest console line kept as one line; longer ones are split. */
 export const CONSOLE_MAX_LINE_BYTES = 8 * 1024;
 
-type LineListener = (line: string) => void;
+/** Told to listeners when the console ends: a symbol, so no line the guest prints can fake it. */
+const CONSOLE_END = Symbol('console end');
+type LineListener = (line: string | typeof CONSOLE_END) => void;
 
 export interface ConsoleTapOptions {
   /** Cap of the log file and its rotated predecessor together (vmm.console_log_max_bytes). Default 8 MiB. */
@@ -132,7 +134,7 @@ export class ConsoleTap {
     this.ended = true;
     this.endReason = reason;
     for (const s of this.splitters) if (s.pending) s.flush();
-    for (const l of [...this.listeners]) l('\u0000end');
+    for (const l of [...this.listeners]) l(CONSOLE_END);
     void this.log.end();
   }
 
@@ -149,11 +151,11 @@ export class ConsoleTap {
         reject(new VmBootTimeoutError(`guest did not print ${pattern} within ${timeoutMs} ms; last console lines:\n${this.lastLines()}`));
       }, timeoutMs);
       const listener: LineListener = (line) => {
-        if (line === '\u0000end') {
+        if (line === CONSOLE_END) {
           clearTimeout(timer);
           this.listeners.delete(listener);
           reject(new VmmExitedError(`${this.endReason} before the guest printed ${pattern}; last console lines:\n${this.lastLines()}`));
-        } else if (pattern.test(line)) {
+        } else if (typeof line === 'string' && pattern.test(line)) {
           clearTimeout(timer);
           this.listeners.delete(listener);
           resolve(line);

@@ -3,9 +3,9 @@
  * configuration step lists, InstanceStart, pause/resume, snapshots, the
  * guest agent over hybrid vsock, console, metrics and shutdown.
  */
-import { copyFileSync, renameSync, rmSync } from 'node:fs';
+import { constants, copyFileSync, lstatSync, renameSync, rmSync } from 'node:fs';
 import type { AgentClient } from '../../guest/agent-client.js';
-import { InvalidStateError, TfcError } from '../../errors/index.js';
+import { InvalidStateError, TfcError, VmmExitedError } from '../../errors/index.js';
 import type { ExitInfo } from '../../process/index.js';
 import { StepFailedError, type PhaseTiming, type StepList } from '../../steps/index.js';
 import type { AccelName, SnapshotFiles, VmLaunchSpec, VmmInstance } from '../driver.js';
@@ -247,13 +247,31 @@ async function runNamingStep(steps: StepList<ConfigContext>, ctx: ConfigContext)
   }
 }
 
-/** Moves a file the jailed VMM wrote out of the jail (rename, or copy across filesystems). */
+/**
+ * Moves a file the jailed VMM wrote out of the jail (rename, or copy across
+ * filesystems). The jail is writable by the VM's uid, so what is there may
+ * have been swapped by a compromised VMM: only a regular file with one link
+ * is taken (never a symlink or a hard link to a file elsewhere).
+ */
 function moveOut(from: string, to: string): void {
+  const refuse = () =>
+    new VmmExitedError(`snapshot file ${from} written in the jail is not a plain file (a symlink or hard link?); refusing it: the VMM may be compromised`);
+  if (!isPlainFile(from)) throw refuse();
   try {
     renameSync(from, to);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'EXDEV') throw err;
-    copyFileSync(from, to);
+    copyFileSync(from, to, constants.COPYFILE_EXCL);
     rmSync(from, { force: true });
   }
+  // Checked again where the VM uid can no longer swap it (the jail could between lstat and rename).
+  if (!isPlainFile(to)) {
+    rmSync(to, { force: true });
+    throw refuse();
+  }
+}
+
+function isPlainFile(path: string): boolean {
+  const st = lstatSync(path);
+  return st.isFile() && st.nlink === 1;
 }
