@@ -86,3 +86,4 @@ export const UnsupportedMediaTypeError = kind('UNSUPPORTED_MEDIA_TYPE');
 export const RequestTimeoutError = kind('REQUEST_TIMEOUT');
 export const RequestHeadersTooLargeError = kind('REQUEST_HEADERS_TOO_LARGE');
 export const InternalError = kind('INTERNAL');
+export const VmBusyError = kind('VM_BUSY');

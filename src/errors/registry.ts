@@ -44,6 +44,7 @@ export const ERROR_REGISTRY = {
   UNSUPPORTED_MEDIA_TYPE: { status: 415 },
   REQUEST_TIMEOUT: { status: 408 },
   REQUEST_HEADERS_TOO_LARGE: { status: 431 },
+  VM_BUSY: { status: 429 },
   INTERNAL: { status: 500 },
   STORE_ERROR: { status: 500 },
 } as const satisfies Record<string, { status: number }>;

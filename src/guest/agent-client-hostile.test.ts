@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AgentProtocolError, type TfcError } from '../errors/index.js';
-import { AgentClient, connectUnix } from './agent-client.js';
+import { AgentClient, MAX_AGENT_REQUESTS_IN_FLIGHT, connectUnix } from './agent-client.js';
 import { FrameDecoder, encodeFrame } from './agent-frame.js';
 import { CONTROL_REPLY_MAX_BYTES, base64Length } from './agent-protocol.js';
 
@@ -86,6 +86,25 @@ async function expectViolation(p: Peer, call: Promise<unknown>, message: RegExp)
 }
 
 describe('AgentClient against a hostile guest', () => {
+  it('bounds requests in flight: beyond the limit a call fails at once with VM_BUSY and the channel stays usable', async () => {
+    let answer = false;
+    const held: Array<Record<string, unknown>> = [];
+    let sendLater: Send = () => false;
+    const p = await peer((req, send) => {
+      sendLater = send;
+      if (answer) send(ok(req.id, { uptime_ms: 1 }));
+      else held.push(req);
+    });
+    const calls = Array.from({ length: MAX_AGENT_REQUESTS_IN_FLIGHT }, () => p.client.ping({ timeoutMs: 30_000 }));
+    await expect(p.client.ping({ timeoutMs: 30_000 })).rejects.toMatchObject({ code: 'VM_BUSY', status: 429 });
+    while (held.length < MAX_AGENT_REQUESTS_IN_FLIGHT) await new Promise((r) => setTimeout(r, 5));
+    for (const req of held) sendLater(ok(req.id, { uptime_ms: 1 }));
+    await Promise.all(calls);
+    answer = true;
+    expect(await p.client.ping()).toEqual({ uptimeMs: 1 });
+    expect(p.fatal).toEqual([]);
+  });
+
   it('closes the channel on a reply to an id it never sent, failing every pending call', async () => {
     const p = await peer((req, send) => {
       if (req.op === 'hello') send(ok(Number(req.id) + 1_000_000, { uptime_ms: 1 }));

@@ -15,9 +15,10 @@
  */
 import { randomInt } from 'node:crypto';
 import net from 'node:net';
-import { AgentDisconnectedError, AgentProtocolError, AgentTimeoutError, InvalidArgumentError, TfcError } from '../errors/index.js';
+import { AgentDisconnectedError, AgentProtocolError, AgentTimeoutError, InvalidArgumentError, TfcError, VmBusyError } from '../errors/index.js';
 import { FrameDecoder, encodeFrame, encodeFrameWithData } from './agent-frame.js';
 import { readFileChunks, writeFileFrom } from './agent-files.js';
+import { toListing, toStat, type GuestDirListing, type GuestFileStat, type ListDirOptions, type MkdirOptions, type RemoveOptions } from './agent-fs.js';
 import {
   AGENT_PROTOCOL_VERSION,
   CONTROL_REPLY_MAX_BYTES,
@@ -25,6 +26,8 @@ import {
   EXEC_DEFAULT_TIMEOUT_MS,
   EXEC_MAX_OUTPUT_BYTES,
   EXEC_MAX_TIMEOUT_MS,
+  LIST_DIR_DEFAULT_MAX_ENTRIES,
+  LIST_DIR_MAX_ENTRIES,
   MAX_UNIX_MS,
   READ_FILE_DEFAULT_MAX_BYTES,
   READ_FILE_MAX_BYTES,
@@ -61,11 +64,19 @@ export const EXEC_REPLY_MARGIN_MS = 10_000;
 export const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
 const CONNECT_RETRY_MS = 10;
 /**
- * Requests whose callers gave up are remembered (their late replies are
- * expected) up to this many; beyond it the oldest are forgotten, and a reply
- * to one of those would then count as unknown.
+ * Requests sent and not yet answered, including those whose callers gave up
+ * (their late replies are still expected). The agent answers one request at
+ * a time, so more would only queue: beyond this a call fails at once with
+ * VM_BUSY instead of piling up memory in the daemon (a client sending many
+ * parallel execs) or ids whose replies would later look unknown.
  */
-const MAX_UNANSWERED = 4096;
+export const MAX_AGENT_REQUESTS_IN_FLIGHT = 64;
+/**
+ * Request bytes waiting in the socket for the agent to read them. A frame is
+ * always sent when nothing is waiting (one request may be 16 MiB), but a
+ * second large one is refused with VM_BUSY until the first has gone.
+ */
+export const MAX_AGENT_QUEUED_BYTES = 32 * 1024 * 1024;
 
 export type {
   AgentCallOptions,
@@ -340,6 +351,69 @@ export class AgentClient {
   }
 
   /**
+   * Lists the directory `path` in the guest (without "." and ".."; entries
+   * are lstat'd, so a symlink is listed as one), sorted by name, at most
+   * `maxEntries`. Throws AgentError with agent_code FILE_NOT_FOUND when it
+   * does not exist, FILE_ERROR otherwise (e.g. not a directory); a reply
+   * with more entries than asked for is a fatal protocol violation.
+   */
+  async listDir(path: string, listOptions: ListDirOptions = {}, options: AgentCallOptions = {}): Promise<GuestDirListing> {
+    checkUint('listDir maxEntries', listOptions.maxEntries, LIST_DIR_MAX_ENTRIES);
+    if (listOptions.maxEntries === 0) throw new InvalidArgumentError('listDir maxEntries must be at least 1');
+    const maxEntries = listOptions.maxEntries ?? LIST_DIR_DEFAULT_MAX_ENTRIES;
+    const r = await this.call('list_dir', { path, max_entries: maxEntries }, this.timeout(options), options.signal);
+    if (r.entries.length > maxEntries) {
+      throw this.violation(
+        new AgentProtocolError(`agent list_dir reply for ${path} carried ${r.entries.length} entries (asked for at most ${maxEntries})`, {
+          details: { op: 'list_dir', path },
+        }),
+      );
+    }
+    return toListing(r);
+  }
+
+  /**
+   * lstat of `path` in the guest (a symlink is described, not followed; its
+   * target is returned). Throws AgentError with agent_code FILE_NOT_FOUND or
+   * FILE_ERROR.
+   */
+  async stat(path: string, options: AgentCallOptions = {}): Promise<GuestFileStat> {
+    return toStat(await this.call('stat', { path }, this.timeout(options), options.signal));
+  }
+
+  /**
+   * Creates the directory `path` in the guest. Returns created: false when
+   * `parents` is set and it already existed. Throws AgentError with
+   * agent_code FILE_EXISTS (exists without `parents`, or is not a
+   * directory), FILE_NOT_FOUND (a parent is missing) or FILE_ERROR.
+   */
+  async mkdir(path: string, mkdirOptions: MkdirOptions = {}, options: AgentCallOptions = {}): Promise<{ created: boolean }> {
+    checkUint('mkdir mode', mkdirOptions.mode, 0o7777);
+    const params = {
+      path,
+      ...(mkdirOptions.parents !== undefined && { parents: mkdirOptions.parents }),
+      ...(mkdirOptions.mode !== undefined && { mode: mkdirOptions.mode }),
+    };
+    const r = await this.call('mkdir', params, this.timeout(options), options.signal);
+    return { created: r.created };
+  }
+
+  /**
+   * Removes `path` in the guest: a file, a symlink (not its target), an
+   * empty directory, or with `recursive` a directory and everything under
+   * it (symlinks inside are removed, never followed). Returns how many
+   * entries were removed. Throws AgentError with agent_code FILE_NOT_FOUND,
+   * FILE_ERROR (e.g. a directory that is not empty without `recursive`; a
+   * recursive remove that fails part way leaves the rest) or BAD_REQUEST
+   * for the root directory, which is never removed.
+   */
+  async remove(path: string, removeOptions: RemoveOptions = {}, options: AgentCallOptions = {}): Promise<{ removed: number }> {
+    const params = { path, ...(removeOptions.recursive !== undefined && { recursive: removeOptions.recursive }) };
+    const r = await this.call('remove', params, this.timeout(options), options.signal);
+    return { removed: r.removed };
+  }
+
+  /**
    * Sets the guest's wall clock (a restored snapshot wakes up with the time
    * it was taken). Returns the time the guest had before. Throws AgentError
    * (agent_code SYSTEM_ERROR) when the guest refuses.
@@ -410,6 +484,14 @@ export class AgentClient {
       if (timeoutMs !== undefined && !(timeoutMs >= 0 && timeoutMs <= 2 ** 31 - 1)) {
         return reject(new InvalidArgumentError(`timeoutMs must be between 0 and ${2 ** 31 - 1}, got ${timeoutMs}`));
       }
+      if (this.unanswered.length >= MAX_AGENT_REQUESTS_IN_FLIGHT) {
+        return reject(
+          new VmBusyError(
+            `the guest agent already has ${this.unanswered.length} requests in flight (it answers one at a time); wait for some to finish, then retry`,
+            { details: { op, in_flight: this.unanswered.length } },
+          ),
+        );
+      }
       const id = this.nextId++;
       let frame: Buffer;
       try {
@@ -417,6 +499,15 @@ export class AgentClient {
         frame = payload ? encodeFrameWithData(message, payload.key, payload.data) : encodeFrame(message);
       } catch (err) {
         return reject(err);
+      }
+      const queued = this.socket.writableLength;
+      if (queued > 0 && queued + frame.length > MAX_AGENT_QUEUED_BYTES) {
+        return reject(
+          new VmBusyError(
+            `${queued} bytes of earlier requests are still waiting for the guest agent; this ${frame.length}-byte ${op} would exceed ${MAX_AGENT_QUEUED_BYTES}: retry when they have gone`,
+            { details: { op, queued_bytes: queued } },
+          ),
+        );
       }
 
       const timer =
@@ -448,7 +539,6 @@ export class AgentClient {
         resolve: (result) => resolve(result as AgentOps[O]['result']),
       });
       this.unanswered.push({ id, limit: replyFrameLimit(op, params as Record<string, unknown>) });
-      if (this.unanswered.length > MAX_UNANSWERED) this.unanswered.shift();
       this.socket.write(frame);
     });
   }

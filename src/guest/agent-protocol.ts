@@ -37,6 +37,15 @@ export const FILE_CHUNK_DEFAULT_BYTES = 1 * MIB;
  * error reply: an error message is at most 1 KiB before JSON escaping.
  */
 export const CONTROL_REPLY_MAX_BYTES = 64 * 1024;
+/** list_dir: entries per reply by default and at most (the agent's cap too). */
+export const LIST_DIR_DEFAULT_MAX_ENTRIES = 10_000;
+export const LIST_DIR_MAX_ENTRIES = 10_000;
+/**
+ * Largest JSON one list_dir entry can take: a 255-byte name of invalid
+ * UTF-8 is 1530 bytes of `\ufffd` escapes plus 340 of `name_b64`, and the
+ * other members about 130. 10,000 entries are at most about 20 MiB.
+ */
+export const LIST_DIR_ENTRY_MAX_BYTES = 2048;
 /** 9999-12-31T23:59:59.999Z, the latest time set_clock accepts. */
 export const MAX_UNIX_MS = 253_402_300_799_999;
 
@@ -139,6 +148,70 @@ export interface ShutdownParams {
   mode?: ShutdownMode;
 }
 
+export type FileType = 'file' | 'dir' | 'symlink' | 'other';
+export const FILE_TYPES: readonly FileType[] = ['file', 'dir', 'symlink', 'other'];
+
+export interface ListDirParams {
+  path: string;
+  max_entries?: number;
+}
+
+export interface DirEntryWire {
+  /** The name; bytes that are not UTF-8 are replaced by U+FFFD... */
+  name: string;
+  /** ...and then the exact bytes are here (absent for UTF-8 names). */
+  name_b64?: WireBytes;
+  type: FileType;
+  size: number;
+  /** Permission bits (st_mode & 07777). */
+  mode: number;
+  mtime_ms: number;
+}
+
+export interface ListDirResult {
+  /** In directory order, without "." and "..". */
+  entries: DirEntryWire[];
+  /** More entries exist than max_entries. */
+  truncated: boolean;
+}
+
+export interface StatParams {
+  path: string;
+}
+
+export interface StatResult {
+  type: FileType;
+  size: number;
+  mode: number;
+  uid: number;
+  gid: number;
+  mtime_ms: number;
+  /** The link's target for a symlink (lossy like DirEntryWire.name), else null. */
+  symlink_target: string | null;
+  symlink_target_b64?: WireBytes;
+}
+
+export interface MkdirParams {
+  path: string;
+  parents?: boolean;
+  mode?: number;
+}
+
+export interface MkdirResult {
+  /** False when `parents` was set and the directory already existed. */
+  created: boolean;
+}
+
+export interface RemoveParams {
+  path: string;
+  recursive?: boolean;
+}
+
+export interface RemoveResult {
+  /** Entries removed (files, links and directories). */
+  removed: number;
+}
+
 type Empty = Record<string, never>;
 
 /** Every op with its request parameters and its result. */
@@ -151,6 +224,10 @@ export interface AgentOps {
   set_clock: { params: SetClockParams; result: SetClockResult };
   add_entropy: { params: AddEntropyParams; result: AddEntropyResult };
   shutdown: { params: ShutdownParams; result: Empty };
+  list_dir: { params: ListDirParams; result: ListDirResult };
+  stat: { params: StatParams; result: StatResult };
+  mkdir: { params: MkdirParams; result: MkdirResult };
+  remove: { params: RemoveParams; result: RemoveResult };
 }
 
 export type AgentOp = keyof AgentOps;
@@ -193,6 +270,7 @@ export const AGENT_ERROR_CODES = [
   'EXEC_FAILED',
   'FILE_NOT_FOUND',
   'FILE_ERROR',
+  'FILE_EXISTS',
   'SYSTEM_ERROR',
 ] as const;
 export type AgentErrorCode = (typeof AGENT_ERROR_CODES)[number];
@@ -241,12 +319,23 @@ export function replyFrameLimit(op: AgentOp, params: Record<string, unknown>): n
       return 2 * base64Length(n('max_output_bytes', EXEC_DEFAULT_MAX_OUTPUT_BYTES)) + CONTROL_REPLY_MAX_BYTES;
     case 'read_file':
       return base64Length(n('max_bytes', READ_FILE_DEFAULT_MAX_BYTES)) + CONTROL_REPLY_MAX_BYTES;
+    case 'list_dir':
+      return n('max_entries', LIST_DIR_DEFAULT_MAX_ENTRIES) * LIST_DIR_ENTRY_MAX_BYTES + CONTROL_REPLY_MAX_BYTES;
     default:
       return CONTROL_REPLY_MAX_BYTES;
   }
 }
 
-type FieldKind = 'string' | 'bytes' | 'uint' | 'boolean' | 'int|null' | 'string|null';
+type FieldKind = 'string' | 'bytes' | 'bytes?' | 'uint' | 'int' | 'boolean' | 'int|null' | 'string|null' | 'file_type' | 'dir_entries';
+
+const DIR_ENTRY_FIELDS: Record<string, FieldKind> = {
+  name: 'string',
+  name_b64: 'bytes?',
+  type: 'file_type',
+  size: 'uint',
+  mode: 'uint',
+  mtime_ms: 'int',
+};
 
 const RESULT_FIELDS: { [O in AgentOp]: Record<string, FieldKind> } = {
   hello: {
@@ -274,6 +363,19 @@ const RESULT_FIELDS: { [O in AgentOp]: Record<string, FieldKind> } = {
   set_clock: { previous_unix_ms: 'uint' },
   add_entropy: { bytes_added: 'uint' },
   shutdown: {},
+  list_dir: { entries: 'dir_entries', truncated: 'boolean' },
+  stat: {
+    type: 'file_type',
+    size: 'uint',
+    mode: 'uint',
+    uid: 'uint',
+    gid: 'uint',
+    mtime_ms: 'int',
+    symlink_target: 'string|null',
+    symlink_target_b64: 'bytes?',
+  },
+  mkdir: { created: 'boolean' },
+  remove: { removed: 'uint' },
 };
 
 function fieldMatches(value: unknown, kind: FieldKind): boolean {
@@ -282,6 +384,14 @@ function fieldMatches(value: unknown, kind: FieldKind): boolean {
       return typeof value === 'string';
     case 'bytes':
       return typeof value === 'string' || Buffer.isBuffer(value);
+    case 'bytes?':
+      return value === undefined || typeof value === 'string' || Buffer.isBuffer(value);
+    case 'int':
+      return Number.isSafeInteger(value);
+    case 'file_type':
+      return typeof value === 'string' && (FILE_TYPES as readonly string[]).includes(value);
+    case 'dir_entries':
+      return Array.isArray(value) && value.every((e) => isRecord(e) && Object.entries(DIR_ENTRY_FIELDS).every(([field, kind]) => fieldMatches(e[field], kind)));
     case 'uint':
       return Number.isSafeInteger(value) && (value as number) >= 0;
     case 'boolean':
