@@ -130,5 +130,6 @@ function resolveLimits(given: Partial<ApiLimits> = {}): ApiLimits {
     maxExecTimeoutMs: given.maxExecTimeoutMs ?? DEFAULT_API_LIMITS.maxExecTimeoutMs,
     requestTimeoutMs: given.requestTimeoutMs ?? DEFAULT_API_LIMITS.requestTimeoutMs,
     maxUploadBytes: given.maxUploadBytes ?? DEFAULT_API_LIMITS.maxUploadBytes,
+    maxDownloadBytes: given.maxDownloadBytes ?? DEFAULT_API_LIMITS.maxDownloadBytes,
   };
 }

@@ -17,12 +17,15 @@ export interface ApiLimits {
   requestTimeoutMs: number;
   /** `api.max_upload_bytes`: largest PUT /v1/vms/{id}/files body; default 1 GiB. */
   maxUploadBytes: number;
+  /** `api.max_download_bytes`: largest GET /v1/vms/{id}/files answer; default 1 GiB. */
+  maxDownloadBytes: number;
 }
 
 export const DEFAULT_API_LIMITS: Readonly<ApiLimits> = {
   maxExecTimeoutMs: 600_000,
   requestTimeoutMs: 600_000,
   maxUploadBytes: 1024 * MIB,
+  maxDownloadBytes: 1024 * MIB,
 };
 
 /**
@@ -35,8 +38,8 @@ export const MAX_JSON_BODY_BYTES = 8 * MIB;
 export const MAX_HEADERS_TIMEOUT_MS = 30_000;
 /** Longest path parameter (VM ids are 15 characters, pool names 32): longer is 414. */
 export const MAX_PARAM_LENGTH = 128;
-/** Longest request URL, query included (a guest path of 4095 bytes percent-encodes to about 12 KiB): longer is 414. */
-export const MAX_URL_LENGTH = 16 * KIB;
+/** Longest request URL, query included (a guest path of 4095 bytes percent-encodes to about 12 KiB): longer is 414. Below Node's 16 KiB limit on the request line plus headers, so a real socket gets the 414 too, not a 431. */
+export const MAX_URL_LENGTH = 14 * KIB;
 
 /** Arguments of one exec (Linux allows far more, but no sane tool call needs it). */
 export const MAX_ARGV_ITEMS = 4096;

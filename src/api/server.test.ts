@@ -53,6 +53,12 @@ describe('REST API on a listening socket (in-memory VM)', () => {
     await app.close();
   });
 
+  it("answers a URL over the limit with a 414 envelope over a real socket (not Node's 431)", async () => {
+    const res = await fetch(`${base}/v1/vms/${FAKE_VM_ID}/files?path=/${'a'.repeat(15 * 1024)}`, { headers: auth });
+    expect(res.status).toBe(414);
+    expect((await res.json()).error.code).toBe('URI_TOO_LONG');
+  });
+
   it('answers a 20 MB upload over the limit with a readable 413, not a reset connection', async () => {
     const res = await fetch(`${base}/v1/vms/${FAKE_VM_ID}/files?path=/big`, {
       method: 'PUT',

@@ -208,6 +208,7 @@ export function resolveConfig(input: ResolveInput): LoadedConfig {
       maxExecTimeoutMs: get<number>('api.max_exec_timeout_ms'),
       requestTimeoutMs: get<number>('api.request_timeout_ms'),
       maxUploadBytes: get<number>('api.max_upload_bytes'),
+      maxDownloadBytes: get<number>('api.max_download_bytes'),
     },
     security: {
       dropPrivileges: get<boolean>('security.drop_privileges'),

@@ -166,6 +166,7 @@ export const ConfigFileSchema = table({
     max_exec_timeout_ms: intIn(1000, 86_400_000),
     request_timeout_ms: intIn(1000, 86_400_000),
     max_upload_bytes: intIn(1, 2 ** 40),
+    max_download_bytes: intIn(1, 2 ** 40),
   }),
   security: table({
     drop_privileges: z.boolean({ error: 'must be true or false (run each VMM as its own unprivileged uid, QEMU under -sandbox)' }),

@@ -85,6 +85,7 @@ export function configDocument(config: Config): Record<string, unknown> {
       max_exec_timeout_ms: config.api.maxExecTimeoutMs,
       request_timeout_ms: config.api.requestTimeoutMs,
       max_upload_bytes: config.api.maxUploadBytes,
+      max_download_bytes: config.api.maxDownloadBytes,
     },
     profiles,
     pools,

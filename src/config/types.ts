@@ -163,6 +163,8 @@ export interface Config {
     requestTimeoutMs: number;
     /** `api.max_upload_bytes`: largest file upload (PUT /v1/vms/{id}/files); default 1 GiB. */
     maxUploadBytes: number;
+    /** `api.max_download_bytes`: largest file download (GET /v1/vms/{id}/files); default 1 GiB. */
+    maxDownloadBytes: number;
   };
   /** `[security]`: the privilege model (docs/security.md). */
   security: {

@@ -5,7 +5,7 @@
  * stays constant. Built only on AgentClient's public single-request calls;
  * it holds no state between calls and does no I/O of its own.
  */
-import { InvalidArgumentError } from '../errors/index.js';
+import { InvalidArgumentError, PayloadTooLargeError } from '../errors/index.js';
 import type { AgentClient } from './agent-client.js';
 import { FILE_CHUNK_DEFAULT_BYTES, FILE_CHUNK_MAX_BYTES } from './agent-protocol.js';
 import type { AgentCallOptions, ReadFileChunksOptions, WriteFileFromOptions } from './agent-types.js';
@@ -75,8 +75,9 @@ export async function writeFileFrom(
  * `chunkBytes` at increasing offsets, yielding each piece as it arrives
  * (one request in flight, nothing kept after a piece is yielded). Ends at
  * the end of the file as the agent sees it while reading; a file that
- * keeps growing is followed. A file that cannot seek (FIFO, device) is
- * read in one chunk. Throws as AgentClient.readFileAt (FILE_NOT_FOUND,
+ * keeps growing is followed up to `maxBytes` (then PayloadTooLargeError).
+ * A file that cannot seek (FIFO) fails with FILE_ERROR after its first
+ * chunk (docs/agent-protocol.md). Throws as AgentClient.readFileAt (FILE_NOT_FOUND,
  * FILE_ERROR, AGENT_PROTOCOL); InvalidArgumentError for a bad chunk size,
  * at the first iteration.
  */
@@ -87,8 +88,15 @@ export async function* readFileChunks(
   options: AgentCallOptions = {},
 ): AsyncGenerator<Buffer, void, undefined> {
   const chunkBytes = chunkSize('readFileChunks', fileOptions.chunkBytes);
+  const maxBytes = fileOptions.maxBytes ?? Infinity;
+  const tooLarge = (what: string) =>
+    new PayloadTooLargeError(`${path} in the guest ${what} the ${maxBytes}-byte download limit (api.max_download_bytes)`, {
+      details: { path, limit_bytes: maxBytes },
+    });
   for (let offset = 0; ;) {
-    const r = await client.readFileAt(path, offset, chunkBytes, options);
+    const r = await client.readFileAt(path, offset, Math.min(chunkBytes, Math.max(1, maxBytes - offset + 1)), options);
+    if (offset === 0 && r.size > maxBytes) throw tooLarge(`is ${r.size} bytes, over`);
+    if (offset + r.data.length > maxBytes) throw tooLarge('grew past');
     offset += r.data.length;
     if (r.data.length > 0) yield r.data;
     if (!r.truncated) return;

@@ -84,6 +84,12 @@ export interface WriteFileFromOptions {
 export interface ReadFileChunksOptions {
   /** Bytes per read_file request (the largest chunk yielded). Default FILE_CHUNK_DEFAULT_BYTES, at most FILE_CHUNK_MAX_BYTES. */
   chunkBytes?: number;
+  /**
+   * Largest file to read: a file whose size (first reply) is larger, or one
+   * that grows past it while being read (/dev/zero, a guest appending),
+   * throws PayloadTooLargeError instead of streaming on. Default: no limit.
+   */
+  maxBytes?: number;
 }
 
 export interface ReadFileResult {

@@ -410,7 +410,8 @@ export class Pool {
     // during the (slow) stops below can never be handed one of them.
     const doomed = surplus.slice(0, Math.max(0, excess));
     for (const m of doomed) this.members.delete(m.vm.id);
-    await Promise.all(doomed.map((m) => this.backend.destroy(m.vm, 'above target').catch(() => undefined)));
+    // Through remove(): a failed destroy is reported, the death watch ends, and stop() waits for it.
+    for (const m of doomed) this.removeInBackground(m, 'above target');
     this.pump();
   }
 }

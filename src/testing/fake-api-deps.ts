@@ -4,8 +4,9 @@
  * (exec results are scripted; files live in a Map and stream in chunks).
  * Test-only: only tests import it.
  */
-import { VmNotFoundError, AgentError } from '../errors/index.js';
+import { VmNotFoundError, AgentError, PayloadTooLargeError, type TfcError } from '../errors/index.js';
 import type { ExecRequest, ExecResult } from '../guest/agent-client.js';
+import type { GuestDirListing, GuestFileStat, ListDirOptions, MkdirOptions, RemoveOptions } from '../guest/agent-fs.js';
 import type { ApiDeps } from '../api/deps.js';
 import type { ApiLimits } from '../api/limits.js';
 
@@ -34,9 +35,23 @@ export interface FakeVm {
   chunkBytes: number;
   exec(request: ExecRequest): Promise<ExecResult>;
   writeFileFrom(path: string, source: AsyncIterable<Buffer>, options?: { mode?: number; mkdirs?: boolean }): Promise<{ bytes: number }>;
-  readFileChunks(path: string): AsyncIterable<Buffer>;
+  readFileChunks(path: string, options?: { maxBytes?: number }): AsyncIterable<Buffer>;
+  /** Directories (besides "/" and the parents of files), for list/stat/mkdir/remove. */
+  dirs: Set<string>;
+  listDir(path: string, options?: ListDirOptions): Promise<GuestDirListing>;
+  stat(path: string): Promise<GuestFileStat>;
+  mkdir(path: string, options?: MkdirOptions): Promise<{ created: boolean }>;
+  remove(path: string, options?: RemoveOptions): Promise<{ removed: number }>;
   pause(): Promise<void>;
   resume(): Promise<void>;
+}
+
+function agentFailure(op: string, code: string, message: string): TfcError {
+  return new AgentError(`guest agent ${op} failed (${code}): ${message}`, { details: { agent_code: code, op } });
+}
+
+function parentOf(path: string): string {
+  return path.slice(0, path.lastIndexOf('/')) || '/';
 }
 
 export function fakeVm(): FakeVm {
@@ -80,13 +95,61 @@ export function fakeVm(): FakeVm {
       if (vm.keepUploads) vm.files.set(path, Buffer.concat(parts));
       return { bytes };
     },
-    async *readFileChunks(path) {
+    async *readFileChunks(path, options = {}) {
       const data = vm.files.get(path);
       if (!data)
         throw new AgentError(`guest agent read_file failed (FILE_NOT_FOUND): ${path}: No such file or directory`, {
           details: { agent_code: 'FILE_NOT_FOUND', op: 'read_file' },
         });
+      if (options.maxBytes !== undefined && data.length > options.maxBytes) {
+        throw new PayloadTooLargeError(`${path} is over the download limit`, { details: { limit_bytes: options.maxBytes } });
+      }
       for (let at = 0; at < data.length; at += vm.chunkBytes) yield data.subarray(at, at + vm.chunkBytes);
+    },
+    dirs: new Set(),
+    async listDir(path, options = {}) {
+      if (!isDir(path)) throw agentFailure('list_dir', 'FILE_NOT_FOUND', `no such file or directory in guest: ${path}`);
+      const names = new Map<string, 'file' | 'dir'>();
+      for (const f of vm.files.keys()) if (parentOf(f) === path) names.set(f.slice(f.lastIndexOf('/') + 1), 'file');
+      for (const d of allDirs()) if (d !== '/' && parentOf(d) === path) names.set(d.slice(d.lastIndexOf('/') + 1), 'dir');
+      const all = [...names].sort(([a], [b]) => (a < b ? -1 : 1));
+      const max = options.maxEntries ?? 10_000;
+      const entries = all.slice(0, max).map(([name, type]) => ({
+        name,
+        type,
+        size: type === 'file' ? vm.files.get(`${path === '/' ? '' : path}/${name}`)!.length : 4096,
+        mode: type === 'file' ? 0o644 : 0o755,
+        mtimeMs: 0,
+      }));
+      return { entries, truncated: all.length > max };
+    },
+    async stat(path) {
+      const file = vm.files.get(path);
+      if (!file && !isDir(path)) throw agentFailure('stat', 'FILE_NOT_FOUND', `no such file or directory in guest: ${path}`);
+      return { type: file ? 'file' : 'dir', size: file ? file.length : 4096, mode: file ? 0o644 : 0o755, uid: 0, gid: 0, mtimeMs: 0, symlinkTarget: null };
+    },
+    async mkdir(path, options = {}) {
+      if (vm.files.has(path)) throw agentFailure('mkdir', 'FILE_EXISTS', `${path} already exists in guest and is not a directory`);
+      if (isDir(path)) {
+        if (!options.parents) throw agentFailure('mkdir', 'FILE_EXISTS', `${path} already exists in guest`);
+        return { created: false };
+      }
+      if (!options.parents && !isDir(parentOf(path))) throw agentFailure('mkdir', 'FILE_NOT_FOUND', `no such file or directory in guest: ${path}`);
+      vm.dirs.add(path);
+      return { created: true };
+    },
+    async remove(path, options = {}) {
+      if (path === '/') throw agentFailure('remove', 'BAD_REQUEST', 'refusing to remove the root directory (/)');
+      if (vm.files.delete(path)) return { removed: 1 };
+      if (!isDir(path)) throw agentFailure('remove', 'FILE_NOT_FOUND', `no such file or directory in guest: ${path}`);
+      const inside = (p: string) => p.startsWith(`${path}/`);
+      const contents = [...vm.files.keys()].filter(inside).length + [...vm.dirs].filter(inside).length;
+      if (contents > 0 && !options.recursive)
+        throw agentFailure('remove', 'FILE_ERROR', `cannot remove ${path}: directory not empty; pass recursive to remove its contents`);
+      for (const f of [...vm.files.keys()]) if (inside(f)) vm.files.delete(f);
+      for (const d of [...vm.dirs]) if (inside(d)) vm.dirs.delete(d);
+      vm.dirs.delete(path);
+      return { removed: contents + 1 };
     },
     async pause() {
       vm.state = 'paused';
@@ -95,6 +158,18 @@ export function fakeVm(): FakeVm {
       vm.state = 'running';
     },
   };
+  // Directories: "/", those made with mkdir, and every parent of a file or directory.
+  function allDirs(): Set<string> {
+    const out = new Set<string>(['/']);
+    for (const p of [...vm.files.keys(), ...vm.dirs]) {
+      if (vm.dirs.has(p)) out.add(p);
+      for (let d = parentOf(p); d !== '/'; d = parentOf(d)) out.add(d);
+    }
+    return out;
+  }
+  function isDir(path: string): boolean {
+    return allDirs().has(path);
+  }
   return vm;
 }
 

@@ -1,5 +1,6 @@
 import { join } from 'node:path';
 import type { AgentClient, AgentHello, ExecRequest, ExecResult } from '../guest/agent-client.js';
+import type { GuestDirListing, GuestFileStat, ListDirOptions, MkdirOptions, RemoveOptions } from '../guest/agent-fs.js';
 import type { BuiltImage } from '../guest/image-store.js';
 import { AgentError, InvalidArgumentError, InvalidStateError, StoreError, TfcError } from '../errors/index.js';
 import type { VmRepository } from '../store/index.js';
@@ -242,9 +243,33 @@ export class Vm {
   }
 
   /** Reads `path` in bounded chunks (AgentClient.readFileChunks). Throws as readFile; InvalidStateError at once unless running. */
-  readFileChunks(path: string, options: { chunkBytes?: number } = {}): AsyncIterable<Buffer> {
+  readFileChunks(path: string, options: { chunkBytes?: number; maxBytes?: number } = {}): AsyncIterable<Buffer> {
     this.sm.require('read a file from', ['running']);
     return this.agentClient!.readFileChunks(path, options);
+  }
+
+  /** Lists a guest directory (AgentClient.listDir). Throws as listDir, InvalidStateError. */
+  async listDir(path: string, options: ListDirOptions = {}): Promise<GuestDirListing> {
+    this.sm.require('list a directory in', ['running']);
+    return this.agentClient!.listDir(path, options);
+  }
+
+  /** lstat of a guest path (AgentClient.stat). Throws as stat, InvalidStateError. */
+  async stat(path: string): Promise<GuestFileStat> {
+    this.sm.require('stat a file in', ['running']);
+    return this.agentClient!.stat(path);
+  }
+
+  /** Creates a guest directory (AgentClient.mkdir). Throws as mkdir, InvalidStateError. */
+  async mkdir(path: string, options: MkdirOptions = {}): Promise<{ created: boolean }> {
+    this.sm.require('create a directory in', ['running']);
+    return this.agentClient!.mkdir(path, options);
+  }
+
+  /** Removes a guest path (AgentClient.remove). Throws as remove, InvalidStateError. */
+  async remove(path: string, options: RemoveOptions = {}): Promise<{ removed: number }> {
+    this.sm.require('remove a file in', ['running']);
+    return this.agentClient!.remove(path, options);
   }
 
   /** The agent connection, for operations without a Vm wrapper (set_clock, add_entropy). Throws InvalidStateError unless running. */
