@@ -64,5 +64,9 @@ int op_read_file(agent_ctx *ctx, const json_value *req, json_writer *res, op_err
 int op_set_clock(agent_ctx *ctx, const json_value *req, json_writer *res, op_error *err);
 int op_add_entropy(agent_ctx *ctx, const json_value *req, json_writer *res, op_error *err);
 int op_shutdown(agent_ctx *ctx, const json_value *req, json_writer *res, op_error *err);
+int op_list_dir(agent_ctx *ctx, const json_value *req, json_writer *res, op_error *err);
+int op_stat(agent_ctx *ctx, const json_value *req, json_writer *res, op_error *err);
+int op_mkdir(agent_ctx *ctx, const json_value *req, json_writer *res, op_error *err);
+int op_remove(agent_ctx *ctx, const json_value *req, json_writer *res, op_error *err);
 
 #endif

@@ -40,6 +40,10 @@ static const struct {
     {"set_clock", op_set_clock},
     {"add_entropy", op_add_entropy},
     {"shutdown", op_shutdown},
+    {"list_dir", op_list_dir},
+    {"stat", op_stat},
+    {"mkdir", op_mkdir},
+    {"remove", op_remove},
 };
 
 static void usage(FILE *f)

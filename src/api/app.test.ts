@@ -198,3 +198,82 @@ describe('REST API upload limit (in-memory VM)', () => {
     }
   });
 });
+
+describe('REST API file operations (in-memory VM)', () => {
+  let vm: FakeVm;
+  let app: FastifyInstance;
+  const base = `/v1/vms/${FAKE_VM_ID}/files`;
+  beforeEach(async () => {
+    vm = fakeVm();
+    app = await buildApp(fakeDeps(vm));
+  });
+  afterEach(async () => {
+    await app.close();
+  });
+  const mkdir = (body: unknown) => app.inject({ method: 'POST', url: `${base}/mkdir`, headers: auth, payload: body as object });
+
+  it('makes, lists, stats and removes directories', async () => {
+    const made = await mkdir({ path: '/work/src', parents: true, mode: '700' });
+    expect(made.statusCode, made.body).toBe(200);
+    expect(made.json()).toEqual({ path: '/work/src', created: true });
+    expect((await mkdir({ path: '/work/src', parents: true })).json()).toEqual({ path: '/work/src', created: false });
+    vm.files.set('/work/a.txt', Buffer.from('hello'));
+
+    const list = await app.inject({ method: 'GET', url: `${base}/list?path=/work`, headers: auth });
+    expect(list.statusCode, list.body).toBe(200);
+    expect(list.json()).toEqual({
+      path: '/work',
+      entries: [
+        { name: 'a.txt', type: 'file', size: 5, mode: 0o644, mtime_ms: 0 },
+        { name: 'src', type: 'dir', size: 4096, mode: 0o755, mtime_ms: 0 },
+      ],
+      truncated: false,
+    });
+    const capped = await app.inject({ method: 'GET', url: `${base}/list?path=/work&max_entries=1`, headers: auth });
+    expect(capped.json()).toMatchObject({ entries: [{ name: 'a.txt' }], truncated: true });
+
+    const stat = await app.inject({ method: 'GET', url: `${base}/stat?path=/work/a.txt`, headers: auth });
+    expect(stat.json()).toEqual({ path: '/work/a.txt', type: 'file', size: 5, mode: 0o644, uid: 0, gid: 0, mtime_ms: 0, symlink_target: null });
+
+    const notEmpty = await app.inject({ method: 'DELETE', url: `${base}?path=/work`, headers: auth });
+    expect(expectEnvelope(notEmpty, 502, 'AGENT_ERROR').details).toMatchObject({ agent_code: 'FILE_ERROR' });
+    const rm = await app.inject({ method: 'DELETE', url: `${base}?path=/work&recursive=true`, headers: auth });
+    expect(rm.statusCode, rm.body).toBe(200);
+    expect(rm.json()).toEqual({ path: '/work', removed: 3 });
+    expect(vm.files.size).toBe(0);
+    const gone = await app.inject({ method: 'GET', url: `${base}/stat?path=/work`, headers: auth });
+    expect(expectEnvelope(gone, 502, 'AGENT_ERROR').details).toMatchObject({ agent_code: 'FILE_NOT_FOUND' });
+  });
+
+  it('answers agent refusals and bad input in the error envelope, before reaching the VM', async () => {
+    expect(expectEnvelope(await mkdir({ path: '/x/y' }), 502, 'AGENT_ERROR').details).toMatchObject({ agent_code: 'FILE_NOT_FOUND' });
+    await mkdir({ path: '/x' });
+    expect(expectEnvelope(await mkdir({ path: '/x' }), 502, 'AGENT_ERROR').details).toMatchObject({ agent_code: 'FILE_EXISTS' });
+    expectEnvelope(await mkdir({ path: 'rel' }), 400, 'INVALID_ARGUMENT');
+    expectEnvelope(await mkdir({ path: '/a', mode: '999' }), 400, 'INVALID_ARGUMENT');
+    expectEnvelope(await mkdir({ path: '/a', extra: 1 }), 400, 'INVALID_ARGUMENT');
+    expect(expectEnvelope(await mkdir({ path: '/a\u0000b' }), 400, 'INVALID_ARGUMENT').message).toMatch(/path.*NUL/);
+    expect(vm.dirs.has('/a')).toBe(false);
+
+    const get = (url: string) => app.inject({ method: 'GET', url, headers: auth });
+    expect(expectEnvelope(await get(`${base}/list?path=/nope`), 502, 'AGENT_ERROR').details).toMatchObject({ agent_code: 'FILE_NOT_FOUND' });
+    expect(expectEnvelope(await get(`${base}/list?path=/&max_entries=0`), 400, 'INVALID_ARGUMENT').message).toMatch(/max_entries must be between 1 and 10000/);
+    expectEnvelope(await get(`${base}/list?path=/&max_entries=20000`), 400, 'INVALID_ARGUMENT');
+    expectEnvelope(await get(`${base}/list?path=/&max_entries=-1`), 400, 'INVALID_ARGUMENT');
+    expectEnvelope(await get(`${base}/stat?path=/a%00b`), 400, 'INVALID_ARGUMENT');
+    expect(expectEnvelope(await get(`${base}/stat?path=/${'p'.repeat(MAX_PATH_BYTES)}`), 400, 'INVALID_ARGUMENT').message).toMatch(/PATH_MAX/);
+    expectEnvelope(await get(`${base}/stat`), 400, 'INVALID_ARGUMENT');
+
+    const del = (query: string) => app.inject({ method: 'DELETE', url: `${base}?${query}`, headers: auth });
+    expectEnvelope(await del('path=/x&recursive=yes'), 400, 'INVALID_ARGUMENT');
+    expectEnvelope(await del('path=x'), 400, 'INVALID_ARGUMENT');
+    expect(expectEnvelope(await del('path=/&recursive=true'), 502, 'AGENT_ERROR').details).toMatchObject({ agent_code: 'BAD_REQUEST' });
+    expect(expectEnvelope(await del('path=/missing'), 502, 'AGENT_ERROR').details).toMatchObject({ agent_code: 'FILE_NOT_FOUND' });
+    expect(vm.dirs.has('/x')).toBe(true);
+
+    const other = await app.inject({ method: 'GET', url: `/v1/vms/vm-aaaaaaaaaaaa/files/list?path=/`, headers: auth });
+    expectEnvelope(other, 404, 'VM_NOT_FOUND');
+    const noAuth = await app.inject({ method: 'GET', url: `${base}/list?path=/` });
+    expectEnvelope(noAuth, 401, 'UNAUTHORIZED');
+  });
+});

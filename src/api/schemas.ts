@@ -146,6 +146,97 @@ export const FileQuery = {
   },
 } as const;
 
+const guestPath = { type: 'string', pattern: '^/', description: `absolute path in the guest; no NUL bytes, at most ${MAX_PATH_BYTES} bytes` } as const;
+const fileType = { type: 'string', enum: ['file', 'dir', 'symlink', 'other'] } as const;
+
+export const ListQuery = {
+  type: 'object',
+  required: ['path'],
+  additionalProperties: false,
+  properties: {
+    path: guestPath,
+    max_entries: { type: 'string', pattern: '^[0-9]{1,6}$', description: 'at most this many entries, 1 to 10000 (default 10000)' },
+  },
+} as const;
+
+export const PathQuery = { type: 'object', required: ['path'], additionalProperties: false, properties: { path: guestPath } } as const;
+
+export const RemoveQuery = {
+  type: 'object',
+  required: ['path'],
+  additionalProperties: false,
+  properties: {
+    path: guestPath,
+    recursive: {
+      type: 'string',
+      enum: ['true', 'false'],
+      description: 'remove a directory and its contents (symlinks are removed, never followed); default false',
+    },
+  },
+} as const;
+
+export const MkdirRequest = {
+  type: 'object',
+  required: ['path'],
+  additionalProperties: false,
+  properties: {
+    path: guestPath,
+    parents: { type: 'boolean', description: 'create missing parents; an existing directory is then success (created: false). Default false' },
+    mode: { type: 'string', pattern: '^[0-7]{3,4}$', description: 'permission bits in octal, applied exactly; default 755 minus the umask' },
+  },
+} as const;
+
+export const DirEntry = {
+  type: 'object',
+  required: ['name', 'type', 'size', 'mode', 'mtime_ms'],
+  properties: {
+    name: { type: 'string', description: 'the name; bytes that are not UTF-8 show as U+FFFD' },
+    name_b64: { type: 'string', description: 'the exact bytes of a name that is not UTF-8 (absent otherwise)' },
+    type: fileType,
+    size: { type: 'integer' },
+    mode: { type: 'integer', description: 'permission bits (st_mode & 07777)' },
+    mtime_ms: { type: 'integer', description: 'modification time, milliseconds since the epoch' },
+  },
+} as const;
+
+export const ListResponse = {
+  type: 'object',
+  required: ['path', 'entries', 'truncated'],
+  properties: {
+    path: { type: 'string' },
+    entries: { type: 'array', items: DirEntry, description: 'sorted by name, without . and ..; symlinks are not followed' },
+    truncated: { type: 'boolean', description: 'the directory holds more than max_entries entries' },
+  },
+} as const;
+
+export const StatResponse = {
+  type: 'object',
+  required: ['path', 'type', 'size', 'mode', 'uid', 'gid', 'mtime_ms', 'symlink_target'],
+  properties: {
+    path: { type: 'string' },
+    type: fileType,
+    size: { type: 'integer' },
+    mode: { type: 'integer' },
+    uid: { type: 'integer' },
+    gid: { type: 'integer' },
+    mtime_ms: { type: 'integer' },
+    symlink_target: { type: ['string', 'null'], description: "a symlink's target (not followed), null otherwise" },
+    symlink_target_b64: { type: 'string', description: 'the exact bytes of a target that is not UTF-8 (absent otherwise)' },
+  },
+} as const;
+
+export const MkdirResponse = {
+  type: 'object',
+  required: ['path', 'created'],
+  properties: { path: { type: 'string' }, created: { type: 'boolean' } },
+} as const;
+
+export const RemoveResponse = {
+  type: 'object',
+  required: ['path', 'removed'],
+  properties: { path: { type: 'string' }, removed: { type: 'integer', description: 'entries deleted (files, links, directories)' } },
+} as const;
+
 export const GuestNetworkRequest = {
   type: 'object',
   required: ['address', 'prefix', 'gateway'],

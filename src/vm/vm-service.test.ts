@@ -81,8 +81,14 @@ describe.skipIf(!canRunFakeVms)('VmService with a fake VMM', () => {
     const path = join(dir, 'in-guest.txt');
     await vm.writeFile(path, 'payload');
     expect((await vm.readFile(path)).data.toString()).toBe('payload');
+    expect(await vm.mkdir(join(dir, 'made', 'deep'), { parents: true })).toEqual({ created: true });
+    expect((await vm.listDir(join(dir, 'made'))).entries.map((e) => [e.name, e.type])).toEqual([['deep', 'dir']]);
+    expect(await vm.stat(path)).toMatchObject({ type: 'file', size: 7 });
+    expect(await vm.remove(join(dir, 'made'), { recursive: true })).toEqual({ removed: 2 });
     await vm.pause();
     expect(vm.state).toBe('paused');
+    await expect(vm.listDir(dir)).rejects.toMatchObject({ code: 'INVALID_STATE', message: expect.stringContaining('paused') });
+    await expect(vm.remove(path)).rejects.toMatchObject({ code: 'INVALID_STATE' });
     await expect(vm.exec({ argv: ['true'] })).rejects.toMatchObject({ code: 'INVALID_STATE', message: expect.stringContaining('paused') });
     await vm.resume();
     expect((await vm.exec({ argv: ['true'] })).exitCode).toBe(0);

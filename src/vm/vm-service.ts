@@ -191,8 +191,17 @@ export class VmService {
     const keep = this.options.consoleLogsKept ?? 50;
     const dir = this.options.layout.logs;
     const logs: Array<{ path: string; mtime: number }> = [];
+    // VMs of other tfc processes sharing this data dir count as live too: their
+    // logs are open, and removing one would leave it growing unseen.
+    let others: Set<string>;
+    try {
+      others = new Set(this.options.repo.list({ states: ['creating', 'booting', 'running', 'paused', 'stopping'] }).map((v) => v.id));
+    } catch {
+      return; // the store cannot say which VMs live: prune next time
+    }
     for (const f of readdirSync(dir)) {
-      if (!f.endsWith('.console.log') || this.live.has(f.slice(0, -'.console.log'.length))) continue;
+      const id = f.slice(0, -'.console.log'.length);
+      if (!f.endsWith('.console.log') || this.live.has(id) || others.has(id)) continue;
       try {
         logs.push({ path: join(dir, f), mtime: statSync(join(dir, f)).mtimeMs });
       } catch {

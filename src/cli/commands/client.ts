@@ -4,6 +4,7 @@ import type { VmView } from '../../api/index.js';
 import { ApiClient } from '../api-client.js';
 import type { WithContext } from '../context.js';
 import { formatMs, printJson, renderTable } from '../output.js';
+import { registerFileCommands } from './files.js';
 
 /** Daemon-backed commands: the same nouns and JSON shapes as the REST API. */
 export function registerClientCommands(program: Command, vm: Command, withContext: WithContext): void {
@@ -155,6 +156,8 @@ export function registerClientCommands(program: Command, vm: Command, withContex
         return 0;
       });
     });
+
+  registerFileCommands(vm, withContext);
 
   vm.command('rm')
     .description('release a daemon VM (fresh pools destroy it)')
