@@ -78,18 +78,8 @@ export const MAX_AGENT_REQUESTS_IN_FLIGHT = 64;
  */
 export const MAX_AGENT_QUEUED_BYTES = 32 * 1024 * 1024;
 
-export type {
-  AgentCallOptions,
-  AgentClientOptions,
-  AgentHello,
-  ExecRequest,
-  ExecResult,
-  WriteFileOptions,
-  ReadFileOptions,
-  WriteFileFromOptions,
-  ReadFileChunksOptions,
-  ReadFileResult,
-} from './agent-types.js';
+// The public shapes live in agent-types.ts; importers keep reaching them through this module.
+export type * from './agent-types.js';
 
 interface Pending {
   op: AgentOp;
