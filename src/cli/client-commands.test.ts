@@ -230,6 +230,18 @@ describe('tfc vm (daemon)', () => {
     expect(seen[0].body).toMatchObject({ cmd: ['sh', '-c', 'exit 3'], timeout_ms: 900 });
   });
 
+  it('exec takes tfc options written after the id (before --) as tfc options, not as the guest command', async () => {
+    const r = await tfc('vm', 'exec', VM.id, '--timeout-ms', '900', '--json', '--', 'sh', '-c', 'exit 3');
+    expect(r.code).toBe(3);
+    expect(seen[0].body).toMatchObject({ cmd: ['sh', '-c', 'exit 3'], timeout_ms: 900 });
+    expect(JSON.parse(r.stdout)).toMatchObject({ exit_code: 3 });
+  });
+
+  it('exec keeps a -- that belongs to the guest command', async () => {
+    await tfc('vm', 'exec', VM.id, 'ls', '--', '-x');
+    expect(seen[0].body).toMatchObject({ cmd: ['ls', '--', '-x'] });
+  });
+
   it('exec passes binary output to stdout byte for byte', async () => {
     execStdout = Buffer.from([0x00, 0xff, 0x80, 0x0a, 0xc3]);
     const r = await tfc('vm', 'exec', VM.id, 'cat', '/bin/true');

@@ -111,9 +111,8 @@ export function registerClientCommands(program: Command, vm: Command, withContex
     .option('--json', 'print the result as JSON')
     .option('--base64', 'with --json: stdout and stderr as base64 of the exact bytes (output_encoding "base64")')
     .passThroughOptions()
-    .action(async (id: string, cmdArgs: string[], opts: { timeoutMs?: string; json?: boolean; base64?: boolean }) => {
-      // With passThroughOptions, a `--` after the id arrives as an operand.
-      const cmd = cmdArgs[0] === '--' ? cmdArgs.slice(1) : cmdArgs;
+    .action(async (id: string, cmdArgs: string[], given: ExecOptions) => {
+      const { cmd, opts } = execArgs(cmdArgs, given);
       process.exitCode = await withContext(async (ctx) => {
         // Raw output is asked for as base64 so binary output reaches stdout byte for byte.
         const base64 = !opts.json || opts.base64;
@@ -169,4 +168,33 @@ export function registerClientCommands(program: Command, vm: Command, withContex
         return 0;
       });
     });
+}
+
+interface ExecOptions {
+  timeoutMs?: string;
+  json?: boolean;
+  base64?: boolean;
+}
+
+/**
+ * The guest command of `tfc vm exec`, and tfc's options. With
+ * passThroughOptions everything after the id is an operand, so a `--` there
+ * arrives too; options written after the id but before `--`
+ * (`ID --timeout-ms 900 -- CMD`) are tfc's, not the guest's: taken here
+ * when every word before the `--` is one of them, else the words are the
+ * command as given (`ID ls -- -x`).
+ */
+export function execArgs(args: string[], given: ExecOptions): { cmd: string[]; opts: ExecOptions } {
+  const sep = args.indexOf('--');
+  if (sep < 0) return { cmd: args, opts: given };
+  const opts: ExecOptions = { ...given };
+  for (let i = 0; i < sep; i++) {
+    const word = args[i];
+    if (word === '--json') opts.json = true;
+    else if (word === '--base64') opts.base64 = true;
+    else if (word === '--timeout-ms' && i + 1 < sep) opts.timeoutMs = args[++i];
+    else if (word.startsWith('--timeout-ms=')) opts.timeoutMs = word.slice('--timeout-ms='.length);
+    else return { cmd: args, opts: given };
+  }
+  return { cmd: args.slice(sep + 1), opts };
 }
