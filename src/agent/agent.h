@@ -24,7 +24,24 @@ typedef struct {
     /* Set by the shutdown op; acted upon only after its reply is sent. */
     int shutdown_cmd;
     int shutdown_pending;
+    /* A host is attached: replies and events can be sent. Cleared when a send fails. */
+    int connected;
+    /* Counts connections: a deferred reply goes only to the connection that asked. */
+    uint64_t connection;
+    /* The id of the request being handled. */
+    uint64_t request_id;
+    /* The frame of the event being sent (see proc.c). */
+    buf_t events;
 } agent_ctx;
+
+/*
+ * Sends a frame built after frame_begin. May block while the host does not
+ * read. Returns 0, or -1 when the host is gone (then ctx->connected is 0 and
+ * the main loop ends the connection).
+ */
+int agent_send_frame(agent_ctx *ctx, buf_t *frame);
+/* agent_send_frame of ctx->events. */
+int agent_send_event(agent_ctx *ctx);
 
 typedef struct {
     const char *code;   /* stable error code, e.g. "BAD_REQUEST" */
@@ -34,8 +51,10 @@ typedef struct {
 /*
  * An operation reads its parameters from req and appends the members of its
  * result object to res. On failure it fills err and returns -1; whatever it
- * wrote to res is then discarded.
+ * wrote to res is then discarded. EXEC_DEFERRED means the op replies later
+ * by itself (exec), with ctx->request_id.
  */
+#define EXEC_DEFERRED 1
 typedef int (*op_fn)(agent_ctx *ctx, const json_value *req, json_writer *res, op_error *err);
 
 int op_fail(op_error *err, const char *code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -68,5 +87,6 @@ int op_list_dir(agent_ctx *ctx, const json_value *req, json_writer *res, op_erro
 int op_stat(agent_ctx *ctx, const json_value *req, json_writer *res, op_error *err);
 int op_mkdir(agent_ctx *ctx, const json_value *req, json_writer *res, op_error *err);
 int op_remove(agent_ctx *ctx, const json_value *req, json_writer *res, op_error *err);
+/* spawn, proc_write, proc_signal, proc_resize and proc_list are in proc.h. */
 
 #endif

@@ -1,27 +1,30 @@
 /*
- * The exec op: run a command to completion and return its status and output.
+ * The exec op: run a command to completion and reply with its status and
+ * output. The reply is deferred: the command becomes a task of the main
+ * poll loop, which feeds its stdin, collects both outputs and watches for
+ * its exit and timeout, so requests sent after an exec are answered (and
+ * events sent) while it runs. The exec's reply comes when it ends.
  *
  * The child gets its own session (so a timeout can kill everything it
- * started), pipes for stdin/stdout/stderr and nothing else. One poll loop
- * feeds stdin, drains both outputs and watches for the child's exit, so no
- * combination of a child that ignores stdin, floods output or backgrounds a
- * grandchild can block the agent.
+ * started), pipes for stdin/stdout/stderr and nothing else. No combination
+ * of a child that ignores stdin, floods output or backgrounds a grandchild
+ * can block the agent.
  */
 #define _GNU_SOURCE
-#include <dirent.h>
+#include "exec.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "agent.h"
+#include "cmd.h"
+#include "frame.h"
 
 #define DEFAULT_TIMEOUT_MS 30000
 #define MAX_TIMEOUT_MS 0xFFFFFFFFull
@@ -29,19 +32,9 @@
 #define MAX_MAX_OUTPUT_BYTES (8u * MIB)
 /* After the child exits, grandchildren may hold the pipes open: wait this long for more output. */
 #define DRAIN_QUIET_MS 100
-/* Without pidfd_open (kernels before 5.3), how often to check whether the child exited. */
-#define WAIT_POLL_MS 10
 #define IO_CHUNK 65536
 
-#ifndef CLOSE_RANGE_CLOEXEC
-#define CLOSE_RANGE_CLOEXEC (1U << 2)
-#endif
-
-extern char **environ;
-
-static const char *const base_env[] = {"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "HOME=/root", "TERM=dumb"};
-
-enum { STAGE_SETUP, STAGE_CHDIR, STAGE_EXEC };
+enum { X_IN, X_OUT, X_ERR, X_COUNT };
 
 typedef struct {
     int fd;        /* -1 after EOF */
@@ -51,161 +44,21 @@ typedef struct {
 } out_stream;
 
 typedef struct {
-    char **argv;     /* points into the request document */
-    char **envp;
-    char **owned;    /* the "K=V" strings we allocated for envp */
-    size_t owned_count;
-    const char *cwd;
+    int used;
+    uint64_t id;          /* the request to answer */
+    uint64_t connection;  /* ...on this connection only */
+    pid_t pid;
+    int in_fd;
     unsigned char *stdin_data;
-    size_t stdin_len;
-    uint64_t timeout_ms;
-    uint64_t max_output;
-} exec_request;
+    size_t stdin_len, in_off;
+    out_stream out[2];
+    uint64_t start, deadline, exit_at, last_data;
+    int exited, status, timed_out;
+    int pfd[X_COUNT];
+} exec_task;
 
-static const char *signal_name(int sig, char *tmp, size_t size)
-{
-    static const char *const names[] = {
-        [SIGHUP] = "SIGHUP",   [SIGINT] = "SIGINT",       [SIGQUIT] = "SIGQUIT", [SIGILL] = "SIGILL",
-        [SIGTRAP] = "SIGTRAP", [SIGABRT] = "SIGABRT",     [SIGBUS] = "SIGBUS",   [SIGFPE] = "SIGFPE",
-        [SIGKILL] = "SIGKILL", [SIGUSR1] = "SIGUSR1",     [SIGSEGV] = "SIGSEGV", [SIGUSR2] = "SIGUSR2",
-        [SIGPIPE] = "SIGPIPE", [SIGALRM] = "SIGALRM",     [SIGTERM] = "SIGTERM", [SIGSTKFLT] = "SIGSTKFLT",
-        [SIGCHLD] = "SIGCHLD", [SIGCONT] = "SIGCONT",     [SIGSTOP] = "SIGSTOP", [SIGTSTP] = "SIGTSTP",
-        [SIGTTIN] = "SIGTTIN", [SIGTTOU] = "SIGTTOU",     [SIGURG] = "SIGURG",   [SIGXCPU] = "SIGXCPU",
-        [SIGXFSZ] = "SIGXFSZ", [SIGVTALRM] = "SIGVTALRM", [SIGPROF] = "SIGPROF", [SIGWINCH] = "SIGWINCH",
-        [SIGIO] = "SIGIO",     [SIGPWR] = "SIGPWR",       [SIGSYS] = "SIGSYS",
-    };
-    if (sig > 0 && (size_t)sig < sizeof(names) / sizeof(names[0]) && names[sig])
-        return names[sig];
-    snprintf(tmp, size, "SIG%d", sig);
-    return tmp;
-}
-
-static void free_request(exec_request *r)
-{
-    for (size_t i = 0; i < r->owned_count; i++)
-        free(r->owned[i]);
-    free(r->owned);
-    free(r->envp);
-    free(r->argv);
-    free(r->stdin_data);
-}
-
-static int parse_env(const json_value *req, exec_request *r, op_error *err)
-{
-    const size_t nbase = sizeof(base_env) / sizeof(base_env[0]);
-    const json_value *env = json_get(req, "env");
-    if (env && env->type != JSON_NULL && env->type != JSON_OBJECT)
-        return op_fail(err, "BAD_REQUEST", "'env' must be an object of strings");
-    size_t nenv = env && env->type == JSON_OBJECT ? env->len : 0;
-    r->owned = xmalloc(nenv * sizeof(char *));
-    for (const json_value *e = nenv ? env->child : NULL; e; e = e->next) {
-        if (e->key_len == 0 || strlen(e->key) != e->key_len || strchr(e->key, '='))
-            return op_fail(err, "BAD_REQUEST", "'env' names must be non-empty, without '=' or NUL");
-        if (e->type != JSON_STRING || strlen(e->str) != e->len)
-            return op_fail(err, "BAD_REQUEST", "'env.%.64s' must be a string without NUL characters", e->key);
-        char *kv = xmalloc(e->key_len + e->len + 2);
-        sprintf(kv, "%s=%s", e->key, e->str);
-        r->owned[r->owned_count++] = kv;
-    }
-    /* The base environment, minus what the request overrides, then the request's variables. */
-    r->envp = xmalloc((nbase + nenv + 1) * sizeof(char *));
-    size_t n = 0;
-    for (size_t b = 0; b < nbase; b++) {
-        size_t name_len = (size_t)(strchr(base_env[b], '=') - base_env[b]) + 1;
-        int overridden = 0;
-        for (size_t k = 0; k < r->owned_count; k++)
-            overridden |= strncmp(r->owned[k], base_env[b], name_len) == 0;
-        if (!overridden)
-            r->envp[n++] = (char *)base_env[b];
-    }
-    for (size_t k = 0; k < r->owned_count; k++)
-        r->envp[n++] = r->owned[k];
-    r->envp[n] = NULL;
-    return 0;
-}
-
-static int parse_request(const json_value *req, exec_request *r, op_error *err)
-{
-    const json_value *argv = json_get(req, "argv");
-    if (!argv || argv->type != JSON_ARRAY || argv->len == 0)
-        return op_fail(err, "BAD_REQUEST", "'argv' must be a non-empty array of strings");
-    r->argv = xmalloc((argv->len + 1) * sizeof(char *));
-    size_t i = 0;
-    for (const json_value *a = argv->child; a; a = a->next) {
-        if (a->type != JSON_STRING || strlen(a->str) != a->len)
-            return op_fail(err, "BAD_REQUEST", "'argv' must contain only strings without NUL characters");
-        r->argv[i++] = a->str;
-    }
-    r->argv[i] = NULL;
-    if (r->argv[0][0] == '\0')
-        return op_fail(err, "BAD_REQUEST", "'argv[0]' must not be empty");
-    if (parse_env(req, r, err) < 0 || param_string(req, "cwd", 0, &r->cwd, err) < 0 ||
-        param_uint(req, "timeout_ms", 0, DEFAULT_TIMEOUT_MS, MAX_TIMEOUT_MS, &r->timeout_ms, err) < 0 ||
-        param_uint(req, "max_output_bytes", 0, DEFAULT_MAX_OUTPUT_BYTES, MAX_MAX_OUTPUT_BYTES, &r->max_output,
-                   err) < 0 ||
-        param_base64(req, "stdin_b64", 0, &r->stdin_data, &r->stdin_len, err) < 0)
-        return -1;
-    return 0;
-}
-
-static void report_and_exit(int fd, int stage) __attribute__((noreturn));
-static void report_and_exit(int fd, int stage)
-{
-    int msg[2] = {stage, errno};
-    while (write(fd, msg, sizeof(msg)) < 0 && errno == EINTR)
-        ;
-    _exit(127);
-}
-
-/* Everything but 0, 1 and 2 must be gone once the command runs. */
-static void mark_fds_cloexec(void)
-{
-#ifdef SYS_close_range
-    if (syscall(SYS_close_range, 3u, ~0u, CLOSE_RANGE_CLOEXEC) == 0)
-        return; /* Linux >= 5.11 */
-#endif
-    DIR *d = opendir("/proc/self/fd");
-    if (!d)
-        return;
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL) {
-        int fd = atoi(e->d_name);
-        if (fd > 2 && fd != dirfd(d))
-            fcntl(fd, F_SETFD, FD_CLOEXEC);
-    }
-    closedir(d);
-}
-
-/* Runs in the forked child. Failures travel to the parent over report_fd (CLOEXEC). */
-static void run_child(const exec_request *r, int in_fd, int out_fd, int err_fd, int report_fd)
-{
-    /* Ignored signals and the signal mask survive exec: give the command a clean slate. */
-    for (int sig = 1; sig < NSIG; sig++)
-        signal(sig, SIG_DFL);
-    sigset_t none;
-    sigemptyset(&none);
-    sigprocmask(SIG_SETMASK, &none, NULL);
-    if (setsid() < 0 || dup2(in_fd, 0) < 0 || dup2(out_fd, 1) < 0 || dup2(err_fd, 2) < 0)
-        report_and_exit(report_fd, STAGE_SETUP);
-    mark_fds_cloexec();
-    if (r->cwd && chdir(r->cwd) < 0)
-        report_and_exit(report_fd, STAGE_CHDIR);
-    /* execvp searches the PATH of environ, so the request's PATH must be there. */
-    environ = r->envp;
-    execvp(r->argv[0], r->argv);
-    report_and_exit(report_fd, STAGE_EXEC);
-}
-
-static int child_failure(const exec_request *r, int stage, int e, op_error *err)
-{
-    if (stage == STAGE_EXEC && e == ENOENT)
-        return op_fail(err, "EXEC_NOT_FOUND", "command not found in guest: %.512s", r->argv[0]);
-    if (stage == STAGE_EXEC)
-        return op_fail(err, "EXEC_FAILED", "cannot execute %.512s: %s", r->argv[0], strerror(e));
-    if (stage == STAGE_CHDIR)
-        return op_fail(err, "EXEC_FAILED", "cannot change directory to %.512s: %s", r->cwd, strerror(e));
-    return op_fail(err, "EXEC_FAILED", "cannot set up the child process: %s", strerror(e));
-}
+static exec_task tasks[EXEC_MAX_RUNNING];
+static char scratch[IO_CHUNK];
 
 static void close_fd(int *fd)
 {
@@ -220,8 +73,111 @@ static void set_nonblock(int fd)
         fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
 }
 
+static void free_task(exec_task *x)
+{
+    close_fd(&x->in_fd);
+    for (int s = 0; s < 2; s++) {
+        close_fd(&x->out[s].fd);
+        buf_free(&x->out[s].data);
+    }
+    free(x->stdin_data);
+    memset(x, 0, sizeof(*x));
+}
+
+int op_exec(agent_ctx *ctx, const json_value *req, json_writer *res, op_error *err)
+{
+    (void)res;
+    exec_task *x = NULL;
+    for (size_t i = 0; i < EXEC_MAX_RUNNING && !x; i++)
+        if (!tasks[i].used)
+            x = &tasks[i];
+    if (!x)
+        return op_fail(err, "TOO_MANY_PROCESSES", "%d exec commands are running (the limit); wait for one to finish",
+                       EXEC_MAX_RUNNING);
+
+    cmd_spec cmd;
+    uint64_t timeout_ms, max_output;
+    unsigned char *stdin_data = NULL;
+    size_t stdin_len = 0;
+    if (cmd_parse(req, &cmd, "dumb", err) < 0 ||
+        param_uint(req, "timeout_ms", 0, DEFAULT_TIMEOUT_MS, MAX_TIMEOUT_MS, &timeout_ms, err) < 0 ||
+        param_uint(req, "max_output_bytes", 0, DEFAULT_MAX_OUTPUT_BYTES, MAX_MAX_OUTPUT_BYTES, &max_output, err) < 0 ||
+        param_base64(req, "stdin_b64", 0, &stdin_data, &stdin_len, err) < 0) {
+        cmd_free(&cmd);
+        return -1;
+    }
+
+    int in[2] = {-1, -1}, out[2] = {-1, -1}, errp[2] = {-1, -1};
+    int rc = -1;
+    if (pipe2(in, O_CLOEXEC) < 0 || pipe2(out, O_CLOEXEC) < 0 || pipe2(errp, O_CLOEXEC) < 0) {
+        int e = errno;
+        int *all[] = {&in[0], &in[1], &out[0], &out[1], &errp[0], &errp[1]};
+        for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
+            close_fd(all[i]);
+        op_fail(err, "EXEC_FAILED", "cannot create pipes: %s", strerror(e));
+        goto out;
+    }
+    uint64_t start = monotonic_ms();
+    pid_t pid = cmd_start(&cmd, in[0], out[1], errp[1], -1, err);
+    close_fd(&in[0]);
+    close_fd(&out[1]);
+    close_fd(&errp[1]);
+    if (pid < 0) {
+        close_fd(&in[1]);
+        close_fd(&out[0]);
+        close_fd(&errp[0]);
+        goto out;
+    }
+    memset(x, 0, sizeof(*x));
+    x->used = 1;
+    x->id = ctx->request_id;
+    x->connection = ctx->connection;
+    x->pid = pid;
+    x->in_fd = in[1];
+    x->stdin_data = stdin_data;
+    x->stdin_len = stdin_len;
+    stdin_data = NULL;
+    if (x->stdin_len == 0)
+        close_fd(&x->in_fd);
+    x->out[0] = (out_stream){out[0], {NULL, 0, 0}, (size_t)max_output, 0};
+    x->out[1] = (out_stream){errp[0], {NULL, 0, 0}, (size_t)max_output, 0};
+    set_nonblock(x->in_fd);
+    set_nonblock(x->out[0].fd);
+    set_nonblock(x->out[1].fd);
+    x->start = start;
+    x->deadline = timeout_ms ? start + timeout_ms : 0;
+    rc = EXEC_DEFERRED;
+out:
+    free(stdin_data);
+    cmd_free(&cmd);
+    return rc;
+}
+
+int exec_poll_fill(struct pollfd *pfds)
+{
+    int n = 0;
+    for (size_t i = 0; i < EXEC_MAX_RUNNING; i++) {
+        exec_task *x = &tasks[i];
+        for (int s = 0; s < X_COUNT; s++)
+            x->pfd[s] = -1;
+        if (!x->used)
+            continue;
+        if (x->in_fd >= 0) {
+            x->pfd[X_IN] = n;
+            pfds[n++] = (struct pollfd){x->in_fd, POLLOUT, 0};
+        }
+        for (int s = 0; s < 2; s++) {
+            if (x->out[s].fd < 0)
+                continue;
+            x->pfd[X_OUT + s] = n;
+            pfds[n++] = (struct pollfd){x->out[s].fd, POLLIN, 0};
+        }
+    }
+    return n;
+}
+
 /* Reads one chunk; keeps what fits under the cap and discards the rest so the child never blocks. */
-static int drain_once(out_stream *s, char *scratch)
+static int drain_once(out_stream *s)
 {
     ssize_t n = read(s->fd, scratch, IO_CHUNK);
     if (n < 0 && (errno == EINTR || errno == EAGAIN))
@@ -238,188 +194,139 @@ static int drain_once(out_stream *s, char *scratch)
     return 1;
 }
 
-static int clamp_timeout(uint64_t ms)
+void exec_poll_handle(const struct pollfd *pfds)
 {
-    return ms > INT_MAX ? INT_MAX : (int)ms;
+    for (size_t i = 0; i < EXEC_MAX_RUNNING; i++) {
+        exec_task *x = &tasks[i];
+        if (!x->used)
+            continue;
+        if (x->pfd[X_IN] >= 0 && x->in_fd >= 0 && pfds[x->pfd[X_IN]].revents) {
+            size_t left = x->stdin_len - x->in_off;
+            ssize_t w = write(x->in_fd, x->stdin_data + x->in_off, left < IO_CHUNK ? left : IO_CHUNK);
+            if (w > 0)
+                x->in_off += (size_t)w;
+            /* EPIPE: the child closed its stdin, which is its right. */
+            if (x->in_off == x->stdin_len || (w < 0 && errno != EAGAIN && errno != EINTR))
+                close_fd(&x->in_fd);
+        }
+        int got = 0;
+        for (int s = 0; s < 2; s++)
+            if (x->pfd[X_OUT + s] >= 0 && x->out[s].fd >= 0 && pfds[x->pfd[X_OUT + s]].revents)
+                got |= drain_once(&x->out[s]);
+        if (got && x->exited)
+            x->last_data = monotonic_ms();
+    }
 }
 
-static int run(const exec_request *r, json_writer *res, op_error *err)
+int exec_on_exit(pid_t pid, int status)
 {
-    int in[2] = {-1, -1}, out[2] = {-1, -1}, errp[2] = {-1, -1}, rep[2] = {-1, -1};
-    if (pipe2(in, O_CLOEXEC) < 0 || pipe2(out, O_CLOEXEC) < 0 || pipe2(errp, O_CLOEXEC) < 0 ||
-        pipe2(rep, O_CLOEXEC) < 0) {
-        int e = errno;
-        int *all[] = {&in[0], &in[1], &out[0], &out[1], &errp[0], &errp[1], &rep[0], &rep[1]};
-        for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
-            close_fd(all[i]);
-        return op_fail(err, "EXEC_FAILED", "cannot create pipes: %s", strerror(e));
-    }
-
-    uint64_t start = monotonic_ms();
-    pid_t pid = fork();
-    if (pid == 0)
-        run_child(r, in[0], out[1], errp[1], rep[1]);
-    int fork_errno = errno;
-    close_fd(&in[0]);
-    close_fd(&out[1]);
-    close_fd(&errp[1]);
-    close_fd(&rep[1]);
-    if (pid < 0) {
-        close_fd(&in[1]);
-        close_fd(&out[0]);
-        close_fd(&errp[0]);
-        close_fd(&rep[0]);
-        return op_fail(err, "EXEC_FAILED", "cannot start %.512s: %s", r->argv[0], strerror(fork_errno));
-    }
-
-    /* EOF here means exec succeeded (the CLOEXEC pipe closed); 8 bytes mean it failed. */
-    int msg[2];
-    size_t got = 0;
-    while (got < sizeof(msg)) {
-        ssize_t n = read(rep[0], (char *)msg + got, sizeof(msg) - got);
-        if (n < 0 && errno == EINTR)
+    for (size_t i = 0; i < EXEC_MAX_RUNNING; i++) {
+        exec_task *x = &tasks[i];
+        if (!x->used || x->exited || x->pid != pid)
             continue;
-        if (n <= 0)
-            break;
-        got += (size_t)n;
+        x->exited = 1;
+        x->status = status;
+        x->exit_at = x->last_data = monotonic_ms();
+        /* Nobody left who is meant to read stdin. */
+        close_fd(&x->in_fd);
+        return 1;
     }
-    close_fd(&rep[0]);
-    if (got == sizeof(msg)) {
-        while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
-            ;
-        close_fd(&in[1]);
-        close_fd(&out[0]);
-        close_fd(&errp[0]);
-        return child_failure(r, msg[0], msg[1], err);
-    }
-
-    out_stream so = {out[0], {NULL, 0, 0}, (size_t)r->max_output, 0};
-    out_stream se = {errp[0], {NULL, 0, 0}, (size_t)r->max_output, 0};
-    int in_fd = in[1];
-    size_t in_off = 0;
-    if (r->stdin_len == 0)
-        close_fd(&in_fd);
-    set_nonblock(in_fd);
-    set_nonblock(so.fd);
-    set_nonblock(se.fd);
-    int pidfd = -1;
-#ifdef SYS_pidfd_open
-    pidfd = (int)syscall(SYS_pidfd_open, pid, 0); /* Linux >= 5.3; otherwise poll waitpid */
-#endif
-
-    char *scratch = xmalloc(IO_CHUNK);
-    uint64_t deadline = r->timeout_ms ? start + r->timeout_ms : 0;
-    uint64_t exit_at = 0, last_data = 0;
-    int exited = 0, status = 0, status_known = 0, timed_out = 0;
-    for (;;) {
-        if (!exited) {
-            pid_t w = waitpid(pid, &status, WNOHANG);
-            if (w == pid || (w < 0 && errno == ECHILD)) {
-                exited = 1;
-                status_known = w == pid;
-                exit_at = last_data = monotonic_ms();
-                /* Nobody left who is meant to read stdin. */
-                close_fd(&in_fd);
-                close_fd(&pidfd);
-            }
-        }
-        uint64_t now = monotonic_ms();
-        int timeout = -1;
-        if (exited) {
-            /* Background grandchildren may keep the pipes open forever: do not wait for them. */
-            if ((so.fd < 0 && se.fd < 0) || now - last_data >= DRAIN_QUIET_MS)
-                break;
-            timeout = clamp_timeout(DRAIN_QUIET_MS - (now - last_data));
-        } else {
-            if (deadline && !timed_out && now >= deadline) {
-                /* The child leads its own session: its process group is everything it started. */
-                kill(-pid, SIGKILL);
-                kill(pid, SIGKILL);
-                timed_out = 1;
-                close_fd(&in_fd);
-            }
-            if (deadline && !timed_out)
-                timeout = clamp_timeout(deadline - now);
-            if (pidfd < 0 && (timeout < 0 || timeout > WAIT_POLL_MS))
-                timeout = WAIT_POLL_MS;
-        }
-
-        struct pollfd p[4];
-        int n = 0, i_in = -1, i_out = -1, i_err = -1;
-        if (in_fd >= 0) {
-            i_in = n;
-            p[n++] = (struct pollfd){in_fd, POLLOUT, 0};
-        }
-        if (so.fd >= 0) {
-            i_out = n;
-            p[n++] = (struct pollfd){so.fd, POLLIN, 0};
-        }
-        if (se.fd >= 0) {
-            i_err = n;
-            p[n++] = (struct pollfd){se.fd, POLLIN, 0};
-        }
-        if (pidfd >= 0)
-            p[n++] = (struct pollfd){pidfd, POLLIN, 0};
-        if (poll(p, (nfds_t)n, timeout) <= 0)
-            continue;
-
-        if (i_in >= 0 && p[i_in].revents) {
-            size_t left = r->stdin_len - in_off;
-            ssize_t w = write(in_fd, r->stdin_data + in_off, left < IO_CHUNK ? left : IO_CHUNK);
-            if (w > 0)
-                in_off += (size_t)w;
-            /* EPIPE: the child closed its stdin, which is its right. */
-            if (in_off == r->stdin_len || (w < 0 && errno != EAGAIN && errno != EINTR))
-                close_fd(&in_fd);
-        }
-        int got_data = 0;
-        if (i_out >= 0 && p[i_out].revents)
-            got_data |= drain_once(&so, scratch);
-        if (i_err >= 0 && p[i_err].revents)
-            got_data |= drain_once(&se, scratch);
-        if (got_data && exited)
-            last_data = monotonic_ms();
-    }
-    free(scratch);
-    close_fd(&so.fd);
-    close_fd(&se.fd);
-
-    char tmp[16];
-    jw_key(res, "exit_code");
-    if (status_known && WIFEXITED(status))
-        jw_int(res, WEXITSTATUS(status));
-    else
-        jw_null(res);
-    jw_key(res, "signal");
-    if (status_known && WIFSIGNALED(status))
-        jw_cstring(res, signal_name(WTERMSIG(status), tmp, sizeof(tmp)));
-    else
-        jw_null(res);
-    jw_key(res, "stdout_b64");
-    jw_base64(res, so.data.data, so.data.len);
-    jw_key(res, "stderr_b64");
-    jw_base64(res, se.data.data, se.data.len);
-    jw_key(res, "stdout_truncated");
-    jw_bool(res, so.truncated);
-    jw_key(res, "stderr_truncated");
-    jw_bool(res, se.truncated);
-    jw_key(res, "timed_out");
-    jw_bool(res, timed_out);
-    jw_key(res, "duration_ms");
-    jw_uint(res, exit_at - start);
-    buf_free(&so.data);
-    buf_free(&se.data);
     return 0;
 }
 
-int op_exec(agent_ctx *ctx, const json_value *req, json_writer *res, op_error *err)
+static int send_reply(agent_ctx *ctx, exec_task *x)
 {
-    (void)ctx;
-    exec_request r;
-    memset(&r, 0, sizeof(r));
-    int rc = parse_request(req, &r, err);
-    if (rc == 0)
-        rc = run(&r, res, err);
-    free_request(&r);
+    buf_t b;
+    json_writer w;
+    char tmp[16];
+    buf_init(&b);
+    frame_begin(&b);
+    jw_init(&w, &b);
+    jw_object_begin(&w);
+    jw_key(&w, "v");
+    jw_uint(&w, PROTOCOL_VERSION);
+    jw_key(&w, "id");
+    jw_uint(&w, x->id);
+    jw_key(&w, "ok");
+    jw_bool(&w, 1);
+    jw_key(&w, "result");
+    jw_object_begin(&w);
+    jw_key(&w, "exit_code");
+    if (WIFEXITED(x->status))
+        jw_int(&w, WEXITSTATUS(x->status));
+    else
+        jw_null(&w);
+    jw_key(&w, "signal");
+    if (WIFSIGNALED(x->status))
+        jw_cstring(&w, signal_name(WTERMSIG(x->status), tmp, sizeof(tmp)));
+    else
+        jw_null(&w);
+    jw_key(&w, "stdout_b64");
+    jw_base64(&w, x->out[0].data.data, x->out[0].data.len);
+    jw_key(&w, "stderr_b64");
+    jw_base64(&w, x->out[1].data.data, x->out[1].data.len);
+    jw_key(&w, "stdout_truncated");
+    jw_bool(&w, x->out[0].truncated);
+    jw_key(&w, "stderr_truncated");
+    jw_bool(&w, x->out[1].truncated);
+    jw_key(&w, "timed_out");
+    jw_bool(&w, x->timed_out);
+    jw_key(&w, "duration_ms");
+    jw_uint(&w, x->exit_at - x->start);
+    jw_object_end(&w);
+    jw_object_end(&w);
+    int rc = agent_send_frame(ctx, &b);
+    buf_free(&b);
     return rc;
+}
+
+void exec_step(agent_ctx *ctx)
+{
+    uint64_t now = monotonic_ms();
+    for (size_t i = 0; i < EXEC_MAX_RUNNING; i++) {
+        exec_task *x = &tasks[i];
+        if (!x->used)
+            continue;
+        if (!x->exited) {
+            if (x->deadline && !x->timed_out && now >= x->deadline) {
+                /* The child leads its own session: its process group is everything it started. */
+                kill(-x->pid, SIGKILL);
+                kill(x->pid, SIGKILL);
+                x->timed_out = 1;
+                close_fd(&x->in_fd);
+            }
+            continue;
+        }
+        /* Background grandchildren may keep the pipes open forever: do not wait for them. */
+        if ((x->out[0].fd >= 0 || x->out[1].fd >= 0) && now - x->last_data < DRAIN_QUIET_MS)
+            continue;
+        /* A host that went away since the request gets no reply (the next host never asked). */
+        if (ctx->connected && ctx->connection == x->connection)
+            send_reply(ctx, x);
+        free_task(x);
+    }
+}
+
+int exec_timeout_ms(void)
+{
+    uint64_t now = monotonic_ms();
+    int64_t best = -1;
+    for (size_t i = 0; i < EXEC_MAX_RUNNING; i++) {
+        const exec_task *x = &tasks[i];
+        uint64_t due;
+        if (!x->used)
+            continue;
+        if (x->exited)
+            due = x->last_data + DRAIN_QUIET_MS;
+        else if (x->deadline && !x->timed_out)
+            due = x->deadline;
+        else
+            continue;
+        int64_t left = due > now ? (int64_t)(due - now) : 0;
+        if (left > INT_MAX)
+            left = INT_MAX;
+        if (best < 0 || left < best)
+            best = left;
+    }
+    return (int)best;
 }

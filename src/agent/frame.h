@@ -1,6 +1,7 @@
 /*
  * Framing: a 4-byte big-endian length N, then N bytes of UTF-8 JSON.
- * Requests may be 1..MAX_REQUEST_BYTES long. Replies are not capped here:
+ * Requests may be 1..MAX_REQUEST_BYTES long; main.c reads them without
+ * blocking. Events are at most base64(64 KiB) plus their envelope. Replies are not capped here:
  * an exec reply carrying two 8 MiB streams in base64 is about 22 MiB, and the
  * host accepts replies up to 32 MiB (docs/agent-protocol.md).
  */
@@ -14,18 +15,6 @@
 #include "transport.h"
 
 #define FRAME_HEADER_BYTES 4
-
-typedef enum {
-    FRAME_OK,        /* *body (malloc'd, NUL-terminated) holds *len bytes */
-    FRAME_EOF,       /* the host went away; any partial frame is discarded */
-    FRAME_EMPTY,     /* a zero-length frame: nothing to skip */
-    FRAME_TOO_LARGE  /* *len is the declared length, whose bytes are not read yet */
-} frame_status;
-
-frame_status frame_read(transport *t, size_t max, char **body, size_t *len);
-
-/* Reads and discards n bytes. Returns 0, or -1 when the host went away. */
-int frame_skip(transport *t, size_t n);
 
 /* Starts a frame: reserves the header in an empty buffer. */
 void frame_begin(buf_t *b);

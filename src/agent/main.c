@@ -1,7 +1,9 @@
 /*
  * tfc-agent: the guest side of the terraphim-firecracker agent protocol
- * (docs/agent-protocol.md). Reads framed JSON requests from one transport,
- * handles them one at a time in order, and writes one reply per request.
+ * (docs/agent-protocol.md). One poll loop reads framed JSON requests from
+ * the transport and answers them in order, and streams the output and exit
+ * of background processes (proc.c) as events in between. Only exec still
+ * runs to completion inside its request.
  *
  * It runs under an init script that restarts it, but it never exits on its
  * own once its transport is open: a host that goes away is just a
@@ -14,13 +16,17 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <poll.h>
 #include <string.h>
 #include <sys/reboot.h>
+#include <sys/signalfd.h>
 #include <unistd.h>
 
 #include "agent.h"
 #include "frame.h"
 #include "json.h"
+#include "exec.h"
+#include "proc.h"
 
 #define DEFAULT_VSOCK_PORT 1024
 /* Largest integer a JavaScript number holds exactly: ids round-trip intact. */
@@ -44,6 +50,11 @@ static const struct {
     {"stat", op_stat},
     {"mkdir", op_mkdir},
     {"remove", op_remove},
+    {"spawn", op_spawn},
+    {"proc_write", op_proc_write},
+    {"proc_signal", op_proc_signal},
+    {"proc_resize", op_proc_resize},
+    {"proc_list", op_proc_list},
 };
 
 static void usage(FILE *f)
@@ -142,13 +153,26 @@ static void write_error(json_writer *w, uint64_t id, const op_error *err)
     jw_object_end(w);
 }
 
+int agent_send_frame(agent_ctx *ctx, buf_t *out)
+{
+    if (!ctx->connected)
+        return -1;
+    if (frame_send(ctx->transport, out) < 0) {
+        ctx->connected = 0;
+        return -1;
+    }
+    return 0;
+}
+
+int agent_send_event(agent_ctx *ctx) { return agent_send_frame(ctx, &ctx->events); }
+
 static int send_error(agent_ctx *ctx, buf_t *out, uint64_t id, const op_error *err)
 {
     json_writer w;
     frame_begin(out);
     jw_init(&w, out);
     write_error(&w, id, err);
-    return frame_send(ctx->transport, out);
+    return agent_send_frame(ctx, out);
 }
 
 /* Validates the envelope, runs the op, and writes the success envelope around its result. */
@@ -188,8 +212,10 @@ static int dispatch(agent_ctx *ctx, const json_value *req, json_writer *w, uint6
     jw_bool(w, 1);
     jw_key(w, "result");
     jw_object_begin(w);
-    if (fn(ctx, req, w, err) < 0)
-        return -1;
+    ctx->request_id = *id;
+    int rc = fn(ctx, req, w, err);
+    if (rc != 0)
+        return rc;
     jw_object_end(w);
     jw_object_end(w);
     return 0;
@@ -214,7 +240,9 @@ static int handle_request(agent_ctx *ctx, char *body, size_t len, buf_t *out)
     json_doc_free(&doc);
     if (rc < 0)
         return send_error(ctx, out, id, &err);
-    return frame_send(ctx->transport, out);
+    if (rc == EXEC_DEFERRED)
+        return ctx->connected ? 0 : -1;
+    return agent_send_frame(ctx, out);
 }
 
 static void do_shutdown(agent_ctx *ctx)
@@ -236,41 +264,174 @@ static void do_shutdown(agent_ctx *ctx)
     fprintf(stderr, "tfc-agent: reboot failed: %s\n", strerror(errno));
 }
 
-/* Serves requests from one attached host until it goes away. */
-static void serve_connection(agent_ctx *ctx, buf_t *out)
+/* The request being received: its header, then its body, or the bytes of an oversized one to skip. */
+typedef struct {
+    unsigned char hdr[FRAME_HEADER_BYTES];
+    size_t hdr_got;
+    char *body; /* NULL until the header is complete */
+    size_t len, got;
+    size_t skip;
+} reader;
+
+static void reader_reset(reader *r)
+{
+    free(r->body);
+    memset(r, 0, sizeof(*r));
+}
+
+/* Bytes of requests read per wake-up, so processes get their turn during a large upload. */
+#define READ_BUDGET_BYTES (4u * MIB)
+
+/*
+ * Reads what the host sent and handles every complete request, without
+ * blocking on input. Returns -1 when the host went away.
+ */
+static int read_requests(agent_ctx *ctx, reader *r, buf_t *out)
+{
+    static char scratch[65536];
+    size_t budget = READ_BUDGET_BYTES;
+    while (budget > 0) {
+        ssize_t n;
+        if (r->skip > 0) {
+            n = transport_try_read(ctx->transport, scratch, r->skip < sizeof(scratch) ? r->skip : sizeof(scratch));
+            if (n > 0)
+                r->skip -= (size_t)n;
+        } else if (!r->body && r->hdr_got < FRAME_HEADER_BYTES) {
+            n = transport_try_read(ctx->transport, r->hdr + r->hdr_got, FRAME_HEADER_BYTES - r->hdr_got);
+            if (n > 0)
+                r->hdr_got += (size_t)n;
+        } else {
+            n = transport_try_read(ctx->transport, r->body + r->got, r->len - r->got);
+            if (n > 0)
+                r->got += (size_t)n;
+        }
+        if (n < 0)
+            return 0; /* nothing more for now */
+        if (n == 0)
+            return -1;
+        budget -= (size_t)n < budget ? (size_t)n : budget;
+
+        if (!r->body && r->skip == 0 && r->hdr_got == FRAME_HEADER_BYTES) {
+            size_t len = ((size_t)r->hdr[0] << 24) | ((size_t)r->hdr[1] << 16) | ((size_t)r->hdr[2] << 8) | r->hdr[3];
+            op_error err;
+            r->hdr_got = 0;
+            if (len == 0) {
+                op_fail(&err, "BAD_REQUEST", "empty frame");
+                if (send_error(ctx, out, 0, &err) < 0)
+                    return -1;
+            } else if (len > MAX_REQUEST_BYTES) {
+                /* Answer at once, then skip the body so the stream stays in sync. */
+                op_fail(&err, "FRAME_TOO_LARGE", "frame of %zu bytes exceeds the limit of %u bytes", len,
+                        MAX_REQUEST_BYTES);
+                if (send_error(ctx, out, 0, &err) < 0)
+                    return -1;
+                r->skip = len;
+            } else {
+                r->body = xmalloc(len + 1);
+                r->len = len;
+                r->got = 0;
+            }
+        }
+        if (r->body && r->got == r->len) {
+            char *body = r->body;
+            size_t len = r->len;
+            r->body = NULL;
+            body[len] = '\0';
+            int sent = handle_request(ctx, body, len, out);
+            free(body);
+            if (out->cap > KEEP_REPLY_BUFFER_BYTES)
+                buf_free(out);
+            if (ctx->shutdown_pending)
+                do_shutdown(ctx);
+            if (sent < 0)
+                return -1;
+        }
+    }
+    return 0;
+}
+
+/* SIGCHLD as a readable fd, so the poll loop wakes when a process exits. */
+static int open_sigchld_fd(void)
+{
+    sigset_t mask;
+    sigemptyset(&mask);
+    sigaddset(&mask, SIGCHLD);
+    sigprocmask(SIG_BLOCK, &mask, NULL);
+    int fd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
+    if (fd < 0)
+        fprintf(stderr, "tfc-agent: signalfd: %s; process exits are noticed within %d ms\n", strerror(errno),
+                SERIAL_RECONNECT_POLL_MS);
+    return fd;
+}
+
+/*
+ * The agent's life after its transport is open: wait for a host, serve it
+ * until it goes away, wait for the next, forever. Processes keep running in
+ * between; their children are reaped on every turn.
+ */
+static void serve(agent_ctx *ctx, int sigchld_fd) __attribute__((noreturn));
+static void serve(agent_ctx *ctx, int sigchld_fd)
 {
     transport *t = ctx->transport;
+    buf_t out;
+    reader r;
+    buf_init(&out);
+    memset(&r, 0, sizeof(r));
+    struct pollfd pfds[2 + PROC_POLL_MAX + EXEC_POLL_MAX];
     for (;;) {
-        char *body = NULL;
-        size_t len = 0;
-        op_error err;
-        int sent;
-        frame_status st = frame_read(t, MAX_REQUEST_BYTES, &body, &len);
-        switch (st) {
-        case FRAME_EOF:
-            return;
-        case FRAME_EMPTY:
-            op_fail(&err, "BAD_REQUEST", "empty frame");
-            sent = send_error(ctx, out, 0, &err);
-            break;
-        case FRAME_TOO_LARGE:
-            /* Answer at once, then skip the body so the stream stays in sync. */
-            op_fail(&err, "FRAME_TOO_LARGE", "frame of %zu bytes exceeds the limit of %u bytes", len,
-                    MAX_REQUEST_BYTES);
-            sent = send_error(ctx, out, 0, &err);
-            if (sent == 0 && frame_skip(t, len) < 0)
-                sent = -1;
-            break;
-        default:
-            sent = handle_request(ctx, body, len, out);
-            free(body);
+        if (!ctx->connected && transport_try_accept(t))
+            ctx->connected = 1;
+
+        int n = 0, i_sig = -1, i_t = -1;
+        if (sigchld_fd >= 0) {
+            i_sig = n;
+            pfds[n++] = (struct pollfd){sigchld_fd, POLLIN, 0};
         }
-        if (out->cap > KEEP_REPLY_BUFFER_BYTES)
-            buf_free(out);
-        if (ctx->shutdown_pending)
-            do_shutdown(ctx);
-        if (sent < 0)
-            return;
+        short events;
+        int tfd = transport_wait_fd(t, &events);
+        if (tfd >= 0) {
+            i_t = n;
+            pfds[n++] = (struct pollfd){tfd, events, 0};
+        }
+        int i_proc = n;
+        n += proc_poll_fill(ctx, pfds + n);
+        int i_exec = n;
+        n += exec_poll_fill(pfds + n);
+
+        int timeout = proc_timeout_ms(), exec_timeout = exec_timeout_ms();
+        if (exec_timeout >= 0 && (timeout < 0 || exec_timeout < timeout))
+            timeout = exec_timeout;
+        int capped = tfd < 0 || sigchld_fd < 0;
+        if (capped && (timeout < 0 || timeout > SERIAL_RECONNECT_POLL_MS))
+            timeout = SERIAL_RECONNECT_POLL_MS;
+        struct timespec ts = {timeout / 1000, (long)(timeout % 1000) * 1000000L};
+        /* Without a host on the serial port, SIGIO (a host attaching) may interrupt the wait. */
+        int rc = ppoll(pfds, (nfds_t)n, timeout < 0 ? NULL : &ts,
+                       t->kind == TRANSPORT_SERIAL && tfd < 0 ? &t->wait_mask : NULL);
+        if (rc < 0)
+            continue;
+
+        if (i_sig >= 0 && pfds[i_sig].revents) {
+            struct signalfd_siginfo si;
+            while (read(sigchld_fd, &si, sizeof(si)) > 0)
+                ; /* proc_step reaps every exited child */
+        }
+        if (i_t >= 0 && pfds[i_t].revents && ctx->connected) {
+            if (read_requests(ctx, &r, &out) < 0)
+                ctx->connected = 0;
+        }
+        exec_poll_handle(pfds + i_exec);
+        if (ctx->connected)
+            proc_poll_handle(ctx, pfds + i_proc);
+        proc_step(ctx); /* reaps exec commands too */
+        exec_step(ctx);
+        if (!ctx->connected && (t->fd >= 0 && !(t->kind == TRANSPORT_SERIAL && t->lost))) {
+            /* EOF, a failed send, or the host vanished: drop any partial request. */
+            reader_reset(&r);
+            proc_host_lost();
+            ctx->connection++;
+            transport_disconnect(t);
+        }
     }
 }
 
@@ -284,6 +445,8 @@ int main(int argc, char **argv)
     for (int fd = 0; fd < 3; fd++)
         if (fcntl(fd, F_GETFD) < 0)
             open("/dev/null", O_RDWR);
+    /* Before the transport is opened: its SIGIO wait mask must keep SIGCHLD blocked too. */
+    int sigchld_fd = open_sigchld_fd();
 
     transport t;
     memset(&t, 0, sizeof(t));
@@ -303,11 +466,5 @@ int main(int argc, char **argv)
     fprintf(stderr, "tfc-agent: ready transport=%s uptime_ms=%llu\n", transport_name(t.kind),
             (unsigned long long)ctx.ready_uptime_ms);
 
-    buf_t out;
-    buf_init(&out);
-    for (;;) {
-        transport_accept(&t);
-        serve_connection(&ctx, &out);
-        transport_disconnect(&t);
-    }
+    serve(&ctx, sigchld_fd);
 }

@@ -44,6 +44,12 @@ int op_hello(agent_ctx *ctx, const json_value *req, json_writer *res, op_error *
     jw_uint(res, ctx->ready_uptime_ms);
     jw_key(res, "uptime_ms");
     jw_uint(res, uptime_ms());
+    /* Lets a host tell this agent from one without spawn and events (same protocol version). */
+    jw_key(res, "features");
+    jw_array_begin(res);
+    jw_cstring(res, "processes");
+    jw_cstring(res, "pty");
+    jw_array_end(res);
     return 0;
 }
 

@@ -18,8 +18,6 @@
 
 #define OPEN_RETRY_MS 30000
 #define OPEN_RETRY_INTERVAL_MS 10
-/* Upper bound on a missed SIGIO: how long a reattached host may wait. */
-#define SERIAL_RECONNECT_POLL_MS 50
 
 const char *transport_name(transport_kind kind)
 {
@@ -78,7 +76,8 @@ static void on_sigio(int sig)
 static int open_serial(transport *t)
 {
     /*
-     * SIGIO stays blocked except inside ppoll in transport_accept, so it can
+     * SIGIO stays blocked except inside the main loop's ppoll while no host is
+     * attached (wait_mask), so it can
      * only ever interrupt that wait, never a read or write in progress.
      */
     struct sigaction sa;
@@ -133,7 +132,7 @@ static int open_listener(transport *t)
             }
             strcpy(sa.sun_path, t->path);
             unlink(t->path);
-            fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+            fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
             rc = fd < 0 ? -1 : bind(fd, (struct sockaddr *)&sa, sizeof(sa));
         } else {
             struct sockaddr_vm sa;
@@ -142,7 +141,7 @@ static int open_listener(transport *t)
             sa.svm_cid = VMADDR_CID_ANY;
             sa.svm_port = t->port;
             /* Fails with EAFNOSUPPORT until the vsock transport module is loaded. */
-            fd = socket(AF_VSOCK, SOCK_STREAM | SOCK_CLOEXEC, 0);
+            fd = socket(AF_VSOCK, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
             rc = fd < 0 ? -1 : bind(fd, (struct sockaddr *)&sa, sizeof(sa));
         }
         if (rc == 0)
@@ -171,33 +170,44 @@ int transport_open(transport *t)
     return t->kind == TRANSPORT_SERIAL ? open_serial(t) : open_listener(t);
 }
 
-void transport_accept(transport *t)
+int transport_wait_fd(const transport *t, short *events)
+{
+    *events = POLLIN;
+    if (t->fd >= 0 && !(t->kind == TRANSPORT_SERIAL && t->lost))
+        return t->fd;
+    if (t->kind != TRANSPORT_SERIAL)
+        return t->listen_fd;
+    /*
+     * No host attached: poll() on the port reports POLLHUP at once, so the
+     * caller sleeps with SIGIO unblocked (sent when a host attaches) or at
+     * most SERIAL_RECONNECT_POLL_MS in case the signal raced with its wait.
+     */
+    return -1;
+}
+
+int transport_try_accept(transport *t)
 {
     if (t->kind == TRANSPORT_SERIAL) {
-        if (t->lost) {
-            /*
-             * No host attached: read() returns 0 and poll() reports POLLHUP
-             * at once, so sleep until SIGIO (host attached) or a short
-             * timeout in case the signal raced with this wait.
-             */
-            struct timespec ts = {0, SERIAL_RECONNECT_POLL_MS * 1000000L};
-            ppoll(NULL, 0, &ts, &t->wait_mask);
-            t->lost = 0;
-        }
-        return;
+        /* virtio_console reports POLLHUP exactly while no host is attached. */
+        struct pollfd p = {t->fd, POLLIN | POLLOUT, 0};
+        if (poll(&p, 1, 0) < 0 || (p.revents & (POLLHUP | POLLNVAL)))
+            return 0;
+        t->lost = 0;
+        return 1;
     }
-    for (;;) {
-        int fd = accept4(t->listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
-        if (fd >= 0) {
-            t->fd = fd;
-            return;
-        }
-        if (errno == EINTR || errno == ECONNABORTED || errno == EAGAIN)
-            continue;
+    if (t->fd >= 0)
+        return 1;
+    int fd = accept4(t->listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+    if (fd >= 0) {
+        t->fd = fd;
+        return 1;
+    }
+    if (errno != EINTR && errno != ECONNABORTED && errno != EAGAIN) {
         /* Resource exhaustion is temporary; the agent must not exit over it. */
         fprintf(stderr, "tfc-agent: accept: %s\n", strerror(errno));
         sleep_ms(100);
     }
+    return 0;
 }
 
 void transport_disconnect(transport *t)
@@ -211,7 +221,7 @@ void transport_disconnect(transport *t)
     t->fd = -1;
 }
 
-ssize_t transport_read(transport *t, void *buf, size_t n)
+ssize_t transport_try_read(transport *t, void *buf, size_t n)
 {
     for (;;) {
         ssize_t r = read(t->fd, buf, n);
@@ -219,11 +229,9 @@ ssize_t transport_read(transport *t, void *buf, size_t n)
             return r;
         if (errno == EINTR)
             continue;
-        if (errno != EAGAIN)
-            return 0; /* ECONNRESET and friends: the host is gone either way */
-        struct pollfd p = {t->fd, POLLIN, 0};
-        if (poll(&p, 1, -1) > 0 && (p.revents & POLLNVAL))
-            return 0;
+        if (errno == EAGAIN)
+            return -1;
+        return 0; /* ECONNRESET and friends: the host is gone either way */
     }
 }
 

@@ -28,7 +28,7 @@ typedef struct {
     int listen_fd;
     int fd;             /* serial device, or the accepted connection; -1 when none */
     int lost;           /* serial: the host detached; wait before reading again */
-    sigset_t wait_mask; /* serial: signal mask with SIGIO unblocked, used by ppoll */
+    sigset_t wait_mask; /* serial: signal mask with SIGIO unblocked, for ppoll while no host is attached */
 } transport;
 
 const char *transport_name(transport_kind kind);
@@ -40,14 +40,24 @@ const char *transport_name(transport_kind kind);
  */
 int transport_open(transport *t);
 
-/* Waits until a host is (probably) attached. Never fails: errors are retried. */
-void transport_accept(transport *t);
+/*
+ * The fd to poll (for *events) until a host is attached or while one is:
+ * the connection, or the listening socket. -1 for a serial port without a
+ * host: then sleep in ppoll with wait_mask (SIGIO ends it) for at most
+ * SERIAL_RECONNECT_POLL_MS, and call transport_try_accept.
+ */
+/* Upper bound on a missed SIGIO: how long a reattached host may wait. */
+#define SERIAL_RECONNECT_POLL_MS 50
+int transport_wait_fd(const transport *t, short *events);
+
+/* Attaches the next host if one is there (never blocks). Returns 1 when a host is attached. */
+int transport_try_accept(transport *t);
 
 /* Marks the current connection as finished (EOF, error, or host gone). */
 void transport_disconnect(transport *t);
 
-/* Reads up to n bytes. Returns > 0, or 0 when the host went away. */
-ssize_t transport_read(transport *t, void *buf, size_t n);
+/* Reads up to n bytes without blocking. Returns > 0, 0 when the host went away, -1 when nothing is there yet. */
+ssize_t transport_try_read(transport *t, void *buf, size_t n);
 
 /* Writes all n bytes. Returns 0, or -1 when the host went away. */
 int transport_write_all(transport *t, const void *buf, size_t n);

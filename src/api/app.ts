@@ -10,6 +10,8 @@ import { lingerOnClose } from './linger.js';
 import { poolRoutes } from './routes/pools.js';
 import { vmRoutes } from './routes/vms.js';
 import { leaseRoutes } from './routes/leases.js';
+import { processRoutes } from './routes/processes.js';
+import { runRoutes } from './routes/run.js';
 
 const PUBLIC_ROUTES = new Set(['/v1/health', '/v1/openapi.json']);
 
@@ -114,6 +116,8 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
   poolRoutes(app, deps);
   vmRoutes(app, deps, limits);
   leaseRoutes(app, deps);
+  processRoutes(app, deps, limits);
+  runRoutes(app, deps);
   app.get('/v1/metrics', { schema: { summary: 'Prometheus metrics (text exposition format)' } }, async (_req, reply) => {
     if (!deps.metrics) return reply.code(404).send(envelope('NOT_FOUND', 'metrics are not enabled in this server').body);
     reply.header('content-type', deps.metrics.contentType);

@@ -4,6 +4,8 @@ import type { Metrics } from '../metrics/index.js';
 import type { VmRepository } from '../store/index.js';
 import type { VmService } from '../vm/index.js';
 import type { ApiLimits } from './limits.js';
+import type { ProcessRegistry } from '../processes/index.js';
+import type { CodeRunner } from '../run/index.js';
 
 /** What the HTTP layer may use: core services only, never VMM internals. */
 export interface ApiDeps {
@@ -19,4 +21,8 @@ export interface ApiDeps {
   metrics?: Metrics;
   /** Request bounds from the `[api]` config table (`config.api`); any left out take DEFAULT_API_LIMITS. */
   limits?: Partial<ApiLimits>;
+  /** Records of processes started through the API; default: a registry of this app's own. */
+  processes?: ProcessRegistry;
+  /** Serves POST /v1/run; without it that route answers 404 NOT_FOUND. */
+  runner?: CodeRunner;
 }

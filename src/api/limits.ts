@@ -61,3 +61,9 @@ export function defaultExecTimeoutMs(limits: ApiLimits): number {
 export function headersTimeoutMs(limits: ApiLimits): number {
   return Math.min(MAX_HEADERS_TIMEOUT_MS, limits.requestTimeoutMs);
 }
+
+/** Stdin bytes in one POST .../processes/{pid}/stdin (the guest agent queues at most 1 MiB per process). */
+export const MAX_STDIN_CHUNK_BYTES = 1 * MIB;
+
+/** Largest POST /v1/run body: 1 MiB of code and 16 MiB of files, base64-encoded, with room for stdin and env. */
+export const MAX_RUN_BODY_BYTES = 32 * MIB;

@@ -247,3 +247,129 @@ export const GuestNetworkRequest = {
     gateway: { type: 'string', pattern: '^\\d{1,3}(\\.\\d{1,3}){3}$' },
   },
 } as const;
+
+export const ProcessParams = {
+  type: 'object',
+  required: ['id', 'pid'],
+  properties: { id: VmIdParams.properties.id, pid: { type: 'string', pattern: '^[0-9]{1,10}$' } },
+} as const;
+
+const ptySize = {
+  type: 'object',
+  required: ['cols', 'rows'],
+  additionalProperties: false,
+  properties: { cols: { type: 'integer', minimum: 1, maximum: 1000 }, rows: { type: 'integer', minimum: 1, maximum: 1000 } },
+} as const;
+
+export const SpawnRequest = {
+  type: 'object',
+  required: ['cmd'],
+  additionalProperties: false,
+  properties: {
+    cmd: ExecRequest.properties.cmd,
+    env: ExecRequest.properties.env,
+    cwd: ExecRequest.properties.cwd,
+    pty: { ...ptySize, description: 'run the process on a terminal of this size (stdout and stderr arrive together as stdout); resize later' },
+  },
+} as const;
+
+export const SpawnResponse = { type: 'object', required: ['pid'], properties: { pid: { type: 'integer' } } } as const;
+
+export const ProcessBody = {
+  type: 'object',
+  required: ['pid', 'cmd', 'pty', 'running', 'exit_code', 'signal', 'started_at'],
+  properties: {
+    pid: { type: 'integer' },
+    cmd: { type: 'array', items: { type: 'string' } },
+    pty: { type: 'boolean' },
+    running: { type: 'boolean' },
+    exit_code: { type: ['integer', 'null'] },
+    signal: { type: ['string', 'null'] },
+    started_at: { type: 'string', description: 'ISO time the daemon started it' },
+    duration_ms: { type: ['number', 'null'], description: 'exited processes: run time measured in the guest' },
+    last_event_id: { type: 'integer', description: 'id of the newest event in its output log' },
+  },
+} as const;
+
+export const ProcessListResponse = { type: 'object', required: ['processes'], properties: { processes: { type: 'array', items: ProcessBody } } } as const;
+
+export const OutputQuery = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    encoding: { type: 'string', enum: ['utf8', 'base64'], description: 'utf8 (default): output as text; base64: the exact bytes' },
+    last_event_id: { type: 'string', pattern: '^[0-9]{1,15}$', description: 'resume after this event id (as the Last-Event-ID header)' },
+  },
+} as const;
+
+export const StdinRequest = {
+  type: 'object',
+  required: ['data'],
+  additionalProperties: false,
+  properties: {
+    data: { type: 'string', description: 'bytes for stdin: text, or base64 with encoding "base64"; at most 1 MiB decoded' },
+    encoding: { type: 'string', enum: ['utf8', 'base64'] },
+    eof: { type: 'boolean', description: 'close stdin after writing (data may be empty)' },
+  },
+} as const;
+
+export const StdinResponse = { type: 'object', required: ['bytes_accepted'], properties: { bytes_accepted: { type: 'integer' } } } as const;
+
+export const SignalRequest = {
+  type: 'object',
+  required: ['signal'],
+  additionalProperties: false,
+  properties: {
+    signal: { type: 'string', enum: ['SIGINT', 'SIGTERM', 'SIGKILL', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2', 'SIGSTOP', 'SIGCONT', 'SIGWINCH'] },
+  },
+} as const;
+
+export const ResizeRequest = ptySize;
+
+export const RunRequest = {
+  type: 'object',
+  required: ['language', 'code'],
+  additionalProperties: false,
+  properties: {
+    language: { type: 'string', maxLength: 64, description: 'python, node or bash' },
+    code: { type: 'string', description: 'the program (at most 1 MiB)' },
+    stdin: { type: 'string', description: "text for the program's stdin" },
+    files: {
+      type: 'array',
+      items: {
+        type: 'object',
+        required: ['path', 'content'],
+        additionalProperties: false,
+        properties: {
+          path: { type: 'string', description: 'relative to /tmp/tfc-run, or absolute; no ".."' },
+          content: { type: 'string' },
+          encoding: { type: 'string', enum: ['utf8', 'base64'] },
+        },
+      },
+      description: 'files written before the program starts (at most 100, 16 MiB in all)',
+    },
+    env: ExecRequest.properties.env,
+    timeout_ms: { type: 'integer', minimum: 0, description: 'kill the program after this long; 0 or absent: 30000; at most api.max_exec_timeout_ms' },
+    pool: { type: 'string', minLength: 1, maxLength: 64, description: 'allocate from this pool (default: a pool of the language profile, else a fresh clone)' },
+  },
+} as const;
+
+export const RunResponse = {
+  type: 'object',
+  required: ['exit_code', 'stdout', 'stderr', 'duration_ms', 'timed_out', 'vm_id', 'timings'],
+  properties: {
+    exit_code: { type: ['integer', 'null'] },
+    signal: { type: ['string', 'null'] },
+    stdout: { type: 'string' },
+    stderr: { type: 'string' },
+    duration_ms: { type: 'number' },
+    timed_out: { type: 'boolean' },
+    stdout_truncated: { type: 'boolean' },
+    stderr_truncated: { type: 'boolean' },
+    vm_id: { type: 'string' },
+    profile: { type: 'string' },
+    source: { type: 'string', enum: ['pool', 'clone'] },
+    pool: { type: ['string', 'null'] },
+    timings: { type: 'object', additionalProperties: { type: 'number' } },
+  },
+} as const;

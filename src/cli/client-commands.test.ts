@@ -59,6 +59,12 @@ let url: string;
 let seen: Seen[] = [];
 /** What the guest command of `vm exec` printed. */
 let execStdout = Buffer.from('out\n');
+/** The stand-in daemon's processes API: false answers 404 like a daemon without it. */
+let processesApi = true;
+/** SSE events of process 7's output; `hold` keeps the stream open until a signal arrives. */
+let processEvents: Array<{ event: string; data: unknown }> = [];
+let holdUntilSignal = false;
+let onSignal: (() => void) | undefined;
 /** Per-test override of the daemon's answer. */
 let answer: ((req: Seen, res: ServerResponse) => boolean) | undefined;
 let dir: string;
@@ -80,6 +86,26 @@ async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> 
   if (s.method === 'GET' && s.url === '/v1/vms')
     return send(res, 200, { vms: [VM, { ...VM, id: 'vm-ffffffffffff', pool: null, allocated: false, owner: null }] });
   if (s.method === 'GET' && s.url === `/v1/vms/${VM.id}`) return send(res, 200, VM);
+  if (processesApi && s.method === 'POST' && s.url === `/v1/vms/${VM.id}/processes`) return send(res, 201, { pid: 7 });
+  if (processesApi && s.method === 'GET' && s.url.startsWith(`/v1/vms/${VM.id}/processes/7/output`)) {
+    res.writeHead(200, { 'content-type': 'text/event-stream' });
+    const write = (events: typeof processEvents, from: number) =>
+      events.forEach((e, i) => res.write(`id: ${from + i}\nevent: ${e.event}\ndata: ${JSON.stringify(e.data)}\n\n`));
+    write(processEvents, 1);
+    if (!holdUntilSignal) return void res.end();
+    onSignal = () => {
+      write([{ event: 'exit', data: { exit_code: null, signal: 'SIGKILL', duration_ms: 5 } }], processEvents.length + 1);
+      res.end();
+    };
+    return;
+  }
+  if (processesApi && s.method === 'POST' && s.url === `/v1/vms/${VM.id}/processes/7/stdin`) return send(res, 200, { bytes_accepted: 0 });
+  if (processesApi && s.method === 'POST' && s.url === `/v1/vms/${VM.id}/processes/7/signal`) {
+    res.writeHead(204);
+    res.end();
+    onSignal?.();
+    return;
+  }
   if (s.method === 'POST' && s.url === `/v1/vms/${VM.id}/exec`) {
     // Like the daemon: text unless the client asks for base64 of the exact bytes.
     const base64 = (s.body as { output_encoding?: string }).output_encoding === 'base64';
@@ -119,6 +145,14 @@ beforeEach(() => {
   seen = [];
   answer = undefined;
   execStdout = Buffer.from('out\n');
+  processesApi = true;
+  holdUntilSignal = false;
+  onSignal = undefined;
+  processEvents = [
+    { event: 'stdout', data: { data: Buffer.from('out\n').toString('base64') } },
+    { event: 'stderr', data: { data: Buffer.from('err\n').toString('base64') } },
+    { event: 'exit', data: { exit_code: 3, signal: null, duration_ms: 12 } },
+  ];
   vi.stubEnv('TFC_URL', url);
   vi.stubEnv('TFC_TOKEN', 'a-token-of-sixteen-chars');
   vi.stubEnv('TFC_DATA_DIR', '');
@@ -222,12 +256,33 @@ describe('tfc vm (daemon)', () => {
     expect(r.stderr).toMatch(/^tfc: error NOT_FOUND: no route GET \/v1\/vms\/vm-000000000000/);
   });
 
-  it("exec passes the command after -- and exits with the guest command's code", async () => {
+  it("exec streams the command after -- and exits with the guest command's code", async () => {
     const r = await tfc('vm', 'exec', '--timeout-ms', '900', VM.id, '--', 'sh', '-c', 'exit 3');
     expect(r.code).toBe(3);
     expect(r.stdout).toBe('out\n');
     expect(r.stderr).toBe('err\n');
-    expect(seen[0].body).toMatchObject({ cmd: ['sh', '-c', 'exit 3'], timeout_ms: 900 });
+    expect(seen[0]).toMatchObject({ method: 'POST', url: `/v1/vms/${VM.id}/processes`, body: { cmd: ['sh', '-c', 'exit 3'] } });
+    expect(seen[1]).toMatchObject({ method: 'GET', url: `/v1/vms/${VM.id}/processes/7/output?encoding=base64` });
+  });
+
+  it('exec falls back to the one-shot exec when the daemon has no processes API', async () => {
+    processesApi = false;
+    const r = await tfc('vm', 'exec', '--timeout-ms', '900', VM.id, '--', 'sh', '-c', 'exit 3');
+    expect(r).toMatchObject({ code: 3, stdout: 'out\n', stderr: 'err\n' });
+    expect(seen.find((x) => x.url.endsWith('/exec'))?.body).toMatchObject({ cmd: ['sh', '-c', 'exit 3'], timeout_ms: 900 });
+  });
+
+  it('exec kills a streamed command at --timeout-ms and exits 124; a signal death exits 128+N', async () => {
+    holdUntilSignal = true;
+    processEvents = [{ event: 'stdout', data: { data: Buffer.from('working\n').toString('base64') } }];
+    const r = await tfc('vm', 'exec', '--timeout-ms', '300', VM.id, '--', 'sleep', '9');
+    expect(r.code).toBe(124);
+    expect(r.stdout).toBe('working\n');
+    expect(r.stderr).toMatch(/timed out after 300 ms/);
+    expect(seen.find((x) => x.url.endsWith('/signal'))?.body).toEqual({ signal: 'SIGKILL' });
+    holdUntilSignal = false;
+    processEvents = [{ event: 'exit', data: { exit_code: null, signal: 'SIGTERM', duration_ms: 1 } }];
+    expect((await tfc('vm', 'exec', VM.id, 'sleep', '9')).code).toBe(143);
   });
 
   it('exec takes tfc options written after the id (before --) as tfc options, not as the guest command', async () => {
@@ -244,7 +299,13 @@ describe('tfc vm (daemon)', () => {
 
   it('exec passes binary output to stdout byte for byte', async () => {
     execStdout = Buffer.from([0x00, 0xff, 0x80, 0x0a, 0xc3]);
-    const r = await tfc('vm', 'exec', VM.id, 'cat', '/bin/true');
+    // Streamed in two chunks that cut the bytes anywhere: they still arrive unchanged.
+    processEvents.splice(0, 1, ...[execStdout.subarray(0, 2), execStdout.subarray(2)].map((b) => ({ event: 'stdout', data: { data: b.toString('base64') } })));
+    let r = await tfc('vm', 'exec', VM.id, 'cat', '/bin/true');
+    expect(Buffer.compare(r.stdoutBytes, execStdout)).toBe(0);
+    expect(r.stderr).toBe('err\n');
+    processesApi = false;
+    r = await tfc('vm', 'exec', VM.id, 'cat', '/bin/true');
     expect(Buffer.compare(r.stdoutBytes, execStdout)).toBe(0);
     expect(r.stderr).toBe('err\n');
   });
@@ -261,17 +322,17 @@ describe('tfc vm (daemon)', () => {
     expect(seen[0]).toMatchObject({ method: 'POST', url: `/v1/vms/${VM.id}/keepalive`, body: { ttl_ms: 60000 } });
   });
 
-  it('exec that timed out exits 124; one killed without a code exits 137', async () => {
+  it('exec --json that timed out exits 124; one killed without a code exits 137', async () => {
     answer = (s, res) => {
       send(res, 200, { exit_code: null, stdout: '', stderr: '', timed_out: true });
       return true;
     };
-    expect((await tfc('vm', 'exec', VM.id, 'sleep', '9')).code).toBe(124);
+    expect((await tfc('vm', 'exec', '--json', VM.id, 'sleep', '9')).code).toBe(124);
     answer = (s, res) => {
       send(res, 200, { exit_code: null, stdout: '', stderr: '', timed_out: false });
       return true;
     };
-    expect((await tfc('vm', 'exec', VM.id, 'sleep', '9')).code).toBe(137);
+    expect((await tfc('vm', 'exec', '--json', VM.id, 'sleep', '9')).code).toBe(137);
   });
 
   it('exec --json prints the whole result', async () => {

@@ -36,7 +36,7 @@ describe.skipIf(missing.length > 0)('tfc image build', () => {
   it('builds, printing each step on stderr (not a terminal) and the result on stdout; then a cache hit as JSON', async () => {
     const r = await runCli(['--config', configPath, 'image', 'build']);
     expect(r.code).toBe(0);
-    expect(r.stderr).toContain(`building image "minimal" for profile "minimal" in ${join(dir, 'data', 'images')}`);
+    expect(r.stderr).toContain(`building image "minimal" (minimal) for profile "minimal" in ${join(dir, 'data', 'images')}`);
     expect(r.stderr).toMatch(/ {2}resolve kernel package: linux-image-6\.1\.0-99-cloud-amd64 6\.1\.99-1 \(\d+ ms\)/);
     expect(r.stderr).toMatch(/ {2}write manifest: [0-9a-f]{16} \(\d+ ms\)/);
     expect(r.stdout).toMatch(
@@ -58,7 +58,7 @@ describe.skipIf(missing.length > 0)('tfc image build', () => {
   it('an unknown profile is refused with the known ones', async () => {
     const r = await runCli(['--config', configPath, 'image', 'build', '--profile', 'nope']);
     expect(r.code).toBe(1);
-    expect(r.stderr).toBe('tfc: error PROFILE_NOT_FOUND: profile "nope" not found; available: minimal (or define [profiles.nope] in tfc.toml)\n');
+    expect(r.stderr).toBe('tfc: error PROFILE_NOT_FOUND: profile "nope" not found; available: minimal, python, node (or define [profiles.nope] in tfc.toml)\n');
   });
 });
 

@@ -13,6 +13,7 @@ import { registerVmRun } from './commands/vm-run.js';
 import { registerSnapshotCommands } from './commands/snapshot.js';
 import { registerServe } from './commands/serve.js';
 import { registerClientCommands } from './commands/client.js';
+import { registerRunCommand } from './commands/run.js';
 import { CliContext, type GlobalOptions, type WithContext } from './context.js';
 
 const VERSION = '0.1.0';
@@ -64,6 +65,7 @@ export async function main(argv: string[]): Promise<number> {
   const vm = program.command('vm').description('run and manage VMs');
   registerVmRun(vm, withContext);
   registerClientCommands(program, vm, withContext);
+  registerRunCommand(program, withContext);
 
   try {
     await program.parseAsync(argv);

@@ -75,7 +75,55 @@ export const PROFILE_DEFAULTS: ReadonlyArray<[string, unknown]> = [
   ['egress_allow', []],
   ['egress_deny', ['10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16', '169.254.0.0/16', '100.64.0.0/10']],
   ['bandwidth_mbit', 0],
+  ['warmup', []],
+  ['disk_mib', 0],
 ];
+
+/**
+ * Fields of the built-in profiles that differ from PROFILE_DEFAULTS (a
+ * `[profiles.X]` table of the same name overrides them field by field).
+ * `python` and `node` use `instant`: VMs are clones of a golden snapshot
+ * taken after `warmup` ran, so the interpreter's pages are already loaded;
+ * the template boots with the `ultrafast` arguments, which keep the block
+ * drivers a root filesystem needs (`sub2second` loads none).
+ */
+export const BUILTIN_PROFILE_FIELDS: Readonly<Record<string, Readonly<Record<string, unknown>>>> = {
+  minimal: {},
+  python: {
+    image: 'python',
+    memory_mib: 512,
+    boot_level: 'instant',
+    warmup: ['python3', '-c', 'import json, os, re, sys, subprocess, pathlib'],
+  },
+  node: {
+    image: 'node',
+    memory_mib: 512,
+    boot_level: 'instant',
+    warmup: ['node', '-e', "require('fs'); require('child_process')"],
+  },
+};
+
+/** Defaults of `[images.X]` fields per kind, in print order (`source` of an oci image has none: it is required). */
+export const IMAGE_DEFAULTS: Readonly<Record<'debian' | 'oci', ReadonlyArray<[string, unknown]>>> = {
+  debian: [
+    ['suite', 'bookworm'],
+    ['variant', 'minbase'],
+    ['packages', []],
+    ['mirror', 'http://deb.debian.org/debian'],
+    ['extra_mib', 64],
+  ],
+  oci: [
+    ['source', undefined],
+    ['ref', ''],
+    ['extra_mib', 64],
+  ],
+};
+
+/** Fields of the built-in images with settings; `[images.python]` etc. override them field by field. */
+export const BUILTIN_IMAGE_FIELDS: Readonly<Record<string, Readonly<Record<string, unknown>>>> = {
+  python: { kind: 'debian', packages: ['python3', 'ca-certificates', 'curl'] },
+  node: { kind: 'debian', packages: ['nodejs', 'ca-certificates', 'curl'] },
+};
 
 /**
  * Defaults of one pool's fields, in print order. `profile` has no fixed

@@ -15,8 +15,13 @@ export type {
   BootLevel,
   Config,
   ConfigProblem,
+  DebianImageDefinition,
   DriverName,
+  ImageDefinition,
+  ImageKind,
   LoadedConfig,
+  MinimalImageDefinition,
+  OciImageDefinition,
   LogLevel,
   PoolConfig,
   PoolMode,
@@ -31,4 +36,17 @@ export { renderConfigShow, configDocument } from './show.js';
 export { resolveProfile } from './profiles.js';
 export { ENV_OVERRIDES, CONFIG_PATH_ENV } from './env.js';
 export { DEFAULT_CONFIG_FILE, type ConfigFileOrigin } from './locate.js';
-export { BOOT_LEVELS, BUILTIN_POOL, BUILTIN_PROFILE, DRIVERS, IMAGE_NAMES, LOG_LEVELS, POOL_STRATEGIES, PROFILE_NAME_PATTERN, QEMU_ACCELS } from './schema.js';
+export {
+  BOOT_LEVELS,
+  BUILTIN_IMAGES,
+  BUILTIN_POOL,
+  BUILTIN_PROFILE,
+  BUILTIN_PROFILES,
+  DRIVERS,
+  IMAGE_NAME_PATTERN,
+  LOG_LEVELS,
+  POOL_STRATEGIES,
+  PROFILE_NAME_PATTERN,
+  QEMU_ACCELS,
+} from './schema.js';
+export { BUILTIN_IMAGE_FIELDS, BUILTIN_PROFILE_FIELDS, IMAGE_DEFAULTS } from './defaults.js';

@@ -77,7 +77,30 @@ describe('defaults', () => {
           },
         },
       },
-      images: { kernelPackage: 'auto' },
+      images: {
+        kernelPackage: 'auto',
+        definitions: {
+          minimal: { name: 'minimal', kind: 'minimal' },
+          python: {
+            name: 'python',
+            kind: 'debian',
+            suite: 'bookworm',
+            variant: 'minbase',
+            packages: ['python3', 'ca-certificates', 'curl'],
+            mirror: 'http://deb.debian.org/debian',
+            extraMib: 64,
+          },
+          node: {
+            name: 'node',
+            kind: 'debian',
+            suite: 'bookworm',
+            variant: 'minbase',
+            packages: ['nodejs', 'ca-certificates', 'curl'],
+            mirror: 'http://deb.debian.org/debian',
+            extraMib: 64,
+          },
+        },
+      },
       profiles: {
         minimal: {
           name: 'minimal',
@@ -94,6 +117,44 @@ describe('defaults', () => {
             egressDeny: ['10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16', '169.254.0.0/16', '100.64.0.0/10'],
             bandwidthMbit: 0,
           },
+          warmup: [],
+          diskMib: 0,
+        },
+        python: {
+          name: 'python',
+          driver: 'qemu',
+          image: 'python',
+          vcpus: 1,
+          memoryMib: 512,
+          kernelArgs: '',
+          bootTimeoutMs: 120000,
+          bootLevel: 'instant',
+          network: {
+            enabled: false,
+            egressAllow: [],
+            egressDeny: ['10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16', '169.254.0.0/16', '100.64.0.0/10'],
+            bandwidthMbit: 0,
+          },
+          warmup: ['python3', '-c', 'import json, os, re, sys, subprocess, pathlib'],
+          diskMib: 0,
+        },
+        node: {
+          name: 'node',
+          driver: 'qemu',
+          image: 'node',
+          vcpus: 1,
+          memoryMib: 512,
+          kernelArgs: '',
+          bootTimeoutMs: 120000,
+          bootLevel: 'instant',
+          network: {
+            enabled: false,
+            egressAllow: [],
+            egressDeny: ['10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16', '169.254.0.0/16', '100.64.0.0/10'],
+            bandwidthMbit: 0,
+          },
+          warmup: ['node', '-e', "require('fs'); require('child_process')"],
+          diskMib: 0,
         },
       },
       pools: {
@@ -359,7 +420,7 @@ describe('errors', () => {
       key: 'default_profile',
       value: 'big',
       line: 1,
-      message: 'no profile named "big"; available: minimal, dev',
+      message: 'no profile named "big"; available: minimal, python, node, dev',
     });
     expect(err.message).toContain('line 1: default_profile = "big": no profile named "big"');
   });
@@ -426,7 +487,7 @@ describe('profiles', () => {
       'default_profile = "fc"\n[vmm]\ndefault_driver = "firecracker"\n[profiles.fc]\nvcpus = 2\nkernel_args = "quiet"\n[profiles.q]\ndriver = "qemu"\n',
     );
     const { config, sources } = load();
-    expect(Object.keys(config.profiles)).toEqual(['minimal', 'fc', 'q']);
+    expect(Object.keys(config.profiles)).toEqual(['minimal', 'python', 'node', 'fc', 'q']);
     expect(config.defaultProfile).toBe('fc');
     expect(config.profiles.fc).toEqual({
       name: 'fc',
@@ -438,6 +499,8 @@ describe('profiles', () => {
       bootTimeoutMs: 120000,
       bootLevel: 'standard',
       network: expect.objectContaining({ enabled: false }),
+      warmup: [],
+      diskMib: 0,
     });
     expect(config.profiles.q.driver).toBe('qemu');
     // The built-in profile has no fixed driver either.

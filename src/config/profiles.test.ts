@@ -27,8 +27,8 @@ describe('resolveProfile', () => {
     const e = err as TfcError;
     expect(e.code).toBe('PROFILE_NOT_FOUND');
     expect(e.status).toBe(404);
-    expect(e.message).toContain('profile "huge" not found; available: minimal, big');
-    expect(e.details).toEqual({ name: 'huge', available: ['minimal', 'big'] });
+    expect(e.message).toContain('profile "huge" not found; available: minimal, python, node, big');
+    expect(e.details).toEqual({ name: 'huge', available: ['minimal', 'python', 'node', 'big'] });
   });
 
   it('does not resolve inherited object keys', () => {

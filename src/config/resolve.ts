@@ -3,16 +3,17 @@
 // validated; this step cannot fail.
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { homedir } from 'node:os';
-import { globalDefaults, POOL_DEFAULTS, PROFILE_DEFAULTS } from './defaults.js';
+import { BUILTIN_IMAGE_FIELDS, BUILTIN_PROFILE_FIELDS, globalDefaults, IMAGE_DEFAULTS, POOL_DEFAULTS, PROFILE_DEFAULTS } from './defaults.js';
 import type { EnvOverride } from './env.js';
 import type { CheckedFile } from './file.js';
-import { poolNamesIn, profileNamesIn } from './schema.js';
+import { imageNamesIn, poolNamesIn, profileNamesIn } from './schema.js';
 import type {
   BootLevel,
   Config,
   DriverName,
   FirecrackerLogLevel,
   FirecrackerMetricsSink,
+  ImageDefinition,
   LoadedConfig,
   LogLevel,
   PoolConfig,
@@ -69,7 +70,10 @@ export function resolveConfig(input: ResolveInput): LoadedConfig {
   };
 
   for (const [key, value] of globalDefaults(input.env, input.uid)) entries.set(key, { value, source: { kind: 'default' } });
-  const { profiles: fileProfiles = {}, pools: filePools = {}, ...fileGlobals } = file?.data ?? {};
+  const { profiles: fileProfiles = {}, pools: filePools = {}, images: fileImagesTable = {}, ...fileRest } = file?.data ?? {};
+  // [images] holds one setting (kernel_package) and the image tables, merged below like profiles.
+  const { kernel_package: kernelPackage, ...fileImages } = fileImagesTable as Record<string, unknown>;
+  const fileGlobals = { ...fileRest, images: { kernel_package: kernelPackage } };
   for (const [path, value] of leaves(fileGlobals)) entries.set(path.join('.'), { value, source: fromFile(path) });
   for (const o of input.overrides) entries.set(o.key, { value: o.value, source: { kind: 'env', env: o.env } });
 
@@ -85,16 +89,41 @@ export function resolveConfig(input: ResolveInput): LoadedConfig {
   const base = dataDir.source.kind === 'file' && file ? dirname(file.path) : input.cwd;
   dataDir.value = absoluteDir(dataDir.value as string, base, input.env);
 
-  // A profile that omits `driver` (the built-in one included) follows
-  // vmm.default_driver, and reports that key's source as its own.
+  // A profile that omits `driver` (the built-in ones included) follows
+  // vmm.default_driver, and reports that key's source as its own. Built-in
+  // profiles start from their own fields, then PROFILE_DEFAULTS.
   const defaultDriver = entries.get('vmm.default_driver')!;
   for (const name of profileNamesIn(fileProfiles)) {
     const fields: Record<string, unknown> = Object.hasOwn(fileProfiles, name) ? fileProfiles[name] : {};
+    const builtin = Object.hasOwn(BUILTIN_PROFILE_FIELDS, name) ? BUILTIN_PROFILE_FIELDS[name] : {};
     for (const [field, fallback] of PROFILE_DEFAULTS) {
       const key = `profiles.${name}.${field}`;
       if (fields[field] !== undefined) entries.set(key, { value: fields[field], source: fromFile(['profiles', name, field]) });
+      else if (Object.hasOwn(builtin, field)) entries.set(key, { value: builtin[field], source: { kind: 'default' } });
       else if (field === 'driver') entries.set(key, { ...defaultDriver });
       else entries.set(key, { value: fallback, source: { kind: 'default' } });
+    }
+  }
+
+  // Images: the built-ins with settings, then every [images.X]; a table
+  // named like a built-in overrides its fields (the schema checked kinds).
+  const imageNames = imageNamesIn(fileImages).filter((name) => name !== 'minimal');
+  for (const name of imageNames) {
+    const fields = (Object.hasOwn(fileImages, name) ? fileImages[name] : {}) as Record<string, unknown>;
+    const builtin = Object.hasOwn(BUILTIN_IMAGE_FIELDS, name) ? BUILTIN_IMAGE_FIELDS[name] : {};
+    const kind = (fields.kind ?? builtin.kind) as 'debian' | 'oci';
+    entries.set(
+      `images.${name}.kind`,
+      fields.kind !== undefined ? { value: kind, source: fromFile(['images', name, 'kind']) } : { value: kind, source: { kind: 'default' } },
+    );
+    for (const [field, fallback] of IMAGE_DEFAULTS[kind]) {
+      const key = `images.${name}.${field}`;
+      if (fields[field] !== undefined) {
+        // A relative OCI source is relative to the file, like data_dir.
+        const value = field === 'source' && file ? absoluteDir(fields[field] as string, dirname(file.path), input.env) : fields[field];
+        entries.set(key, { value, source: fromFile(['images', name, field]) });
+      } else if (builtin.kind === kind && Object.hasOwn(builtin, field)) entries.set(key, { value: builtin[field], source: { kind: 'default' } });
+      else if (fallback !== undefined) entries.set(key, { value: fallback, source: { kind: 'default' } });
     }
   }
 
@@ -137,7 +166,25 @@ export function resolveConfig(input: ResolveInput): LoadedConfig {
         egressDeny: get<string[]>(p('egress_deny')),
         bandwidthMbit: get<number>(p('bandwidth_mbit')),
       },
+      warmup: [...get<string[]>(p('warmup'))],
+      diskMib: get<number>(p('disk_mib')),
     };
+  }
+  const definitions: Record<string, ImageDefinition> = { minimal: { name: 'minimal', kind: 'minimal' } };
+  for (const name of imageNames) {
+    const i = (field: string) => `images.${name}.${field}`;
+    definitions[name] =
+      get<string>(i('kind')) === 'oci'
+        ? { name, kind: 'oci', source: get<string>(i('source')), ref: get<string>(i('ref')), extraMib: get<number>(i('extra_mib')) }
+        : {
+            name,
+            kind: 'debian',
+            suite: get<string>(i('suite')),
+            variant: get<string>(i('variant')),
+            packages: [...get<string[]>(i('packages'))],
+            mirror: get<string>(i('mirror')),
+            extraMib: get<number>(i('extra_mib')),
+          };
   }
   const pools: Record<string, PoolConfig> = {};
   for (const name of poolNamesIn(filePools)) {
@@ -193,7 +240,7 @@ export function resolveConfig(input: ResolveInput): LoadedConfig {
         },
       },
     },
-    images: { kernelPackage: get<string>('images.kernel_package') },
+    images: { kernelPackage: get<string>('images.kernel_package'), definitions },
     profiles,
     pools,
     network: {

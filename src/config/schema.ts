@@ -17,9 +17,33 @@ export const JAILER_CGROUP_PATTERN = /^[a-z][a-z0-9_]*\.[a-z0-9_.]+=\S.*$/;
 export const JAILER_RESOURCE_LIMIT_PATTERN = /^(fsize|no-file)=[0-9]+$/;
 /** A relative cgroup path without `..` (the jailer's `--parent-cgroup`); empty = the jailer's default. */
 export const JAILER_PARENT_CGROUP_PATTERN = /^$|^(?!.*(^|\/)\.\.?(\/|$))[A-Za-z0-9_.-]+(\/[A-Za-z0-9_.-]+)*$/;
-/** Image names a profile may use; the images module owns what they contain. */
-export const IMAGE_NAMES = ['minimal'] as const;
+/** Images that exist without a config file (defaults.ts says what is in them); "minimal" has no settings. */
+export const BUILTIN_IMAGES = ['minimal', 'python', 'node'] as const;
+/**
+ * Names of images: built-in, `[images.NAME]` or made by `tfc image build
+ * --from-oci PATH --name NAME`. A profile may name any image that matches;
+ * one that is not built fails at use (IMAGE_NOT_FOUND with the build command).
+ */
+export const IMAGE_NAME_PATTERN = /^[a-z][a-z0-9_-]{0,31}$/;
+/** Keys of `[images]` that are settings, not image names. */
+export const IMAGES_TABLE_KEYS = ['kernel_package'] as const;
+/** Kinds an `[images.NAME]` table may have ("minimal" is only the built-in image). */
+export const IMAGE_KINDS = ['debian', 'oci'] as const;
+/** mmdebstrap --variant values. */
+export const MMDEBSTRAP_VARIANTS = ['extract', 'custom', 'essential', 'apt', 'required', 'minbase', 'buildd', 'important', 'debootstrap', 'standard'] as const;
+/** A Debian package name, optionally pinned: `curl`, `curl=7.88.1-10+deb12u8`, `curl/bookworm-backports`. */
+export const DEBIAN_PACKAGE_PATTERN = /^[a-z0-9][a-z0-9+.-]+(=[A-Za-z0-9.+~:-]+|\/[a-z0-9][a-z0-9.-]*)?$/;
+/** A Debian suite or codename: bookworm, stable, trixie, bookworm-backports. */
+export const DEBIAN_SUITE_PATTERN = /^[a-z][a-z0-9.-]{0,63}$/;
+export const MIRROR_PATTERN = /^(https?|file):\/\/[^\s]+$/;
+/** Fields of `[images.NAME]` that only one kind uses. */
+export const IMAGE_KIND_FIELDS: Record<(typeof IMAGE_KINDS)[number], readonly string[]> = {
+  debian: ['suite', 'variant', 'packages', 'mirror'],
+  oci: ['source', 'ref'],
+};
 export const BUILTIN_PROFILE = 'minimal';
+/** Profiles that exist without a config file, `minimal` first (defaults.ts has their fields). */
+export const BUILTIN_PROFILES = ['minimal', 'python', 'node'] as const;
 /** Boot optimisation levels (src/vm/boot-levels.ts says what each changes). */
 export const BOOT_LEVELS = ['standard', 'fast', 'ultrafast', 'sub2second', 'instant'] as const;
 export const POOL_MODES = ['fresh', 'reuse'] as const;
@@ -62,7 +86,11 @@ function isPlainTable(v: unknown): v is Record<string, unknown> {
 export const ProfileFileSchema = table(
   {
     driver: oneOf(DRIVERS),
-    image: oneOf(IMAGE_NAMES),
+    image: z
+      .string({
+        error: `must be an image name matching ${IMAGE_NAME_PATTERN.source}: "minimal", "python", "node", an [images.NAME] or an image built with --from-oci`,
+      })
+      .regex(IMAGE_NAME_PATTERN),
     vcpus: intIn(1, 32),
     memory_mib: intIn(64, 65536),
     kernel_args: z.string({ error: 'must be a string (extra kernel command line)' }),
@@ -72,6 +100,13 @@ export const ProfileFileSchema = table(
     egress_allow: z.array(egressRule(), { error: 'must be an array of "CIDR" or "CIDR:PORT" strings' }),
     egress_deny: z.array(egressRule(), { error: 'must be an array of "CIDR" or "CIDR:PORT" strings' }),
     bandwidth_mbit: intIn(0, 100_000),
+    warmup: z
+      .array(z.string({ error: 'must be a string' }).max(4096), {
+        error: 'must be an argv array of strings run in the guest before the golden snapshot, e.g. ["python3", "-c", "import json"] ([] = none)',
+      })
+      .max(256)
+      .refine((argv) => argv.length === 0 || argv[0] !== ''),
+    disk_mib: intIn(0, 1_048_576),
   },
   'must be a profile table [profiles.NAME]; profile fields such as vcpus go inside one',
 );
@@ -80,6 +115,26 @@ export const ProfileFileSchema = table(
 function egressRule() {
   return z.string({ error: 'must be "CIDR" or "CIDR:PORT", e.g. "10.0.0.0/8" or "203.0.113.0/24:443"' }).regex(/^\d{1,3}(\.\d{1,3}){3}\/\d{1,2}(:\d{1,5})?$/);
 }
+
+export const ImageFileSchema = table(
+  {
+    kind: oneOf(IMAGE_KINDS),
+    suite: z.string({ error: 'must be a Debian suite or codename such as "bookworm"' }).regex(DEBIAN_SUITE_PATTERN),
+    variant: oneOf(MMDEBSTRAP_VARIANTS),
+    packages: z
+      .array(z.string({ error: 'must be a Debian package name such as "python3" (optionally "NAME=VERSION")' }).regex(DEBIAN_PACKAGE_PATTERN), {
+        error: 'must be an array of Debian package names, e.g. ["python3", "curl"]',
+      })
+      .max(1000),
+    mirror: z.string({ error: 'must be an http(s):// or file:// URL of a Debian mirror, e.g. "http://deb.debian.org/debian"' }).regex(MIRROR_PATTERN),
+    source: nonEmptyString('path to an OCI image layout directory or an OCI/docker-archive tar'),
+    ref: z
+      .string({ error: 'must be a string naming a manifest of the layout (its org.opencontainers.image.ref.name), e.g. "latest" ("" = the only one)' })
+      .max(256),
+    extra_mib: intIn(0, 1_048_576),
+  },
+  'must be an image table [images.NAME] (with kind = "debian" or "oci"); the only plain key of [images] is kernel_package',
+);
 
 export const PoolFileSchema = table(
   {
@@ -145,11 +200,12 @@ export const ConfigFileSchema = table({
       }),
     }),
   }),
+  // Any other key of [images] is an image table [images.NAME].
   images: table({
     kernel_package: z
       .string({ error: 'must be "auto" or a Debian package name matching ^linux-image-[0-9].*-cloud-amd64$' })
       .refine((v) => v === 'auto' || KERNEL_PACKAGE_PATTERN.test(v)),
-  }),
+  }).catchall(ImageFileSchema),
   profiles: z.record(z.string(), ProfileFileSchema, { error: 'must be a table of profiles' }),
   pools: z.record(z.string(), PoolFileSchema, { error: 'must be a table of pools' }),
   network: table({
@@ -197,6 +253,7 @@ export function crossKeyIssues(doc: Record<string, unknown>): Array<{ path: stri
       }
     }
   }
+  issues.push(...imageIssues(doc.images));
   const available = profileNamesIn(profiles);
   const pools = doc.pools;
   if (isPlainTable(pools)) {
@@ -229,6 +286,58 @@ export function crossKeyIssues(doc: Record<string, unknown>): Array<{ path: stri
   return issues;
 }
 
+/** Names, reserved names and kind-specific fields of `[images.NAME]` tables. */
+function imageIssues(images: unknown): Array<{ path: string[]; message: string }> {
+  const issues: Array<{ path: string[]; message: string }> = [];
+  if (!isPlainTable(images)) return issues;
+  for (const [name, def] of Object.entries(images)) {
+    if ((IMAGES_TABLE_KEYS as readonly string[]).includes(name) || !isPlainTable(def)) continue;
+    const at = (...rest: string[]) => ['images', name, ...rest];
+    if (!IMAGE_NAME_PATTERN.test(name)) {
+      issues.push({ path: at(), message: `invalid image name ${JSON.stringify(name)}: must match ${IMAGE_NAME_PATTERN.source}` });
+      continue;
+    }
+    if (name === 'minimal') {
+      issues.push({ path: at(), message: 'the built-in image "minimal" (busybox initramfs) has no settings; define an image under another name' });
+      continue;
+    }
+    const builtinKind = builtinImageKind(name);
+    const kind = typeof def.kind === 'string' ? def.kind : builtinKind;
+    if (kind === undefined) {
+      issues.push({ path: at(), message: 'missing kind: set kind = "debian" (with packages = [...]) or kind = "oci" (with source = "PATH")' });
+      continue;
+    }
+    if (kind === 'oci' && def.source === undefined) {
+      issues.push({ path: at(), message: 'kind = "oci" needs source = "PATH" (an OCI image layout directory or tar)' });
+    }
+    for (const [other, fields] of Object.entries(IMAGE_KIND_FIELDS)) {
+      if (other === kind) continue;
+      for (const field of fields) {
+        if (def[field] !== undefined) {
+          issues.push({ path: at(field), message: `applies only to kind = "${other}" images; this image has kind = "${kind}"` });
+        }
+      }
+    }
+  }
+  return issues;
+}
+
+/** Kind of a built-in image that has settings ("python", "node" are Debian images). */
+export function builtinImageKind(name: string): 'debian' | undefined {
+  return name === 'python' || name === 'node' ? 'debian' : undefined;
+}
+
+/** The built-in images plus every image table in the file, built-in first. */
+export function imageNamesIn(images: unknown): string[] {
+  const names: string[] = [...BUILTIN_IMAGES];
+  if (isPlainTable(images)) {
+    for (const [name, def] of Object.entries(images)) {
+      if (isPlainTable(def) && !names.includes(name) && !(IMAGES_TABLE_KEYS as readonly string[]).includes(name)) names.push(name);
+    }
+  }
+  return names;
+}
+
 /** The built-in pool plus every pool table in the file, built-in first. */
 export function poolNamesIn(pools: unknown): string[] {
   const names = [BUILTIN_POOL];
@@ -238,11 +347,11 @@ export function poolNamesIn(pools: unknown): string[] {
   return names;
 }
 
-/** The built-in profile plus every profile table in the file, built-in first. */
+/** The built-in profiles plus every profile table in the file, built-ins first. */
 export function profileNamesIn(profiles: unknown): string[] {
-  const names = [BUILTIN_PROFILE];
+  const names: string[] = [...BUILTIN_PROFILES];
   if (isPlainTable(profiles)) {
-    for (const name of Object.keys(profiles)) if (name !== BUILTIN_PROFILE) names.push(name);
+    for (const name of Object.keys(profiles)) if (!names.includes(name)) names.push(name);
   }
   return names;
 }
@@ -255,7 +364,8 @@ function unwrap(schema: z.ZodType): z.ZodType {
 
 /**
  * The schema of the value at `path` (snake_case segments; any segment under
- * `profiles` names a profile), or undefined when no such key exists.
+ * `profiles` names a profile, any other key of `images` an image), or
+ * undefined when no such key exists.
  */
 export function schemaAt(path: readonly string[]): z.ZodType | undefined {
   let s: z.ZodType = ConfigFileSchema;
@@ -263,8 +373,10 @@ export function schemaAt(path: readonly string[]): z.ZodType | undefined {
     s = unwrap(s);
     if (s instanceof z.ZodObject) {
       const shape = s.shape as Record<string, z.ZodType>;
-      if (!Object.hasOwn(shape, segment)) return undefined;
-      s = shape[segment];
+      const rest = (s.def as { catchall?: z.ZodType }).catchall;
+      if (Object.hasOwn(shape, segment)) s = shape[segment];
+      else if (rest && !(rest instanceof z.ZodNever) && !(rest instanceof z.ZodUnknown)) s = rest;
+      else return undefined;
     } else if (s instanceof z.ZodRecord) {
       s = s.valueType as z.ZodType;
     } else {

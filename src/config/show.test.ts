@@ -31,9 +31,13 @@ describe('renderConfigShow toml', () => {
       '[vmm.firecracker]',
       '[vmm.firecracker.jailer]',
       '[images]',
+      '[images.python]',
+      '[images.node]',
       '[network]',
       '[api]',
       '[profiles.minimal]',
+      '[profiles.python]',
+      '[profiles.node]',
       '[profiles.dev]',
       '[pools.default]',
     ]);
@@ -72,7 +76,19 @@ describe('renderConfigShow json', () => {
       egress_allow: [],
       egress_deny: ['10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16', '169.254.0.0/16', '100.64.0.0/10'],
       bandwidth_mbit: 0,
+      warmup: [],
+      disk_mib: 0,
     });
+    expect(json.config.images.python).toEqual({
+      kind: 'debian',
+      suite: 'bookworm',
+      variant: 'minbase',
+      packages: ['python3', 'ca-certificates', 'curl'],
+      mirror: 'http://deb.debian.org/debian',
+      extra_mib: 64,
+    });
+    expect(json.config.profiles.python.warmup).toEqual(['python3', '-c', 'import json, os, re, sys, subprocess, pathlib']);
+    expect(json.sources['images.python.packages']).toEqual({ kind: 'default' });
     expect(json.sources.data_dir).toEqual({ kind: 'env', env: 'TFC_DATA_DIR' });
     expect(json.sources['profiles.dev.vcpus']).toEqual({ kind: 'file', file: join(dir, 'tfc.toml'), line: 4 });
     expect(json.sources['vmm.firecracker.api_timeout_ms']).toEqual({ kind: 'default' });
@@ -88,5 +104,20 @@ describe('renderConfigShow arrays', () => {
     expect(out).toMatch(/^cgroups = \["memory\.max=536870912", "cpu\.max=50000 100000"\]\s+# tfc\.toml:2$/m);
     expect(out).toMatch(/^resource_limits = \[\]\s+# default$/m);
     expect(parse(out)).toEqual(configDocument(withArrays.config));
+  });
+});
+
+describe('renderConfigShow images', () => {
+  it('prints [images.X] tables with their sources and parses back, a relative oci source made absolute', () => {
+    const sub = mkdtempSync(join(dir, 'images-'));
+    writeFileSync(join(sub, 'tfc.toml'), '[images.app]\nkind = "oci"\nsource = "layouts/app"\n\n[profiles.app]\nimage = "app"\nwarmup = ["/bin/true"]\n');
+    const withImages = loadConfig({ cwd: sub, uid: 1000, env: { HOME: '/h' } });
+    const out = renderConfigShow(withImages, 'toml');
+    const app = out.slice(out.indexOf('[images.app]'));
+    expect(app).toMatch(/^kind = "oci"\s+# tfc\.toml:2$/m);
+    expect(app).toContain(`source = ${JSON.stringify(join(sub, 'layouts/app'))}`);
+    expect(app).toMatch(/^ref = ""\s+# default$/m);
+    expect(out).toMatch(/^warmup = \["\/bin\/true"\]\s+# tfc\.toml:7$/m);
+    expect(parse(out)).toEqual(configDocument(withImages.config));
   });
 });

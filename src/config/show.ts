@@ -19,6 +19,8 @@ export function configDocument(config: Config): Record<string, unknown> {
       egress_allow: p.network.egressAllow,
       egress_deny: p.network.egressDeny,
       bandwidth_mbit: p.network.bandwidthMbit,
+      warmup: [...p.warmup],
+      disk_mib: p.diskMib,
     };
   }
   const pools: Record<string, unknown> = {};
@@ -72,7 +74,7 @@ export function configDocument(config: Config): Record<string, unknown> {
         },
       },
     },
-    images: { kernel_package: config.images.kernelPackage },
+    images: { kernel_package: config.images.kernelPackage, ...imageTables(config) },
     network: {
       range: config.network.range,
       prefix_per_vm: config.network.prefixPerVm,
@@ -90,6 +92,19 @@ export function configDocument(config: Config): Record<string, unknown> {
     profiles,
     pools,
   };
+}
+
+/** `[images.X]` tables of the images with settings (the built-in "minimal" has none). */
+function imageTables(config: Config): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [name, d] of Object.entries(config.images.definitions)) {
+    if (d.kind === 'debian') {
+      out[name] = { kind: d.kind, suite: d.suite, variant: d.variant, packages: [...d.packages], mirror: d.mirror, extra_mib: d.extraMib };
+    } else if (d.kind === 'oci') {
+      out[name] = { kind: d.kind, source: d.source, ref: d.ref, extra_mib: d.extraMib };
+    }
+  }
+  return out;
 }
 
 /** `default`, `tfc.toml:7` (file base name; the header names the full path), `env TFC_DATA_DIR`. */

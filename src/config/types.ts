@@ -92,7 +92,54 @@ export interface Profile {
     /** `profiles.X.bandwidth_mbit`: 0 = unlimited. */
     bandwidthMbit: number;
   };
+  /**
+   * `profiles.X.warmup`: argv run in the guest (no shell) once before the
+   * profile's golden snapshot is taken, so clones start with its pages warm
+   * (e.g. the interpreter loaded); default [] = none.
+   */
+  warmup: string[];
+  /** `profiles.X.disk_mib`: size of a writable scratch disk per VM; integer 0..1048576, default 0 = none. */
+  diskMib: number;
 }
+
+/** How an image's root filesystem is made (docs/images.md). */
+export type ImageKind = 'minimal' | 'debian' | 'oci';
+
+/** The built-in busybox image: kernel + initramfs only, no root filesystem and no settings. */
+export interface MinimalImageDefinition {
+  name: string;
+  kind: 'minimal';
+}
+
+/** `[images.X]` with `kind = "debian"`: a Debian root filesystem made by mmdebstrap. */
+export interface DebianImageDefinition {
+  name: string;
+  kind: 'debian';
+  /** `images.X.suite`; default "bookworm". */
+  suite: string;
+  /** `images.X.variant`: mmdebstrap --variant; default "minbase". */
+  variant: string;
+  /** `images.X.packages`: extra packages (mmdebstrap --include); default []. */
+  packages: string[];
+  /** `images.X.mirror`; default "http://deb.debian.org/debian". */
+  mirror: string;
+  /** `images.X.extra_mib`: free space in the ext4 beyond the content; default 64. */
+  extraMib: number;
+}
+
+/** `[images.X]` with `kind = "oci"`: the files of an OCI image (layout directory or tar). */
+export interface OciImageDefinition {
+  name: string;
+  kind: 'oci';
+  /** `images.X.source`: OCI layout directory or tar; absolute (a relative path in the file is relative to the file). */
+  source: string;
+  /** `images.X.ref`: which manifest of the layout (org.opencontainers.image.ref.name); "" = the only one. */
+  ref: string;
+  /** `images.X.extra_mib`; default 64. */
+  extraMib: number;
+}
+
+export type ImageDefinition = MinimalImageDefinition | DebianImageDefinition | OciImageDefinition;
 
 export interface Config {
   /** `data_dir` / TFC_DATA_DIR; always an absolute path. */
@@ -137,8 +184,14 @@ export interface Config {
   images: {
     /** `images.kernel_package`: "auto" or an exact linux-image-*-cloud-amd64 package. */
     kernelPackage: string;
+    /**
+     * The built-in images ("minimal", "python", "node") merged with every
+     * `[images.X]` table of the file. Images built with `tfc image build
+     * --from-oci` are not here: they exist only in the data dir.
+     */
+    definitions: Record<string, ImageDefinition>;
   };
-  /** Always contains the built-in "minimal" profile. */
+  /** Always contains the built-in "minimal", "python" and "node" profiles. */
   profiles: Record<string, Profile>;
   /** Always contains the built-in "default" pool. */
   pools: Record<string, PoolConfig>;

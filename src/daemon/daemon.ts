@@ -5,6 +5,7 @@ import type { Config } from '../config/index.js';
 import { PoolManager } from '../pool/index.js';
 import type { VmService } from '../vm/index.js';
 import { createMetrics } from '../metrics/index.js';
+import { CodeRunner, runtimeVmSource } from '../run/index.js';
 import { composeRuntime, loadOrCreateToken, type ApiToken, type ReconcileReport } from '../runtime/index.js';
 
 export const VERSION = '0.1.0';
@@ -60,7 +61,13 @@ export async function startDaemon(config: Config, options: DaemonOptions): Promi
     })());
   try {
     await pools.start(options.onProgress);
-    app = await buildApp({ pools, service, repo, token: token.token, version: VERSION, logger, metrics, limits: config.api });
+    // POST /v1/run: a pool of the language's profile when there is one, else a clone of its golden snapshot.
+    const runner = new CodeRunner({
+      source: runtimeVmSource({ config, snapshots: runtime.snapshots, service, pools }),
+      maxTimeoutMs: config.api.maxExecTimeoutMs,
+      timeoutKey: 'api.max_exec_timeout_ms',
+    });
+    app = await buildApp({ pools, service, repo, token: token.token, version: VERSION, logger, metrics, limits: config.api, runner });
     const { host, port } = parseListen(options.listen);
     const address = await app.listen({ host, port });
     return { url: address, token, reconciled, app, pools, service, close };

@@ -29,6 +29,7 @@ export const ERROR_REGISTRY = {
   AGENT_DISCONNECTED: { status: 502 },
   AGENT_PROTOCOL: { status: 502 },
   SNAPSHOT_NOT_FOUND: { status: 404 },
+  SNAPSHOT_WARMUP_FAILED: { status: 500 },
   POOL_NOT_FOUND: { status: 404 },
   POOL_EXHAUSTED: { status: 503 },
   UNAUTHORIZED: { status: 401 },
@@ -47,6 +48,7 @@ export const ERROR_REGISTRY = {
   VM_BUSY: { status: 429 },
   INTERNAL: { status: 500 },
   STORE_ERROR: { status: 500 },
+  PROCESS_NOT_FOUND: { status: 404 },
 } as const satisfies Record<string, { status: number }>;
 
 /** Every code tfc reports. */

@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AgentProtocolError, type TfcError } from '../errors/index.js';
 import { AgentClient, MAX_AGENT_REQUESTS_IN_FLIGHT, connectUnix } from './agent-client.js';
 import { FrameDecoder, encodeFrame } from './agent-frame.js';
-import { CONTROL_REPLY_MAX_BYTES, base64Length } from './agent-protocol.js';
+import { CONTROL_REPLY_MAX_BYTES, EVENT_FRAME_MAX_BYTES, base64Length } from './agent-protocol.js';
 
 type Send = (message: object | Buffer) => boolean;
 
@@ -156,8 +156,10 @@ describe('AgentClient against a hostile guest', () => {
   });
 
   it('refuses an oversized control reply at its header, before buffering the body', async () => {
-    const p = await peer((_req, send) => send(header(CONTROL_REPLY_MAX_BYTES + 1)));
-    await expectViolation(p, p.client.ping(), new RegExp(`more than the ${CONTROL_REPLY_MAX_BYTES}-byte limit`));
+    // Events may come at any time, so the smallest limit is that of an event frame.
+    const limit = Math.max(CONTROL_REPLY_MAX_BYTES, EVENT_FRAME_MAX_BYTES);
+    const p = await peer((_req, send) => send(header(limit + 1)));
+    await expectViolation(p, p.client.ping(), new RegExp(`more than the ${limit}-byte limit`));
   });
 
   it('refuses a header announcing 2 GiB without waiting for it', async () => {
@@ -169,7 +171,7 @@ describe('AgentClient against a hostile guest', () => {
     const max = 1000;
     const limit = 2 * base64Length(max) + CONTROL_REPLY_MAX_BYTES;
     const p = await peer((req, send) => {
-      const big = 'A'.repeat(limit); // valid base64, far more than asked for
+      const big = 'A'.repeat(Math.max(limit, EVENT_FRAME_MAX_BYTES)); // valid base64, far more than asked for
       send(
         ok(req.id, {
           exit_code: 0,
@@ -258,5 +260,118 @@ describe('AgentClient against a hostile guest', () => {
     await p.hungUp;
     expect(p.fatal).toEqual([]);
     expect(p.client.fatal).toBeUndefined();
+  });
+
+  describe('process events', () => {
+    const execResult = {
+      exit_code: 0,
+      signal: null,
+      stdout_b64: '',
+      stderr_b64: '',
+      stdout_truncated: false,
+      stderr_truncated: false,
+      timed_out: false,
+      duration_ms: 1,
+    };
+    const output = (pid: number, data: Buffer) => ({ v: 1, event: 'output', pid, stream: 'stdout', data_b64: data.toString('base64') });
+
+    it('delivers events for a pid this connection never spawned, in order, and stays open', async () => {
+      const p = await peer(
+        (req, send) => send(ok(req.id, { uptime_ms: 1 })),
+        (send) => {
+          send(output(4242, Buffer.from('from an earlier connection')));
+          send({ v: 1, event: 'exit', pid: 4242, exit_code: null, signal: 'SIGKILL', duration_ms: 5 });
+        },
+      );
+      const events: unknown[] = [];
+      p.client.onProcessEvent((e) => events.push(e));
+      await p.client.ping();
+      expect(events).toEqual([
+        { type: 'stdout', pid: 4242, data: Buffer.from('from an earlier connection') },
+        { type: 'exit', pid: 4242, exitCode: null, signal: 'SIGKILL', durationMs: 5 },
+      ]);
+      expect(p.fatal).toEqual([]);
+    });
+
+    it('stops delivering to a listener once unsubscribed, and survives a listener that throws', async () => {
+      let send: Send = () => false;
+      const p = await peer((req, s) => {
+        send = s;
+        s(ok(req.id, { uptime_ms: 1 }));
+      });
+      const seen: number[] = [];
+      const stop = p.client.onProcessEvent((e) => seen.push(e.pid));
+      p.client.onProcessEvent(() => {
+        throw new Error('listener bug');
+      });
+      await p.client.ping();
+      send(output(1, Buffer.from('a')));
+      await p.client.ping();
+      stop();
+      send(output(2, Buffer.from('b')));
+      await p.client.ping();
+      expect(seen).toEqual([1]);
+      expect(p.client.closed).toBe(false);
+    });
+
+    it('refuses an unknown event type', async () => {
+      const p = await peer((req, send) => {
+        send({ v: 1, event: 'coredump', pid: 1 });
+        send(ok(req.id, { uptime_ms: 1 }));
+      });
+      await expectViolation(p, p.client.ping(), /unknown event "coredump"/);
+    });
+
+    it('refuses a malformed event', async () => {
+      const p = await peer((req, send) => send({ v: 1, event: 'output', pid: 7, stream: 'stdin', data_b64: '' }));
+      await expectViolation(p, p.client.ping(), /malformed output event: 'stream'/);
+      const q = await peer((req, send) => send({ v: 1, event: 'exit', pid: 7, exit_code: 'zero', signal: null, duration_ms: 1 }));
+      await expectViolation(q, q.client.ping(), /malformed exit event: invalid 'exit_code'/);
+    });
+
+    it('refuses an event frame over its cap even while a larger exec reply is allowed', async () => {
+      const p = await peer((req, send) => {
+        if (req.op === 'exec') send(output(9, Buffer.alloc(100 * 1024)));
+      });
+      await expectViolation(
+        p,
+        p.client.exec({ argv: ['x'], maxOutputBytes: 8 * 1024 * 1024 }),
+        new RegExp(`more than the ${EVENT_FRAME_MAX_BYTES}-byte limit for events`),
+      );
+    });
+
+    it('refuses an oversized event at its header when no large reply is pending', async () => {
+      const p = await peer(
+        () => undefined,
+        (send) => send(header(EVENT_FRAME_MAX_BYTES + 1)),
+      );
+      await p.hungUp;
+      expect(p.fatal[0]?.message).toMatch(/more than the \d+-byte limit/);
+    });
+
+    it('accepts an exec reply after replies to later requests (exec is answered when it ends)', async () => {
+      let execReq: Record<string, unknown> | undefined;
+      let sendLater: Send = () => false;
+      const p = await peer((req, send) => {
+        sendLater = send;
+        if (req.op === 'exec') execReq = req;
+        else if (req.op === 'ping') send(ok(req.id, { uptime_ms: 2 }));
+      });
+      const exec = p.client.exec({ argv: ['sleep', '1'] });
+      expect(await p.client.ping()).toEqual({ uptimeMs: 2 });
+      expect(await p.client.ping()).toEqual({ uptimeMs: 2 });
+      sendLater(ok(execReq!.id, execResult));
+      expect((await exec).exitCode).toBe(0);
+      // An error the agent could not attribute goes to the oldest request that is not a running exec.
+      const exec2 = p.client.exec({ argv: ['sleep', '1'] });
+      await p.client.ping();
+      const held = p.client.hello().catch((e: unknown) => e);
+      await new Promise((r) => setTimeout(r, 20));
+      sendLater({ v: 1, id: 0, ok: false, error: { code: 'BAD_REQUEST', message: 'unreadable' } });
+      expect(await held).toMatchObject({ code: 'AGENT_ERROR', details: { agent_code: 'BAD_REQUEST' } });
+      sendLater(ok(execReq!.id, execResult));
+      expect((await exec2).exitCode).toBe(0);
+      expect(p.fatal).toEqual([]);
+    });
   });
 });

@@ -4,14 +4,18 @@
  * hybrid vsock socket after its CONNECT handshake, or the agent's own --unix
  * socket in tests), and connectUnix opens such a socket.
  *
- * Requests are multiplexed by id, but the agent answers them one at a time in
- * order, so a long exec delays the requests sent after it. This module knows
- * nothing about VMs: whoever owns the VM owns the client and closes it.
+ * Requests are multiplexed by id. The agent answers them in order, except
+ * exec, whose reply comes when the command ends (requests sent after it are
+ * answered meanwhile). Background processes (spawn) report their output and
+ * exit as events, delivered to onProcessEvent listeners as they arrive.
+ * This module knows nothing about VMs: whoever owns the VM owns the client
+ * and closes it.
  *
  * The guest is not trusted: every reply frame is capped by what the request
  * it answers may carry, and a reply the host did not ask for (unknown id,
- * malformed frame or result, oversized frame) is a protocol violation that
- * closes the channel and is reported once through onFatal().
+ * malformed frame or result, oversized frame, malformed or unknown event) is
+ * a protocol violation that closes the channel and is reported once through
+ * onFatal().
  */
 import { randomInt } from 'node:crypto';
 import net from 'node:net';
@@ -19,9 +23,12 @@ import { AgentDisconnectedError, AgentProtocolError, AgentTimeoutError, InvalidA
 import { FrameDecoder, encodeFrame, encodeFrameWithData } from './agent-frame.js';
 import { readFileChunks, writeFileFrom } from './agent-files.js';
 import { toListing, toStat, type GuestDirListing, type GuestFileStat, type ListDirOptions, type MkdirOptions, type RemoveOptions } from './agent-fs.js';
+import { ProcessEventHub, checkPid, checkPtySize, checkSignal, parseEvent, spawnParams, toProcessInfos } from './agent-processes.js';
 import {
   AGENT_PROTOCOL_VERSION,
   CONTROL_REPLY_MAX_BYTES,
+  DEFERRED_REPLY_OPS,
+  EVENT_FRAME_MAX_BYTES,
   EXEC_DEFAULT_MAX_OUTPUT_BYTES,
   EXEC_DEFAULT_TIMEOUT_MS,
   EXEC_MAX_OUTPUT_BYTES,
@@ -44,6 +51,10 @@ import type {
   AgentCallOptions,
   AgentClientOptions,
   AgentHello,
+  AgentProcessEvent,
+  AgentProcessInfo,
+  ProcessSignal,
+  SpawnRequest,
   ExecRequest,
   ExecResult,
   WriteFileOptions,
@@ -65,8 +76,8 @@ export const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
 const CONNECT_RETRY_MS = 10;
 /**
  * Requests sent and not yet answered, including those whose callers gave up
- * (their late replies are still expected). The agent answers one request at
- * a time, so more would only queue: beyond this a call fails at once with
+ * (their late replies are still expected). The agent works through them
+ * mostly one at a time, so more would only queue: beyond this a call fails at once with
  * VM_BUSY instead of piling up memory in the daemon (a client sending many
  * parallel execs) or ids whose replies would later look unknown.
  */
@@ -110,11 +121,14 @@ export class AgentClient {
   private readonly pending = new Map<number, Pending>();
   /**
    * Requests in the order they were sent, including those whose caller gave
-   * up: the agent answers in order, so an error it could not attribute (id 0)
-   * belongs to the oldest request still unanswered, and a reply to an id not
-   * listed here was never asked for. `limit` caps the reply's frame.
+   * up: the agent answers in order (except `deferred` ones, exec, answered
+   * when done), so an error it could not attribute (id 0) belongs to the
+   * oldest request still unanswered that is not deferred, and a reply to an
+   * id not listed here was never asked for. `limit` caps the reply's frame.
    */
-  private readonly unanswered: Array<{ id: number; limit: number }> = [];
+  private readonly unanswered: Array<{ id: number; limit: number; deferred: boolean }> = [];
+  private readonly processEvents = new ProcessEventHub();
+  private processesSupported = false;
   private readonly fatalListeners = new Set<(err: TfcError) => void>();
   private fatalError: TfcError | undefined;
   /**
@@ -168,9 +182,20 @@ export class AgentClient {
     return this.fatalError;
   }
 
+  /**
+   * True when the agent's hello advertised the "processes" feature (spawn,
+   * proc_* ops and events). False until hello() has been answered on this
+   * client; VMs call hello when they boot or restore.
+   */
+  get supportsProcesses(): boolean {
+    return this.processesSupported;
+  }
+
   /** Agent identity and timing. Throws AgentTimeoutError, AgentDisconnectedError, AgentProtocolError. */
   async hello(options: AgentCallOptions = {}): Promise<AgentHello> {
     const r = await this.call('hello', {}, this.timeout(options), options.signal);
+    const features = r.features ?? [];
+    this.processesSupported = features.includes('processes');
     return {
       agentVersion: r.agent_version,
       protocol: r.protocol,
@@ -179,6 +204,7 @@ export class AgentClient {
       kernelRelease: r.kernel_release,
       readyUptimeMs: r.ready_uptime_ms,
       uptimeMs: r.uptime_ms,
+      features,
     };
   }
 
@@ -443,6 +469,75 @@ export class AgentClient {
   }
 
   /**
+   * Starts a background process in the guest and returns its guest pid at
+   * once; its output and exit arrive as events (onProcessEvent), in order,
+   * every output before the exit. With `pty` it runs on a pseudo-terminal
+   * (one output stream, "stdout"). Throws GuestCommandNotFoundError when
+   * argv[0] does not exist, VmBusyError (agent_code TOO_MANY_PROCESSES) at
+   * PROC_MAX_LIVE processes whose exit was not reported yet, AgentError
+   * (EXEC_FAILED) when it cannot start, InvalidArgumentError, and the
+   * transport errors of hello(). Subscribe before spawning a process whose
+   * output matters: events are not kept for late listeners.
+   */
+  async spawn(request: SpawnRequest, options: AgentCallOptions = {}): Promise<{ pid: number }> {
+    const r = await this.call('spawn', spawnParams(request), this.timeout(options), options.signal);
+    return { pid: r.pid };
+  }
+
+  /**
+   * Queues `data` for the process's stdin (written as the process reads it;
+   * the agent never blocks on it). With `eof`, stdin is closed after the
+   * data (a pty gets its end-of-file character instead and stays open).
+   * Throws VmBusyError (agent_code STDIN_FULL, nothing queued) when more
+   * than PROC_STDIN_MAX_BYTES would be waiting, InvalidStateError
+   * (STDIN_CLOSED) after eof or exit, ProcessNotFoundError for an unknown pid.
+   */
+  async writeStdin(pid: number, data: Buffer, options: AgentCallOptions & { eof?: boolean } = {}): Promise<{ bytesAccepted: number }> {
+    const params = { pid: checkPid(pid), ...(options.eof && { eof: true }) };
+    const r = await this.call('proc_write', params, this.timeout(options), options.signal, data.length > 0 ? { key: 'data_b64', data } : undefined);
+    return { bytesAccepted: r.bytes_accepted };
+  }
+
+  /** writeStdin with no data and eof. Throws as writeStdin. */
+  async closeStdin(pid: number, options: AgentCallOptions = {}): Promise<void> {
+    await this.writeStdin(pid, Buffer.alloc(0), { ...options, eof: true });
+  }
+
+  /**
+   * Sends `signal` to the process's whole process group. Throws
+   * ProcessNotFoundError when the process is unknown or has exited,
+   * InvalidArgumentError for another signal.
+   */
+  async signalProcess(pid: number, signal: ProcessSignal, options: AgentCallOptions = {}): Promise<void> {
+    await this.call('proc_signal', { pid: checkPid(pid), signal: checkSignal(signal) }, this.timeout(options), options.signal);
+  }
+
+  /**
+   * Resizes the process's terminal (its foreground group gets SIGWINCH).
+   * Throws InvalidStateError (agent_code NOT_A_PTY) for a process without
+   * one, ProcessNotFoundError, InvalidArgumentError outside 1..PTY_MAX_SIZE.
+   */
+  async resizePty(pid: number, cols: number, rows: number, options: AgentCallOptions = {}): Promise<void> {
+    checkPtySize(cols, rows);
+    await this.call('proc_resize', { pid: checkPid(pid), cols, rows }, this.timeout(options), options.signal);
+  }
+
+  /** The agent's processes: running ones, exited ones not yet reported, and the most recent reported ones. */
+  async listProcesses(options: AgentCallOptions = {}): Promise<AgentProcessInfo[]> {
+    return toProcessInfos(await this.call('proc_list', {}, this.timeout(options), options.signal));
+  }
+
+  /**
+   * Subscribes to every process event of this connection, including those
+   * of processes spawned by an earlier connection (e.g. before a snapshot).
+   * Listeners run synchronously as frames arrive and must not throw (a
+   * throw is swallowed). Returns the unsubscribe function.
+   */
+  onProcessEvent(listener: (event: AgentProcessEvent) => void): () => void {
+    return this.processEvents.subscribe(listener);
+  }
+
+  /**
    * Closes the connection. Pending calls reject with AgentDisconnectedError.
    * Safe to call more than once. The agent itself keeps running and accepts
    * the next connection.
@@ -528,14 +623,14 @@ export class AgentClient {
         reject,
         resolve: (result) => resolve(result as AgentOps[O]['result']),
       });
-      this.unanswered.push({ id, limit: replyFrameLimit(op, params as Record<string, unknown>) });
+      this.unanswered.push({ id, limit: replyFrameLimit(op, params as Record<string, unknown>), deferred: DEFERRED_REPLY_OPS.has(op) });
       this.socket.write(frame);
     });
   }
 
-  /** The largest reply frame allowed now: that of the largest request still unanswered. */
+  /** The largest frame allowed now: an event, or the reply of the largest request still unanswered. */
   private nextReplyLimit(): number {
-    let limit = CONTROL_REPLY_MAX_BYTES;
+    let limit = Math.max(CONTROL_REPLY_MAX_BYTES, EVENT_FRAME_MAX_BYTES);
     for (const u of this.unanswered) if (u.limit > limit) limit = u.limit;
     return limit;
   }
@@ -543,30 +638,39 @@ export class AgentClient {
   private onData(chunk: Buffer): void {
     if (this.closedError) return;
     try {
-      this.decoder.push(chunk, (message) => this.dispatch(message));
+      this.decoder.push(chunk, (message, frameBytes) => this.dispatch(message, frameBytes));
     } catch (err) {
       // The stream can no longer be trusted: nothing after this could be matched.
       this.violation(err);
     }
   }
 
-  private dispatch(message: Record<string, unknown>): void {
+  private dispatch(message: Record<string, unknown>, frameBytes: number): void {
     if (this.closedError) return;
+    if ('event' in message) {
+      // Not fatal for a pid this connection never spawned: an earlier connection may have.
+      this.processEvents.emit(parseEvent(message, frameBytes));
+      return;
+    }
     const response = parseResponse(message);
     let id = response.id;
     if (id === 0) {
-      const oldest = this.unanswered.shift();
-      if (!oldest) throw new AgentProtocolError('agent sent an error reply (id 0) while no request was unanswered');
-      id = oldest.id;
+      // The agent could not read the request's id; a deferred one was read (it is running).
+      let at = this.unanswered.findIndex((u) => !u.deferred);
+      if (at < 0 && this.unanswered.length > 0) at = 0;
+      if (at < 0) throw new AgentProtocolError('agent sent an error reply (id 0) while no request was unanswered');
+      id = this.unanswered[at]!.id;
+      this.unanswered.splice(at, 1);
     } else {
-      // Replies come in order: whatever was sent before this one will get none now.
       const at = this.unanswered.findIndex((u) => u.id === id);
       if (at < 0) {
         throw new AgentProtocolError(`agent sent a reply to id ${id}, which this host never sent or had already been answered`, {
           details: { id },
         });
       }
-      this.unanswered.splice(0, at + 1);
+      // Replies come in order (deferred ones aside): whatever else was sent before this one will get none now.
+      const keep = this.unanswered.slice(0, at).filter((u) => u.deferred);
+      this.unanswered.splice(0, at + 1, ...keep);
     }
     const pending = this.pending.get(id);
     if (!pending) return; // the caller gave up: its late reply is expected and dropped

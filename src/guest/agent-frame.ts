@@ -121,8 +121,9 @@ export class FrameDecoder {
    * message is handed to it before the next frame header is checked, so a
    * limit function sees the effect of the message before it (each reply
    * changes which reply may come next); the returned list is then empty.
+   * `each` also gets the frame's body length (events have a cap of their own).
    */
-  push(chunk: Buffer, each?: (message: Record<string, unknown>) => void): Record<string, unknown>[] {
+  push(chunk: Buffer, each?: (message: Record<string, unknown>, frameBytes: number) => void): Record<string, unknown>[] {
     if (this.failure) throw this.failure;
     if (chunk.length > 0) {
       this.chunks.push(chunk);
@@ -147,7 +148,7 @@ export class FrameDecoder {
       if (this.buffered < FRAME_HEADER_BYTES + length) break;
       const body = this.take(FRAME_HEADER_BYTES + length).subarray(FRAME_HEADER_BYTES);
       const message = this.parse(body);
-      if (each) each(message);
+      if (each) each(message, length);
       else messages.push(message);
     }
     return messages;

@@ -6,7 +6,15 @@
  *
  * This module does no I/O (see agent-client.ts) and no framing (agent-frame.ts).
  */
-import { AgentError, AgentProtocolError, GuestCommandNotFoundError, type TfcError } from '../errors/index.js';
+import {
+  AgentError,
+  AgentProtocolError,
+  GuestCommandNotFoundError,
+  InvalidStateError,
+  ProcessNotFoundError,
+  VmBusyError,
+  type TfcError,
+} from '../errors/index.js';
 import { base64Length } from './base64.js';
 
 /**
@@ -49,6 +57,32 @@ export const LIST_DIR_ENTRY_MAX_BYTES = 2048;
 /** 9999-12-31T23:59:59.999Z, the latest time set_clock accepts. */
 export const MAX_UNIX_MS = 253_402_300_799_999;
 
+/** Features an agent's hello may advertise; the host only uses an op whose feature is there. */
+export const AGENT_FEATURES = ['processes', 'pty'] as const;
+/** Processes running or with an exit not yet reported, per agent (TOO_MANY_PROCESSES beyond). */
+export const PROC_MAX_LIVE = 32;
+/** Exited processes an agent keeps for proc_list besides the live ones. */
+export const PROC_MAX_DONE = 32;
+/** Raw bytes of process output in one output event, at most. */
+export const PROC_OUTPUT_EVENT_MAX_BYTES = 64 * 1024;
+/** stdin bytes an agent queues per process (STDIN_FULL beyond). */
+export const PROC_STDIN_MAX_BYTES = 1 * MIB;
+/** pty columns and rows: 1 .. this. */
+export const PTY_MAX_SIZE = 1000;
+/**
+ * Largest event frame: base64 of PROC_OUTPUT_EVENT_MAX_BYTES (87,384 bytes)
+ * plus an envelope of about 100. Events may arrive at any time, so no frame
+ * limit is ever below this.
+ */
+export const EVENT_FRAME_MAX_BYTES = 128 * 1024;
+/** proc_list keeps this many argv bytes per process (1 KiB; at most 6 bytes of JSON each) plus ~200 of other members. */
+export const PROC_LIST_ENTRY_MAX_BYTES = 8 * 1024;
+/**
+ * Ops whose reply is deferred until the work ends: requests sent after them
+ * are answered first. Every other reply comes in request order.
+ */
+export const DEFERRED_REPLY_OPS: ReadonlySet<string> = new Set(['exec']);
+
 export type AgentTransport = 'serial' | 'vsock' | 'unix';
 export type ShutdownMode = 'reboot' | 'poweroff';
 
@@ -61,6 +95,8 @@ export interface HelloResult {
   /** Guest uptime when the agent's transport became ready. */
   ready_uptime_ms: number;
   uptime_ms: number;
+  /** What this agent can do beyond the base ops (absent from agents before processes). */
+  features?: string[];
 }
 
 export interface PingResult {
@@ -212,6 +248,71 @@ export interface RemoveResult {
   removed: number;
 }
 
+export interface SpawnParams {
+  argv: string[];
+  env?: Record<string, string>;
+  cwd?: string;
+  pty?: { cols: number; rows: number };
+}
+
+export interface SpawnResult {
+  pid: number;
+}
+
+export interface ProcWriteParams {
+  pid: number;
+  data_b64?: string;
+  eof?: boolean;
+}
+
+export interface ProcWriteResult {
+  bytes_accepted: number;
+}
+
+export interface ProcSignalParams {
+  pid: number;
+  signal: string;
+}
+
+export interface ProcResizeParams {
+  pid: number;
+  cols: number;
+  rows: number;
+}
+
+export interface ProcessInfoWire {
+  pid: number;
+  /** Cut to 1 KiB in all. */
+  argv: string[];
+  pty: boolean;
+  running: boolean;
+  exit_code: number | null;
+  signal: string | null;
+  started_uptime_ms: number;
+}
+
+export interface ProcListResult {
+  processes: ProcessInfoWire[];
+}
+
+/** Agent -> host messages without an id: `event` says which. */
+export interface OutputEventWire {
+  v: number;
+  event: 'output';
+  pid: number;
+  stream: 'stdout' | 'stderr';
+  data_b64: WireBytes;
+}
+
+export interface ExitEventWire {
+  v: number;
+  event: 'exit';
+  pid: number;
+  exit_code: number | null;
+  signal: string | null;
+  duration_ms: number;
+}
+
 type Empty = Record<string, never>;
 
 /** Every op with its request parameters and its result. */
@@ -228,6 +329,11 @@ export interface AgentOps {
   stat: { params: StatParams; result: StatResult };
   mkdir: { params: MkdirParams; result: MkdirResult };
   remove: { params: RemoveParams; result: RemoveResult };
+  spawn: { params: SpawnParams; result: SpawnResult };
+  proc_write: { params: ProcWriteParams; result: ProcWriteResult };
+  proc_signal: { params: ProcSignalParams; result: Empty };
+  proc_resize: { params: ProcResizeParams; result: Empty };
+  proc_list: { params: Empty; result: ProcListResult };
 }
 
 export type AgentOp = keyof AgentOps;
@@ -272,6 +378,11 @@ export const AGENT_ERROR_CODES = [
   'FILE_ERROR',
   'FILE_EXISTS',
   'SYSTEM_ERROR',
+  'TOO_MANY_PROCESSES',
+  'PROCESS_NOT_FOUND',
+  'STDIN_FULL',
+  'STDIN_CLOSED',
+  'NOT_A_PTY',
 ] as const;
 export type AgentErrorCode = (typeof AGENT_ERROR_CODES)[number];
 
@@ -321,12 +432,15 @@ export function replyFrameLimit(op: AgentOp, params: Record<string, unknown>): n
       return base64Length(n('max_bytes', READ_FILE_DEFAULT_MAX_BYTES)) + CONTROL_REPLY_MAX_BYTES;
     case 'list_dir':
       return n('max_entries', LIST_DIR_DEFAULT_MAX_ENTRIES) * LIST_DIR_ENTRY_MAX_BYTES + CONTROL_REPLY_MAX_BYTES;
+    case 'proc_list':
+      return (PROC_MAX_LIVE + PROC_MAX_DONE) * PROC_LIST_ENTRY_MAX_BYTES + CONTROL_REPLY_MAX_BYTES;
     default:
       return CONTROL_REPLY_MAX_BYTES;
   }
 }
 
-type FieldKind = 'string' | 'bytes' | 'bytes?' | 'uint' | 'int' | 'boolean' | 'int|null' | 'string|null' | 'file_type' | 'dir_entries';
+type FieldKind =
+  'string' | 'bytes' | 'bytes?' | 'uint' | 'int' | 'boolean' | 'int|null' | 'string|null' | 'file_type' | 'dir_entries' | 'strings?' | 'strings' | 'processes';
 
 const DIR_ENTRY_FIELDS: Record<string, FieldKind> = {
   name: 'string',
@@ -335,6 +449,16 @@ const DIR_ENTRY_FIELDS: Record<string, FieldKind> = {
   size: 'uint',
   mode: 'uint',
   mtime_ms: 'int',
+};
+
+const PROCESS_FIELDS: Record<string, FieldKind> = {
+  pid: 'uint',
+  argv: 'strings',
+  pty: 'boolean',
+  running: 'boolean',
+  exit_code: 'int|null',
+  signal: 'string|null',
+  started_uptime_ms: 'uint',
 };
 
 const RESULT_FIELDS: { [O in AgentOp]: Record<string, FieldKind> } = {
@@ -346,6 +470,7 @@ const RESULT_FIELDS: { [O in AgentOp]: Record<string, FieldKind> } = {
     kernel_release: 'string',
     ready_uptime_ms: 'uint',
     uptime_ms: 'uint',
+    features: 'strings?',
   },
   ping: { uptime_ms: 'uint' },
   exec: {
@@ -376,6 +501,11 @@ const RESULT_FIELDS: { [O in AgentOp]: Record<string, FieldKind> } = {
   },
   mkdir: { created: 'boolean' },
   remove: { removed: 'uint' },
+  spawn: { pid: 'uint' },
+  proc_write: { bytes_accepted: 'uint' },
+  proc_signal: {},
+  proc_resize: {},
+  proc_list: { processes: 'processes' },
 };
 
 function fieldMatches(value: unknown, kind: FieldKind): boolean {
@@ -400,6 +530,16 @@ function fieldMatches(value: unknown, kind: FieldKind): boolean {
       return value === null || Number.isSafeInteger(value);
     case 'string|null':
       return value === null || typeof value === 'string';
+    case 'strings':
+      return Array.isArray(value) && value.every((v) => typeof v === 'string');
+    case 'strings?':
+      return value === undefined || (Array.isArray(value) && value.every((v) => typeof v === 'string'));
+    case 'processes':
+      return (
+        Array.isArray(value) &&
+        value.length <= PROC_MAX_LIVE + PROC_MAX_DONE &&
+        value.every((e) => isRecord(e) && Object.entries(PROCESS_FIELDS).every(([field, kind]) => fieldMatches(e[field], kind)))
+      );
   }
 }
 
@@ -420,14 +560,27 @@ export function validateResult<O extends AgentOp>(op: O, result: Record<string, 
 }
 
 /**
- * The one mapping from an agent error to a project error: EXEC_NOT_FOUND
- * becomes GuestCommandNotFoundError, everything else AgentError. Both carry
- * `details.agent_code` (the agent's code) and `details.op`.
+ * The one mapping from an agent error to a project error; every one carries
+ * `details.agent_code` (the agent's code) and `details.op`:
+ * EXEC_NOT_FOUND -> GuestCommandNotFoundError; TOO_MANY_PROCESSES and
+ * STDIN_FULL -> VmBusyError (back-pressure: retry later); PROCESS_NOT_FOUND
+ * -> ProcessNotFoundError (unknown pid, or it has exited); STDIN_CLOSED and
+ * NOT_A_PTY -> InvalidStateError; everything else AgentError.
  */
 export function agentError(op: string, error: AgentWireError): TfcError {
   const details = { agent_code: error.code, op };
-  if (error.code === 'EXEC_NOT_FOUND') {
-    return new GuestCommandNotFoundError(`${error.message}; install it in the guest image or pass an absolute path`, { details });
+  switch (error.code) {
+    case 'EXEC_NOT_FOUND':
+      return new GuestCommandNotFoundError(`${error.message}; install it in the guest image or pass an absolute path`, { details });
+    case 'TOO_MANY_PROCESSES':
+    case 'STDIN_FULL':
+      return new VmBusyError(`guest agent ${op} refused (${error.code}): ${error.message}`, { details });
+    case 'PROCESS_NOT_FOUND':
+      return new ProcessNotFoundError(`guest agent ${op} failed: ${error.message}`, { details });
+    case 'STDIN_CLOSED':
+    case 'NOT_A_PTY':
+      return new InvalidStateError(`guest agent ${op} failed: ${error.message}`, { details });
+    default:
+      return new AgentError(`guest agent ${op} failed (${error.code}): ${error.message}`, { details });
   }
-  return new AgentError(`guest agent ${op} failed (${error.code}): ${error.message}`, { details });
 }

@@ -26,7 +26,37 @@ export interface AgentHello {
   /** Guest uptime when the agent's transport became ready: the "agent ready" boot phase. */
   readyUptimeMs: number;
   uptimeMs: number;
+  /** What the agent can do beyond the base ops, e.g. "processes", "pty" (empty for older agents). */
+  features: string[];
 }
+
+/** A background process (AgentClient.spawn). Same argv, env and cwd rules as ExecRequest. */
+export interface SpawnRequest {
+  argv: readonly string[];
+  /** Added to the base environment; TERM is "dumb" without a pty, "xterm-256color" with one. */
+  env?: Readonly<Record<string, string>>;
+  cwd?: string;
+  /** Run on a pseudo-terminal of this size (1..1000 each): one output stream, "stdout". Default: pipes. */
+  pty?: { cols: number; rows: number };
+}
+
+/** Output (in order, at most 64 KiB each) and then exactly one exit per spawned process. */
+export type AgentProcessEvent =
+  { type: 'stdout' | 'stderr'; pid: number; data: Buffer } | { type: 'exit'; pid: number; exitCode: number | null; signal: string | null; durationMs: number };
+
+export interface AgentProcessInfo {
+  pid: number;
+  /** Cut to 1 KiB in all. */
+  argv: string[];
+  pty: boolean;
+  running: boolean;
+  exitCode: number | null;
+  signal: string | null;
+  /** Guest uptime when it was started. */
+  startedUptimeMs: number;
+}
+
+export type ProcessSignal = 'SIGINT' | 'SIGTERM' | 'SIGKILL' | 'SIGHUP' | 'SIGQUIT' | 'SIGUSR1' | 'SIGUSR2' | 'SIGSTOP' | 'SIGCONT' | 'SIGWINCH';
 
 export interface ExecRequest {
   /** Program and arguments; no shell is involved. argv[0] is looked up in the guest's PATH. */

@@ -73,6 +73,7 @@ describe.skipIf(missing.length > 0)('buildImage', () => {
         'virtio_mmio',
         'virtio_console',
         'virtio_blk',
+        'overlay',
         'net_failover',
         'virtio_net',
         'vsock',
@@ -149,8 +150,14 @@ describe.skipIf(missing.length > 0)('buildImage', () => {
     await expect(buildImage(layout, options({ kernelPackage: 'linux-image-amd64' }))).rejects.toThrow(/is not a Debian cloud kernel package name/);
   });
 
-  it('an unknown image name is refused, listing the known ones', async () => {
-    await expect(buildImage(layout, { ...options(), name: 'huge' })).rejects.toThrow('unknown image "huge"; known images: minimal');
+  it('an image without a definition or with a bad name is refused, saying how to define it', async () => {
+    await expect(buildImage(layout, { ...options(), name: 'huge' })).rejects.toThrow(
+      'unknown image "huge": define [images.huge] in tfc.toml (kind = "debian" or "oci"), or build it with `tfc image build --from-oci PATH --name huge`',
+    );
+    await expect(buildImage(layout, { ...options(), name: '../x' })).rejects.toThrow('invalid image name "../x"');
+    await expect(buildImage(layout, { ...options(), name: 'other', definition: { name: 'other', kind: 'minimal' } })).rejects.toThrow(
+      'cannot have kind "minimal"',
+    );
   });
 
   it('a missing busybox fails with the install command', async () => {

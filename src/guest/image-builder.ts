@@ -1,28 +1,51 @@
+/**
+ * Builds guest images as one list of named, timed steps. Every image has
+ * the shared boot files (boot-files.ts: kernel + stage-1 initramfs with the
+ * agent); `debian` and `oci` images add a root filesystem (rootfs/*.ts)
+ * packed into ext4, which the guest mounts read-only under an overlay.
+ * Three content-addressed caches: boot files (key = kernel, busybox, agent,
+ * init), rootfs (key = the kind's inputs), and the image (both keys), so a
+ * second build is a hit and an agent change does not rebuild the rootfs.
+ * See docs/images.md.
+ */
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { copyFileSync, constants, linkSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { IMAGE_NAME_PATTERN, type ImageDefinition } from '../config/index.js';
 import { ImageBuildFailedError } from '../errors/index.js';
-import { IMAGE_NAMES } from '../config/index.js';
 import type { DataLayout } from '../store/layout.js';
-import { agentSourceDigest, buildAgent } from './agent-build.js';
-import { extractVmlinux } from './vmlinux.js';
-import { assembleRoot, packCpio } from './initramfs.js';
-import { renderInitScript, type ModuleGroups } from './init-script.js';
-import { downloadKernelPackage, extractDeb, resolveKernelPackage, sha256File, type KernelPackage } from './kernel-package.js';
-import { GUEST_MODULES, resolveModules, type ResolvedModule } from './kernel-modules.js';
-import { imageDirName, readImageDir, writeImageRef, type BuiltImage, type ImageManifest } from './image-store.js';
+import {
+  BUILDER_VERSION,
+  bootBuildSteps,
+  checkBootCache,
+  moveIntoPlace,
+  resolveKernelStep,
+  storeBootFiles,
+  workDir,
+  type BootContext,
+  type BootOptions,
+  type BuildStep,
+} from './boot-files.js';
+import { imageDirName, readImageDir, ROOTFS_FILE, writeImageRef, type BuiltImage, type ImageManifest } from './image-store.js';
+import { resolveRootfsStep, rootfsBuildSteps, type RootfsContext } from './rootfs/rootfs-build.js';
+import type { RootfsDefinition } from './rootfs/image-kinds.js';
 
-/** Bumped whenever the builder's output for the same inputs changes. */
-export const BUILDER_VERSION = '1';
+export { BUILDER_VERSION } from './boot-files.js';
 
 export interface ImageBuildOptions {
-  /** Image name (profiles reference it). Only "minimal" exists for now. */
+  /** Image name (profiles reference it); must match IMAGE_NAME_PATTERN. */
   name: string;
   /** Config images.kernel_package. */
   kernelPackage: string;
+  /**
+   * What to build (config images.definitions[name], or an oci definition
+   * from `--from-oci`). Default: the built-in minimal image, which only the
+   * name "minimal" may omit.
+   */
+  definition?: ImageDefinition;
   /** Static busybox (Debian busybox-static). Default /bin/busybox. */
   busyboxPath?: string;
-  /** Rebuild even when the cache has the image. Default false. */
+  /** Rebuild even when the caches have the image (boot files and rootfs). Default false. */
   force?: boolean;
 }
 
@@ -30,6 +53,8 @@ export interface ImageBuildOptions {
 export interface BuildProgress {
   step(index: number, total: number, name: string): void;
   stepDone(name: string, ms: number, note?: string): void;
+  /** A sub-step of the running step, e.g. "layer 2/3 sha256:ab12... 12.0 MiB". Optional. */
+  detail?(text: string): void;
 }
 
 export interface ImageBuildResult {
@@ -38,147 +63,82 @@ export interface ImageBuildResult {
   steps: Array<{ name: string; ms: number; note?: string }>;
 }
 
-interface BuildContext {
-  pkg?: KernelPackage;
-  key?: string;
-  busyboxSha?: string;
-  agentSha?: string;
-  debPath?: string;
-  work?: string;
-  modulesDir?: string;
-  release?: string;
-  modules?: ResolvedModule[];
-  groups?: ModuleGroups;
-  out?: string;
+interface BuildContext extends BootContext, RootfsContext {
+  imageKey?: string;
   hit?: BuiltImage;
 }
 
 /**
- * Builds (or finds in the cache) the guest image: the Debian cloud kernel's
- * ELF vmlinux and a deterministic initramfs with busybox, the virtio/vsock
- * modules in dependency order, the agent and /init. The cache key covers
- * every input, so a second run with unchanged inputs is a hit.
- * Throws ImageBuildFailedError / ProcessFailedError with the fix to apply.
- * Concurrent builds of the same image are safe (last rename wins, both valid).
+ * Builds (or finds in the cache) image `options.name` and points the name
+ * at it. Throws ImageBuildFailedError / ProcessFailedError with the fix to
+ * apply (a missing tool names its package). Concurrent builds of the same
+ * image are safe: each works in its own scratch directory and renames the
+ * finished result into place; a result already there is kept (same inputs,
+ * same content) unless `force`.
  */
 export async function buildImage(layout: DataLayout, options: ImageBuildOptions, progress?: BuildProgress): Promise<ImageBuildResult> {
-  if (!(IMAGE_NAMES as readonly string[]).includes(options.name)) {
-    throw new ImageBuildFailedError(`unknown image "${options.name}"; known images: ${IMAGE_NAMES.join(', ')}`);
-  }
-  const busyboxPath = options.busyboxPath ?? '/bin/busybox';
+  const definition = checkDefinition(options);
+  const boot: BootOptions = { kernelPackage: options.kernelPackage, busyboxPath: options.busyboxPath ?? '/bin/busybox', force: options.force ?? false };
   const ctx: BuildContext = {};
-  const steps: Array<{ name: string; run: () => Promise<string | void>; skipOnHit?: boolean }> = [
-    {
-      name: 'resolve kernel package',
-      run: async () => {
-        ctx.pkg = await resolveKernelPackage(options.kernelPackage);
-        return `${ctx.pkg.name} ${ctx.pkg.version}`;
+  const imageHit = () => ctx.hit !== undefined;
+  const steps: BuildStep[] = [resolveKernelStep(boot, ctx)];
+
+  if (definition.kind === 'minimal') {
+    steps.push(
+      {
+        name: 'check cache',
+        run: async () => {
+          await checkBootCache(layout, boot, ctx);
+          ctx.hit = ctx.boot;
+          ctx.imageKey = ctx.bootKey;
+          return ctx.hit ? `hit ${imageDirName('minimal', ctx.bootKey!)}` : 'miss';
+        },
       },
-    },
-    {
-      name: 'check cache',
-      run: async () => {
-        if (!existsSync(busyboxPath)) {
-          throw new ImageBuildFailedError(`${busyboxPath} not found; install it with \`apt-get install busybox-static\``);
-        }
-        ctx.busyboxSha = await sha256File(busyboxPath);
-        ctx.agentSha = agentSourceDigest();
-        ctx.key = cacheKey(ctx.pkg!, ctx.busyboxSha, ctx.agentSha);
-        const existing = readImageDir(join(layout.images, imageDirName(options.name, ctx.key)));
-        if (existing && !options.force) {
-          ctx.hit = existing;
-          return `hit ${imageDirName(options.name, ctx.key)}`;
-        }
-        return 'miss';
+      ...bootBuildSteps(layout, boot, ctx, imageHit),
+      {
+        name: 'write manifest',
+        skip: imageHit,
+        run: async () => (await storeBootFiles(layout, ctx, boot.force)).digest.slice(0, 16),
       },
-    },
-    {
-      name: 'download kernel package',
-      skipOnHit: true,
-      run: async () => {
-        ctx.debPath = await downloadKernelPackage(ctx.pkg!, layout.debCache);
-        return `${(statSync(ctx.debPath).size / 1048576).toFixed(1)} MiB`;
+    );
+  } else {
+    const bootHit = () => ctx.hit !== undefined || ctx.boot !== undefined;
+    steps.push(
+      resolveRootfsStep(layout, definition, boot.force, ctx),
+      {
+        name: 'check cache',
+        run: async () => {
+          await checkBootCache(layout, boot, ctx);
+          ctx.imageKey = imageKey(definition, ctx.bootKey!, ctx.rootfsKey!);
+          const existing = boot.force ? null : readImageDir(join(layout.images, imageDirName(options.name, ctx.imageKey)));
+          if (existing) ctx.hit = existing;
+          if (existing) return `hit ${imageDirName(options.name, ctx.imageKey)}`;
+          return `miss (kernel and initramfs ${ctx.boot ? 'cached' : 'to build'}, rootfs ${ctx.rootfs ? 'cached' : 'to build'})`;
+        },
       },
-    },
-    {
-      name: 'extract kernel package',
-      skipOnHit: true,
-      run: async () => {
-        mkdirSync(layout.tmp, { recursive: true });
-        ctx.work = mkdtempSync(join(layout.tmp, 'image-'));
-        await extractDeb(ctx.debPath!, join(ctx.work, 'deb'));
-        const releases = readdirSync(join(ctx.work, 'deb/lib/modules'));
-        if (releases.length !== 1) throw new ImageBuildFailedError(`expected one kernel release in ${ctx.debPath}, found: ${releases.join(', ') || 'none'}`);
-        ctx.release = releases[0];
-        ctx.modulesDir = join(ctx.work, 'deb/lib/modules', ctx.release);
-        ctx.out = join(ctx.work, 'out');
-        mkdirSync(ctx.out);
-        return ctx.release;
+      ...bootBuildSteps(layout, boot, ctx, bootHit),
+      {
+        name: 'store kernel and initramfs',
+        skip: bootHit,
+        run: async () => (await storeBootFiles(layout, ctx, boot.force)).digest.slice(0, 16),
       },
-    },
-    {
-      name: 'extract vmlinux',
-      skipOnHit: true,
-      run: async () => extractVmlinux(join(ctx.work!, 'deb/boot', `vmlinuz-${ctx.release}`), join(ctx.out!, 'vmlinux'), ctx.work!),
-    },
-    {
-      name: 'resolve kernel modules',
-      skipOnHit: true,
-      run: async () => {
-        ctx.modules = resolveModules(ctx.modulesDir!, GUEST_MODULES);
-        ctx.groups = {
-          serial: resolveModules(ctx.modulesDir!, ['virtio_mmio', 'virtio_console']),
-          vsock: resolveModules(ctx.modulesDir!, ['virtio_mmio', 'vmw_vsock_virtio_transport']),
-          net: resolveModules(ctx.modulesDir!, ['virtio_mmio', 'virtio_net']),
-          all: ctx.modules,
-        };
-        return `${ctx.modules.length} modules`;
+      ...rootfsBuildSteps(layout, definition, boot.force, ctx, () => workDir(layout, ctx), (text) => progress?.detail?.(text)).map((s) => ({
+        ...s,
+        skip: () => imageHit() || s.skip!(),
+      })),
+      {
+        name: 'write manifest',
+        skip: imageHit,
+        run: async () => (await writeRootfsImage(layout, options.name, definition, ctx, boot.force)).digest.slice(0, 16),
       },
-    },
-    {
-      name: 'build guest agent',
-      skipOnHit: true,
-      run: async () => {
-        await buildAgent(join(ctx.work!, 'tfc-agent'));
-        return `${(statSync(join(ctx.work!, 'tfc-agent')).size / 1024).toFixed(0)} KiB static`;
-      },
-    },
-    {
-      name: 'assemble initramfs',
-      skipOnHit: true,
-      run: async () => {
-        const root = join(ctx.work!, 'root');
-        await assembleRoot(root, {
-          busyboxPath,
-          agentPath: join(ctx.work!, 'tfc-agent'),
-          initScript: renderInitScript(ctx.groups!),
-          modules: ctx.modules!,
-        });
-        await packCpio(root, join(ctx.out!, 'initrd.cpio'));
-        return `${(statSync(join(ctx.out!, 'initrd.cpio')).size / 1048576).toFixed(1)} MiB`;
-      },
-    },
-    {
-      name: 'write manifest',
-      skipOnHit: true,
-      run: async () => {
-        const manifest = await writeManifest(ctx, options.name);
-        const dest = join(layout.images, imageDirName(options.name, ctx.key!));
-        rmSync(dest, { recursive: true, force: true });
-        mkdirSync(layout.images, { recursive: true });
-        renameSync(ctx.out!, dest);
-        return manifest.digest.slice(0, 16);
-      },
-    },
-  ];
+    );
+  }
 
   const done: ImageBuildResult['steps'] = [];
   try {
-    const active = () => steps.filter((s) => !(ctx.hit && s.skipOnHit));
-    for (let i = 0; i < steps.length; i++) {
-      const step = steps[i];
-      if (ctx.hit && step.skipOnHit) continue;
-      const total = ctx.hit ? active().length : steps.length;
+    for (const step of steps) {
+      if (step.skip?.()) continue;
+      const total = done.length + steps.slice(steps.indexOf(step)).filter((s) => !s.skip?.()).length;
       progress?.step(done.length + 1, total, step.name);
       const started = performance.now();
       const note = (await step.run()) ?? undefined;
@@ -189,37 +149,69 @@ export async function buildImage(layout: DataLayout, options: ImageBuildOptions,
   } finally {
     if (ctx.work) rmSync(ctx.work, { recursive: true, force: true });
   }
-  const dirName = imageDirName(options.name, ctx.key!);
+  const dirName = imageDirName(options.name, ctx.imageKey!);
   writeImageRef(layout, options.name, dirName);
   const image = ctx.hit ?? readImageDir(join(layout.images, dirName));
   if (!image) throw new ImageBuildFailedError(`image ${dirName} was written but cannot be read back from ${layout.images}`);
   return { image, cacheHit: ctx.hit !== undefined, steps: done };
 }
 
-function cacheKey(pkg: KernelPackage, busyboxSha: string, agentSha: string): string {
-  const fake = GUEST_MODULES.map((name) => ({ name, path: '' }));
-  const initTemplate = renderInitScript({ serial: fake, vsock: fake, net: fake, all: fake });
-  return createHash('sha256')
-    .update(JSON.stringify({ builder: BUILDER_VERSION, pkg, busyboxSha, agentSha, initTemplate, modules: GUEST_MODULES }))
-    .digest('hex');
+function checkDefinition(options: ImageBuildOptions): ImageDefinition {
+  if (!IMAGE_NAME_PATTERN.test(options.name)) {
+    throw new ImageBuildFailedError(`invalid image name ${JSON.stringify(options.name)}: must match ${IMAGE_NAME_PATTERN.source}`);
+  }
+  const definition = options.definition ?? (options.name === 'minimal' ? { name: 'minimal', kind: 'minimal' } : undefined);
+  if (!definition) {
+    throw new ImageBuildFailedError(
+      `unknown image "${options.name}": define [images.${options.name}] in tfc.toml (kind = "debian" or "oci"), or build it with \`tfc image build --from-oci PATH --name ${options.name}\``,
+    );
+  }
+  if (definition.kind === 'minimal' && options.name !== 'minimal') {
+    throw new ImageBuildFailedError(`image "${options.name}" cannot have kind "minimal": that is only the built-in image "minimal"`);
+  }
+  return definition;
 }
 
-async function writeManifest(ctx: BuildContext, name: string): Promise<ImageManifest> {
-  const file = async (p: string) => ({ sha256: await sha256File(p), sizeBytes: statSync(p).size });
-  const files = { vmlinux: await file(join(ctx.out!, 'vmlinux')), initrd: await file(join(ctx.out!, 'initrd.cpio')) };
+/** The image's key: its boot files' and its rootfs's keys (the name is not part of it). */
+export function imageKey(definition: RootfsDefinition, bootKey: string, rootfsKey: string): string {
+  return createHash('sha256').update(JSON.stringify({ builder: BUILDER_VERSION, kind: definition.kind, bootKey, rootfsKey })).digest('hex');
+}
+
+/** Hard link (same file system, no copy), else a copy (reflink where the file system can). */
+function linkOrCopy(from: string, to: string): void {
+  try {
+    linkSync(from, to);
+  } catch {
+    copyFileSync(from, to, constants.COPYFILE_FICLONE);
+  }
+}
+
+async function writeRootfsImage(layout: DataLayout, name: string, definition: RootfsDefinition, ctx: BuildContext, force: boolean): Promise<ImageManifest> {
+  const boot = ctx.boot!.manifest;
+  const rootfs = ctx.rootfs!;
+  const out = join(workDir(layout, ctx), 'image-out');
+  mkdirSync(out);
+  linkOrCopy(ctx.boot!.kernelPath, join(out, 'vmlinux'));
+  linkOrCopy(ctx.boot!.initrdPath, join(out, 'initrd.cpio'));
+  linkOrCopy(rootfs.path, join(out, ROOTFS_FILE));
+  const files = { vmlinux: boot.files.vmlinux, initrd: boot.files.initrd, rootfs: rootfs.file };
   const manifest: ImageManifest = {
-    schema: 1,
+    schema: 2,
     name,
-    key: ctx.key!,
-    digest: createHash('sha256').update(files.vmlinux.sha256).update(files.initrd.sha256).digest('hex'),
+    kind: definition.kind,
+    key: ctx.imageKey!,
+    digest: createHash('sha256').update(files.vmlinux.sha256).update(files.initrd.sha256).update(files.rootfs.sha256).digest('hex'),
     created_at: new Date().toISOString(),
     builder_version: BUILDER_VERSION,
-    kernel: { package: ctx.pkg!.name, version: ctx.pkg!.version, release: ctx.release!, deb_sha256: ctx.pkg!.sha256 },
-    busybox_sha256: ctx.busyboxSha!,
-    agent_source_sha256: ctx.agentSha!,
-    modules: ctx.modules!.map((m) => m.name),
+    kernel: boot.kernel,
+    busybox_sha256: boot.busybox_sha256,
+    agent_source_sha256: boot.agent_source_sha256,
+    modules: boot.modules,
     files,
+    rootfs: rootfs.info,
+    contents: rootfs.contents,
   };
-  writeFileSync(join(ctx.out!, 'manifest.json'), JSON.stringify(manifest, null, 2) + '\n');
+  writeFileSync(join(out, 'manifest.json'), JSON.stringify(manifest, null, 2) + '\n');
+  moveIntoPlace(out, join(layout.images, imageDirName(name, ctx.imageKey!)), force);
   return manifest;
 }

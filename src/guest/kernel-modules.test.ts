@@ -2,7 +2,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { readModuleDepends, resolveModules } from './kernel-modules.js';
+import { MODULE_GROUP_WANTS, readModuleDepends, resolveModuleGroups, resolveModules } from './kernel-modules.js';
 
 function fakeKo(depends: string): Buffer {
   return Buffer.concat([Buffer.from('\x7fELF....'), Buffer.from(`\0license=GPL\0depends=${depends}\0intree=Y\0`)]);
@@ -34,5 +34,33 @@ describe('kernel module resolution', () => {
     mkdirSync(join(dir, 'kernel'), { recursive: true });
     writeFileSync(join(dir, 'kernel/virtio.ko'), fakeKo('virtio_ring'));
     expect(() => resolveModules(dir, ['virtio'])).toThrow(/virtio_ring \(needed by virtio\) is not in/);
+  });
+});
+
+describe('module groups of the guest init', () => {
+  let dir = '';
+  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('resolves each group with its dependencies; disk has virtio-blk and overlayfs', () => {
+    dir = mkdtempSync(join(tmpdir(), 'tfc-mod-'));
+    mkdirSync(join(dir, 'kernel/a'), { recursive: true });
+    const deps: Record<string, string> = {
+      virtio_ring: '',
+      virtio: 'virtio_ring',
+      virtio_mmio: 'virtio,virtio_ring',
+      virtio_console: 'virtio,virtio_ring',
+      virtio_blk: 'virtio,virtio_ring',
+      overlay: '',
+      virtio_net: 'virtio,virtio_ring',
+      vsock: '',
+      vmw_vsock_virtio_transport: 'vsock,virtio',
+    };
+    for (const [name, d] of Object.entries(deps)) writeFileSync(join(dir, `kernel/a/${name}.ko`), fakeKo(d));
+    const groups = resolveModuleGroups(dir);
+    const names = (g: keyof typeof groups) => groups[g].map((m) => m.name);
+    expect(names('disk')).toEqual(['virtio_ring', 'virtio', 'virtio_mmio', 'virtio_blk', 'overlay']);
+    expect(names('serial')).toEqual(['virtio_ring', 'virtio', 'virtio_mmio', 'virtio_console']);
+    expect(names('all')).toEqual(expect.arrayContaining(['overlay', 'virtio_blk', 'virtio_net', 'vmw_vsock_virtio_transport']));
+    expect(Object.keys(groups).sort()).toEqual(Object.keys(MODULE_GROUP_WANTS).sort());
   });
 });

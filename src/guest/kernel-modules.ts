@@ -7,7 +7,29 @@ import { ImageBuildFailedError } from '../errors/index.js';
  * vsock under Firecracker), block devices and networking. Their
  * dependencies are added automatically from each module's .modinfo.
  */
-export const GUEST_MODULES = ['virtio_mmio', 'virtio_console', 'virtio_blk', 'virtio_net', 'vmw_vsock_virtio_transport'] as const;
+export const GUEST_MODULES = ['virtio_mmio', 'virtio_console', 'virtio_blk', 'overlay', 'virtio_net', 'vmw_vsock_virtio_transport'] as const;
+
+/**
+ * What each module group of the guest's init (ModuleGroups in
+ * init-script.ts) needs; resolveModuleGroups adds the dependencies.
+ * `disk`: virtio-blk for the root and scratch disks, and overlayfs for the
+ * writable layer over a read-only root (ext4 is built into the Debian cloud
+ * kernel).
+ */
+export const MODULE_GROUP_WANTS = {
+  serial: ['virtio_mmio', 'virtio_console'],
+  vsock: ['virtio_mmio', 'vmw_vsock_virtio_transport'],
+  net: ['virtio_mmio', 'virtio_net'],
+  disk: ['virtio_mmio', 'virtio_blk', 'overlay'],
+  all: GUEST_MODULES,
+} as const;
+
+/** Every module group of the guest's init, resolved in `modulesDir` (see resolveModules; throws as it does). */
+export function resolveModuleGroups(modulesDir: string): Record<keyof typeof MODULE_GROUP_WANTS, ResolvedModule[]> {
+  const out = {} as Record<keyof typeof MODULE_GROUP_WANTS, ResolvedModule[]>;
+  for (const [group, wanted] of Object.entries(MODULE_GROUP_WANTS)) out[group as keyof typeof MODULE_GROUP_WANTS] = resolveModules(modulesDir, wanted);
+  return out;
+}
 
 export interface ResolvedModule {
   name: string;

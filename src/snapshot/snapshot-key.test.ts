@@ -24,8 +24,16 @@ describe('snapshotKey', () => {
       vcpus: 2,
       memoryMib: 512,
       kernelArgs: 'quiet x',
+      warmup: ['python3', '-c', 'import json'],
+      diskMib: 64,
     })) {
       expect(snapshotKey({ ...base, [k]: v })).not.toBe(snapshotKey(base));
     }
+  });
+
+  it('keeps the key of a profile without warmup or disk when those fields are absent', () => {
+    // Snapshots made before warmup and disk_mib existed stay valid.
+    expect(snapshotKey(base)).toBe('cd7e2218ccaad0b44c1a5835fbedad202f03fcca38069adf97ca7a2310a52a40');
+    expect(snapshotKey({ ...base, warmup: ['a'] })).not.toBe(snapshotKey({ ...base, warmup: ['a', ''] }));
   });
 });

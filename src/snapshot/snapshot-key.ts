@@ -13,6 +13,14 @@ export interface SnapshotKeyInput {
   memoryMib: number;
   /** The template's complete kernel command line: clones inherit the booted kernel. */
   kernelArgs: string;
+  /**
+   * profiles.X.warmup, when not empty: what ran in the template before the
+   * snapshot is in every clone's memory. Left out when empty, so profiles
+   * without warmup keep the keys they had before the field existed.
+   */
+  warmup?: readonly string[];
+  /** profiles.X.disk_mib, when > 0: clones get a copy of the template's scratch disk of this size. Left out when 0. */
+  diskMib?: number;
 }
 
 /** SHA256 over everything a clone depends on; any change means a new golden snapshot. */

@@ -1,4 +1,4 @@
-import { existsSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { writeFakeImage } from '../testing/data-dir-fixtures.js';
@@ -87,6 +87,74 @@ describe.skipIf(!canRunFakeVms)('SnapshotManager', () => {
     await snapshots.ensure(rt.profile);
     expect(snapshots.remove(rt.profile.name)).toHaveLength(1);
     expect(snapshots.list()).toEqual([]);
+  });
+
+  it('runs the warmup in the template before pausing, keys the snapshot by it, and fails with the command, code and stderr', async () => {
+    const marker = join(rt.dir, 'warmed');
+    const warm = { ...rt.profile, warmup: ['sh', '-c', `echo warm > ${marker}`] };
+    const snap = await snapshots.ensure(warm);
+    expect(snap.manifest.create_phases.map((p) => p.name)).toEqual([
+      'prepare',
+      'spawn_vmm',
+      'configure',
+      'start',
+      'kernel',
+      'agent_ready',
+      'warmup',
+      'pause',
+      'snapshot',
+    ]);
+    expect(snap.manifest.warmup).toEqual(warm.warmup);
+    // (The fake's guest is this host: the warmup's file is here.)
+    expect(readFileSync(marker, 'utf8')).toBe('warm\n');
+    expect(snap.manifest.key).not.toBe((await snapshots.ensure(rt.profile)).manifest.key);
+
+    const bad = { ...rt.profile, warmup: ['sh', '-c', 'echo preparing; echo "no such module: numpy" >&2; exit 3'] };
+    const err = await snapshots.ensure(bad).then(
+      () => null,
+      (e: unknown) => e,
+    );
+    expect(err).toMatchObject({
+      code: 'SNAPSHOT_WARMUP_FAILED',
+      message: expect.stringMatching(/warmup \["sh","-c",.*\] of the golden snapshot exited with code 3; stderr ends: no such module: numpy$/),
+      details: { exit_code: 3, stderr_tail: 'no such module: numpy' },
+    });
+    expect(await snapshots.current(bad)).toBeNull();
+    expect(readdirSync(join(rt.layout.root, 'snapshots')).filter((d) => d.startsWith('.'))).toEqual([]);
+    // Every template, the failed one included, was stopped.
+    expect(rt.driver.instances.every((i) => i.exited)).toBe(true);
+  });
+
+  it('keeps the template scratch disk sealed in the snapshot, and gives each clone its own copy, removed with it', async () => {
+    const disk = { ...rt.profile, diskMib: 16 };
+    const snap = await snapshots.ensure(disk);
+    expect(snap.manifest.create_phases.map((p) => p.name)).toEqual([
+      'prepare',
+      'disk',
+      'spawn_vmm',
+      'configure',
+      'start',
+      'kernel',
+      'agent_ready',
+      'sync',
+      'pause',
+      'snapshot',
+    ]);
+    expect(snap.manifest.kernel_args).toMatch(/ tfc\.scratch=\/dev\/vda( |$)/);
+    expect(snap.manifest.files.scratch).toMatchObject({ size_bytes: 16 * 1024 * 1024 });
+    expect(statSync(snap.files.scratchDiskPath!).mode & 0o222).toBe(0);
+    const clone = await snapshots.clone(disk);
+    expect(clone.bootPhases.map((p) => p.name)).toEqual(['prepare', 'disk', 'spawn_vmm', 'load_snapshot', 'resume', 'agent_ready', 'refresh_guest']);
+    const copy = clone.scratchDiskPath!;
+    expect(copy.startsWith(join(rt.layout.runVms, clone.id))).toBe(true);
+    expect(readFileSync(copy).equals(readFileSync(snap.files.scratchDiskPath!))).toBe(true);
+    expect(statSync(copy).mode & 0o777).toBe(0o600);
+    await rt.service.destroy(clone);
+    expect(existsSync(copy)).toBe(false);
+    // A snapshot directory that lost its disk is not used.
+    expect(snapshots.list().map((s) => s.manifest.key)).toContain(snap.manifest.key);
+    rmSync(snap.files.scratchDiskPath!);
+    expect(snapshots.list().map((s) => s.manifest.key)).not.toContain(snap.manifest.key);
   });
 
   it('a template that fails to boot leaves no snapshot directory', async () => {

@@ -1,7 +1,10 @@
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, linkSync, lstatSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { InvalidArgumentError, SnapshotNotFoundError } from '../errors/index.js';
-import { resolveImage, type BuiltImage } from '../guest/image-store.js';
+import { InvalidArgumentError, InvalidStateError, SnapshotNotFoundError, SnapshotWarmupFailedError } from '../errors/index.js';
+import type { ExecResult } from '../guest/agent-client.js';
+import { copyScratchDisk, SCRATCH_DISK_FILE } from '../vm/disks.js';
+import { GUEST_TOOLS_DIR } from '../guest/init-script.js';
+import type { BuiltImage } from '../guest/image-store.js';
 import type { DataLayout } from '../store/index.js';
 import type { SnapshotFiles } from '../vmm/driver.js';
 import { kernelArgsFor, type VmProfile, type VmService } from '../vm/vm-service.js';
@@ -23,10 +26,19 @@ export interface SnapshotManifest {
   vcpus: number;
   memory_mib: number;
   kernel_args: string;
+  /** profiles.X.warmup that ran in the template before the snapshot ([] = none; absent in older manifests). */
+  warmup?: string[];
+  /** profiles.X.disk_mib: size of the scratch disk clones get a copy of (0 = none; absent in older manifests). */
+  disk_mib?: number;
   created_at: string;
-  /** Template cold boot phases, then pause and snapshot. */
+  /** Template cold boot phases, then warmup and sync (when there is one), pause and snapshot. */
   create_phases: PhaseTiming[];
-  files: { memory: { size_bytes: number }; state: { size_bytes: number } };
+  files: {
+    memory: { size_bytes: number };
+    state: { size_bytes: number };
+    /** The template's scratch disk: apparent size, and bytes allocated (it is sparse). */
+    scratch?: { size_bytes: number; allocated_bytes: number };
+  };
 }
 
 export interface GoldenSnapshot {
@@ -115,7 +127,7 @@ export class SnapshotManager {
   private async keyFor(profile: VmProfile) {
     const driver = this.service.driver(profile.driver);
     const info = await driver.probe();
-    const image = resolveImage(this.layout, profile.image);
+    const image = this.service.image(profile.image);
     const keyInput = {
       profile: profile.name,
       driver: driver.name,
@@ -124,7 +136,9 @@ export class SnapshotManager {
       imageDigest: image.manifest.digest,
       vcpus: profile.vcpus,
       memoryMib: profile.memoryMib,
-      kernelArgs: kernelArgsFor(driver, profile),
+      kernelArgs: kernelArgsFor(driver, profile, image),
+      ...(warmupOf(profile).length > 0 ? { warmup: warmupOf(profile) } : {}),
+      ...(diskMibOf(profile) > 0 ? { diskMib: diskMibOf(profile) } : {}),
     };
     return { key: snapshotKey(keyInput), keyInput, image };
   }
@@ -135,16 +149,36 @@ export class SnapshotManager {
     const work = join(this.root, `.${dirName(profile.name, key)}.${process.pid}.tmp`);
     rmSync(work, { recursive: true, force: true });
     mkdirSync(work, { recursive: true, mode: 0o700 });
-    const files: SnapshotFiles = { memoryPath: join(work, 'memory'), statePath: join(work, 'state') };
+    const files: SnapshotFiles = {
+      memoryPath: join(work, 'memory'),
+      statePath: join(work, 'state'),
+      ...(diskMibOf(profile) > 0 ? { scratchDiskPath: join(work, SCRATCH_DISK_FILE) } : {}),
+    };
     try {
       const template = await this.service.create({ profile, snapshotMemoryPath: files.memoryPath });
       const phases: PhaseTiming[] = [...template.bootPhases];
       try {
         let started = performance.now();
+        const warmup = warmupOf(profile);
+        if (warmup.length > 0) {
+          await runWarmup(template, warmup, profile.bootTimeoutMs);
+          phases.push({ name: 'warmup', ms: round(performance.now() - started) });
+        }
+        if (files.scratchDiskPath) {
+          // The clones' copies of the disk must match what the template's
+          // memory believes is on it: flush everything before pausing.
+          started = performance.now();
+          await syncGuest(template, image.rootfsPath ? [`${GUEST_TOOLS_DIR}/busybox`, 'sync'] : ['sync'], profile.bootTimeoutMs);
+          phases.push({ name: 'sync', ms: round(performance.now() - started) });
+        }
+        started = performance.now();
         await template.pause();
         phases.push({ name: 'pause', ms: round(performance.now() - started) });
         started = performance.now();
         await template.createSnapshot(files);
+        // The disk as the snapshot's memory knows it: QEMU flushed it when
+        // the migration completed, and the template never runs again.
+        if (files.scratchDiskPath) await keepScratchDisk(template.scratchDiskPath!, files.scratchDiskPath);
         phases.push({ name: 'snapshot', ms: round(performance.now() - started) });
       } finally {
         // Never resume the template: its RAM file is now the clones' memory.
@@ -162,14 +196,20 @@ export class SnapshotManager {
         vcpus: profile.vcpus,
         memory_mib: profile.memoryMib,
         kernel_args: keyInput.kernelArgs,
+        warmup: warmupOf(profile),
+        disk_mib: diskMibOf(profile),
         created_at: new Date().toISOString(),
         create_phases: phases,
-        files: { memory: { size_bytes: statSync(files.memoryPath).size }, state: { size_bytes: statSync(files.statePath).size } },
+        files: {
+          memory: { size_bytes: statSync(files.memoryPath).size },
+          state: { size_bytes: statSync(files.statePath).size },
+          ...(files.scratchDiskPath ? { scratch: sizes(files.scratchDiskPath) } : {}),
+        },
       };
       writeFileSync(join(work, 'manifest.json'), JSON.stringify(manifest, null, 2) + '\n');
-      // Clones map these files: root-owned and read-only, so no VM uid (the
+      // Clones map (or copy) these files: root-owned and read-only, so no VM uid (the
       // jail user that wrote a Firecracker snapshot included) can change them.
-      sealReadOnly([files.memoryPath, files.statePath, join(work, 'manifest.json')]);
+      sealReadOnly([files.memoryPath, files.statePath, ...(files.scratchDiskPath ? [files.scratchDiskPath] : []), join(work, 'manifest.json')]);
       rmSync(final, { recursive: true, force: true });
       renameSync(work, final);
     } catch (err) {
@@ -181,29 +221,112 @@ export class SnapshotManager {
     return created;
   }
 
+  /** The image a snapshot was made from, if it is still the current build of its name. */
+  private imageByDigest(manifest: SnapshotManifest): BuiltImage | null {
+    try {
+      const image = this.service.image(manifest.image);
+      return image.manifest.digest === manifest.image_digest ? image : null;
+    } catch {
+      return null;
+    }
+  }
+
   private read(dir: string): GoldenSnapshot | null {
     const manifestPath = join(dir, 'manifest.json');
     if (!existsSync(manifestPath)) return null;
     try {
       const manifest = JSON.parse(readFileSync(manifestPath, 'utf8')) as SnapshotManifest;
-      const files = { memoryPath: join(dir, 'memory'), statePath: join(dir, 'state') };
+      const files: SnapshotFiles = { memoryPath: join(dir, 'memory'), statePath: join(dir, 'state') };
       if (!existsSync(files.memoryPath) || !existsSync(files.statePath)) return null;
+      if (manifest.files.scratch) {
+        files.scratchDiskPath = join(dir, SCRATCH_DISK_FILE);
+        if (!existsSync(files.scratchDiskPath)) return null;
+      }
       sealReadOnly([files.memoryPath, files.statePath]); // snapshots made before files were sealed
-      return { manifest, dir, files, image: resolveImageByDigest(this.layout, manifest) };
+      return { manifest, dir, files, image: this.imageByDigest(manifest) };
     } catch {
       return null;
     }
   }
 }
 
-/** The image a snapshot was made from, if it is still the current build of its name. */
-function resolveImageByDigest(layout: DataLayout, manifest: SnapshotManifest): BuiltImage | null {
+/**
+ * Runs the profile's warmup argv in the template (no shell), bounded by
+ * `timeoutMs`. Throws SnapshotWarmupFailedError naming the command, its
+ * exit code and the tail of its stderr when it exits non-zero, cannot be
+ * started or times out.
+ */
+async function runWarmup(template: Vm, argv: readonly string[], timeoutMs: number): Promise<void> {
+  const shown = JSON.stringify(argv);
+  let result: ExecResult;
   try {
-    const image = resolveImage(layout, manifest.image);
-    return image.manifest.digest === manifest.image_digest ? image : null;
-  } catch {
-    return null;
+    result = await template.exec({ argv: [...argv], timeoutMs });
+  } catch (err) {
+    throw new SnapshotWarmupFailedError(
+      `warmup ${shown} of the golden snapshot could not run: ${err instanceof Error ? err.message : String(err)}; fix profiles.X.warmup`,
+      { cause: err, details: { argv: [...argv], exit_code: null, stderr_tail: '' } },
+    );
   }
+  if (result.exitCode === 0 && !result.timedOut) return;
+  const tail = tailOf(result.stderr.toString('utf8'));
+  const how = result.timedOut
+    ? `timed out after ${timeoutMs} ms (boot_timeout_ms)`
+    : `exited with code ${result.exitCode ?? `null (signal ${result.signal ?? '?'})`}`;
+  throw new SnapshotWarmupFailedError(`warmup ${shown} of the golden snapshot ${how}${tail ? `; stderr ends: ${tail}` : ''}`, {
+    details: { argv: [...argv], exit_code: result.exitCode, stderr_tail: tail },
+  });
+}
+
+/**
+ * Flushes the guest's dirty pages to its disks with `argv`: the busybox
+ * stage 1 copied to /.tfc on images with a root filesystem (which may have
+ * no `sync`), the initramfs's own otherwise.
+ */
+async function syncGuest(template: Vm, argv: string[], timeoutMs: number): Promise<void> {
+  const result = await template.exec({ argv, timeoutMs });
+  if (result.exitCode !== 0) {
+    const tail = tailOf(result.stderr.toString('utf8'));
+    throw new SnapshotWarmupFailedError(`${argv.join(' ')} in the golden snapshot's template exited with code ${result.exitCode}: ${tail}`, {
+      details: { argv, exit_code: result.exitCode, stderr_tail: tail },
+    });
+  }
+}
+
+/**
+ * Keeps the template's scratch disk (in its run dir, removed with it) in
+ * the snapshot directory: a hard link (same filesystem, the data dir), or a
+ * sparse copy when the run dir is elsewhere.
+ */
+async function keepScratchDisk(from: string, to: string): Promise<void> {
+  // The run dir belongs to the VM's uid, which could have put a symlink
+  // there: link(2) does not follow one, and only a regular file is kept.
+  try {
+    linkSync(from, to);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EXDEV') throw err;
+    if (!lstatSync(from).isFile()) throw new InvalidStateError(`the template's scratch disk ${from} is not a regular file`);
+    await copyScratchDisk(from, to);
+  }
+  if (!lstatSync(to).isFile()) throw new InvalidStateError(`the template's scratch disk ${from} is not a regular file`);
+}
+
+/** The last 500 characters of a command's output, trimmed. */
+function tailOf(text: string): string {
+  const trimmed = text.trim();
+  return trimmed.length > 500 ? `…${trimmed.slice(-500)}` : trimmed;
+}
+
+function warmupOf(profile: VmProfile): string[] {
+  return profile.warmup ?? [];
+}
+
+function diskMibOf(profile: VmProfile): number {
+  return profile.diskMib ?? 0;
+}
+
+function sizes(path: string): { size_bytes: number; allocated_bytes: number } {
+  const st = statSync(path);
+  return { size_bytes: st.size, allocated_bytes: st.blocks * 512 };
 }
 
 function dirName(profile: string, key: string): string {

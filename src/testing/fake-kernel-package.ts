@@ -55,7 +55,8 @@ export async function buildFakeKernelDeb(work: string, options: { version?: stri
   const kernel = join(modules, 'kernel');
   mkdirSync(join(root, 'DEBIAN'), { recursive: true });
   mkdirSync(join(root, 'boot'), { recursive: true });
-  for (const d of ['drivers/virtio', 'drivers/char', 'drivers/block', 'drivers/net', 'net/vmw_vsock']) mkdirSync(join(kernel, d), { recursive: true });
+  for (const d of ['drivers/virtio', 'drivers/char', 'drivers/block', 'drivers/net', 'net/vmw_vsock', 'fs/overlayfs'])
+    mkdirSync(join(kernel, d), { recursive: true });
   writeFileSync(
     join(root, 'DEBIAN/control'),
     `Package: ${FAKE_KERNEL.name}\nVersion: ${version}\nArchitecture: amd64\nMaintainer: tests <tests@example.invalid>\nDescription: fake kernel for tests\n`,
@@ -70,6 +71,7 @@ export async function buildFakeKernelDeb(work: string, options: { version?: stri
   writeFileSync(join(kernel, 'drivers/virtio/virtio_mmio.ko'), ko(['virtio', 'virtio_ring']));
   writeFileSync(join(kernel, 'drivers/char/virtio_console.ko'), ko(['virtio', 'virtio_ring']));
   writeFileSync(join(kernel, 'drivers/block/virtio_blk.ko'), ko(['virtio', 'virtio_ring']));
+  writeFileSync(join(kernel, 'fs/overlayfs/overlay.ko'), ko([]));
   writeFileSync(join(kernel, 'drivers/net/net_failover.ko'), ko([]));
   writeFileSync(join(kernel, 'drivers/net/virtio_net.ko'), ko(['virtio', 'virtio_ring', 'net_failover']));
   writeFileSync(join(kernel, 'net/vmw_vsock/vsock.ko'), ko([]));

@@ -7,6 +7,7 @@ import type { CleanupStack } from '../steps/index.js';
 import type { VmLaunchSpec, VmmDriver, VmmInstance } from '../vmm/driver.js';
 import { StepList, type Step } from '../steps/index.js';
 import type { EgressPolicy, NetworkManager, VmNetwork } from '../net/index.js';
+import { copyScratchDisk, createScratchDisk } from './disks.js';
 
 export interface BootContext {
   spec: VmLaunchSpec;
@@ -18,6 +19,12 @@ export interface BootContext {
   network?: { manager: NetworkManager; policy?: EgressPolicy };
   /** The VM's network once the `network` step made it. */
   vmNetwork?: VmNetwork;
+  /**
+   * The VM's scratch disk (the `disk` step makes it): formatted at `path`
+   * (cold boot), or copied there from `copyFrom` (a golden snapshot's disk).
+   * `path` is also in spec.drives.
+   */
+  scratchDisk?: { path: string; sizeMib: number; copyFrom?: string };
   /** Called as soon as the VMM process exists, so its pid is recorded before the guest runs. */
   onSpawned?: (instance: VmmInstance) => void;
   instance?: VmmInstance;
@@ -55,6 +62,23 @@ const setupNetwork: Step<BootContext> = {
 /** Edits a boot or restore list for a networked VM: `network` right after `prepare`. */
 export function withNetwork(steps: StepList<BootContext>): StepList<BootContext> {
   return steps.insertAfter('prepare', setupNetwork);
+}
+
+/** VMs with a scratch disk only: a fresh ext4 file (cold boot) or a sparse copy of the snapshot's (restore). */
+const makeScratchDisk: Step<BootContext> = {
+  name: 'disk',
+  async run(ctx) {
+    const disk = ctx.scratchDisk!;
+    // Registered before the file exists: a half-written copy goes too.
+    ctx.cleanup.push(`remove ${disk.path}`, () => rmSync(disk.path, { force: true }));
+    if (disk.copyFrom) await copyScratchDisk(disk.copyFrom, disk.path);
+    else await createScratchDisk(disk.path, disk.sizeMib);
+  },
+};
+
+/** Edits a boot or restore list for a VM with a scratch disk: `disk` right after `prepare`. */
+export function withScratchDisk(steps: StepList<BootContext>): StepList<BootContext> {
+  return steps.insertAfter('prepare', makeScratchDisk);
 }
 
 const spawnVmm: Step<BootContext> = {

@@ -1,12 +1,14 @@
 import { existsSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { resolveImage } from '../guest/image-store.js';
+import { resolveImage, type BuiltImage } from '../guest/image-store.js';
+import { defaultConfig, resolveProfile } from '../config/index.js';
+import type { VmmDriver } from '../vmm/driver.js';
 import type { DataLayout } from '../store/layout.js';
 import type { VmRepository } from '../store/vm-repository.js';
 import type { FakeDriver } from '../testing/fake-driver.js';
 import { canRunFakeVms, compileFakeGuest, openFakeRuntime, type FakeRuntime } from '../testing/fake-runtime.js';
-import { VmService, type VmProfile } from './vm-service.js';
+import { kernelArgsFor, VmService, type VmProfile } from './vm-service.js';
 
 // VM lifecycle and its failure paths through the real Vm/VmService code,
 // with a fake VMM whose "guest" is the real agent on a Unix socket: what
@@ -188,5 +190,20 @@ describe.skipIf(!canRunFakeVms)('VmService with a fake VMM', () => {
   it('a missing image says how to build it', async () => {
     rmSync(layout.images, { recursive: true, force: true });
     await expect(service.create({ profile })).rejects.toMatchObject({ code: 'IMAGE_NOT_FOUND', message: expect.stringContaining('tfc image build') });
+  });
+});
+
+describe('kernelArgsFor', () => {
+  const driver = { baseKernelArgs: () => 'console=ttyS0' } as VmmDriver;
+  const profile = { ...resolveProfile(defaultConfig({ env: {} })), kernelArgs: 'tfc.dns=192.0.2.53' };
+  const image = { manifest: {}, dir: '/img', kernelPath: '/img/vmlinux', initrdPath: '/img/initrd.cpio' } as BuiltImage;
+
+  it('names the root and scratch disks for stage 1 of init, before the profile args (which win)', () => {
+    const plain = kernelArgsFor(driver, { ...profile, diskMib: 0 }, image);
+    expect(plain).not.toMatch(/tfc\.(root|scratch)/);
+    expect(kernelArgsFor(driver, { ...profile, diskMib: 64 }, image)).toMatch(/ tfc\.scratch=\/dev\/vda tfc\.dns=192\.0\.2\.53$/);
+    const withRoot = { ...image, rootfsPath: '/img/rootfs.ext4' } as BuiltImage;
+    expect(kernelArgsFor(driver, { ...profile, diskMib: 0 }, withRoot)).toMatch(/ tfc\.root=\/dev\/vda tfc\.dns=/);
+    expect(kernelArgsFor(driver, { ...profile, diskMib: 8 }, withRoot)).toMatch(/ tfc\.root=\/dev\/vda tfc\.scratch=\/dev\/vdb tfc\.dns=/);
   });
 });

@@ -6,6 +6,7 @@ import { resolveImage, type BuiltImage } from '../guest/image-store.js';
 import type { DataLayout, VmRepository } from '../store/index.js';
 import type { DriverName, SnapshotFiles, VmmDriver } from '../vmm/driver.js';
 import { Vm, type VmBootOptions } from './vm.js';
+import { diskKernelArgs, SCRATCH_DISK_FILE } from './disks.js';
 import { bootLevelArgs } from './boot-levels.js';
 import { guestKernelNetArg, NetworkUnavailableError, type NetworkManager } from '../net/index.js';
 import type { Profile } from '../config/index.js';
@@ -41,6 +42,11 @@ export interface VmServiceOptions {
   networks?: NetworkManager;
   /** Told about every VM that became ready, and every creation that failed (metrics). */
   observer?: { vmReady(vm: Vm): void; vmFailed(driver: string, code: string): void };
+  /**
+   * The built image a name stands for. Default: the image store's current
+   * build (resolveImage). Golden snapshots resolve through it too.
+   */
+  images?: (name: string) => BuiltImage;
 }
 
 /**
@@ -105,6 +111,11 @@ export class VmService {
     return driver;
   }
 
+  /** The current build of image `name` (VmServiceOptions.images). Throws ImageNotFoundError. */
+  image(name: string): BuiltImage {
+    return this.options.images ? this.options.images(name) : resolveImage(this.options.layout, name);
+  }
+
   /** Every VM this service currently owns. */
   list(): Vm[] {
     return [...this.live.values()];
@@ -119,6 +130,7 @@ export class VmService {
       throw new InvalidArgumentError(`memory_mib must be an integer from 64 to 65536, got ${memoryMib}`);
     }
     const id = `vm-${randomBytes(6).toString('hex')}`;
+    const runDir = join(this.options.layout.runVms, id);
     mkdirSync(this.options.layout.logs, { recursive: true });
     this.pruneConsoleLogs();
     const wantsNetwork = request.profile.network?.enabled === true;
@@ -128,6 +140,7 @@ export class VmService {
       );
     }
     const { network } = request.profile;
+    const resolved = image ?? this.image(request.profile.image);
     return {
       ...(wantsNetwork
         ? {
@@ -144,13 +157,14 @@ export class VmService {
       id,
       profileName: request.profile.name,
       driver,
-      image: image ?? resolveImage(this.options.layout, request.profile.image),
+      image: resolved,
       vcpus,
       memoryMib,
-      kernelArgs: kernelArgsFor(driver, request.profile),
+      kernelArgs: kernelArgsFor(driver, request.profile, resolved),
       bootTimeoutMs: request.profile.bootTimeoutMs,
       stopTimeoutMs: this.options.stopTimeoutMs,
-      runDir: join(this.options.layout.runVms, id),
+      runDir,
+      ...(scratchMib(request.profile) > 0 ? { scratchDisk: { path: join(runDir, SCRATCH_DISK_FILE), sizeMib: scratchMib(request.profile) } } : {}),
       consoleLogPath: join(this.options.layout.logs, `${id}.console.log`),
       ...(this.options.consoleLogMaxBytes ? { consoleLogMaxBytes: this.options.consoleLogMaxBytes } : {}),
       repo: this.options.repo,
@@ -216,9 +230,24 @@ export class VmService {
   }
 }
 
-/** Driver base args, then the boot level's, then the profile's own (which win where the kernel takes the last value). */
-export function kernelArgsFor(driver: VmmDriver, profile: Pick<VmProfile, 'bootLevel' | 'kernelArgs' | 'network'>): string {
+/**
+ * Driver base args, then the boot level's, the network's and the disks'
+ * (tfc.root with an image that has a root filesystem, tfc.scratch with
+ * disk_mib > 0), then the profile's own (which win where the kernel takes
+ * the last value). Golden snapshots are keyed by the result.
+ */
+export function kernelArgsFor(
+  driver: VmmDriver,
+  profile: Pick<VmProfile, 'bootLevel' | 'kernelArgs' | 'network'> & { diskMib?: number },
+  image?: BuiltImage,
+): string {
   // The guest address is the same in every VM (each has its own namespace), so clones need no re-addressing.
   const net = profile.network?.enabled ? [guestKernelNetArg()] : [];
-  return [driver.baseKernelArgs(), ...bootLevelArgs(profile.bootLevel), ...net, profile.kernelArgs].filter((a) => a.trim()).join(' ');
+  const disks = diskKernelArgs({ rootfs: image !== undefined && image.rootfsPath !== undefined, scratch: scratchMib(profile) > 0 });
+  return [driver.baseKernelArgs(), ...bootLevelArgs(profile.bootLevel), ...net, ...disks, profile.kernelArgs].filter((a) => a.trim()).join(' ');
+}
+
+/** profiles.X.disk_mib; 0 (no scratch disk) for profile objects made before the field existed. */
+function scratchMib(profile: { diskMib?: number }): number {
+  return profile.diskMib ?? 0;
 }

@@ -6,7 +6,8 @@ import { AgentError, InvalidArgumentError, InvalidStateError, StoreError, TfcErr
 import type { VmRepository } from '../store/index.js';
 import { CleanupStack } from '../steps/index.js';
 import type { SnapshotFiles, VmmDriver, VmmInstance } from '../vmm/driver.js';
-import { coldBootSteps, restoreSteps, withNetwork, type BootContext } from './boot-steps.js';
+import { coldBootSteps, restoreSteps, withNetwork, withScratchDisk, type BootContext } from './boot-steps.js';
+import { launchDrives } from './disks.js';
 import { parseIpv4, type EgressPolicy, type NetworkManager, type VmNetwork } from '../net/index.js';
 import { VmStateMachine, type VmState } from './state-machine.js';
 import { StepFailedError, type PhaseTiming } from '../steps/index.js';
@@ -33,6 +34,12 @@ export interface VmBootOptions {
   snapshotMemoryPath?: string;
   /** Give the VM its own network (namespace, TAP, NAT) made by this manager. */
   network?: { manager: NetworkManager; policy?: EgressPolicy };
+  /**
+   * A writable scratch disk (profiles.X.disk_mib) at `path`, in the run dir
+   * (removed with the VM). Cold boot formats it; a restore copies the
+   * snapshot's (`snapshot.scratchDiskPath`). See docs/disks.md.
+   */
+  scratchDisk?: { path: string; sizeMib: number };
 }
 
 /**
@@ -85,6 +92,11 @@ export class Vm {
   }
 
   private static async start(options: VmBootOptions & { snapshot?: SnapshotFiles }, kind: 'boot' | 'restore'): Promise<Vm> {
+    if (kind === 'restore' && options.scratchDisk && !options.snapshot?.scratchDiskPath) {
+      throw new InvalidArgumentError(
+        `the snapshot has no scratch disk, but its clones need one (disk_mib ${options.scratchDisk.sizeMib}); recreate the snapshot`,
+      );
+    }
     // Order matters for store failures (STORE_ERROR): the first write happens
     // before anything exists, and every later write that fails still lets the
     // cleanup stack run, so no VMM, namespace, TAP or lease outlives a failure.
@@ -103,6 +115,7 @@ export class Vm {
     });
     const vm = new Vm(options);
     vm.phaseKind = kind;
+    const scratch = options.scratchDisk;
     try {
       vm.sm.transition('booting', kind === 'restore' ? 'restoring from snapshot' : 'cold boot');
     } catch (err) {
@@ -123,7 +136,9 @@ export class Vm {
         memoryMib: options.memoryMib,
         ...(options.snapshotMemoryPath ? { snapshotMemoryPath: options.snapshotMemoryPath } : {}),
         ...(options.snapshot ? { restoreFrom: options.snapshot } : {}),
+        ...(options.image.rootfsPath || scratch ? { drives: launchDrives(options.image.rootfsPath, scratch?.path) } : {}),
       },
+      ...(scratch ? { scratchDisk: { ...scratch, ...(kind === 'restore' ? { copyFrom: options.snapshot!.scratchDiskPath! } : {}) } } : {}),
       driver: options.driver,
       cleanup: vm.cleanup,
       deadline: performance.now() + options.bootTimeoutMs,
@@ -134,7 +149,8 @@ export class Vm {
       },
     };
     const base = kind === 'restore' ? restoreSteps() : coldBootSteps();
-    const steps = options.network ? withNetwork(base) : base;
+    const disked = scratch ? withScratchDisk(base) : base;
+    const steps = options.network ? withNetwork(disked) : disked;
     try {
       vm.phases = await steps.run(ctx);
       vm.networkInfo = ctx.vmNetwork;
@@ -178,6 +194,11 @@ export class Vm {
   /** The VM's network (host-side address, guest address), when it has one. */
   get network(): VmNetwork | undefined {
     return this.networkInfo;
+  }
+
+  /** The VM's scratch disk file (in its run dir, gone when it stops); undefined without one. */
+  get scratchDiskPath(): string | undefined {
+    return this.options.scratchDisk?.path;
   }
 
   /** "boot" for a cold-booted VM, "restore" for a clone. */

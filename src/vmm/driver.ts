@@ -37,6 +37,22 @@ export interface VmLaunchSpec {
    * net module). The VMM process then runs inside `netns`.
    */
   network?: VmNetworkAttachment;
+  /**
+   * Block devices, in guest order: the first is /dev/vda, the next /dev/vdb
+   * (docs/disks.md). A clone must be spawned with the same list as its
+   * template (same ids, same order, same read-only flags): the snapshot's
+   * device state expects them.
+   */
+  drives?: VmDrive[];
+}
+
+/** One virtio-blk device of a VM. */
+export interface VmDrive {
+  /** `rootfs`: the image's root filesystem (read-only); `scratch`: the VM's own writable disk. */
+  id: 'rootfs' | 'scratch';
+  /** Host file (raw image); it must exist when the VMM is spawned. */
+  path: string;
+  readOnly: boolean;
 }
 
 /** Where a VM's network interface lives: the same TAP name and guest MAC in every VM's own namespace. */
@@ -52,6 +68,12 @@ export interface SnapshotFiles {
   memoryPath: string;
   /** Device/VM state (QEMU: migration stream without RAM; Firecracker: `snapshot_path`). */
   statePath: string;
+  /**
+   * The template's scratch disk as it was at snapshot time (the guest's
+   * memory has it mounted). Not read by drivers: each clone gets its own
+   * copy of it (src/vm). Absent when the profile has no scratch disk.
+   */
+  scratchDiskPath?: string;
 }
 
 export interface DriverInfo {

@@ -447,6 +447,14 @@ export class FakeVmm {
           `${mem.backend_type === 'Uffd' ? 'Failed to connect to the UFFD handler socket' : 'Failed to open the memory file'}: No such file or directory (os error 2): ${mem.backend_path}`,
         );
       const c = state.config;
+      // Firecracker reopens every block device at the path the snapshot recorded.
+      for (const d of c.drives ?? []) {
+        if (d.path_on_host !== undefined)
+          this.requireFile(
+            d.path_on_host,
+            'Load snapshot error: Failed to restore from snapshot: Failed to restore devices: Block(BackingFile(No such file or directory))',
+          );
+      }
       this.guest = { agentPort: state.guest?.agentPort ?? null };
       const ifaces = new Map((c['network-interfaces'] ?? []).map((n) => [n.iface_id, n]));
       for (const o of body.network_overrides ?? []) {

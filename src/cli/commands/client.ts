@@ -5,6 +5,8 @@ import { ApiClient } from '../api-client.js';
 import type { WithContext } from '../context.js';
 import { formatMs, printJson, renderTable } from '../output.js';
 import { registerFileCommands } from './files.js';
+import { registerShellCommand, streamExec } from './shell.js';
+import { hasCode } from '../../errors/index.js';
 
 /** Daemon-backed commands: the same nouns and JSON shapes as the REST API. */
 export function registerClientCommands(program: Command, vm: Command, withContext: WithContext): void {
@@ -103,38 +105,27 @@ export function registerClientCommands(program: Command, vm: Command, withContex
     });
 
   vm.command('exec')
-    .description('run a command in a daemon VM; exits with its exit code')
+    .description('run a command in a daemon VM, streaming its output as it arrives; exits with its exit code')
     .usage('[options] ID -- CMD [ARGS...]')
     .argument('<id>')
     .argument('<cmd...>')
     .option('--timeout-ms <ms>', "kill the command after this long (default 30000; at most the daemon's api.max_exec_timeout_ms)")
-    .option('--json', 'print the result as JSON')
+    .option('--json', 'print the result as JSON once the command ended (no streaming)')
     .option('--base64', 'with --json: stdout and stderr as base64 of the exact bytes (output_encoding "base64")')
     .passThroughOptions()
     .action(async (id: string, cmdArgs: string[], given: ExecOptions) => {
       const { cmd, opts } = execArgs(cmdArgs, given);
       process.exitCode = await withContext(async (ctx) => {
-        // Raw output is asked for as base64 so binary output reaches stdout byte for byte.
-        const base64 = !opts.json || opts.base64;
-        const r = await ApiClient.fromContext(ctx).request<{
-          exit_code: number | null;
-          stdout: string;
-          stderr: string;
-          timed_out: boolean;
-          output_encoding?: 'utf8' | 'base64';
-        }>('POST', `/v1/vms/${encodeURIComponent(id)}/exec`, {
-          cmd,
-          ...(base64 ? { output_encoding: 'base64' } : {}),
-          ...(opts.timeoutMs ? { timeout_ms: Number(opts.timeoutMs) } : {}),
-        });
-        if (opts.json) printJson(r);
-        else {
-          // The answer says how it is encoded (a daemon without output_encoding sends text).
-          const encoding = r.output_encoding === 'base64' ? 'base64' : 'utf8';
-          process.stdout.write(Buffer.from(r.stdout, encoding));
-          process.stderr.write(Buffer.from(r.stderr, encoding));
+        const client = ApiClient.fromContext(ctx);
+        if (!opts.json) {
+          try {
+            return await streamExec(client, id, cmd, opts.timeoutMs && Number(opts.timeoutMs) > 0 ? Number(opts.timeoutMs) : DEFAULT_EXEC_TIMEOUT_MS);
+          } catch (err) {
+            // A daemon without the processes API (older, or a guest agent that cannot stream) still runs it in one shot.
+            if (!(hasCode(err, 'NOT_FOUND') || (hasCode(err, 'INVALID_STATE') && err.details?.feature === 'processes'))) throw err;
+          }
         }
-        return r.timed_out ? 124 : (r.exit_code ?? 137);
+        return oneShotExec(client, id, cmd, opts);
       });
     });
 
@@ -157,6 +148,7 @@ export function registerClientCommands(program: Command, vm: Command, withContex
     });
 
   registerFileCommands(vm, withContext);
+  registerShellCommand(vm, withContext);
 
   vm.command('rm')
     .description('release a daemon VM (fresh pools destroy it)')
@@ -168,6 +160,34 @@ export function registerClientCommands(program: Command, vm: Command, withContex
         return 0;
       });
     });
+}
+
+/** The daemon's default exec timeout (docs/api.md#exec), used for streamed commands too. */
+const DEFAULT_EXEC_TIMEOUT_MS = 30_000;
+
+/** POST /v1/vms/{id}/exec: the whole output once the command ended. */
+async function oneShotExec(client: ApiClient, id: string, cmd: string[], opts: ExecOptions): Promise<number> {
+  // Raw output is asked for as base64 so binary output reaches stdout byte for byte.
+  const base64 = !opts.json || opts.base64;
+  const r = await client.request<{
+    exit_code: number | null;
+    stdout: string;
+    stderr: string;
+    timed_out: boolean;
+    output_encoding?: 'utf8' | 'base64';
+  }>('POST', `/v1/vms/${encodeURIComponent(id)}/exec`, {
+    cmd,
+    ...(base64 ? { output_encoding: 'base64' } : {}),
+    ...(opts.timeoutMs ? { timeout_ms: Number(opts.timeoutMs) } : {}),
+  });
+  if (opts.json) printJson(r);
+  else {
+    // The answer says how it is encoded (a daemon without output_encoding sends text).
+    const encoding = r.output_encoding === 'base64' ? 'base64' : 'utf8';
+    process.stdout.write(Buffer.from(r.stdout, encoding));
+    process.stderr.write(Buffer.from(r.stderr, encoding));
+  }
+  return r.timed_out ? 124 : (r.exit_code ?? 137);
 }
 
 interface ExecOptions {

@@ -67,16 +67,33 @@ const bootSource: ConfigStep = {
   },
 };
 
+/**
+ * Makes a drive's backing file reachable by Firecracker and returns the
+ * path to send: the same for every VM restored from one snapshot (which
+ * records it), i.e. `/drive-ID` in a jail, and a run-dir file's name
+ * relative to the run dir otherwise (files.ts).
+ */
+function exposeDrive(ctx: ConfigContext, drive: Api.Drive): Api.Drive {
+  if (drive.path_on_host === undefined) return { ...drive };
+  return { ...drive, path_on_host: ctx.files.expose(drive.path_on_host, `drive-${drive.drive_id}`, { writable: drive.is_read_only !== true }) };
+}
+
 const drives: ConfigStep = {
   name: 'drives',
   async run(ctx) {
-    for (const drive of ctx.options.drives ?? []) {
-      const body: Api.Drive = { ...drive };
-      if (drive.path_on_host !== undefined) {
-        body.path_on_host = ctx.files.expose(drive.path_on_host, `drive-${drive.drive_id}`, { writable: drive.is_read_only !== true });
-      }
-      await ctx.api.putDrive(drive.drive_id, body);
-    }
+    for (const drive of ctx.options.drives ?? []) await ctx.api.putDrive(drive.drive_id, exposeDrive(ctx, drive));
+  },
+};
+
+/**
+ * Restore only: the snapshot brings the drive configuration, and
+ * Firecracker opens the recorded paths at /snapshot/load, so each drive's
+ * file must be where the template had it (in this VM's jail or run dir).
+ */
+const placeDrives: ConfigStep = {
+  name: 'place_drives',
+  async run(ctx) {
+    for (const drive of ctx.options.drives ?? []) exposeDrive(ctx, drive);
   },
 };
 
@@ -148,10 +165,10 @@ export function bootConfigSteps(): StepList<ConfigContext> {
 
 /**
  * The restore configuration, the boot list edited: logger, metrics,
- * load_snapshot, mmds_data. The instance's resume() follows.
+ * place_drives, load_snapshot, mmds_data. The instance's resume() follows.
  */
 export function restoreConfigSteps(): StepList<ConfigContext> {
   const steps = bootConfigSteps();
   for (const name of BOOT_ONLY_STEPS) steps.remove(name);
-  return steps.insertAfter('metrics', loadSnapshot);
+  return steps.insertAfter('metrics', placeDrives).insertAfter('place_drives', loadSnapshot);
 }

@@ -224,7 +224,7 @@ describe.runIf(hasGcc)('FirecrackerDriver against the fake Firecracker', () => {
       expect(r.stdout.toString()).toBe(`clone-${i}\n`);
       // Each clone's vsock is its own, in its own run dir (relative uds_path, saved in the snapshot).
       expect(existsSync(join(cloneSpecs[i].runDir, 'vsock.sock'))).toBe(true);
-      expect(clone.instance.configPhases.map((p) => p.name)).toEqual(['api_socket', 'logger', 'metrics', 'load_snapshot', 'mmds_data']);
+      expect(clone.instance.configPhases.map((p) => p.name)).toEqual(['api_socket', 'logger', 'metrics', 'place_drives', 'load_snapshot', 'mmds_data']);
       const fake = report(clone.instance.id);
       expect(fake.violations).toEqual([]);
       expect(operations(fake)).toEqual(['putLogger', 'putMetrics', 'loadSnapshot', 'patchVm']);

@@ -4,7 +4,7 @@
  * jail's root, files linked or copied in). Steps ask this object instead of
  * knowing whether the VMM is jailed.
  */
-import { join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { placeInJail, type JailLayout, type JailOwner } from './jailer.js';
 
 /** Names of the files Firecracker uses in its home directory. */
@@ -40,14 +40,20 @@ export interface VmmFiles {
   expose(source: string, name: string, options?: { writable?: boolean }): string;
 }
 
-/** A VMM that is not jailed: files in the VM's run dir, host paths in API bodies. Pure. */
+/**
+ * A VMM that is not jailed: files in the VM's run dir, host paths in API
+ * bodies, except that a file directly in the run dir is named relative to
+ * it (Firecracker's working directory). A snapshot records drive paths, so
+ * a clone then opens its own copy (its scratch disk in its own run dir),
+ * not the template's. Pure.
+ */
 export function runDirFiles(runDir: string): VmmFiles {
   return {
     home: runDir,
     jail: null,
     hostPath: (name) => join(runDir, name),
     vmmPath: (name) => join(runDir, name),
-    expose: (source) => source,
+    expose: (source) => (dirname(source) === runDir ? basename(source) : source),
   };
 }
 

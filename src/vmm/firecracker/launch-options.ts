@@ -87,7 +87,7 @@ export function firecrackerOptionsOf(spec: VmLaunchSpec): FirecrackerLaunchOptio
  * `eth0` or an explicit `netns` wins. Throws as firecrackerOptionsOf.
  */
 export function effectiveOptions(spec: VmLaunchSpec): FirecrackerLaunchOptions {
-  const options = firecrackerOptionsOf(spec);
+  const options = withSpecDrives(firecrackerOptionsOf(spec), spec);
   if (!spec.network) return options;
   const eth0 = firecrackerNetworkInterface(spec.network);
   const own = options.networkInterfaces ?? [];
@@ -96,6 +96,31 @@ export function effectiveOptions(spec: VmLaunchSpec): FirecrackerLaunchOptions {
     networkInterfaces: own.some((i) => i.iface_id === eth0.iface_id) ? own : [eth0, ...own],
     netns: options.netns ?? spec.network.netns,
   };
+}
+
+/**
+ * The spec's driver-independent disks (VmLaunchSpec.drives) as Firecracker
+ * drives, before any of the options' own (an options drive with the same
+ * id wins). Neither is the root device: the initramfs is the root, and
+ * stage 1 of init mounts the disks (docs/disks.md). The scratch disk is
+ * `Writeback` so the guest's flushes reach the host file (a snapshot
+ * copies it after the guest's `sync`); Firecracker's default, `Unsafe`,
+ * ignores them.
+ */
+export function specDrives(spec: Pick<VmLaunchSpec, 'drives'>): Api.Drive[] {
+  return (spec.drives ?? []).map((d) => ({
+    drive_id: d.id,
+    path_on_host: d.path,
+    is_root_device: false,
+    is_read_only: d.readOnly,
+    ...(d.readOnly ? {} : { cache_type: 'Writeback' as const }),
+  }));
+}
+
+function withSpecDrives(options: FirecrackerLaunchOptions, spec: VmLaunchSpec): FirecrackerLaunchOptions {
+  if (!spec.drives?.length) return options;
+  const own = options.drives ?? [];
+  return { ...options, drives: [...specDrives(spec).filter((d) => !own.some((o) => o.drive_id === d.drive_id)), ...own] };
 }
 
 /** The guest agent's vsock port: `tfc.agent_port=N` of the kernel command line (the guest reads the same), else 1024. */

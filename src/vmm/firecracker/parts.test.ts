@@ -37,7 +37,7 @@ describe('configuration step lists', () => {
     ]);
   });
   it('restore: the boot list edited to logger, metrics, load_snapshot, mmds_data', () => {
-    expect(restoreConfigSteps().names()).toEqual(['logger', 'metrics', 'load_snapshot', 'mmds_data']);
+    expect(restoreConfigSteps().names()).toEqual(['logger', 'metrics', 'place_drives', 'load_snapshot', 'mmds_data']);
   });
 });
 

@@ -1,3 +1,4 @@
+import { basename, dirname } from 'node:path';
 import type { AccelName, VmLaunchSpec } from '../driver.js';
 
 /** Name of the virtio-serial port the guest agent opens (see docs/agent-protocol.md). */
@@ -83,11 +84,45 @@ export function buildQemuArgv(spec: VmLaunchSpec, accel: AccelName, sockets: Qem
     `socket,id=agent,path=${sockets.agent},server=on,wait=off`,
     '-device',
     `virtserialport,chardev=agent,name=${AGENT_PORT_NAME}`,
+    ...driveArgs(spec),
     // A clone listens for its state from the start: the socket is made
     // before -runas drops privileges, in the run dir (the working directory).
     ...(spec.restoreFrom ? ['-incoming', `unix:${MIGRATE_IN_SOCKET}`] : []),
     ...(confinement ? ['-sandbox', confinement.sandbox, '-runas', `${confinement.uid}:${confinement.gid}`] : []),
   ];
+}
+
+/**
+ * -drive/-device pairs of the spec's block devices, in order: the guest
+ * names them /dev/vda, /dev/vdb, ... in the order their virtio-mmio devices
+ * are created. cache=writeback for both kinds: the read-only root is then
+ * read through the host page cache, one copy shared by every VM using the
+ * image (cache=none, O_DIRECT, would make each VM read it from disk); the
+ * scratch disk's guest flushes reach the host file (cache=unsafe would drop
+ * them, which is what a snapshot's `sync` relies on). The serial makes the
+ * disk recognisable in the guest (/sys/block/vdX/serial). QEMU option
+ * syntax escapes a comma in a path by doubling it.
+ */
+export function driveArgs(spec: Pick<VmLaunchSpec, 'drives' | 'runDir'>): string[] {
+  return (spec.drives ?? []).flatMap((d) => [
+    '-drive',
+    `file=${qemuDrivePath(spec.runDir, d.path).replace(/,/g, ',,')},if=none,id=${d.id},format=raw,readonly=${d.readOnly ? 'on' : 'off'},cache=writeback`,
+    '-device',
+    `virtio-blk-device,drive=${d.id},serial=${d.id}`,
+  ]);
+}
+
+/**
+ * A disk in the VM's run dir is named relative to it (QEMU's working
+ * directory). QEMU reopens a writable disk by name when the block layer
+ * changes its permissions (inactivation at the end of an outgoing
+ * migration, activation after an incoming one), by then as the VM's uid,
+ * which cannot traverse the 0700 data dir above the run dir (measured:
+ * `bdrv_inactivate_all() failed` otherwise). Read-only disks are never
+ * reopened for writing and keep their absolute path.
+ */
+export function qemuDrivePath(runDir: string, path: string): string {
+  return dirname(path) === runDir ? `./${basename(path)}` : path;
 }
 
 /** Kernel args the QEMU driver always needs (DESIGN.md: without tsc_early_khz TCG guests hang in TSC calibration). */

@@ -1,5 +1,5 @@
 import { chmodSync, chownSync, existsSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { connectUnix, type AgentClient } from '../../guest/agent-client.js';
 import { InvalidArgumentError, InvalidStateError, VmmBinaryNotFoundError, VmmExitedError } from '../../errors/index.js';
 import { findExecutable, netnsExecPrefix, runCommand, spawnSupervised, type ExitInfo, type SupervisedChild } from '../../process/index.js';
@@ -60,6 +60,9 @@ export class QemuDriver implements VmmDriver {
         if (!existsSync(path)) throw new InvalidArgumentError(`snapshot file ${path} does not exist; recreate the snapshot`);
       }
     }
+    for (const drive of spec.drives ?? []) {
+      if (!existsSync(drive.path)) throw new InvalidArgumentError(`disk ${drive.id} file ${drive.path} does not exist`);
+    }
     const confinement = this.confine(spec, cleanup);
     const consoleTap = new ConsoleTap(spec.consoleLogPath, { ...(spec.consoleLogMaxBytes ? { logMaxBytes: spec.consoleLogMaxBytes } : {}) });
     const argv = [...buildQemuArgv(spec, info.accel, sockets, confinement), ...(spec.network ? qemuNetworkArgs(spec.network) : [])];
@@ -114,6 +117,17 @@ export class QemuDriver implements VmmDriver {
     cleanup.push(`release VM uid ${lease.uid}`, () => lease.release());
     chownSync(spec.runDir, lease.uid, lease.gid);
     chmodSync(spec.runDir, 0o700);
+    // QEMU opens its disks as root before -runas, but reopens a writable one
+    // by name when the block layer changes its permissions (end of a
+    // snapshot, start of a clone): the VM's own disks live in its run dir,
+    // are its uid's, and are named relative to it (argv.ts qemuDrivePath).
+    for (const drive of spec.drives ?? []) {
+      if (drive.readOnly) continue;
+      if (dirname(drive.path) !== spec.runDir) {
+        throw new InvalidArgumentError(`writable disk ${drive.id} (${drive.path}) must be in the VM's run dir ${spec.runDir} when QEMU drops privileges`);
+      }
+      chownSync(drive.path, lease.uid, lease.gid);
+    }
     return { uid: lease.uid, gid: lease.gid, sandbox: QEMU_SANDBOX };
   }
 

@@ -1,0 +1,182 @@
+/**
+ * Runtime-image targets (issue 9), measured side by side in one run:
+ *
+ * 1. clone of the `python` golden snapshot to the first line printed by
+ *    `python3 -c 'print(1)'`, as a ratio of a cold boot of the same profile
+ *    to the same line (goal <= 10%); runs interleaved;
+ * 2. `POST /v1/run` python hello-world through a daemon with a `python`
+ *    pool: p50 / p99 (request to response, the VM allocated, the code
+ *    written and run, the VM released);
+ * 3. the daemon's RSS while a 1 GiB file goes up to a VM's scratch disk and
+ *    back down through the REST API (sha256 compared).
+ *
+ *   npm run bench:python -- [--runs N] [--requests N] [--transfer-mib N]
+ *
+ * Needs the `python` image (`tfc image build python`). Reports, does not judge.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { Readable } from 'node:stream';
+import Table from 'cli-table3';
+import { pino } from 'pino';
+import { loadConfig, resolveProfile, type Config } from '../config/index.js';
+import { startDaemon } from '../daemon/index.js';
+import type { Vm } from '../vm/index.js';
+import { intArg, median, openBenchEnv, percentile } from './common.js';
+
+const PRINT_ONE = ['python3', '-c', 'print(1)'];
+
+/** Milliseconds from `started` until the process's first stdout chunk (streamed), the process's exit otherwise. */
+async function firstLineMs(vm: Vm, started: number): Promise<number> {
+  const agent = vm.agent;
+  let seen: number | undefined;
+  let resolveExit!: () => void;
+  const exited = new Promise<void>((r) => (resolveExit = r));
+  let pid = -1;
+  const off = agent.onProcessEvent((e) => {
+    if (e.pid !== pid) return;
+    if (e.type === 'stdout' && seen === undefined) seen = performance.now() - started;
+    if (e.type === 'exit') resolveExit();
+  });
+  try {
+    pid = (await agent.spawn({ argv: PRINT_ONE })).pid;
+    await exited;
+  } finally {
+    off();
+  }
+  if (seen === undefined) throw new Error('python3 printed nothing');
+  return seen;
+}
+
+async function cloneVsCold(runs: number) {
+  const env = await openBenchEnv();
+  const profile = resolveProfile(env.config, 'python');
+  await env.snapshots.ensure(profile);
+  const cold: number[] = [];
+  const clone: number[] = [];
+  try {
+    for (let i = 0; i < runs; i++) {
+      let started = performance.now();
+      const a = await env.service.create({ profile });
+      cold.push(await firstLineMs(a, started));
+      await env.service.destroy(a);
+      started = performance.now();
+      const b = await env.snapshots.clone(profile);
+      clone.push(await firstLineMs(b, started));
+      await env.service.destroy(b);
+      process.stderr.write(`  run ${i + 1}/${runs}: cold boot to first line ${cold.at(-1)!.toFixed(0)} ms, clone ${clone.at(-1)!.toFixed(1)} ms\n`);
+    }
+  } finally {
+    await env.close();
+  }
+  return { cold: median(cold), clone: median(clone) };
+}
+
+function benchConfig(diskMib: number): Config {
+  const { config } = loadConfig();
+  const python = resolveProfile(config, 'python');
+  config.profiles['bench-python'] = { ...python, name: 'bench-python', diskMib };
+  config.pools.python = { ...config.pools.default, name: 'python', profile: 'bench-python', min: 2, max: 2, target: 2, prewarmState: 'running' };
+  config.pools.default = { ...config.pools.default, min: 0, max: 1, target: 0 };
+  return config;
+}
+
+async function withDaemon<T>(config: Config, fn: (url: string, headers: Record<string, string>) => Promise<T>): Promise<T> {
+  const token = 'bench-token-0123456789abcdef';
+  const daemon = await startDaemon(config, { listen: '127.0.0.1:0', env: { TFC_TOKEN: token }, logger: pino({ level: 'warn' }, pino.destination(2)) });
+  try {
+    const pool = daemon.pools.get('python');
+    const deadline = Date.now() + 600_000;
+    while (pool.status().ready < 1 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    return await fn(daemon.url, { authorization: `Bearer ${token}`, 'content-type': 'application/json' });
+  } finally {
+    await daemon.close();
+  }
+}
+
+async function runRequests(count: number) {
+  return withDaemon(benchConfig(0), async (url, headers) => {
+    const times: number[] = [];
+    for (let i = 0; i < count; i++) {
+      const started = performance.now();
+      const res = await fetch(`${url}/v1/run`, { method: 'POST', headers, body: JSON.stringify({ language: 'python', code: 'print("hello, world")' }) });
+      const body = (await res.json()) as { stdout?: string; exit_code?: number };
+      times.push(performance.now() - started);
+      if (res.status !== 200 || body.stdout !== 'hello, world\n') throw new Error(`POST /v1/run answered ${res.status}: ${JSON.stringify(body).slice(0, 300)}`);
+    }
+    return { p50: percentile(times, 50), p99: percentile(times, 99), max: Math.max(...times), count };
+  });
+}
+
+function rssMib(): number {
+  return process.memoryUsage.rss() / 1048576;
+}
+
+async function transfer(mib: number) {
+  return withDaemon(benchConfig(mib + 256), async (url, headers) => {
+    const alloc = await fetch(`${url}/v1/pools/python/allocate`, { method: 'POST', headers, body: '{}' });
+    const vm = ((await alloc.json()) as { vm: { id: string } }).vm.id;
+    const baseline = rssMib();
+    let peak = baseline;
+    const sampler = setInterval(() => (peak = Math.max(peak, rssMib())), 20);
+    try {
+      const chunk = randomBytes(1 << 20);
+      const up = createHash('sha256');
+      async function* body() {
+        for (let i = 0; i < mib; i++) {
+          up.update(chunk);
+          yield chunk;
+        }
+      }
+      const put = await fetch(`${url}/v1/vms/${vm}/files?path=/scratch/big`, {
+        method: 'PUT',
+        headers: { authorization: headers.authorization, 'content-type': 'application/octet-stream' },
+        body: Readable.toWeb(Readable.from(body())) as ReadableStream,
+        duplex: 'half',
+      } as RequestInit);
+      if (put.status >= 300) throw new Error(`upload answered ${put.status}: ${await put.text()}`);
+      const get = await fetch(`${url}/v1/vms/${vm}/files?path=/scratch/big`, { headers: { authorization: headers.authorization } });
+      if (get.status !== 200 || !get.body) throw new Error(`download answered ${get.status}`);
+      const down = createHash('sha256');
+      for await (const part of Readable.fromWeb(get.body as never)) down.update(part as Buffer);
+      return { mib, baseline, peak, same: up.digest('hex') === down.digest('hex') };
+    } finally {
+      clearInterval(sampler);
+      await fetch(`${url}/v1/vms/${vm}`, { method: 'DELETE', headers: { authorization: headers.authorization } });
+    }
+  });
+}
+
+async function main(): Promise<void> {
+  const runs = intArg('runs', 3);
+  const requests = intArg('requests', 50);
+  const transferMib = intArg('transfer-mib', 1024);
+  process.stderr.write('1/3 python: cold boot vs clone to the first printed line\n');
+  const speed = await cloneVsCold(runs);
+  process.stderr.write('2/3 POST /v1/run python hello-world\n');
+  const run = await runRequests(requests);
+  process.stderr.write(`3/3 daemon RSS during a ${transferMib} MiB upload and download\n`);
+  const t = await transfer(transferMib);
+  const ratio = speed.clone / speed.cold;
+  const table = new Table({ head: ['target', 'measured', 'goal', 'met'], style: { head: [], border: [] } });
+  table.push(
+    [
+      `python3 -c 'print(1)': clone vs cold boot to first line (median of ${runs})`,
+      `${speed.clone.toFixed(0)} ms vs ${speed.cold.toFixed(0)} ms = ${(ratio * 100).toFixed(1)}%`,
+      '<= 10%',
+      ratio <= 0.1 ? 'yes' : 'NO',
+    ],
+    [`POST /v1/run python hello-world (${run.count} requests)`, `p50 ${run.p50.toFixed(1)} ms, p99 ${run.p99.toFixed(1)} ms, max ${run.max.toFixed(1)} ms`, '-', '-'],
+    [
+      `daemon RSS during ${t.mib} MiB up + down (sha256 ${t.same ? 'equal' : 'DIFFERENT'})`,
+      `${t.baseline.toFixed(0)} MiB -> peak ${t.peak.toFixed(0)} MiB (+${(t.peak - t.baseline).toFixed(0)} MiB)`,
+      'flat',
+      t.same && t.peak - t.baseline < 128 ? 'yes' : 'NO',
+    ],
+  );
+  process.stdout.write(`runtime image targets (${new Date().toISOString()}):\n${table.toString()}\n`);
+}
+
+main().catch((err) => {
+  process.stderr.write(`bench failed: ${err?.stack ?? err}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,48 @@
+import { describe, expect, it } from 'vitest';
+import { buildQemuArgv, driveArgs, qemuDrivePath } from './argv.js';
+import type { VmLaunchSpec } from '../driver.js';
+
+const spec: VmLaunchSpec = {
+  vmId: 'vm-1',
+  runDir: '/data/run/vms/vm-1',
+  consoleLogPath: '/data/logs/vm-1.console.log',
+  kernelPath: '/img/vmlinux',
+  initrdPath: '/img/initrd.cpio',
+  kernelArgs: 'console=ttyS0',
+  vcpus: 1,
+  memoryMib: 256,
+};
+
+describe('QEMU disks', () => {
+  it('attaches the read-only root then the scratch disk as virtio-mmio block devices (vda, vdb), cached by the host', () => {
+    const drives = [
+      { id: 'rootfs' as const, path: '/img/rootfs.ext4', readOnly: true },
+      { id: 'scratch' as const, path: '/data/run/vms/vm-1/scratch.ext4', readOnly: false },
+    ];
+    expect(driveArgs({ ...spec, drives })).toEqual([
+      '-drive',
+      'file=/img/rootfs.ext4,if=none,id=rootfs,format=raw,readonly=on,cache=writeback',
+      '-device',
+      'virtio-blk-device,drive=rootfs,serial=rootfs',
+      '-drive',
+      // Relative to QEMU's working directory, the run dir: reopened by name once QEMU is unprivileged.
+      'file=./scratch.ext4,if=none,id=scratch,format=raw,readonly=off,cache=writeback',
+      '-device',
+      'virtio-blk-device,drive=scratch,serial=scratch',
+    ]);
+    const argv = buildQemuArgv({ ...spec, drives }, 'tcg', { qmp: 'q.sock', agent: 'a.sock' });
+    // After the agent channel's devices, in the spec's order.
+    expect(argv.indexOf('file=/img/rootfs.ext4,if=none,id=rootfs,format=raw,readonly=on,cache=writeback')).toBeGreaterThan(
+      argv.indexOf('virtserialport,chardev=agent,name=org.tfc.agent'),
+    );
+    expect(driveArgs(spec)).toEqual([]);
+  });
+
+  it('escapes commas in paths and keeps paths outside the run dir absolute', () => {
+    expect(driveArgs({ ...spec, drives: [{ id: 'rootfs', path: '/img/a,b.ext4', readOnly: true }] })[1]).toBe(
+      'file=/img/a,,b.ext4,if=none,id=rootfs,format=raw,readonly=on,cache=writeback',
+    );
+    expect(qemuDrivePath('/data/run/vms/vm-1', '/data/run/vms/vm-1/sub/x')).toBe('/data/run/vms/vm-1/sub/x');
+    expect(qemuDrivePath('/data/run/vms/vm-1', '/data/run/vms/vm-1/x')).toBe('./x');
+  });
+});
