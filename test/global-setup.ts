@@ -2,6 +2,7 @@ import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { defaultConfig } from '../src/config/index.js';
 import { buildImage, type ImageBuildOptions } from '../src/guest/image-builder.js';
+import { findExecutable } from '../src/process/index.js';
 import { dataLayout } from '../src/store/layout.js';
 
 /**
@@ -28,6 +29,18 @@ export default async function setup(): Promise<void> {
     );
   };
   await build('minimal');
-  if (process.env.TFC_TEST_SKIP_ROOTFS_IMAGES === '1') return;
+  // Debian images need mmdebstrap and root; tests that boot them skip (saying so) when they are not built.
+  const why =
+    process.env.TFC_TEST_SKIP_ROOTFS_IMAGES === '1'
+      ? 'TFC_TEST_SKIP_ROOTFS_IMAGES=1'
+      : !findExecutable('mmdebstrap')
+        ? 'mmdebstrap is not installed (apt-get install mmdebstrap)'
+        : process.getuid?.() !== 0
+          ? 'not running as root (mmdebstrap --mode=root)'
+          : undefined;
+  if (why) {
+    process.stderr.write(`[global-setup] images python and node not built: ${why}\n`);
+    return;
+  }
   await Promise.all([build('python'), build('node')]);
 }

@@ -1,7 +1,16 @@
-import { readFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { existsSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { runTfc, scratchDir, writeConfig } from './helpers.js';
+import { hasExt4Magic } from '../src/guest/rootfs/ext4.js';
+import { findExecutable } from '../src/process/index.js';
+import { tarBuffer, writeOciLayout } from '../src/testing/oci-fixtures.js';
+import { runTfc, scratchDir, testDataDir, writeConfig } from './helpers.js';
+
+/** `debugfs -R CMD FILE` output: reads the ext4 image without mounting it. */
+function debugfs(file: string, cmd: string): string {
+  return execFileSync('debugfs', ['-R', cmd, file], { stdio: ['ignore', 'pipe', 'ignore'] }).toString();
+}
 
 describe('tfc image', () => {
   it('build is a cache hit when nothing changed, and ls lists the image', async () => {
@@ -27,7 +36,9 @@ describe('tfc image', () => {
       expect(r.code).toBe(0);
       const fresh = JSON.parse(r.stdout);
       expect(fresh.cache_hit).toBe(false);
-      const original = JSON.parse((await runTfc(['image', 'ls', '--json'])).stdout).find((i: { current: boolean }) => i.current);
+      const original = JSON.parse((await runTfc(['image', 'ls', '--json'])).stdout).find(
+        (i: { name: string; current: boolean }) => i.name === 'minimal' && i.current,
+      );
       expect(fresh.manifest.files).toEqual(original.files);
       expect(fresh.manifest.digest).toBe(original.digest);
     } finally {
@@ -42,6 +53,93 @@ describe('tfc image', () => {
       const r = await runTfc(['--config', config, 'image', 'build'], { env: { TFC_DATA_DIR: '' } });
       expect(r.code).toBe(1);
       expect(r.stderr).toMatch(/IMAGE_BUILD_FAILED.*linux-image-0\.0\.0-99-cloud-amd64.*apt-get update/s);
+    } finally {
+      dir.remove();
+    }
+  });
+});
+
+// test/global-setup.ts built python and node once (one mmdebstrap each); here they are cache hits.
+// Without mmdebstrap or root, global-setup skipped them, and so do these tests.
+const debianImages = findExecutable('mmdebstrap') !== null && process.getuid?.() === 0 && process.env.TFC_TEST_SKIP_ROOTFS_IMAGES !== '1';
+if (!debianImages) console.warn('python/node image tests skipped: needs mmdebstrap and root (see test/global-setup.ts)');
+
+describe('tfc image: debian and oci images', () => {
+  it.skipIf(!debianImages)('python: a Debian rootfs with python3, listed with its version; a second build is a cache hit', async () => {
+    const r = await runTfc(['image', 'build', 'python', '--json'], { timeoutMs: 900_000 });
+    expect(r.code).toBe(0);
+    const result = JSON.parse(r.stdout);
+    expect(result.cache_hit).toBe(true);
+    expect(result.steps.map((s: { name: string }) => s.name)).toEqual(['resolve kernel package', 'resolve rootfs inputs', 'check cache']);
+    const m = result.manifest;
+    expect(m).toMatchObject({ schema: 2, name: 'python', kind: 'debian', contents: { kind: 'debian', suite: 'bookworm', variant: 'minbase' } });
+    const python3 = m.contents.packages.find((p: { name: string }) => p.name === 'python3');
+    expect(python3.version).toMatch(/^3\.\d+/);
+    expect(m.contents.packages.map((p: { name: string }) => p.name)).toEqual(expect.arrayContaining(['curl', 'ca-certificates']));
+    const rootfs = join(result.dir, 'rootfs.ext4');
+    expect(hasExt4Magic(rootfs)).toBe(true);
+    expect(m.files.rootfs.sizeBytes).toBe(statSync(rootfs).size);
+    expect(debugfs(rootfs, 'stat /usr/bin/python3')).toMatch(/Type: symlink/);
+    expect(debugfs(rootfs, 'ls /usr/bin')).toMatch(/python3\.\d+/);
+    expect(debugfs(rootfs, 'ls /')).toContain('.tfc');
+    // Docs and man pages were left out (dpkg path-excludes), copyright files kept.
+    expect(debugfs(rootfs, 'ls /usr/share/man')).not.toMatch(/man1/);
+    expect(debugfs(rootfs, 'ls /usr/share/doc/python3')).toContain('copyright');
+
+    const inspect = await runTfc(['image', 'inspect', 'python']);
+    expect(inspect.stdout).toMatch(/^ {2}python3 3\.\d+\S* amd64$/m);
+  });
+
+  it.skipIf(!debianImages)('node: a Debian rootfs with nodejs', async () => {
+    const r = await runTfc(['image', 'ls', '--json']);
+    const node = JSON.parse(r.stdout).find((i: { name: string; current: boolean }) => i.name === 'node' && i.current);
+    expect(node).toMatchObject({ kind: 'debian', contents: { requested: ['nodejs', 'ca-certificates', 'curl'] } });
+    expect(debugfs(join(node.dir, 'rootfs.ext4'), 'stat /usr/bin/node')).toMatch(/Type: regular/);
+    const text = await runTfc(['image', 'ls']);
+    expect(text.stdout).toMatch(/│ node +│ debian +│/);
+    expect(text.stdout).toMatch(/│ minimal +│ minimal +│/);
+  });
+
+  it("--from-oci: two layers and a whiteout become the image's files, sharing the kernel and initramfs", async () => {
+    const dir = scratchDir();
+    try {
+      const layout = join(dir.path, 'layout');
+      writeOciLayout(layout, [
+        {
+          refs: ['v1'],
+          layers: [
+            tarBuffer([
+              { path: 'app/', type: 'Directory' },
+              { path: 'app/main.sh', data: '#!/bin/sh\necho hello\n', mode: 0o755 },
+              { path: 'app/stale.txt', data: 'to be deleted' },
+            ]),
+            tarBuffer([
+              { path: 'app/', type: 'Directory' },
+              { path: 'app/.wh.stale.txt', data: '' },
+              { path: 'app/data.txt', data: 'layer two' },
+            ]),
+          ],
+        },
+      ]);
+      const name = `oci-it-${process.pid}`;
+      const r = await runTfc(['image', 'build', '--from-oci', layout, '--name', name, '--ref', 'v1', '--json'], { timeoutMs: 600_000 });
+      expect(r.code).toBe(0);
+      const result = JSON.parse(r.stdout);
+      expect(result.manifest).toMatchObject({ kind: 'oci', contents: { ref: 'v1', layers: [expect.anything(), expect.anything()] } });
+      const files = debugfs(join(result.dir, 'rootfs.ext4'), 'ls /app');
+      expect(files).toContain('main.sh');
+      expect(files).toContain('data.txt');
+      expect(files).not.toContain('stale.txt');
+      const minimal = JSON.parse((await runTfc(['image', 'ls', '--json'])).stdout).find(
+        (i: { name: string; current: boolean }) => i.name === 'minimal' && i.current,
+      );
+      expect(result.manifest.files.vmlinux).toEqual(minimal.files.vmlinux);
+      expect(result.manifest.files.initrd).toEqual(minimal.files.initrd);
+      // Remove this test's image from the shared data dir.
+      rmSync(result.dir, { recursive: true, force: true });
+      rmSync(join(testDataDir(), 'images', 'refs', name), { force: true });
+      rmSync(join(testDataDir(), 'images', '.rootfs', `oci-${result.manifest.rootfs.key.slice(0, 16)}`), { recursive: true, force: true });
+      expect(existsSync(result.dir)).toBe(false);
     } finally {
       dir.remove();
     }

@@ -88,7 +88,9 @@ describe('root filesystem disk and scratch disk (real QEMU)', () => {
       expect((await vm.readFile('/srv/hello.txt')).data.toString()).toBe('hello from the root disk\n');
       const mounts = (await vm.readFile('/proc/mounts')).data.toString();
       expect(mounts).toMatch(/^overlay \/ overlay [^ ]*\blowerdir=\/lower,upperdir=\/rw\/upper/m);
-      // The rootfs has no shell and no /bin: the agent's commands come from /.tfc.
+      // The rootfs has no shell and no /bin: the agent's commands come from /.tfc,
+      // whose bin/ has the busybox applets (last in PATH) the image lacks.
+      expect((await vm.stat('/.tfc/bin/ip')).type).toBe('symlink');
       expect(existsSync(join(dir.path, 'tree', 'bin'))).toBe(false);
       const w = await sh(vm, 'echo changed > /srv/hello.txt && echo new > /srv/new.txt && mkdir -p /var/lib/x && cat /srv/hello.txt /srv/new.txt');
       expect(w.stderr.toString()).toBe('');
@@ -103,6 +105,45 @@ describe('root filesystem disk and scratch disk (real QEMU)', () => {
       await service.destroy(vm);
     }
     expect(sha256(rootfsPath)).toBe(rootfsSha);
+  }, 180_000);
+
+  it('a scratch disk without a root disk is /dev/vda, mounted at /scratch; name servers from tfc.dns', async () => {
+    const vm = await service.create({ profile: { ...minimal, name: 'scratch-test', diskMib: 16, kernelArgs: 'tfc.dns=192.0.2.53,192.0.2.54' } });
+    try {
+      expect((await vm.exec({ argv: ['cat', '/sys/block/vda/serial'] })).stdout.toString().trim()).toBe('scratch');
+      const w = await vm.exec({ argv: ['sh', '-c', 'echo kept > /scratch/f && df -k /scratch | tail -1 && grep " /scratch " /proc/mounts'] });
+      expect(w.stdout.toString()).toMatch(/^\/dev\/vda\s+\d+/);
+      expect(w.stdout.toString()).toMatch(/\/dev\/vda \/scratch ext4 rw,noatime/);
+      expect((await vm.readFile('/etc/resolv.conf')).data.toString()).toBe('nameserver 192.0.2.53\nnameserver 192.0.2.54\n');
+      expect(existsSync(vm.scratchDiskPath!)).toBe(true);
+    } finally {
+      await service.destroy(vm);
+    }
+    expect(existsSync(vm.scratchDiskPath!)).toBe(false);
+  }, 180_000);
+
+  it('a root disk that cannot be mounted ends the boot with the reason on the console', async () => {
+    const broken = join(dir.path, 'broken.ext4');
+    writeFileSync(broken, Buffer.alloc(4 * 1024 * 1024));
+    const base = resolveImage(layout, 'minimal');
+    const brokenService = new VmService({
+      layout,
+      repo: new VmRepository(db),
+      drivers: createDrivers(loadConfig({ env: { TFC_DATA_DIR: testDataDir() }, cwd: testDataDir() }).config),
+      stopTimeoutMs: 3000,
+      images: () => ({ ...base, rootfsPath: broken }),
+    });
+    const err = await brokenService.create({ profile: profile('broken-test') }).then(
+      () => null,
+      (e: unknown) => e as Error & { code: string },
+    );
+    expect(err?.code).toBe('VMM_EXITED');
+    const log = readdirSync(layout.logs)
+      .filter((f) => f.endsWith('.console.log'))
+      .map((f) => join(layout.logs, f))
+      .sort((a, b) => statSync(b).mtimeMs - statSync(a).mtimeMs)[0];
+    expect(readFileSync(log, 'utf8')).toContain('tfc-init: fatal: cannot mount the root disk /dev/vda (ext4, read-only)');
+    expect(err?.message).toMatch(/tfc-init: fatal: cannot mount the root disk/);
   }, 180_000);
 
   it('golden snapshot with warmup and a scratch disk: clones see the template state, not each other', async () => {
@@ -127,6 +168,9 @@ describe('root filesystem disk and scratch disk (real QEMU)', () => {
     expect(other).toBeNull();
 
     const [a, b] = await Promise.all([snapshots.clone(p), snapshots.clone(p)]);
+    console.log(
+      `[rootfs-disk] clones with a root and a 64 MiB scratch disk restored in ${ms(a)} and ${ms(b)} ms (two at once): ${a.bootPhases.map((ph) => `${ph.name} ${Math.round(ph.ms)}`).join(', ')}`,
+    );
     try {
       for (const vm of [a, b]) {
         expect((await vm.readFile('/srv/warm.txt')).data.toString()).toBe('warm\n');

@@ -80,12 +80,27 @@ describe('POST /v1/run and tfc vm shell on a real VM', () => {
       TFC_TOKEN: token,
     });
     expect(e).toMatchObject({ code: 2, stdout: 'SHOUT\n' });
+    // Ctrl-C of tfc reaches the guest command: it dies of SIGINT and tfc exits 130, at once.
+    const started = Date.now();
+    const interrupted = await tfcWithInput(
+      ['vm', 'exec', alloc.json.vm.id, '--', 'sh', '-c', 'echo ready; sleep 60'],
+      '',
+      { TFC_URL: daemon!.url, TFC_TOKEN: token },
+      'ready',
+    );
+    expect(interrupted).toMatchObject({ code: 130, stdout: 'ready\n' });
+    expect(Date.now() - started).toBeLessThan(30_000);
     await api('DELETE', `/v1/vms/${alloc.json.vm.id}`);
   });
 });
 
-/** The real `tfc` binary with `input` on its stdin (a pipe, not a terminal). */
-function tfcWithInput(args: string[], input: string, env: NodeJS.ProcessEnv): Promise<{ code: number | null; stdout: string; stderr: string }> {
+/** The real `tfc` binary with `input` on its stdin (a pipe, not a terminal); SIGINT once stdout shows `interruptAfter`. */
+function tfcWithInput(
+  args: string[],
+  input: string,
+  env: NodeJS.ProcessEnv,
+  interruptAfter?: string,
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [TFC_BIN, ...args], {
       cwd: REPO,
@@ -94,7 +109,11 @@ function tfcWithInput(args: string[], input: string, env: NodeJS.ProcessEnv): Pr
     });
     let stdout = '';
     let stderr = '';
-    child.stdout.on('data', (c) => (stdout += c));
+    child.stdout.on('data', (c) => {
+      stdout += c;
+      // Once the command said it is running: Ctrl-C, as a terminal would send it.
+      if (interruptAfter && stdout.includes(interruptAfter)) child.kill('SIGINT');
+    });
     child.stderr.on('data', (c) => (stderr += c));
     const timer = setTimeout(() => child.kill('SIGKILL'), 120_000);
     child.on('error', reject);

@@ -154,7 +154,12 @@ describe('runtime images: python and node in clones of their golden snapshots (r
       }
       await topo.create();
       netDb = openDatabase(layout.database);
-      manager = new NetworkManager({ hostNetns: topo.hostNs, leases: new LeaseRepository(netDb), netnsPrefix: topo.vmNetnsPrefix, exposedPorts: [EXPOSED_PORT] });
+      manager = new NetworkManager({
+        hostNetns: topo.hostNs,
+        leases: new LeaseRepository(netDb),
+        netnsPrefix: topo.vmNetnsPrefix,
+        exposedPorts: [EXPOSED_PORT],
+      });
       await manager.ensureHost();
       netService = new VmService({ layout, repo: new VmRepository(netDb), drivers: createDrivers(config), stopTimeoutMs: 3000, networks: manager });
       netSnapshots = new SnapshotManager(layout, netService);

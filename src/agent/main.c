@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <poll.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/reboot.h>
 #include <sys/signalfd.h>
 #include <unistd.h>
@@ -447,6 +448,12 @@ int main(int argc, char **argv)
             open("/dev/null", O_RDWR);
     /* Before the transport is opened: its SIGIO wait mask must keep SIGCHLD blocked too. */
     int sigchld_fd = open_sigchld_fd();
+    /*
+     * Orphans of the commands we start (a backgrounded grandchild whose
+     * parent exited) become our children instead of init's, and the loop's
+     * waitpid(-1) reaps them: no zombies pile up whatever init does.
+     */
+    prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
 
     transport t;
     memset(&t, 0, sizeof(t));

@@ -115,6 +115,25 @@ describe.skipIf(!canRunFakeVms)('POST /v1/run (fake driver, real agent)', () => 
     expect(rt.service.list().length).toBe(before);
   });
 
+  it('can answer before the VM is given back, which still happens', async () => {
+    const config = defaultConfig({ env: {} });
+    config.profiles[config.defaultProfile] = rt.profile as Profile;
+    const errors: unknown[] = [];
+    const runner = new CodeRunner({
+      source: runtimeVmSource({ config, snapshots: new SnapshotManager(rt.layout, rt.service), service: rt.service }),
+      maxTimeoutMs: 20_000,
+      dir: workDir,
+      giveBackInBackground: true,
+      onGiveBackError: (err) => errors.push(err),
+    });
+    const r = await runner.run({ language: 'bash', code: 'echo bg' });
+    expect(r.stdout.toString()).toBe('bg\n');
+    expect(r.timings.release_ms).toBeUndefined();
+    for (let i = 0; i < 200 && rt.service.get(r.vmId); i++) await new Promise((res) => setTimeout(res, 25));
+    expect(rt.service.get(r.vmId)).toBeUndefined();
+    expect(errors).toEqual([]);
+  });
+
   it('names the build command when the language image is not built', async () => {
     const r = await run({ language: 'python', code: 'print(1)' });
     expect(r.status).toBe(404);

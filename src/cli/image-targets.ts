@@ -73,15 +73,19 @@ function fromOci(config: Config, sel: ImageBuildSelection, cwd: string): ImageTa
   if (name === undefined) throw usage('--from-oci needs --name NAME: the image name profiles will use (profiles.X.image)');
   if (!IMAGE_NAME_PATTERN.test(name)) throw usage(`invalid --name ${JSON.stringify(name)}: must match ${IMAGE_NAME_PATTERN.source}`);
   if (Object.hasOwn(config.images.definitions, name)) {
-    throw usage(`image "${name}" is defined in the config (${config.images.definitions[name].kind}); pick another --name, or set images.${name}.source in tfc.toml`);
+    throw usage(
+      `image "${name}" is defined in the config (${config.images.definitions[name].kind}); pick another --name, or set images.${name}.source in tfc.toml`,
+    );
   }
   if (sel.fromOci === '') throw usage('--from-oci needs a path to an OCI image layout directory or tar');
   let extraMib = FROM_OCI_EXTRA_MIB;
   if (sel.extraMib !== undefined) {
     extraMib = Number(sel.extraMib);
-    if (!/^[0-9]+$/.test(sel.extraMib) || extraMib > 1_048_576) throw usage(`--extra-mib must be an integer from 0 to 1048576, got ${JSON.stringify(sel.extraMib)}`);
+    if (!/^[0-9]+$/.test(sel.extraMib) || extraMib > 1_048_576)
+      throw usage(`--extra-mib must be an integer from 0 to 1048576, got ${JSON.stringify(sel.extraMib)}`);
   }
-  if (sel.ref !== undefined && (sel.ref === '' || sel.ref.length > 256)) throw usage('--ref must name a manifest of the layout, e.g. "latest" (1 to 256 characters)');
+  if (sel.ref !== undefined && (sel.ref === '' || sel.ref.length > 256))
+    throw usage('--ref must name a manifest of the layout, e.g. "latest" (1 to 256 characters)');
   const source = isAbsolute(sel.fromOci!) ? sel.fromOci! : resolve(cwd, sel.fromOci!);
   return { name, definition: { name, kind: 'oci', source, ref: sel.ref ?? '', extraMib }, reason: `from ${source}` };
 }

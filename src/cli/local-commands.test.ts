@@ -87,7 +87,7 @@ describe('tfc vm run: bad input is refused before a VM starts', () => {
   it('an unknown profile is refused with the ones that exist', async () => {
     const r = await tfc('vm', 'run', '--profile', 'nope', '--', 'true');
     expect(r.code).toBe(1);
-    expect(r.stderr).toBe('tfc: error PROFILE_NOT_FOUND: profile "nope" not found; available: minimal (or define [profiles.nope] in tfc.toml)\n');
+    expect(r.stderr).toBe('tfc: error PROFILE_NOT_FOUND: profile "nope" not found; available: minimal, python, node (or define [profiles.nope] in tfc.toml)\n');
   });
 });
 

@@ -43,7 +43,8 @@ const MAX_RECONNECTS = 5;
 const RECONNECT_PAUSE_MS = 200;
 
 export interface FollowOptions {
-  onOutput(stream: 'stdout' | 'stderr', data: Buffer): void;
+  /** Writes output; a returned promise is awaited before reading on (back-pressure: the daemon's log, not this process, holds what is unread). */
+  onOutput(stream: 'stdout' | 'stderr', data: Buffer): void | Promise<void>;
   /** Told when output was lost because this reader fell behind the daemon's log. */
   onGap?(lostBytes: number): void;
   signal?: AbortSignal;
@@ -69,7 +70,7 @@ export async function followProcess(client: ApiClient, vmId: string, pid: number
         failures = 0;
         if (m.id !== undefined) lastId = m.id;
         const data = JSON.parse(m.data) as Record<string, unknown>;
-        if (m.event === 'stdout' || m.event === 'stderr') options.onOutput(m.event, Buffer.from(String(data.data), 'base64'));
+        if (m.event === 'stdout' || m.event === 'stderr') await options.onOutput(m.event, Buffer.from(String(data.data), 'base64'));
         else if (m.event === 'gap') options.onGap?.(Number(data.lost_bytes));
         else if (m.event === 'exit') {
           return { exitCode: data.exit_code as number | null, signal: data.signal as string | null, durationMs: Number(data.duration_ms) };

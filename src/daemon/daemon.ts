@@ -66,6 +66,8 @@ export async function startDaemon(config: Config, options: DaemonOptions): Promi
       source: runtimeVmSource({ config, snapshots: runtime.snapshots, service, pools }),
       maxTimeoutMs: config.api.maxExecTimeoutMs,
       timeoutKey: 'api.max_exec_timeout_ms',
+      giveBackInBackground: true,
+      onGiveBackError: (err, vmId) => logger.warn({ err, vm: vmId }, `run: giving back ${vmId} failed: ${(err as Error).message}`),
     });
     app = await buildApp({ pools, service, repo, token: token.token, version: VERSION, logger, metrics, limits: config.api, runner });
     const { host, port } = parseListen(options.listen);

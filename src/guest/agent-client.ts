@@ -477,7 +477,10 @@ export class AgentClient {
    * PROC_MAX_LIVE processes whose exit was not reported yet, AgentError
    * (EXEC_FAILED) when it cannot start, InvalidArgumentError, and the
    * transport errors of hello(). Subscribe before spawning a process whose
-   * output matters: events are not kept for late listeners.
+   * output matters: events are not kept for late listeners. A fast
+   * process's output and even its exit may be delivered before this promise
+   * resolves (they can arrive in the same read as the reply), so a listener
+   * must keep events of pids it does not know yet while a spawn is pending.
    */
   async spawn(request: SpawnRequest, options: AgentCallOptions = {}): Promise<{ pid: number }> {
     const r = await this.call('spawn', spawnParams(request), this.timeout(options), options.signal);

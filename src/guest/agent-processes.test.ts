@@ -6,7 +6,7 @@
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -335,6 +335,18 @@ describe.skipIf(!hasGcc)('agent background processes over --unix', () => {
     expect(performance.now() - t).toBeLessThan(1_900);
   });
 
+  it('runs at most 16 execs at once: one more is refused with TOO_MANY_PROCESSES, the rest complete', async () => {
+    const calls = Array.from({ length: 17 }, (_, i) => client.exec({ argv: ['sh', '-c', `sleep 0.5; echo ${i}`] }).catch((e: unknown) => e));
+    const results = await Promise.all(calls);
+    const refused = results.filter((r) => r instanceof TfcError) as TfcError[];
+    expect(refused).toHaveLength(1);
+    expect(refused[0]).toBeInstanceOf(VmBusyError);
+    expect(refused[0]!.details?.agent_code).toBe('TOO_MANY_PROCESSES');
+    const outputs = results.filter((r) => !(r instanceof TfcError)).map((r) => (r as { stdout: Buffer }).stdout.toString());
+    expect(outputs).toHaveLength(16);
+    expect((await client.exec({ argv: ['echo', 'again'] })).stdout.toString()).toBe('again\n');
+  });
+
   it('keeps processes running without a host and reports their exit to the next connection', async () => {
     const path = await startAgent('reconnect');
     const first = await connect(path);
@@ -348,5 +360,40 @@ describe.skipIf(!hasGcc)('agent background processes over --unix', () => {
     // The output waited in the pipe, so it comes first.
     expect(rec.text('stdout')).toBe('done\n');
     rec.stop();
+  });
+
+  it('drops the reply of an exec whose host went away instead of sending it to the next host', async () => {
+    const path = await startAgent('exec-reconnect');
+    const first = await connect(path);
+    const pending = first.exec({ argv: ['sh', '-c', 'sleep 0.4; echo late'] }).catch((e: unknown) => e);
+    await first.ping();
+    first.close();
+    expect(await pending).toMatchObject({ code: 'AGENT_DISCONNECTED' });
+    const second = await connect(path);
+    const fatal: unknown[] = [];
+    second.onFatal((e) => fatal.push(e));
+    // Keep asking past the moment the first host's exec ends: a stray reply would be fatal here.
+    for (const end = Date.now() + 900; Date.now() < end;) {
+      await second.ping();
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    expect(fatal).toEqual([]);
+    expect(second.closed).toBe(false);
+    expect((await second.exec({ argv: ['echo', 'fresh'] })).stdout.toString()).toBe('fresh\n');
+  });
+
+  it('adopts and reaps orphaned grandchildren (the agent is a child subreaper): no zombies left', async () => {
+    const agentPid = (await client.hello()).pid;
+    const rec = new Recorder(client);
+    const { pid } = await client.spawn({ argv: ['sh', '-c', 'sleep 0.6 >/dev/null & echo $!; exit 0'] });
+    rec.only(pid);
+    await rec.waitExit();
+    rec.stop();
+    const orphan = Number(rec.text('stdout').trim());
+    const stat = () => readFileSync(`/proc/${orphan}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    // stat fields after the name: state, ppid, ...
+    expect(Number(stat()[1])).toBe(agentPid);
+    await new Promise((r) => setTimeout(r, 1_000));
+    expect(existsSync(`/proc/${orphan}`) ? stat()[0] : 'reaped').toBe('reaped');
   });
 });

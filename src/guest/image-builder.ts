@@ -122,7 +122,14 @@ export async function buildImage(layout: DataLayout, options: ImageBuildOptions,
         skip: bootHit,
         run: async () => (await storeBootFiles(layout, ctx, boot.force)).digest.slice(0, 16),
       },
-      ...rootfsBuildSteps(layout, definition, boot.force, ctx, () => workDir(layout, ctx), (text) => progress?.detail?.(text)).map((s) => ({
+      ...rootfsBuildSteps(
+        layout,
+        definition,
+        boot.force,
+        ctx,
+        () => workDir(layout, ctx),
+        (text) => progress?.detail?.(text),
+      ).map((s) => ({
         ...s,
         skip: () => imageHit() || s.skip!(),
       })),
@@ -174,7 +181,9 @@ function checkDefinition(options: ImageBuildOptions): ImageDefinition {
 
 /** The image's key: its boot files' and its rootfs's keys (the name is not part of it). */
 export function imageKey(definition: RootfsDefinition, bootKey: string, rootfsKey: string): string {
-  return createHash('sha256').update(JSON.stringify({ builder: BUILDER_VERSION, kind: definition.kind, bootKey, rootfsKey })).digest('hex');
+  return createHash('sha256')
+    .update(JSON.stringify({ builder: BUILDER_VERSION, kind: definition.kind, bootKey, rootfsKey }))
+    .digest('hex');
 }
 
 /** Hard link (same file system, no copy), else a copy (reflink where the file system can). */

@@ -44,9 +44,10 @@ const names = (mods: readonly ResolvedModule[]) => mods.map((m) => m.name).join(
  * never exit: PID 1 exiting panics the kernel, and with panic=-1 that
  * reboots (and QEMU, with -no-reboot, quits), so the agent runs in a
  * restart loop. The start marker goes to the console first thing, so the
- * host can split "kernel" from "agent ready". The one deliberate exit is a
- * root or scratch disk that cannot be mounted: the VM then dies at boot
- * with the reason on its console instead of running without its files.
+ * host can split "kernel" from "agent ready". The one deliberate end is a
+ * root or scratch disk that cannot be mounted: the VM then reboots (its
+ * VMM exits) with the reason on its console instead of running without
+ * its files.
  *
  * Kernel command line parameters it reads:
  * - `tfc.agent=serial|vsock`: which channel's modules to load first.
@@ -90,10 +91,12 @@ load() {
     insmod "/lib/modules/$m.ko" && LOADED="$LOADED$m "
   done
 }
-# A disk that cannot be used ends the VM with the reason on the console:
-# PID 1 exiting panics the kernel, and the VMM exits.
+# A disk that cannot be used ends the VM with the reason as the console's
+# last words: a reboot makes the VMM exit (QEMU -no-reboot, Firecracker
+# reboot=k); should it return, PID 1 exiting panics the kernel, which does too.
 fatal() {
   echo "tfc-init: fatal: $*" > /dev/console
+  reboot -f
   exit 1
 }
 # devtmpfs creates a disk's node once its driver probed it (no mdev here):

@@ -176,3 +176,25 @@ describe('ProcessRegistry', () => {
     });
   });
 });
+
+describe('ProcessRegistry and replaced agent connections', () => {
+  it('follows the VM to its new agent connection and forgets the closed one', async () => {
+    const first = new ScriptedAgent();
+    let agent: ScriptedAgent = first;
+    const vm = {
+      id: 'vm-000000000002',
+      get agent() {
+        return agent;
+      },
+    } as ProcessVm;
+    const reg = new ProcessRegistry();
+    const rec = await reg.spawn(vm, 0, { argv: ['sleep', '9'] });
+    first.closed = true;
+    agent = new ScriptedAgent();
+    reg.get(vm, 0, rec.pid);
+    expect(first.listenerCount).toBe(0);
+    agent.emit(out(rec.pid, 'after reconnect'));
+    agent.emit(exit(rec.pid));
+    expect(rec.after(0).map((e) => e.type)).toEqual(['stdout', 'exit']);
+  });
+});

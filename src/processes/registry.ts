@@ -190,7 +190,28 @@ export class ProcessRegistry {
       this.dropVm(vm.id, `VM ${vm.id} was released and allocated again`);
       return undefined;
     }
+    if (entry) this.followCurrentAgent(entry);
     return entry;
+  }
+
+  /**
+   * A VM whose agent connection was replaced (reconnectAgent) reports its
+   * processes on the new one: listen there too, and forget closed ones.
+   */
+  private followCurrentAgent(entry: VmEntry): void {
+    for (const [agent, sub] of entry.agents) {
+      if (agent.closed) {
+        sub.unsubscribe();
+        entry.agents.delete(agent);
+      }
+    }
+    let agent: ProcessAgent;
+    try {
+      agent = entry.vm.agent;
+    } catch {
+      return; // not running (paused, stopping): nothing to listen to now
+    }
+    if (!agent.closed) this.subscribe(entry, agent);
   }
 
   private entry(vm: ProcessVm, generation: number): VmEntry {

@@ -40,6 +40,13 @@ export interface CodeRunnerOptions {
   timeoutKey?: string;
   /** Work directory in the guest. Default /tmp/tfc-run (tests on the fake driver use a host temp dir). */
   dir?: string;
+  /**
+   * Answer before the VM is given back (the daemon: a destroy takes tens of
+   * ms that the caller need not wait for); failures then go to
+   * `onGiveBackError`. Default false: `run` resolves after the give-back.
+   */
+  giveBackInBackground?: boolean;
+  onGiveBackError?: (err: unknown, vmId: string) => void;
 }
 
 export interface RunResult {
@@ -56,7 +63,7 @@ export interface RunResult {
   profile: string;
   source: 'pool' | 'clone';
   pool: string | null;
-  /** allocate_ms, write_ms, run_ms, release_ms, total_ms (host side). */
+  /** allocate_ms, write_ms, run_ms, release_ms (unless given back in the background), total_ms (host side). */
   timings: Record<string, number>;
 }
 
@@ -86,7 +93,7 @@ const round = (ms: number) => Math.round(ms * 100) / 100;
  * pool of the language's profile, else a clone of the profile's golden
  * snapshot), writes the files and the program under the work directory,
  * runs the interpreter there with stdin, env and a timeout, and gives the
- * VM back, always, also when something failed. Used by POST /v1/run and,
+ * VM back, always, also when something failed (optionally without waiting). Used by POST /v1/run and,
  * with local VMs, by `tfc run`. Knows nothing about HTTP.
  */
 export class CodeRunner {
@@ -144,7 +151,10 @@ export class CodeRunner {
       });
       ranAt = performance.now();
     } finally {
-      await leased.giveBack();
+      if (this.options.giveBackInBackground) {
+        const vmId = leased.vm.id;
+        void leased.giveBack().catch((err: unknown) => this.options.onGiveBackError?.(err, vmId));
+      } else await leased.giveBack();
     }
     const releasedAt = performance.now();
     return {
@@ -164,7 +174,7 @@ export class CodeRunner {
         allocate_ms: round(allocatedAt - started),
         write_ms: round(writtenAt - allocatedAt),
         run_ms: round(ranAt - writtenAt),
-        release_ms: round(releasedAt - ranAt),
+        ...(this.options.giveBackInBackground ? {} : { release_ms: round(releasedAt - ranAt) }),
         total_ms: round(releasedAt - started),
       },
     };

@@ -116,7 +116,9 @@ describe.skipIf(!canRunFakeVms)('SnapshotManager', () => {
     );
     expect(err).toMatchObject({
       code: 'SNAPSHOT_WARMUP_FAILED',
-      message: expect.stringMatching(/warmup \["sh","-c",.*\] of the golden snapshot exited with code 3; stderr ends: no such module: numpy$/),
+      message: expect.stringMatching(
+        /warmup \["sh","-c",.*\] \(profiles\.minimal\.warmup\) of the golden snapshot exited with code 3; stderr ends: no such module: numpy$/,
+      ),
       details: { exit_code: 3, stderr_tail: 'no such module: numpy' },
     });
     expect(await snapshots.current(bad)).toBeNull();

@@ -129,6 +129,11 @@ const agentReady: Step<BootContext> = {
       const hello = agent.hello({ timeoutMs: remaining(ctx, 'the agent answered') });
       ctx.hello = await Promise.race([hello, exited.then(() => hello)]);
     } catch (err) {
+      // A guest that dies at boot (init gave up: a disk that does not mount)
+      // closes the channel as its VMM exits: say so, with the console's reason.
+      if (hasCode(err, 'AGENT_DISCONNECTED') && (await exitedWithin(ctx.instance!, 1000))) {
+        throw new VmmExitedError(`the VMM exited before the guest agent answered; last console lines:\n${ctx.instance!.consoleTail(15)}`, { cause: err });
+      }
       if (hasCode(err, 'AGENT_TIMEOUT')) {
         throw new VmBootTimeoutError(`the guest agent did not answer within the boot timeout; last console lines:\n${ctx.instance!.consoleTail(15)}`, {
           cause: err,
@@ -140,6 +145,15 @@ const agentReady: Step<BootContext> = {
     }
   },
 };
+
+/** True when the VMM has exited or exits within `ms`. */
+async function exitedWithin(instance: VmmInstance, ms: number): Promise<boolean> {
+  if (instance.exited) return true;
+  let timer: NodeJS.Timeout | undefined;
+  const exited = await Promise.race([instance.wait().then(() => true), new Promise<boolean>((r) => (timer = setTimeout(() => r(false), ms)))]);
+  clearTimeout(timer);
+  return exited;
+}
 
 /** Restore only: load the snapshot named by spec.restoreFrom into the fresh VMM (replaces `configure`). */
 const loadSnapshot: Step<BootContext> = {

@@ -115,18 +115,22 @@ export function registerClientCommands(program: Command, vm: Command, withContex
     .passThroughOptions()
     .action(async (id: string, cmdArgs: string[], given: ExecOptions) => {
       const { cmd, opts } = execArgs(cmdArgs, given);
-      process.exitCode = await withContext(async (ctx) => {
-        const client = ApiClient.fromContext(ctx);
-        if (!opts.json) {
-          try {
-            return await streamExec(client, id, cmd, opts.timeoutMs && Number(opts.timeoutMs) > 0 ? Number(opts.timeoutMs) : DEFAULT_EXEC_TIMEOUT_MS);
-          } catch (err) {
-            // A daemon without the processes API (older, or a guest agent that cannot stream) still runs it in one shot.
-            if (!(hasCode(err, 'NOT_FOUND') || (hasCode(err, 'INVALID_STATE') && err.details?.feature === 'processes'))) throw err;
+      process.exitCode = await withContext(
+        async (ctx) => {
+          const client = ApiClient.fromContext(ctx);
+          if (!opts.json) {
+            try {
+              return await streamExec(client, id, cmd, opts.timeoutMs && Number(opts.timeoutMs) > 0 ? Number(opts.timeoutMs) : DEFAULT_EXEC_TIMEOUT_MS);
+            } catch (err) {
+              // A daemon without the processes API (older, or a guest agent that cannot stream) still runs it in one shot.
+              if (!(hasCode(err, 'NOT_FOUND') || (hasCode(err, 'INVALID_STATE') && err.details?.feature === 'processes'))) throw err;
+            }
           }
-        }
-        return oneShotExec(client, id, cmd, opts);
-      });
+          return oneShotExec(client, id, cmd, opts);
+        },
+        // No local VMs to stop: streamExec forwards Ctrl-C and SIGTERM to the guest command.
+        { handleSignals: false },
+      );
     });
 
   vm.command('keepalive')

@@ -25,7 +25,7 @@ export function registerImageCommands(program: Command, withContext: WithContext
     .option('--name <name>', 'name of the --from-oci image (what profiles.X.image refers to)')
     .option('--ref <ref>', 'with --from-oci: which image of a layout holding several (its org.opencontainers.image.ref.name)')
     .option('--extra-mib <n>', 'with --from-oci: free space in the root filesystem, MiB (default 64)')
-    .option('--force', 'rebuild even if the cache has it (kernel, initramfs and root filesystem; a debian image gets the mirror\'s current packages)')
+    .option('--force', "rebuild even if the cache has it (kernel, initramfs and root filesystem; a debian image gets the mirror's current packages)")
     .option('--json', 'print the result as JSON (one object; an array when building several images)')
     .action(async (names: string[], opts: Omit<ImageBuildSelection, 'names'> & { force?: boolean; json?: boolean }) =>
       setExit(
@@ -33,7 +33,10 @@ export function registerImageCommands(program: Command, withContext: WithContext
           const targets = imageTargets(ctx.config, ctx.layout, { ...opts, names });
           const results: Array<{ name: string; result: ImageBuildResult }> = [];
           for (const target of targets) {
-            if (!opts.json) process.stderr.write(`building image "${target.name}" (${target.definition.kind})${target.reason ? ` ${target.reason}` : ''} in ${ctx.layout.images}\n`);
+            if (!opts.json)
+              process.stderr.write(
+                `building image "${target.name}" (${target.definition.kind})${target.reason ? ` ${target.reason}` : ''} in ${ctx.layout.images}\n`,
+              );
             const progress = opts.json ? undefined : createBuildProgress();
             let result;
             try {
@@ -49,7 +52,12 @@ export function registerImageCommands(program: Command, withContext: WithContext
             if (!opts.json) process.stdout.write(describeResult(result));
           }
           if (opts.json) {
-            const docs = results.map(({ result }) => ({ cache_hit: result.cacheHit, dir: result.image.dir, steps: result.steps, manifest: result.image.manifest }));
+            const docs = results.map(({ result }) => ({
+              cache_hit: result.cacheHit,
+              dir: result.image.dir,
+              steps: result.steps,
+              manifest: result.image.manifest,
+            }));
             printJson(docs.length === 1 ? docs[0] : docs);
           }
           return 0;
@@ -72,18 +80,19 @@ export function registerImageCommands(program: Command, withContext: WithContext
           } else {
             process.stdout.write(
               renderTable(
-                ['name', 'kind', 'digest', 'kernel', 'size MiB', 'rootfs MiB', 'created', 'current'],
+                ['name', 'kind', 'digest', 'kernel', 'vmlinux MiB', 'initrd MiB', 'rootfs MiB', 'created', 'current'],
                 images.map((i) => [
                   i.manifest.name,
                   manifestKind(i.manifest),
                   i.manifest.digest.slice(0, 16),
                   i.manifest.kernel.release,
-                  mib(imageSizeBytes(i)),
+                  mib(i.manifest.files.vmlinux.sizeBytes),
+                  mib(i.manifest.files.initrd.sizeBytes),
                   i.manifest.files.rootfs ? mib(i.manifest.files.rootfs.sizeBytes) : '',
                   i.manifest.created_at,
                   i.current ? 'yes' : '',
                 ]),
-                ['left', 'left', 'left', 'left', 'right', 'right', 'left', 'left'],
+                ['left', 'left', 'left', 'left', 'right', 'right', 'right', 'left', 'left'],
               ) + '\n',
             );
           }
@@ -113,7 +122,8 @@ export function registerImageCommands(program: Command, withContext: WithContext
 function describeResult(result: ImageBuildResult): string {
   const m = result.image.manifest;
   const rootfs = m.files.rootfs ? `, rootfs ${mib(m.files.rootfs.sizeBytes)} MiB` : '';
-  const packages = m.contents?.kind === 'debian' ? `, ${m.contents.packages.length} packages` : m.contents?.kind === 'oci' ? `, ${m.contents.layers.length} layers` : '';
+  const packages =
+    m.contents?.kind === 'debian' ? `, ${m.contents.packages.length} packages` : m.contents?.kind === 'oci' ? `, ${m.contents.layers.length} layers` : '';
   return (
     `${result.cacheHit ? 'cache hit' : 'built'}: ${m.name} ${m.digest.slice(0, 16)} kernel ${m.kernel.release} (${m.kernel.package} ${m.kernel.version})` +
     `${m.kind && m.kind !== 'minimal' ? ` ${m.kind}${rootfs}${packages}` : ''}\n  ${result.image.dir}\n`

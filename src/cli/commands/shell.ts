@@ -38,8 +38,19 @@ function forwardInput(input: Input, stdin: StdinForwarder, onEnd: () => void): (
   };
 }
 
-function writeOut(stream: 'stdout' | 'stderr', data: Buffer): void {
-  (stream === 'stdout' ? process.stdout : process.stderr).write(data);
+/** Writes to our stdout/stderr; when the pipe is full, waits for it to drain (a slow reader stops the stream, not our memory). */
+function writeOut(stream: 'stdout' | 'stderr', data: Buffer): void | Promise<void> {
+  const out = stream === 'stdout' ? process.stdout : process.stderr;
+  if (out.write(data)) return;
+  return new Promise((resolve) => {
+    const done = () => {
+      out.off('drain', done);
+      out.off('close', done);
+      resolve();
+    };
+    out.once('drain', done);
+    out.once('close', done);
+  });
 }
 
 function reportGap(lostBytes: number): void {
@@ -50,7 +61,8 @@ function reportGap(lostBytes: number): void {
  * Runs `cmd` in VM `vmId` with streamed output: stdout and stderr are
  * written as they arrive; stdin is forwarded when it is not a terminal (a
  * terminal gives the command an empty stdin, like /dev/null). After
- * `timeoutMs` the command is killed (exit 124). Resolves with the exit code.
+ * `timeoutMs` the command is killed (exit 124). SIGINT and SIGTERM of this
+ * process are sent on to the command. Resolves with the exit code.
  * Throws the daemon's errors (NOT_FOUND from a daemon without the processes
  * API: the caller falls back to the one-shot exec).
  */
@@ -58,6 +70,10 @@ export async function streamExec(client: ApiClient, vmId: string, cmd: string[],
   const { pid } = await client.request<{ pid: number }>('POST', processPath(vmId), { cmd });
   const stdin = new StdinForwarder(client, vmId, pid);
   const stop = input.isTTY ? (stdin.end(), () => undefined) : forwardInput(input, stdin, () => stdin.end());
+  // Ctrl-C and kill reach the guest command (which then exits and ends the stream), not just this client.
+  const forward = (signal: NodeJS.Signals) => void client.request('POST', processPath(vmId, pid, '/signal'), { signal }).catch(() => undefined);
+  process.on('SIGINT', forward);
+  process.on('SIGTERM', forward);
   let timedOut = false;
   const timer = setTimeout(() => {
     timedOut = true;
@@ -71,6 +87,8 @@ export async function streamExec(client: ApiClient, vmId: string, cmd: string[],
     }
     return exitCodeOf(exit);
   } finally {
+    process.off('SIGINT', forward);
+    process.off('SIGTERM', forward);
     clearTimeout(timer);
     stop();
     stdin.close();

@@ -40,11 +40,7 @@ export const MMDEBSTRAP_TIMEOUT_MS = 30 * 60_000;
  * disk, so the guest would see /usr owned by uid 100000. Until packing
  * happens inside mmdebstrap's user namespace, Debian images need root.
  */
-export function mmdebstrapArgs(
-  def: Pick<DebianImageDefinition, 'suite' | 'variant' | 'packages' | 'mirror'>,
-  outDir: string,
-  debCacheDir?: string,
-): string[] {
+export function mmdebstrapArgs(def: Pick<DebianImageDefinition, 'suite' | 'variant' | 'packages' | 'mirror'>, outDir: string, debCacheDir?: string): string[] {
   const args = ['--mode=root', `--variant=${def.variant}`, '--quiet'];
   const packages = [...new Set(def.packages)].sort();
   if (packages.length > 0) args.push(`--include=${packages.join(',')}`);

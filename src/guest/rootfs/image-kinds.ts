@@ -32,7 +32,7 @@ export interface RootfsKind<D extends RootfsDefinition> {
   populate(def: D, dir: string, inputs: Record<string, unknown>, env: PopulateEnv): Promise<RootfsContents>;
 }
 
-const mib = (bytes: number) => `${(bytes / 1048576).toFixed(1)} MiB`;
+const size = (bytes: number) => (bytes < 1048576 ? `${(bytes / 1024).toFixed(1)} KiB` : `${(bytes / 1048576).toFixed(1)} MiB`);
 
 const debian: RootfsKind<DebianImageDefinition> = {
   // The key names the inputs, not the mirror's state: a package updated on
@@ -66,7 +66,8 @@ const oci: RootfsKind<OciImageDefinition> = {
   async populate(def, dir, inputs, { detail }) {
     const result = await importOciImage(def.source, dir, {
       ...(def.ref === '' ? {} : { ref: def.ref }),
-      onLayer: (l) => detail(`layer ${l.index}/${l.total} ${l.digest.slice(0, 19)} ${mib(l.sizeBytes)}`),
+      // onLayer runs after each layer, with a 0-based index; sizeBytes is the (compressed) blob.
+      onLayer: (l) => detail(`layer ${l.index + 1}/${l.total} ${l.digest.slice(0, 19)} ${size(l.sizeBytes)}`),
     });
     return {
       kind: 'oci',

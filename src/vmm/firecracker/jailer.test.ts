@@ -7,13 +7,14 @@
  * or namespaces). Everything made is removed after each test.
  */
 import { spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { buildAgent } from '../../guest/agent-build.js';
-import { coldBootSteps, restoreSteps, type BootContext } from '../../vm/boot-steps.js';
+import { coldBootSteps, restoreSteps, withScratchDisk, type BootContext } from '../../vm/boot-steps.js';
+import { launchDrives } from '../../vm/disks.js';
 import { CleanupStack } from '../../steps/index.js';
 import type { VmLaunchSpec } from '../driver.js';
 import { FirecrackerDriver } from './driver.js';
@@ -328,6 +329,59 @@ describe.runIf(hasGcc)('FirecrackerDriver through the (fake) jailer', () => {
     await clone.instance.shutdown(2000);
     await stacks.pop()!.run();
     expect(existsSync(cloneJail)).toBe(false);
+    expect(readdirSync(join(chrootBase, 'fake-firecracker.mjs'))).toEqual([]);
+  });
+
+  it('puts the disks in the jail under fixed names, so a clone opens its own scratch copy at the path the snapshot recorded', async () => {
+    const chrootBase = chrootBaseDir();
+    const d = jailedDriver(chrootBase);
+    const rootfs = join(scratch, `rootfs-${seq}.ext4`);
+    writeFileSync(rootfs, 'root disk', { mode: 0o644 });
+    const withDisks = (extra: Partial<VmLaunchSpec> = {}) => {
+      const s = spec(d, extra);
+      return { ...s, drives: launchDrives(rootfs, join(s.runDir, 'scratch.ext4')) };
+    };
+    const boot = async (s: VmLaunchSpec, scratchDisk: NonNullable<BootContext['scratchDisk']>, steps: ReturnType<typeof coldBootSteps>) => {
+      const cleanup = new CleanupStack();
+      stacks.push(cleanup);
+      const ctx: BootContext = { spec: s, driver: d, cleanup, deadline: performance.now() + 60_000, scratchDisk };
+      await withScratchDisk(steps).run(ctx);
+      return ctx as BootContext & { instance: FirecrackerInstance };
+    };
+    const templateSpec = withDisks();
+    const template = await boot(templateSpec, { path: templateSpec.drives[1].path, sizeMib: 8 }, coldBootSteps());
+    const root = join(chrootBase, 'fake-firecracker.mjs', template.instance.id, 'root');
+    const fake = report(template.instance.id);
+    expect(fake.violations).toEqual([]);
+    expect(fake.requests.filter((q) => q.operationId === 'putGuestDriveByID').map((q) => q.body)).toEqual([
+      { drive_id: 'rootfs', path_on_host: '/drive-rootfs', is_root_device: false, is_read_only: true },
+      { drive_id: 'scratch', path_on_host: '/drive-scratch', is_root_device: false, is_read_only: false, cache_type: 'Writeback' },
+    ]);
+    // The writable disk is the run dir's file itself (a hard link), owned by the jail user.
+    expect(statSync(join(root, 'drive-scratch')).ino).toBe(statSync(templateSpec.drives[1].path).ino);
+    expect(statSync(join(root, 'drive-scratch')).uid).toBe(jailUser.uid);
+
+    const snapDir = mkdtempSync(join(scratch, 'snap-'));
+    const files = { memoryPath: join(snapDir, 'memory'), statePath: join(snapDir, 'state'), scratchDiskPath: join(snapDir, 'scratch.ext4') };
+    await template.instance.pause();
+    await template.instance.createSnapshot(files);
+    copyFileSync(templateSpec.drives[1].path, files.scratchDiskPath);
+    await template.instance.shutdown(2000);
+    await stacks.pop()!.run();
+
+    const cloneSpec = withDisks({ restoreFrom: files });
+    const clone = await boot(
+      cloneSpec,
+      { path: cloneSpec.drives[1].path, sizeMib: 8, copyFrom: files.scratchDiskPath },
+      restoreSteps().remove('refresh_guest'),
+    );
+    expect((await clone.agent!.exec({ argv: ['echo', 'clone with disks'] })).stdout.toString()).toBe('clone with disks\n');
+    expect(report(clone.instance.id).violations).toEqual([]);
+    const cloneRoot = join(chrootBase, 'fake-firecracker.mjs', clone.instance.id, 'root');
+    expect(statSync(join(cloneRoot, 'drive-scratch')).ino).toBe(statSync(cloneSpec.drives[1].path).ino);
+    expect(statSync(join(cloneRoot, 'drive-scratch')).ino).not.toBe(statSync(files.scratchDiskPath).ino);
+    await clone.instance.shutdown(2000);
+    await stacks.pop()!.run();
     expect(readdirSync(join(chrootBase, 'fake-firecracker.mjs'))).toEqual([]);
   });
 
