@@ -105,6 +105,22 @@ describe('streamProcess', () => {
     expect(received + lost).toBe(5 + 10_000);
   });
 
+  it('sends heartbeat comments while the process is quiet, and stops them when the client goes', async () => {
+    const rec = new ProcessRecord(5, ['x'], false);
+    const res = new SlowResponse(1 << 20);
+    let ended = 0;
+    streamProcess(rec, res as unknown as ServerResponse, { afterId: 0, encoding: 'utf8', heartbeatMs: 20, onEnd: () => ended++ });
+    await new Promise((r) => setTimeout(r, 70));
+    res.read();
+    expect(res.text).toMatch(/^(: heartbeat\n\n){2,}$/);
+    res.destroy();
+    await new Promise((r) => setImmediate(r));
+    expect(ended).toBe(1);
+    const before = res.text;
+    await new Promise((r) => setTimeout(r, 50));
+    expect(res.text).toBe(before);
+  });
+
   it('ends with an error event when the record is dropped (VM released)', () => {
     const rec = new ProcessRecord(5, ['x'], false);
     const res = new SlowResponse(1 << 20);
