@@ -20,7 +20,7 @@
 
 extern char **environ;
 
-static const char *const base_env[] = {"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "HOME=/root"};
+static const char *const base_env[] = {"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:/.tfc/bin", "HOME=/root"};
 
 enum { STAGE_SETUP, STAGE_CHDIR, STAGE_EXEC };
 

@@ -7,7 +7,10 @@
  * 2. warm allocation through the REST API (request to response, VM resumed
  *    and agent answering) p50 <= 5 ms, p99 <= 20 ms with the pool non-empty;
  * 3. ten idle clones of one golden snapshot use in total (PSS) at most twice
- *    the memory of one cold-booted VM of the same profile.
+ *    the memory of one cold-booted VM of the same profile;
+ * 4. when the `python` image is built, the runtime-image figures of
+ *    bench/python.ts (clone to first python line vs cold boot, POST /v1/run
+ *    p50/p99, daemon RSS during a 1 GiB transfer).
  *
  *   npm run bench:instant -- [--runs N] [--allocations N]
  *
@@ -20,6 +23,9 @@ import { loadConfig, resolveProfile } from '../config/index.js';
 import { startDaemon } from '../daemon/index.js';
 import { intArg, median, openBenchEnv, percentile } from './common.js';
 import { pssKib } from './memory.js';
+import { pythonFigures } from './python.js';
+import { resolveImage } from '../guest/image-store.js';
+import { dataLayout } from '../store/index.js';
 
 const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
 
@@ -140,7 +146,22 @@ async function main(): Promise<void> {
       memRatio <= 2 ? 'yes' : 'NO',
     ],
   );
+  if (pythonImageBuilt()) {
+    process.stderr.write('4/4 runtime image (python profile)\n');
+    table.push(...(await pythonFigures({ runs, requests: 50, transferMib: intArg('transfer-mib', 1024), step: (l) => process.stderr.write(`  ${l}\n`) })));
+  } else {
+    process.stderr.write('4/4 runtime image: skipped, the python image is not built (`tfc image build python`)\n');
+  }
   process.stdout.write(`instant VM targets (${new Date().toISOString()}):\n${table.toString()}\n`);
+}
+
+function pythonImageBuilt(): boolean {
+  try {
+    resolveImage(dataLayout(loadConfig().config.dataDir), 'python');
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 main().catch((err) => {

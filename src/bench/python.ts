@@ -16,6 +16,7 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
+import { pathToFileURL } from 'node:url';
 import Table from 'cli-table3';
 import { pino } from 'pino';
 import { loadConfig, resolveProfile, type Config } from '../config/index.js';
@@ -146,21 +147,19 @@ async function transfer(mib: number) {
   });
 }
 
-async function main(): Promise<void> {
-  const runs = intArg('runs', 3);
-  const requests = intArg('requests', 50);
-  const transferMib = intArg('transfer-mib', 1024);
-  process.stderr.write('1/3 python: cold boot vs clone to the first printed line\n');
-  const speed = await cloneVsCold(runs);
-  process.stderr.write('2/3 POST /v1/run python hello-world\n');
-  const run = await runRequests(requests);
-  process.stderr.write(`3/3 daemon RSS during a ${transferMib} MiB upload and download\n`);
-  const t = await transfer(transferMib);
+/** Table rows of the three runtime-image figures (also printed by bench:instant when the python image is built). */
+export async function pythonFigures(options: { runs: number; requests: number; transferMib: number; step?: (label: string) => void }): Promise<string[][]> {
+  const step = options.step ?? ((label: string) => process.stderr.write(`${label}\n`));
+  step('python: cold boot vs clone to the first printed line');
+  const speed = await cloneVsCold(options.runs);
+  step('python: POST /v1/run hello-world');
+  const run = await runRequests(options.requests);
+  step(`python: daemon RSS during a ${options.transferMib} MiB upload and download`);
+  const t = await transfer(options.transferMib);
   const ratio = speed.clone / speed.cold;
-  const table = new Table({ head: ['target', 'measured', 'goal', 'met'], style: { head: [], border: [] } });
-  table.push(
+  return [
     [
-      `python3 -c 'print(1)': clone vs cold boot to first line (median of ${runs})`,
+      `python3 -c 'print(1)': clone vs cold boot to first line (median of ${options.runs})`,
       `${speed.clone.toFixed(0)} ms vs ${speed.cold.toFixed(0)} ms = ${(ratio * 100).toFixed(1)}%`,
       '<= 10%',
       ratio <= 0.1 ? 'yes' : 'NO',
@@ -169,14 +168,22 @@ async function main(): Promise<void> {
     [
       `daemon RSS during ${t.mib} MiB up + down (sha256 ${t.same ? 'equal' : 'DIFFERENT'})`,
       `${t.baseline.toFixed(0)} MiB -> peak ${t.peak.toFixed(0)} MiB (+${(t.peak - t.baseline).toFixed(0)} MiB)`,
-      'flat',
+      'flat (< +128 MiB)',
       t.same && t.peak - t.baseline < 128 ? 'yes' : 'NO',
     ],
-  );
+  ];
+}
+
+async function main(): Promise<void> {
+  const rows = await pythonFigures({ runs: intArg('runs', 3), requests: intArg('requests', 50), transferMib: intArg('transfer-mib', 1024) });
+  const table = new Table({ head: ['target', 'measured', 'goal', 'met'], style: { head: [], border: [] } });
+  table.push(...rows);
   process.stdout.write(`runtime image targets (${new Date().toISOString()}):\n${table.toString()}\n`);
 }
 
-main().catch((err) => {
-  process.stderr.write(`bench failed: ${err?.stack ?? err}\n`);
-  process.exit(1);
-});
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  main().catch((err) => {
+    process.stderr.write(`bench failed: ${err?.stack ?? err}\n`);
+    process.exit(1);
+  });
+}

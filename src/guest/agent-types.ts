@@ -61,7 +61,7 @@ export type ProcessSignal = 'SIGINT' | 'SIGTERM' | 'SIGKILL' | 'SIGHUP' | 'SIGQU
 export interface ExecRequest {
   /** Program and arguments; no shell is involved. argv[0] is looked up in the guest's PATH. */
   argv: readonly string[];
-  /** Added to the base environment PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root TERM=dumb (and override it). */
+  /** Added to the base environment PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:/.tfc/bin HOME=/root TERM=dumb (and override it). */
   env?: Readonly<Record<string, string>>;
   /** Working directory in the guest. Default: the agent's (/). */
   cwd?: string;
