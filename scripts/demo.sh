@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The main job: start the daemon (golden snapshot + warm pool), allocate a VM
 # from the default pool, run a command in it, show the timings, release it,
-# stop the daemon. Run after scripts/setup.sh and `npx tfc image build`.
+# run a Python program with `tfc run`, stop the daemon. Run after
+# scripts/setup.sh and `npx tfc image build --all`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 tfc() { node bin/tfc.js "$@"; }
@@ -36,4 +37,10 @@ echo "   (exec round trip $(( ($(date +%s%N) - start) / 1000000 )) ms including 
 echo "== where the VM came from (restore phases of the clone)"
 tfc vm get "$vm"
 tfc vm rm "$vm"
-echo "== released $vm; stopping the daemon"
+echo "== released $vm"
+echo "== run Python code in a fresh VM (POST /v1/run; the first run makes the python profile's golden snapshot)"
+tfc run --language python -e 'import sys, platform; print(sys.version); print(platform.uname().release)'
+start=$(date +%s%N)
+tfc run --language python -e 'print(sum(range(10**6)))'
+echo "   (second run $(( ($(date +%s%N) - start) / 1000000 )) ms including CLI start-up)"
+echo "== stopping the daemon"

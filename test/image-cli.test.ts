@@ -163,7 +163,7 @@ describe('tfc doctor and config', () => {
     try {
       const r = await runTfc(['doctor'], { dataDir: empty.path });
       expect(r.code).toBe(1);
-      expect(r.stdout).toMatch(/\[fail\] image minimal +not built\n +fix: tfc image build/);
+      expect(r.stdout).toMatch(/\[fail\] image minimal +not built \(profile minimal cannot start VMs until it is\)\n +fix: tfc image build minimal/);
     } finally {
       empty.remove();
     }

@@ -214,7 +214,19 @@ describe('tfc doctor', () => {
     const report = JSON.parse(r.stdout) as { ok: boolean; checks: Array<{ name: string; status: string; fix?: string }> };
     expect(r.code).toBe(1);
     expect(report.ok).toBe(false);
-    expect(report.checks).toContainEqual({ name: 'image minimal', status: 'fail', detail: 'not built', fix: 'tfc image build' });
+    expect(report.checks).toContainEqual({
+      name: 'image minimal',
+      status: 'fail',
+      detail: 'not built (profile minimal cannot start VMs until it is)',
+      fix: 'tfc image build minimal',
+    });
+    // Images no pool or default profile uses only warn.
+    expect(report.checks).toContainEqual({
+      name: 'image python',
+      status: 'warn',
+      detail: 'not built (profile python cannot start VMs until it is)',
+      fix: 'tfc image build python',
+    });
     const names = report.checks.map((c) => c.name);
     for (const n of ['qemu', 'tool busybox', 'tool cpio', 'disk']) expect(names).toContain(n);
     // Every check that is not ok says how to fix it.

@@ -72,15 +72,35 @@ export async function runDoctor(ctx: CliContext): Promise<DoctorCheck[]> {
   // Networking: root or CAP_NET_ADMIN, /dev/net/tun, ip, nft, forwarding.
   checks.push(...checkNetworkPrereqs());
 
+  // The images the default profile and the pools need must be built (fail);
+  // other profiles' images (built-in python and node) only when used (warn).
+  const needed = new Set([config.profiles[config.defaultProfile]?.image, ...Object.values(config.pools).map((p) => config.profiles[p.profile]?.image)]);
   const images = new Set(Object.values(config.profiles).map((p) => p.image));
   for (const name of images) {
     try {
       const image = resolveImage(ctx.layout, name);
       checks.push({ name: `image ${name}`, status: 'ok', detail: `${image.manifest.digest.slice(0, 16)} kernel ${image.manifest.kernel.release}` });
     } catch {
-      checks.push({ name: `image ${name}`, status: 'fail', detail: 'not built', fix: 'tfc image build' });
+      const used = [...Object.values(config.profiles)].filter((p) => p.image === name).map((p) => p.name);
+      checks.push({
+        name: `image ${name}`,
+        status: needed.has(name) ? 'fail' : 'warn',
+        detail: `not built (profile ${used.join(', ')} cannot start VMs until it is)`,
+        fix: `tfc image build ${name}`,
+      });
     }
   }
+  const mmdebstrap = findExecutable('mmdebstrap');
+  checks.push(
+    mmdebstrap
+      ? { name: 'tool mmdebstrap', status: 'ok', detail: mmdebstrap }
+      : {
+          name: 'tool mmdebstrap',
+          status: 'warn',
+          detail: 'not found (needed to build debian images such as python and node)',
+          fix: 'apt-get install mmdebstrap',
+        },
+  );
 
   try {
     mkdirSync(ctx.layout.root, { recursive: true });
