@@ -1,4 +1,4 @@
-import { PoolNotFoundError } from '../errors/index.js';
+import { PoolNotFoundError, VmBusyError } from '../errors/index.js';
 import { resolveProfile, type Config, type Profile } from '../config/index.js';
 import type { PoolManager } from '../pool/index.js';
 import type { SnapshotManager } from '../snapshot/index.js';
@@ -11,7 +11,16 @@ export interface RuntimeVmSourceOptions {
   service: Pick<VmService, 'destroy'>;
   /** The daemon's pools; the CLI runs without (always a clone). */
   pools?: Pick<PoolManager, 'get' | 'list'>;
+  /**
+   * Most clones made for runs that exist at once (each is a VMM process and
+   * its guest memory): one more is VM_BUSY (429), so clients cannot make the
+   * host start VMs without bound. Default DEFAULT_MAX_RUN_CLONES.
+   */
+  maxClones?: number;
 }
+
+/** Default bound of concurrent run clones (a pool serves more: configure one for busy languages). */
+export const DEFAULT_MAX_RUN_CLONES = 4;
 
 /**
  * VMs for the code runner from a composed runtime: pools when the daemon
@@ -20,6 +29,8 @@ export interface RuntimeVmSourceOptions {
  */
 export function runtimeVmSource(options: RuntimeVmSourceOptions): RunVmSource {
   const { config, snapshots, service, pools } = options;
+  const maxClones = options.maxClones ?? DEFAULT_MAX_RUN_CLONES;
+  let clones = 0;
   return {
     profile: (name?: string): Profile => resolveProfile(config, name),
     pool(name, profile) {
@@ -51,7 +62,20 @@ export function runtimeVmSource(options: RuntimeVmSourceOptions): RunVmSource {
       };
     },
     async clone(profile): Promise<LeasedVm> {
-      const vm = await snapshots.clone(profile);
+      if (clones >= maxClones) {
+        throw new VmBusyError(
+          `${clones} runs are already using fresh clones, the most at once; retry shortly, or configure a pool for profile ${profile.name} ([pools.NAME] profile = "${profile.name}") so runs are served from it`,
+          { details: { running: clones, max: maxClones, profile: profile.name } },
+        );
+      }
+      clones++;
+      let vm;
+      try {
+        vm = await snapshots.clone(profile);
+      } catch (err) {
+        clones--;
+        throw err;
+      }
       let given = false;
       return {
         vm,
@@ -60,7 +84,11 @@ export function runtimeVmSource(options: RuntimeVmSourceOptions): RunVmSource {
         giveBack: async () => {
           if (given) return;
           given = true;
-          await service.destroy(vm, 'run finished');
+          try {
+            await service.destroy(vm, 'run finished');
+          } finally {
+            clones--;
+          }
         },
       };
     },
