@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { existsSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { hasExt4Magic } from '../src/guest/rootfs/ext4.js';
@@ -135,6 +135,29 @@ describe('tfc image: debian and oci images', () => {
       );
       expect(result.manifest.files.vmlinux).toEqual(minimal.files.vmlinux);
       expect(result.manifest.files.initrd).toEqual(minimal.files.initrd);
+      // It boots: the image's files are the root (read-only under the
+      // overlay); the image has no shell, so the command uses /.tfc's busybox.
+      const config = join(dir.path, 'tfc.toml');
+      writeFileSync(config, `[profiles.ocitest]\nimage = "${name}"\n`);
+      const run = await runTfc(
+        [
+          '--config',
+          config,
+          'vm',
+          'run',
+          '--profile',
+          'ocitest',
+          '--',
+          '/.tfc/busybox',
+          'sh',
+          '-c',
+          'ls /app; cat /app/data.txt; echo; /.tfc/busybox sh /app/main.sh',
+        ],
+        { timeoutMs: 300_000 },
+      );
+      expect(run.stderr).toMatch(/exit 0/);
+      expect(run.stdout).toBe('data.txt\nmain.sh\nlayer two\nhello\n');
+      expect(run.code).toBe(0);
       // Remove this test's image from the shared data dir.
       rmSync(result.dir, { recursive: true, force: true });
       rmSync(join(testDataDir(), 'images', 'refs', name), { force: true });
