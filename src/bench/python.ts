@@ -164,7 +164,12 @@ export async function pythonFigures(options: { runs: number; requests: number; t
       '<= 10%',
       ratio <= 0.1 ? 'yes' : 'NO',
     ],
-    [`POST /v1/run python hello-world (${run.count} requests)`, `p50 ${run.p50.toFixed(1)} ms, p99 ${run.p99.toFixed(1)} ms, max ${run.max.toFixed(1)} ms`, '-', '-'],
+    [
+      `POST /v1/run python hello-world (${run.count} requests)`,
+      `p50 ${run.p50.toFixed(1)} ms, p99 ${run.p99.toFixed(1)} ms, max ${run.max.toFixed(1)} ms`,
+      '-',
+      '-',
+    ],
     [
       `daemon RSS during ${t.mib} MiB up + down (sha256 ${t.same ? 'equal' : 'DIFFERENT'})`,
       `${t.baseline.toFixed(0)} MiB -> peak ${t.peak.toFixed(0)} MiB (+${(t.peak - t.baseline).toFixed(0)} MiB)`,

@@ -290,7 +290,12 @@ describe.skipIf(!hasGcc)('guest agent over --unix', () => {
 
     it('passes only the base environment plus the requested variables', async () => {
       const r = await client.exec({ argv: ['env'], env: { FOO: 'bar baz', HOME: '/tmp' } });
-      expect(r.stdout.toString().trim().split('\n').sort()).toEqual(['FOO=bar baz', 'HOME=/tmp', 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:/.tfc/bin', 'TERM=dumb']);
+      expect(r.stdout.toString().trim().split('\n').sort()).toEqual([
+        'FOO=bar baz',
+        'HOME=/tmp',
+        'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:/.tfc/bin',
+        'TERM=dumb',
+      ]);
     });
 
     it('runs in cwd, and names a bad cwd in the error', async () => {
