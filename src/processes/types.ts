@@ -5,20 +5,11 @@
  * never reaches into anything else. Types only.
  */
 
-export type ProcessSignal = 'SIGINT' | 'SIGTERM' | 'SIGKILL' | 'SIGHUP' | 'SIGQUIT' | 'SIGUSR1' | 'SIGUSR2' | 'SIGSTOP' | 'SIGCONT' | 'SIGWINCH';
+import type { ProcessSignal } from '../guest/agent-types.js';
 
-export const PROCESS_SIGNALS: readonly ProcessSignal[] = [
-  'SIGINT',
-  'SIGTERM',
-  'SIGKILL',
-  'SIGHUP',
-  'SIGQUIT',
-  'SIGUSR1',
-  'SIGUSR2',
-  'SIGSTOP',
-  'SIGCONT',
-  'SIGWINCH',
-];
+// One list of signals: the agent client's (the registry checks requests against it).
+export { PROCESS_SIGNALS } from '../guest/agent-processes.js';
+export type { ProcessSignal };
 
 export interface ProcessSpawnRequest {
   argv: readonly string[];

@@ -24,4 +24,5 @@ export {
   type RunLanguage,
   type RunRequest,
 } from './run-request.js';
+export { runAnswer, type RunAnswer } from './run-answer.js';
 export { runtimeVmSource, type RuntimeVmSourceOptions } from './vm-source.js';

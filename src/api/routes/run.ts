@@ -4,7 +4,7 @@
  */
 import type { FastifyInstance } from 'fastify';
 import { InvalidArgumentError, NotFoundError } from '../../errors/index.js';
-import type { RunFile } from '../../run/index.js';
+import { runAnswer, type RunFile } from '../../run/index.js';
 import type { ApiDeps } from '../deps.js';
 import { MAX_RUN_BODY_BYTES } from '../limits.js';
 import { ErrorBody, RunRequest, RunResponse } from '../schemas.js';
@@ -52,21 +52,7 @@ export function runRoutes(app: FastifyInstance, deps: ApiDeps): void {
         ...(b.timeout_ms !== undefined && { timeoutMs: b.timeout_ms }),
         ...(b.pool !== undefined && { pool: b.pool }),
       });
-      return {
-        exit_code: r.exitCode,
-        signal: r.signal,
-        stdout: r.stdout.toString('utf8'),
-        stderr: r.stderr.toString('utf8'),
-        duration_ms: r.durationMs,
-        timed_out: r.timedOut,
-        stdout_truncated: r.stdoutTruncated,
-        stderr_truncated: r.stderrTruncated,
-        vm_id: r.vmId,
-        profile: r.profile,
-        source: r.source,
-        pool: r.pool,
-        timings: r.timings,
-      };
+      return runAnswer(r);
     },
   );
 }

@@ -9,7 +9,7 @@ import { readFileSync } from 'node:fs';
 import { extname } from 'node:path';
 import type { Command } from 'commander';
 import { InvalidArgumentError } from '../../errors/index.js';
-import { CodeRunner, isRunLanguage, runtimeVmSource, RUN_LANGUAGES, type RunFile, type RunLanguage, type RunResult } from '../../run/index.js';
+import { CodeRunner, isRunLanguage, runAnswer, runtimeVmSource, RUN_LANGUAGES, type RunAnswer, type RunFile, type RunLanguage } from '../../run/index.js';
 import { ApiClient } from '../api-client.js';
 import type { CliContext, WithContext } from '../context.js';
 import { printJson } from '../output.js';
@@ -24,23 +24,6 @@ interface RunOptions {
   timeoutMs?: string;
   pool?: string;
   json?: boolean;
-}
-
-/** The answer of POST /v1/run (also what --json prints). */
-interface RunAnswer {
-  exit_code: number | null;
-  signal: string | null;
-  stdout: string;
-  stderr: string;
-  duration_ms: number;
-  timed_out: boolean;
-  stdout_truncated: boolean;
-  stderr_truncated: boolean;
-  vm_id: string;
-  profile?: string;
-  source?: string;
-  pool?: string | null;
-  timings: Record<string, number>;
 }
 
 const EXIT_TIMED_OUT = 124;
@@ -84,31 +67,13 @@ export function parseEnvOption(specs: string[]): Record<string, string> | undefi
 
 const collect = (value: string, previous: string[]) => [...previous, value];
 
-function toAnswer(r: RunResult): RunAnswer {
-  return {
-    exit_code: r.exitCode,
-    signal: r.signal,
-    stdout: r.stdout.toString('utf8'),
-    stderr: r.stderr.toString('utf8'),
-    duration_ms: r.durationMs,
-    timed_out: r.timedOut,
-    stdout_truncated: r.stdoutTruncated,
-    stderr_truncated: r.stderrTruncated,
-    vm_id: r.vmId,
-    profile: r.profile,
-    source: r.source,
-    pool: r.pool,
-    timings: r.timings,
-  };
-}
-
 async function runLocally(ctx: CliContext, body: Parameters<CodeRunner['run']>[0]): Promise<RunAnswer> {
   const runner = new CodeRunner({
     source: runtimeVmSource({ config: ctx.config, snapshots: await ctx.snapshots(), service: await ctx.vmService() }),
     maxTimeoutMs: ctx.config.api.maxExecTimeoutMs,
     timeoutKey: 'api.max_exec_timeout_ms',
   });
-  return toAnswer(await runner.run(body));
+  return runAnswer(await runner.run(body));
 }
 
 export function registerRunCommand(program: Command, withContext: WithContext): void {
