@@ -136,6 +136,7 @@ export const POOL_DEFAULTS: ReadonlyArray<[string, unknown]> = [
   ['target', 2],
   ['mode', 'fresh'],
   ['prewarm_state', 'running'],
+  ['rewarm', true],
   ['refill_concurrency', 1],
   ['strategy', 'first-available'],
   ['strategy_seed', 1],

@@ -166,6 +166,7 @@ describe('defaults', () => {
           target: 2,
           mode: 'fresh',
           prewarmState: 'running',
+          rewarm: true,
           refillConcurrency: 1,
           strategy: 'first-available',
           strategySeed: 1,

@@ -197,6 +197,7 @@ export function resolveConfig(input: ResolveInput): LoadedConfig {
       target: get<number>(p('target')),
       mode: get<PoolMode>(p('mode')),
       prewarmState: get<PrewarmState>(p('prewarm_state')),
+      rewarm: get<boolean>(p('rewarm')),
       refillConcurrency: get<number>(p('refill_concurrency')),
       strategy: get<PoolStrategyName>(p('strategy')),
       strategySeed: get<number>(p('strategy_seed')),

@@ -144,6 +144,7 @@ export const PoolFileSchema = table(
     target: intIn(0, 256),
     mode: oneOf(POOL_MODES),
     prewarm_state: oneOf(PREWARM_STATES),
+    rewarm: z.boolean({ error: "must be true or false (run the profile's warmup in each new pool VM before it is offered)" }),
     refill_concurrency: intIn(1, 32),
     strategy: oneOf(POOL_STRATEGIES),
     strategy_seed: intIn(0, 2 ** 31 - 1),

@@ -32,6 +32,7 @@ export function configDocument(config: Config): Record<string, unknown> {
       target: p.target,
       mode: p.mode,
       prewarm_state: p.prewarmState,
+      rewarm: p.rewarm,
       refill_concurrency: p.refillConcurrency,
       strategy: p.strategy,
       strategy_seed: p.strategySeed,

@@ -48,6 +48,14 @@ export interface PoolConfig {
   mode: PoolMode;
   /** `pools.X.prewarm_state`: idle VMs kept running (fastest) or paused (no CPU). */
   prewarmState: PrewarmState;
+  /**
+   * `pools.X.rewarm`: run the profile's `warmup` again in each new pool VM
+   * (a clone) before it is offered, off the request path. Under TCG a clone
+   * is a new VMM process whose translation cache is empty, so its first run
+   * of an interpreter is about 3x slower than the next; default true (no
+   * effect for profiles without warmup).
+   */
+  rewarm: boolean;
   refillConcurrency: number;
   strategy: PoolStrategyName;
   /** Seed of the weighted-random strategy's generator (reproducible picks). */

@@ -24,6 +24,12 @@ class StandInVm {
   constructor(readyMs: number) {
     this.bootPhases = [{ name: 'restore', ms: readyMs }];
   }
+  execs: string[][] = [];
+  execExit = 0;
+  async exec(request: { argv: readonly string[] }) {
+    this.execs.push([...request.argv]);
+    return { exitCode: this.execExit, signal: null, stdout: Buffer.alloc(0), stderr: Buffer.from('warmup said no'), timedOut: false };
+  }
   async pause() {
     this.state = 'paused';
   }
@@ -73,6 +79,7 @@ function config(over: Partial<PoolConfig> = {}): PoolConfig {
     target: 2,
     mode: 'fresh',
     prewarmState: 'running',
+    rewarm: true,
     refillConcurrency: 2,
     strategy: 'first-available',
     strategySeed: 1,
@@ -174,6 +181,38 @@ describe('Pool', () => {
     expect(created[0].state).toBe('paused');
     const a = await pool.allocate();
     expect((a.member.vm as unknown as StandInVm).state).toBe('running');
+  });
+
+  it("rewarm: runs the profile's warmup in each new VM before offering it, unless rewarm is off", async () => {
+    const warm = { ...profile, warmup: ['python3', '-c', 'import json'] } as Profile;
+    const { b, created } = backend();
+    pool = new Pool(config({ target: 1 }), warm, b);
+    pool.start();
+    await until(() => pool!.status().ready === 1);
+    expect(created[0].execs).toEqual([['python3', '-c', 'import json']]);
+    await pool.stop();
+    const off = backend();
+    pool = new Pool(config({ target: 1, rewarm: false }), warm, off.b);
+    pool.start();
+    await until(() => pool!.status().ready === 1);
+    expect(off.created[0].execs).toEqual([]);
+  });
+
+  it('rewarm: a VM whose warmup fails is destroyed, not offered, and the error is kept', async () => {
+    const warm = { ...profile, warmup: ['false'] } as Profile;
+    const { b, created, destroyed } = backend();
+    const origCreate = b.create.bind(b);
+    b.create = async (p) => {
+      const vm = await origCreate(p);
+      (vm as unknown as StandInVm).execExit = 1;
+      return vm;
+    };
+    pool = new Pool(config({ target: 1, max: 1 }), warm, b);
+    pool.start();
+    await until(() => destroyed.length >= 1);
+    expect(destroyed[0]).toBe(created[0].id);
+    expect(pool.status().ready).toBe(0);
+    expect(pool.status().last_error).toBe(`prewarm of ${created[0].id} failed: warmup ["false"] exited with 1: warmup said no`);
   });
 
   it('reuse mode keeps a released VM for its owner and recycles after max_uses', async () => {
