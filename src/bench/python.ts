@@ -72,37 +72,47 @@ async function cloneVsCold(runs: number) {
   return { cold: median(cold), clone: median(clone) };
 }
 
-function benchConfig(diskMib: number): Config {
+function benchConfig(diskMib: number, rewarm = true): Config {
   const { config } = loadConfig();
   const python = resolveProfile(config, 'python');
   config.profiles['bench-python'] = { ...python, name: 'bench-python', diskMib };
-  config.pools.python = { ...config.pools.default, name: 'python', profile: 'bench-python', min: 2, max: 2, target: 2, prewarmState: 'running' };
+  config.pools.python = { ...config.pools.default, name: 'python', profile: 'bench-python', min: 2, max: 2, target: 2, prewarmState: 'running', rewarm };
   config.pools.default = { ...config.pools.default, min: 0, max: 1, target: 0 };
   return config;
 }
 
-async function withDaemon<T>(config: Config, fn: (url: string, headers: Record<string, string>) => Promise<T>): Promise<T> {
+type PoolStatus = { status(): { ready: number; booting: number } };
+
+async function withDaemon<T>(config: Config, fn: (url: string, headers: Record<string, string>, pool: PoolStatus) => Promise<T>): Promise<T> {
   const token = 'bench-token-0123456789abcdef';
   const daemon = await startDaemon(config, { listen: '127.0.0.1:0', env: { TFC_TOKEN: token }, logger: pino({ level: 'warn' }, pino.destination(2)) });
   try {
     const pool = daemon.pools.get('python');
     const deadline = Date.now() + 600_000;
     while (pool.status().ready < 1 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
-    return await fn(daemon.url, { authorization: `Bearer ${token}`, 'content-type': 'application/json' });
+    return await fn(daemon.url, { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, pool);
   } finally {
     await daemon.close();
   }
 }
 
-async function runRequests(count: number) {
-  return withDaemon(benchConfig(0), async (url, headers) => {
+/** Sequential runs, each with the pool settled (both VMs ready, nothing restoring), as bench:instant's allocation figure. */
+async function runRequests(count: number, rewarm: boolean) {
+  return withDaemon(benchConfig(0, rewarm), async (url, headers, pool) => {
     const times: number[] = [];
     for (let i = 0; i < count; i++) {
+      const deadline = Date.now() + 120_000;
+      while ((pool.status().ready < 2 || pool.status().booting > 0) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
       const started = performance.now();
-      const res = await fetch(`${url}/v1/run`, { method: 'POST', headers, body: JSON.stringify({ language: 'python', code: 'print("hello, world")' }) });
-      const body = (await res.json()) as { stdout?: string; exit_code?: number };
+      const res = await fetch(`${url}/v1/run`, {
+        method: 'POST',
+        headers,
+        body: JSON.stringify({ language: 'python', code: 'print("hello, world")', pool: 'python' }),
+      });
+      const body = (await res.json()) as { stdout?: string; exit_code?: number; source?: string };
       times.push(performance.now() - started);
-      if (res.status !== 200 || body.stdout !== 'hello, world\n') throw new Error(`POST /v1/run answered ${res.status}: ${JSON.stringify(body).slice(0, 300)}`);
+      if (res.status !== 200 || body.stdout !== 'hello, world\n' || body.source !== 'pool')
+        throw new Error(`POST /v1/run answered ${res.status}: ${JSON.stringify(body).slice(0, 300)}`);
     }
     return { p50: percentile(times, 50), p99: percentile(times, 99), max: Math.max(...times), count };
   });
@@ -152,8 +162,9 @@ export async function pythonFigures(options: { runs: number; requests: number; t
   const step = options.step ?? ((label: string) => process.stderr.write(`${label}\n`));
   step('python: cold boot vs clone to the first printed line');
   const speed = await cloneVsCold(options.runs);
-  step('python: POST /v1/run hello-world');
-  const run = await runRequests(options.requests);
+  step('python: POST /v1/run hello-world, pool with rewarm (default) and without');
+  const run = await runRequests(options.requests, true);
+  const cold = await runRequests(options.requests, false);
   step(`python: daemon RSS during a ${options.transferMib} MiB upload and download`);
   const t = await transfer(options.transferMib);
   const ratio = speed.clone / speed.cold;
@@ -165,8 +176,14 @@ export async function pythonFigures(options: { runs: number; requests: number; t
       ratio <= 0.1 ? 'yes' : 'NO',
     ],
     [
-      `POST /v1/run python hello-world (${run.count} requests)`,
+      `POST /v1/run python hello-world, pool of 2 (${run.count} requests)`,
       `p50 ${run.p50.toFixed(1)} ms, p99 ${run.p99.toFixed(1)} ms, max ${run.max.toFixed(1)} ms`,
+      '-',
+      '-',
+    ],
+    [
+      '  the same with pools.python.rewarm = false',
+      `p50 ${cold.p50.toFixed(1)} ms, p99 ${cold.p99.toFixed(1)} ms (rewarm: ${((run.p50 / cold.p50) * 100).toFixed(0)}% of it)`,
       '-',
       '-',
     ],
