@@ -12,8 +12,11 @@ import { vmRoutes } from './routes/vms.js';
 import { leaseRoutes } from './routes/leases.js';
 import { processRoutes } from './routes/processes.js';
 import { runRoutes } from './routes/run.js';
+import { snapshotRoutes } from './routes/snapshots.js';
+import { terraphimRoutes } from './terraphim/index.js';
 
-const PUBLIC_ROUTES = new Set(['/v1/health', '/v1/openapi.json']);
+// /health is the Terraphim client's health check, which sends no token (docs/terraphim-api.md).
+const PUBLIC_ROUTES = new Set(['/v1/health', '/v1/openapi.json', '/health']);
 
 /** The request URL as a message may quote it: a hostile URL can be kilobytes long. */
 export function shortUrl(url: string): string {
@@ -118,6 +121,8 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
   leaseRoutes(app, deps);
   processRoutes(app, deps, limits);
   runRoutes(app, deps);
+  snapshotRoutes(app, deps);
+  terraphimRoutes(app, deps, limits);
   app.get('/v1/metrics', { schema: { summary: 'Prometheus metrics (text exposition format)' } }, async (_req, reply) => {
     if (!deps.metrics) return reply.code(404).send(envelope('NOT_FOUND', 'metrics are not enabled in this server').body);
     reply.header('content-type', deps.metrics.contentType);

@@ -25,4 +25,8 @@ export interface ApiDeps {
   processes?: ProcessRegistry;
   /** Serves POST /v1/run; without it that route answers 404 NOT_FOUND. */
   runner?: CodeRunner;
+  /** Serves /v1/snapshots and /v1/vms/{id}/snapshots|rollback; without it they answer 501 SNAPSHOT_UNSUPPORTED. */
+  liveSnapshots?: import('../snapshot/live/index.js').LiveSnapshotService;
+  /** The Terraphim API (/health, /api/*): vm_type aliases, agents' vm_type, live snapshots; all optional. */
+  terraphim?: import('./terraphim/index.js').TerraphimOptions;
 }

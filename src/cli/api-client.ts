@@ -1,7 +1,6 @@
-import { DaemonUnavailableError, isErrorCode, TfcError } from '../errors/index.js';
+import { TfcClient } from '../client/index.js';
 import { readToken } from '../runtime/index.js';
 import type { CliContext } from './context.js';
-import { readSse, type SseMessage } from './sse-client.js';
 
 /** Where the CLI finds the daemon: TFC_URL, else http://<api.listen> (0.0.0.0 and :: mean this host). */
 export function daemonUrl(ctx: CliContext, env: NodeJS.ProcessEnv = process.env): string {
@@ -11,86 +10,26 @@ export function daemonUrl(ctx: CliContext, env: NodeJS.ProcessEnv = process.env)
 }
 
 /**
- * A thin client of the daemon's REST API for the CLI. Errors from the
- * daemon come back as TfcError with the daemon's code and message; a daemon
- * that does not answer is DAEMON_UNAVAILABLE with the fix.
+ * The CLI's client of the daemon: the package's TfcClient (src/client), so
+ * the CLI and library users share one implementation of every call, error
+ * typing and output resumption. The CLI does not retry POOL_EXHAUSTED or
+ * VM_BUSY itself: a user who wants to wait says so with `--timeout-ms`,
+ * which the daemon honours, and gets the daemon's answer at once otherwise.
  */
-export class ApiClient {
-  constructor(
-    readonly baseUrl: string,
-    private readonly token: string | null,
-  ) {}
+export class ApiClient extends TfcClient {
+  constructor(baseUrl: string, token: string | null) {
+    super({ url: baseUrl, token, retry: false });
+  }
 
   static fromContext(ctx: CliContext): ApiClient {
     return new ApiClient(daemonUrl(ctx), readToken(ctx.config.dataDir));
   }
 
-  async request<T>(method: string, path: string, body?: unknown): Promise<T> {
-    let res: Response;
-    try {
-      res = await fetch(`${this.baseUrl}${path}`, {
-        method,
-        headers: {
-          ...(this.token ? { authorization: `Bearer ${this.token}` } : {}),
-          ...(body === undefined ? {} : { 'content-type': 'application/json' }),
-        },
-        body: body === undefined ? undefined : JSON.stringify(body),
-      });
-    } catch (err) {
-      throw new DaemonUnavailableError(`no tfc daemon answers at ${this.baseUrl}; start one with \`tfc serve\` (or set TFC_URL)`, { cause: err });
-    }
-    if (res.status === 204) return undefined as T;
-    const text = await res.text();
-    if (!res.ok) throw this.errorOf(res.status, text);
-    try {
-      return (text ? JSON.parse(text) : undefined) as T;
-    } catch {
-      throw new DaemonUnavailableError(`${this.baseUrl} answered ${res.status} with something that is not tfc JSON; is TFC_URL right?`);
-    }
-  }
-
   /**
-   * Opens a Server-Sent Events stream (GET `path`, resuming after
-   * `lastEventId`); resolves with its messages once the daemon answered 200.
-   * Errors as `request`. Aborting `signal` closes the stream.
+   * A raw JSON call for routes without a typed method yet: the daemon's
+   * answer (undefined for 204), errors typed as every other call.
    */
-  async events(path: string, options: { lastEventId?: number; signal?: AbortSignal } = {}): Promise<AsyncGenerator<SseMessage>> {
-    let res: Response;
-    try {
-      res = await fetch(`${this.baseUrl}${path}`, {
-        headers: {
-          accept: 'text/event-stream',
-          ...(this.token ? { authorization: `Bearer ${this.token}` } : {}),
-          ...(options.lastEventId ? { 'last-event-id': String(options.lastEventId) } : {}),
-        },
-        ...(options.signal ? { signal: options.signal } : {}),
-      });
-    } catch (err) {
-      if (options.signal?.aborted) throw err;
-      throw new DaemonUnavailableError(`no tfc daemon answers at ${this.baseUrl}; start one with \`tfc serve\` (or set TFC_URL)`, { cause: err });
-    }
-    if (!res.ok || !res.body) throw this.errorOf(res.status, await res.text());
-    return readSse(res.body);
-  }
-
-  /** The TfcError for a non-2xx answer: the daemon's code and message, or the status and whatever text came. */
-  private errorOf(status: number, text: string): TfcError {
-    let json: unknown;
-    try {
-      json = text ? JSON.parse(text) : undefined;
-    } catch {
-      return new DaemonUnavailableError(`${this.baseUrl} answered ${status} with something that is not tfc JSON; is TFC_URL right?`);
-    }
-    const raw = (json as { error?: unknown })?.error;
-    // Anything but the envelope (a proxy, an older daemon) is reported with its status and any message.
-    const e = raw !== null && typeof raw === 'object' ? (raw as { code?: string; message?: string; details?: Record<string, unknown> }) : undefined;
-    // The daemon speaks the same registry; an unknown code (a newer daemon) keeps its text in the message.
-    const code = isErrorCode(e?.code) ? e.code : 'INTERNAL';
-    const other = (json as { message?: unknown })?.message;
-    const message = e?.message ?? (typeof other === 'string' ? other.slice(0, 300) : `HTTP ${status}`);
-    return new TfcError(code, code === e?.code ? message : `${e?.code ?? `HTTP ${status}`}: ${message}`, {
-      status,
-      ...(e?.details ? { details: e.details } : {}),
-    });
+  request<T>(method: string, path: string, body?: unknown): Promise<T> {
+    return this.http.json<T>(method, path, body === undefined ? {} : { json: body });
   }
 }

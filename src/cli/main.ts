@@ -10,6 +10,7 @@ import { registerConfigCommands } from './commands/config.js';
 import { registerDoctor } from './commands/doctor.js';
 import { registerImageCommands } from './commands/image.js';
 import { registerVmRun } from './commands/vm-run.js';
+import { registerVmSnapshotCommands } from './commands/vm-snapshots.js';
 import { registerSnapshotCommands } from './commands/snapshot.js';
 import { registerServe } from './commands/serve.js';
 import { registerClientCommands } from './commands/client.js';
@@ -64,6 +65,7 @@ export async function main(argv: string[]): Promise<number> {
   registerServe(program, withContext);
   const vm = program.command('vm').description('run and manage VMs');
   registerVmRun(vm, withContext);
+  registerVmSnapshotCommands(vm, withContext);
   registerClientCommands(program, vm, withContext);
   registerRunCommand(program, withContext);
 

@@ -5,8 +5,8 @@
  * its stdin with at most one request in flight and a bounded buffer, and
  * turn its exit into an exit code.
  */
-import { TfcError, hasCode, isErrorCode } from '../errors/index.js';
-import type { ApiClient } from './api-client.js';
+import { TfcError } from '../errors/index.js';
+import type { TfcClient } from '../client/index.js';
 
 export interface ProcessExit {
   exitCode: number | null;
@@ -34,14 +34,6 @@ export function exitCodeOf(exit: ProcessExit): number {
   return 128 + (SIGNAL_NUMBERS[exit.signal ?? ''] ?? 9);
 }
 
-export function processPath(vmId: string, pid?: number, rest = ''): string {
-  return `/v1/vms/${encodeURIComponent(vmId)}/processes${pid === undefined ? '' : `/${pid}${rest}`}`;
-}
-
-/** Reconnects after a dropped stream this many times in a row (with a short pause) before giving up. */
-const MAX_RECONNECTS = 5;
-const RECONNECT_PAUSE_MS = 200;
-
 export interface FollowOptions {
   /** Writes output; a returned promise is awaited before reading on (back-pressure: the daemon's log, not this process, holds what is unread). */
   onOutput(stream: 'stdout' | 'stderr', data: Buffer): void | Promise<void>;
@@ -52,45 +44,18 @@ export interface FollowOptions {
 
 /**
  * Streams the output of process `pid` until its exit event; resolves with
- * the exit. Output arrives as base64 so bytes pass unchanged. Throws the
+ * the exit. Output arrives as base64 so bytes pass unchanged; the client's
+ * iterator resumes dropped connections with Last-Event-ID. Throws the
  * daemon's error (PROCESS_NOT_FOUND when the VM went away), or
  * DAEMON_UNAVAILABLE after repeated dropped connections.
  */
-export async function followProcess(client: ApiClient, vmId: string, pid: number, options: FollowOptions): Promise<ProcessExit> {
-  let lastId = 0;
-  let failures = 0;
-  let lastError: unknown;
-  for (;;) {
-    try {
-      const events = await client.events(`${processPath(vmId, pid, '/output')}?encoding=base64`, {
-        lastEventId: lastId,
-        ...(options.signal ? { signal: options.signal } : {}),
-      });
-      for await (const m of events) {
-        failures = 0;
-        if (m.id !== undefined) lastId = m.id;
-        const data = JSON.parse(m.data) as Record<string, unknown>;
-        if (m.event === 'stdout' || m.event === 'stderr') await options.onOutput(m.event, Buffer.from(String(data.data), 'base64'));
-        else if (m.event === 'gap') options.onGap?.(Number(data.lost_bytes));
-        else if (m.event === 'exit') {
-          return { exitCode: data.exit_code as number | null, signal: data.signal as string | null, durationMs: Number(data.duration_ms) };
-        } else if (m.event === 'error') {
-          const code = isErrorCode(data.code) ? data.code : 'INTERNAL';
-          throw new TfcError(code, String(data.message));
-        }
-      }
-    } catch (err) {
-      // The daemon's own answers (unknown process, VM gone) are final; a cut connection is retried.
-      if (options.signal?.aborted || (err instanceof TfcError && !hasCode(err, 'DAEMON_UNAVAILABLE'))) throw err;
-      lastError = err;
-    }
-    if (++failures > MAX_RECONNECTS) {
-      throw new TfcError('DAEMON_UNAVAILABLE', `the output stream of process ${pid} kept ending before the process exited (${MAX_RECONNECTS} reconnects)`, {
-        ...(lastError !== undefined ? { cause: lastError } : {}),
-      });
-    }
-    await new Promise((r) => setTimeout(r, RECONNECT_PAUSE_MS));
+export async function followProcess(client: TfcClient, vmId: string, pid: number, options: FollowOptions): Promise<ProcessExit> {
+  for await (const e of client.output(vmId, pid, { encoding: 'base64', ...(options.signal ? { signal: options.signal } : {}) })) {
+    if (e.type === 'stdout' || e.type === 'stderr') await options.onOutput(e.type, Buffer.from(e.data, 'base64'));
+    else if (e.type === 'gap') options.onGap?.(e.lost_bytes);
+    else if (e.type === 'exit') return { exitCode: e.exit_code, signal: e.signal, durationMs: e.duration_ms };
   }
+  throw new TfcError('DAEMON_UNAVAILABLE', `the output stream of process ${pid} ended without its exit event`);
 }
 
 /** Input bytes held while a stdin request is in flight; beyond this the source is paused. */
@@ -118,7 +83,7 @@ export class StdinForwarder {
   private drained: Array<() => void> = [];
 
   constructor(
-    private readonly client: ApiClient,
+    private readonly client: TfcClient,
     private readonly vmId: string,
     private readonly pid: number,
   ) {}
@@ -194,11 +159,7 @@ export class StdinForwarder {
   private async send(chunk: Buffer, eof: boolean): Promise<void> {
     for (;;) {
       try {
-        await this.client.request('POST', processPath(this.vmId, this.pid, '/stdin'), {
-          data: chunk.toString('base64'),
-          encoding: 'base64',
-          ...(eof ? { eof: true } : {}),
-        });
+        await this.client.writeStdin(this.vmId, this.pid, chunk, { eof });
         return;
       } catch (err) {
         if (!(err instanceof TfcError && err.code === 'VM_BUSY') || this.closed) throw err;

@@ -69,7 +69,8 @@ export async function startDaemon(config: Config, options: DaemonOptions): Promi
       giveBackInBackground: true,
       onGiveBackError: (err, vmId) => logger.warn({ err, vm: vmId }, `run: giving back ${vmId} failed: ${(err as Error).message}`),
     });
-    app = await buildApp({ pools, service, repo, token: token.token, version: VERSION, logger, metrics, limits: config.api, runner });
+    const { liveSnapshots } = runtime;
+    app = await buildApp({ pools, service, repo, token: token.token, version: VERSION, logger, metrics, limits: config.api, runner, liveSnapshots });
     const { host, port } = parseListen(options.listen);
     const address = await app.listen({ host, port });
     return { url: address, token, reconciled, app, pools, service, close };

@@ -30,6 +30,8 @@ export const ERROR_REGISTRY = {
   AGENT_PROTOCOL: { status: 502 },
   SNAPSHOT_NOT_FOUND: { status: 404 },
   SNAPSHOT_WARMUP_FAILED: { status: 500 },
+  SNAPSHOT_QUOTA_EXCEEDED: { status: 409 },
+  SNAPSHOT_UNSUPPORTED: { status: 501 },
   POOL_NOT_FOUND: { status: 404 },
   POOL_EXHAUSTED: { status: 503 },
   UNAUTHORIZED: { status: 401 },
@@ -49,6 +51,7 @@ export const ERROR_REGISTRY = {
   INTERNAL: { status: 500 },
   STORE_ERROR: { status: 500 },
   PROCESS_NOT_FOUND: { status: 404 },
+  NOT_IMPLEMENTED: { status: 501 },
 } as const satisfies Record<string, { status: number }>;
 
 /** Every code tfc reports. */

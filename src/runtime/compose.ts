@@ -1,7 +1,8 @@
 import type { Config } from '../config/index.js';
 import type { ReconcileReport as NetworkReconcileReport, NetworkManager } from '../net/index.js';
 import { SnapshotManager } from '../snapshot/index.js';
-import { dataLayout, openDatabase, VmRepository, type DataLayout, type Db } from '../store/index.js';
+import { LiveSnapshotService } from '../snapshot/live/index.js';
+import { dataLayout, LiveSnapshotRepository, openDatabase, VmRepository, type DataLayout, type Db } from '../store/index.js';
 import { VmService, type VmServiceOptions } from '../vm/index.js';
 import { createDrivers, type DriverName, type VmmDriver } from '../vmm/index.js';
 import { prepareNetworking } from './networking.js';
@@ -21,6 +22,8 @@ export interface ComposeOptions {
   observer?: VmServiceOptions['observer'];
 }
 
+const LIVE_VM_STATES = ['creating', 'booting', 'running', 'paused', 'stopping'] as const;
+
 /** Everything a tfc process needs to make VMs, wired once from the config. */
 export interface Runtime {
   readonly config: Config;
@@ -30,6 +33,8 @@ export interface Runtime {
   readonly drivers: Partial<Record<DriverName, VmmDriver>>;
   readonly service: VmService;
   readonly snapshots: SnapshotManager;
+  /** Snapshots of running VMs (rollback, fork); unnamed ones of VMs that are gone are removed at start. */
+  readonly liveSnapshots: LiveSnapshotService;
   /** Present when networking was asked for and some profile enables it. */
   readonly networks?: NetworkManager;
   /** With `reconcile: true`: what start-up reconciliation found. */
@@ -71,6 +76,9 @@ export async function composeRuntime(config: Config, options: ComposeOptions = {
       ...(options.observer ? { observer: options.observer } : {}),
     });
     const snapshots = new SnapshotManager(layout, service);
+    const liveSnapshots = new LiveSnapshotService({ layout, repo: new LiveSnapshotRepository(db), service, profiles: (name) => config.profiles[name] });
+    // Unnamed snapshots of VMs that died with an earlier process go (VMs of other live processes keep theirs).
+    if (options.reconcile) liveSnapshots.removeOrphans(new Set(repo.list({ states: [...LIVE_VM_STATES] }).map((v) => v.id)));
     let closing: Promise<void> | undefined;
     const close = (reason: string) =>
       (closing ??= (async () => {
@@ -90,6 +98,7 @@ export async function composeRuntime(config: Config, options: ComposeOptions = {
       drivers,
       service,
       snapshots,
+      liveSnapshots,
       ...(networking ? { networks: networking.manager, networksReconciled: networking.reconciled } : {}),
       ...(reconciled ? { reconciled } : {}),
       close,

@@ -7,3 +7,4 @@ export { openDatabase, type Db } from './database.js';
 export { VmRepository, type VmRecord, type PhaseRecord, type TransitionRecord } from './vm-repository.js';
 export { dataLayout, type DataLayout } from './layout.js';
 export { toStoreError, guardStore, storeHint } from './store-error.js';
+export { LiveSnapshotRepository, type LiveSnapshotRecord, type LiveSnapshotMeta, type LiveSnapshotFileSet } from './live-snapshot-repository.js';

@@ -68,4 +68,25 @@ export const MIGRATIONS: ReadonlyArray<{ version: number; name: string; sql: str
     name: 'owner process start time (a reused pid is not the owner)',
     sql: `ALTER TABLE vms ADD COLUMN owner_start INTEGER;`,
   },
+  {
+    version: 5,
+    name: 'snapshots of running VMs (live snapshots)',
+    sql: `
+      CREATE TABLE live_snapshots (
+        id TEXT PRIMARY KEY,
+        vm_id TEXT NOT NULL,
+        name TEXT,
+        created_at TEXT NOT NULL,
+        dir TEXT NOT NULL,
+        files TEXT NOT NULL,
+        size_bytes INTEGER NOT NULL,
+        pause_ms REAL NOT NULL,
+        profile TEXT NOT NULL,
+        driver TEXT NOT NULL,
+        meta TEXT NOT NULL
+      );
+      CREATE INDEX live_snapshots_vm ON live_snapshots(vm_id);
+      CREATE UNIQUE INDEX live_snapshots_name ON live_snapshots(name) WHERE name IS NOT NULL;
+    `,
+  },
 ];

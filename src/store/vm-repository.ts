@@ -113,6 +113,13 @@ export class VmRepository {
     );
   }
 
+  /** Makes this process the owner of an existing VM record (a VM paused to disk, resumed by a later process). Throws STORE_ERROR. */
+  claim(id: string): void {
+    this.write(`record this process as the owner of VM ${id}`, () =>
+      this.db.prepare('UPDATE vms SET owner_pid = ?, owner_start = ? WHERE id = ?').run(process.pid, OWN_START, id),
+    );
+  }
+
   /** Records a state change and its reason in one transaction. Throws STORE_ERROR. */
   transition(id: string, from: string, to: string, reason?: string): void {
     const now = new Date().toISOString();

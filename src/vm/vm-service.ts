@@ -78,9 +78,10 @@ export class VmService {
    * Creates a VM as a copy-on-write clone of `snapshot` (made from this
    * profile; its image must still exist). Same errors as `create`.
    */
-  async restore(request: CreateVmRequest & { snapshot: SnapshotFiles; image: BuiltImage }): Promise<Vm> {
-    const prepared = this.prepare(request, request.image);
-    return this.track(Vm.restore({ ...prepared, snapshot: request.snapshot }), prepared.driver.name);
+  async restore(request: CreateVmRequest & { snapshot: SnapshotFiles; image: BuiltImage; revive?: string }): Promise<Vm> {
+    const prepared = this.prepare(request, request.image, request.revive);
+    if (request.revive && this.live.has(request.revive)) throw new InvalidArgumentError(`VM ${request.revive} is running already`);
+    return this.track(Vm.restore({ ...prepared, snapshot: request.snapshot, ...(request.revive ? { revive: true } : {}) }), prepared.driver.name);
   }
 
   /**
@@ -121,7 +122,8 @@ export class VmService {
     return [...this.live.values()];
   }
 
-  private prepare(request: CreateVmRequest, image?: BuiltImage): VmBootOptions {
+  /** `reviveId`: the id of a stopped VM coming back from a pause to disk (VmBootOptions.revive); default a new id. */
+  private prepare(request: CreateVmRequest, image?: BuiltImage, reviveId?: string): VmBootOptions {
     const driver = this.driver(request.driver ?? request.profile.driver);
     const vcpus = request.vcpus ?? request.profile.vcpus;
     const memoryMib = request.memoryMib ?? request.profile.memoryMib;
@@ -129,7 +131,7 @@ export class VmService {
     if (!Number.isInteger(memoryMib) || memoryMib < 64 || memoryMib > 65536) {
       throw new InvalidArgumentError(`memory_mib must be an integer from 64 to 65536, got ${memoryMib}`);
     }
-    const id = `vm-${randomBytes(6).toString('hex')}`;
+    const id = reviveId ?? `vm-${randomBytes(6).toString('hex')}`;
     const runDir = join(this.options.layout.runVms, id);
     mkdirSync(this.options.layout.logs, { recursive: true });
     this.pruneConsoleLogs();
@@ -175,13 +177,28 @@ export class VmService {
     return this.live.get(id);
   }
 
-  /** Stops one VM this service owns and forgets it. */
+  /** Stops one VM this service owns and forgets it; then tells the onDestroyed listeners. */
   async destroy(vm: Vm, reason = 'destroyed'): Promise<void> {
     try {
       await vm.stop(reason);
     } finally {
       this.live.delete(vm.id);
+      for (const listener of [...this.destroyListeners]) {
+        try {
+          listener(vm.id);
+        } catch {
+          // a listener's failure (its own store write) must not fail the destroy
+        }
+      }
     }
+  }
+
+  private readonly destroyListeners = new Set<(vmId: string) => void>();
+
+  /** Calls `listener` with the id of every VM destroyed through `destroy` (live snapshots go with their VM). Returns an unsubscribe. */
+  onDestroyed(listener: (vmId: string) => void): () => void {
+    this.destroyListeners.add(listener);
+    return () => this.destroyListeners.delete(listener);
   }
 
   /**

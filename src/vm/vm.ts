@@ -1,13 +1,15 @@
+import { randomBytes } from 'node:crypto';
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { AgentClient, AgentHello, ExecRequest, ExecResult } from '../guest/agent-client.js';
 import type { GuestDirListing, GuestFileStat, ListDirOptions, MkdirOptions, RemoveOptions } from '../guest/agent-fs.js';
 import type { BuiltImage } from '../guest/image-store.js';
-import { AgentError, InvalidArgumentError, InvalidStateError, StoreError, TfcError } from '../errors/index.js';
+import { AgentError, InvalidArgumentError, InvalidStateError, SnapshotUnsupportedError, StoreError, TfcError } from '../errors/index.js';
 import type { VmRepository } from '../store/index.js';
 import { CleanupStack } from '../steps/index.js';
-import type { SnapshotFiles, VmmDriver, VmmInstance } from '../vmm/driver.js';
+import type { SnapshotFiles, VmLaunchSpec, VmmDriver, VmmInstance } from '../vmm/driver.js';
 import { coldBootSteps, restoreSteps, withNetwork, withScratchDisk, type BootContext } from './boot-steps.js';
-import { launchDrives } from './disks.js';
+import { copyScratchDisk, launchDrives } from './disks.js';
 import { parseIpv4, type EgressPolicy, type NetworkManager, type VmNetwork } from '../net/index.js';
 import { VmStateMachine, type VmState } from './state-machine.js';
 import { StepFailedError, type PhaseTiming } from '../steps/index.js';
@@ -40,6 +42,12 @@ export interface VmBootOptions {
    * snapshot's (`snapshot.scratchDiskPath`). See docs/disks.md.
    */
   scratchDisk?: { path: string; sizeMib: number };
+  /**
+   * The VM's record exists already (stopped): a VM paused to disk coming
+   * back under its own id. Its record goes back to `creating` instead of
+   * being inserted.
+   */
+  revive?: boolean;
 }
 
 /**
@@ -61,6 +69,12 @@ export class Vm {
   private stopping?: Promise<void>;
   private phaseKind: 'boot' | 'restore' = 'boot';
   private networkInfo?: VmNetwork;
+  /** The launch spec of the current VMM (a rollback spawns the next one from it). */
+  private launchSpec?: VmLaunchSpec;
+  /** Undos of the VMM a rollback started (the first VMM's are on `cleanup`). */
+  private generation?: CleanupStack;
+  /** A snapshot or rollback in progress: they exclude each other. */
+  private liveOp?: Promise<unknown>;
   private readonly failureListeners = new Set<(reason: string) => void>();
 
   private constructor(private readonly options: VmBootOptions) {
@@ -100,19 +114,25 @@ export class Vm {
     // Order matters for store failures (STORE_ERROR): the first write happens
     // before anything exists, and every later write that fails still lets the
     // cleanup stack run, so no VMM, namespace, TAP or lease outlives a failure.
-    options.repo.insert({
-      id: options.id,
-      driver: options.driver.name,
-      profile: options.profileName,
-      imageDigest: options.image.manifest.digest,
-      state: 'creating',
-      accel: null,
-      vcpus: options.vcpus,
-      memoryMib: options.memoryMib,
-      pid: null,
-      runDir: options.runDir,
-      consoleLog: options.consoleLogPath,
-    });
+    if (options.revive) {
+      const previous = options.repo.get(options.id);
+      options.repo.claim(options.id);
+      options.repo.transition(options.id, previous.state, 'creating', 'resumed from a pause to disk');
+    } else {
+      options.repo.insert({
+        id: options.id,
+        driver: options.driver.name,
+        profile: options.profileName,
+        imageDigest: options.image.manifest.digest,
+        state: 'creating',
+        accel: null,
+        vcpus: options.vcpus,
+        memoryMib: options.memoryMib,
+        pid: null,
+        runDir: options.runDir,
+        consoleLog: options.consoleLogPath,
+      });
+    }
     const vm = new Vm(options);
     vm.phaseKind = kind;
     const scratch = options.scratchDisk;
@@ -154,6 +174,7 @@ export class Vm {
     try {
       vm.phases = await steps.run(ctx);
       vm.networkInfo = ctx.vmNetwork;
+      vm.launchSpec = ctx.spec;
     } catch (thrown) {
       // The runner wraps the step's error; callers and users see the step's
       // own error (VM_BOOT_TIMEOUT, VMM_EXITED, ...), not the wrapper.
@@ -185,10 +206,143 @@ export class Vm {
         ...(err.details ? { details: err.details } : {}),
       });
     }
-    const exited = (exit?: ExitInfo) => vm.onVmmExit(exit);
-    void vm.instance!.wait().then(exited, () => exited());
+    vm.watchVmm(vm.instance!);
     vm.watchAgent(ctx.agent);
     return vm;
+  }
+
+  /** The VM dies when this VMM exits, unless a rollback replaced it first. */
+  private watchVmm(instance: VmmInstance): void {
+    const exited = (exit?: ExitInfo) => {
+      if (this.instance === instance) this.onVmmExit(exit);
+    };
+    void instance.wait().then(exited, () => exited());
+  }
+
+  /** What a snapshot of this VM records to restore it later (src/snapshot/live). */
+  get shape(): { image: BuiltImage; vcpus: number; memoryMib: number; kernelArgs: string; network: boolean; diskMib: number } {
+    return {
+      image: this.options.image,
+      vcpus: this.options.vcpus,
+      memoryMib: this.options.memoryMib,
+      kernelArgs: this.options.kernelArgs,
+      network: this.options.network !== undefined,
+      diskMib: this.options.scratchDisk?.sizeMib ?? 0,
+    };
+  }
+
+  /** Whether guest RAM is a memory backend named `mem` (golden clones, and VMs restored from their live snapshots). */
+  get hasMemoryBackend(): boolean {
+    const spec = this.launchSpec;
+    if (!spec) return false;
+    if (spec.restoreFrom?.memoryInState) return spec.restoreFrom.memoryInState.memoryBackend;
+    return spec.restoreFrom !== undefined || spec.snapshotMemoryPath !== undefined;
+  }
+
+  /**
+   * Snapshot of this running VM: pauses it, writes all of its RAM and device
+   * state to `statePath` (and copies its scratch disk to `scratchCopyPath`
+   * when it has one), then resumes it. Returns how long the guest was paused.
+   * Throws InvalidStateError unless running (or while another snapshot or a
+   * rollback of this VM runs), SnapshotUnsupportedError for a driver without
+   * live snapshots, QmpError when QEMU fails the migration (the VM is resumed).
+   */
+  async liveSnapshot(statePath: string, scratchCopyPath?: string): Promise<{ pauseMs: number }> {
+    this.sm.require('snapshot', ['running']);
+    const instance = this.instance!;
+    if (!instance.createLiveSnapshot) {
+      throw new SnapshotUnsupportedError(`the ${this.driverName} driver cannot snapshot a running VM yet; use a QEMU profile`);
+    }
+    return this.exclusive('snapshot', async () => {
+      const started = performance.now();
+      await instance.pause();
+      try {
+        await instance.createLiveSnapshot!(statePath);
+        const scratch = this.options.scratchDisk?.path;
+        if (scratch && scratchCopyPath) await copyScratchDisk(scratch, scratchCopyPath);
+      } finally {
+        // Resumed even when the snapshot failed: the VM keeps running either way.
+        if (!instance.exited) await instance.resume();
+      }
+      return { pauseMs: performance.now() - started };
+    });
+  }
+
+  /**
+   * Puts this VM back into the state of `snapshot` (one of its own live
+   * snapshots): stops its VMM, restores its scratch disk from the
+   * snapshot's copy, spawns a new VMM with the same run dir, sockets and
+   * network, loads the snapshot, resumes, reconnects the agent and gives
+   * the guest the current time and fresh entropy. Same id, same address.
+   * On failure the VM is marked failed and released (it has no VMM left).
+   * Throws InvalidStateError unless running or paused.
+   */
+  async rollback(snapshot: SnapshotFiles): Promise<{ rollbackMs: number }> {
+    this.sm.require('roll back', ['running', 'paused']);
+    if (!this.launchSpec) throw new InvalidStateError(`VM ${this.id} has no launch spec to roll back with`);
+    return this.exclusive('roll back', async () => {
+      const started = performance.now();
+      const wasPaused = this.sm.state === 'paused';
+      const old = this.instance!;
+      const previous = this.generation;
+      const generation = new CleanupStack();
+      this.generation = generation;
+      this.cleanup.push('stop the VMM of a rollback', () => generation.run());
+      // From here the old VMM exiting is expected: detach it first.
+      this.instance = undefined;
+      this.agentClient?.close();
+      try {
+        await old.shutdown(Math.min(this.options.stopTimeoutMs, 1000));
+        await previous?.run();
+        const scratch = this.options.scratchDisk?.path;
+        if (scratch) {
+          if (!snapshot.scratchDiskPath) throw new InvalidArgumentError('the snapshot has no copy of the scratch disk this VM has');
+          rmSync(scratch, { force: true });
+          await copyScratchDisk(snapshot.scratchDiskPath, scratch);
+        }
+        const spec: VmLaunchSpec = { ...this.launchSpec!, restoreFrom: snapshot };
+        const instance = await this.options.driver.spawn(spec, generation);
+        this.instance = instance;
+        this.launchSpec = spec;
+        this.options.repo.update(this.id, { pid: instance.pid, accel: instance.accel });
+        await instance.loadSnapshot();
+        await instance.resume();
+        const timeoutMs = this.options.bootTimeoutMs;
+        const agent = await instance.connectAgent({ timeoutMs });
+        generation.push('close agent connection', () => agent.close());
+        this.agentClient = agent;
+        this.watchVmm(instance);
+        this.watchAgent(agent);
+        this.helloInfo = await agent.hello({ timeoutMs });
+        await agent.setClock(Date.now(), { timeoutMs });
+        await agent.addEntropy(randomBytes(64), { timeoutMs });
+        if (wasPaused) await instance.pause();
+      } catch (err) {
+        const message = `rollback failed: ${err instanceof Error ? err.message : String(err)}`;
+        if (this.sm.state === 'running' || this.sm.state === 'paused') {
+          ignoreStoreFailure(() => this.options.repo.setError(this.id, err instanceof TfcError ? err.code : 'INTERNAL', message));
+          ignoreStoreFailure(() => this.sm.transition('failed', message));
+          await this.cleanup.run();
+        }
+        throw err;
+      }
+      return { rollbackMs: performance.now() - started };
+    });
+  }
+
+  private requireNoLiveOp(what: string): void {
+    if (this.liveOp) throw new InvalidStateError(`cannot ${what} VM ${this.id}: a snapshot or rollback of it is in progress`);
+  }
+
+  private async exclusive<T>(what: string, fn: () => Promise<T>): Promise<T> {
+    this.requireNoLiveOp(what);
+    const op = fn();
+    this.liveOp = op;
+    try {
+      return await op;
+    } finally {
+      this.liveOp = undefined;
+    }
   }
 
   /** The VM's network (host-side address, guest address), when it has one. */
@@ -355,12 +509,14 @@ export class Vm {
 
   async pause(): Promise<void> {
     this.sm.require('pause', ['running']);
+    this.requireNoLiveOp('pause');
     await this.instance!.pause();
     this.sm.transition('paused');
   }
 
   async resume(): Promise<void> {
     this.sm.require('resume', ['paused']);
+    this.requireNoLiveOp('resume');
     await this.instance!.resume();
     this.sm.transition('running');
   }

@@ -74,6 +74,13 @@ export interface SnapshotFiles {
    * copy of it (src/vm). Absent when the profile has no scratch disk.
    */
   scratchDiskPath?: string;
+  /**
+   * A snapshot of a running VM (src/snapshot/live): `statePath` holds all
+   * guest RAM as well as device state, and `memoryPath` is not read. The
+   * VMM is given the same memory layout the VM had: a RAM backend named
+   * like a golden clone's (`memoryBackend`), or the machine's default RAM.
+   */
+  memoryInState?: { memoryBackend: boolean };
 }
 
 export interface DriverInfo {
@@ -126,6 +133,13 @@ export interface VmmInstance {
    * memory file: the caller shuts it down. Throws on a running VM.
    */
   createSnapshot(files: SnapshotFiles): Promise<void>;
+  /**
+   * Writes a snapshot of the paused VM that holds all of its RAM and device
+   * state in `statePath` (restorable through restoreFrom with
+   * memoryInState); afterwards the VM may be resumed. Optional: a driver
+   * without it cannot snapshot running VMs (SNAPSHOT_UNSUPPORTED).
+   */
+  createLiveSnapshot?(statePath: string): Promise<void>;
   /** Loads the snapshot given as spec.restoreFrom into this freshly spawned VMM; the VM stays paused. Call once. */
   loadSnapshot(): Promise<void>;
   /** Connects to the guest agent channel (the agent may not be up yet: hello() waits). */

@@ -5,6 +5,8 @@ import { ErrorBody, ExecRequest, ExecResponse, GuestNetworkRequest, VmBody, VmId
 import { checkExec, type ExecBody } from '../validation.js';
 import { fileRoutes } from './files.js';
 import { allocatedVm, liveVm, viewById, viewOf } from '../vm-view.js';
+import { pauseToDisk, resumeFromDisk } from './snapshots.js';
+import { InvalidArgumentError } from '../../errors/index.js';
 
 type IdParams = { Params: { id: string } };
 
@@ -79,8 +81,18 @@ export function vmRoutes(app: FastifyInstance, deps: ApiDeps, limits: ApiLimits)
 
   app.post<IdParams>(
     '/v1/vms/:id/pause',
-    { schema: { summary: 'Pause a VM', params: VmIdParams, response: { 200: VmBody, 404: ErrorBody, 409: ErrorBody } } },
+    {
+      schema: {
+        summary: 'Pause a VM; {persist: true} writes it to disk and frees its memory (resume brings it back, also after a daemon restart)',
+        params: VmIdParams,
+        response: { 404: ErrorBody, 409: ErrorBody },
+      },
+    },
     async (req) => {
+      // {persist: true}: pause to disk (docs/snapshots.md); routes/snapshots.ts.
+      const persist = (req.body as { persist?: unknown } | undefined)?.persist;
+      if (persist !== undefined && typeof persist !== 'boolean') throw new InvalidArgumentError('persist must be a boolean');
+      if (persist) return pauseToDisk(deps, req.params.id);
       const vm = allocatedVm(deps, req.params.id);
       await vm.pause();
       return viewOf(deps, vm);
@@ -91,6 +103,8 @@ export function vmRoutes(app: FastifyInstance, deps: ApiDeps, limits: ApiLimits)
     '/v1/vms/:id/resume',
     { schema: { summary: 'Resume a paused VM', params: VmIdParams, response: { 200: VmBody, 404: ErrorBody, 409: ErrorBody } } },
     async (req) => {
+      const fromDisk = await resumeFromDisk(deps, req.params.id);
+      if (fromDisk) return fromDisk;
       const vm = allocatedVm(deps, req.params.id);
       await vm.resume();
       return viewOf(deps, vm);

@@ -1,6 +1,4 @@
 import type { Command } from 'commander';
-import type { PoolStatus } from '../../pool/index.js';
-import type { VmView } from '../../api/index.js';
 import { ApiClient } from '../api-client.js';
 import type { WithContext } from '../context.js';
 import { formatMs, printJson, renderTable } from '../output.js';
@@ -17,13 +15,13 @@ export function registerClientCommands(program: Command, vm: Command, withContex
     .option('--json', 'print as JSON')
     .action(async (opts: { json?: boolean }) => {
       process.exitCode = await withContext(async (ctx) => {
-        const { pools } = await ApiClient.fromContext(ctx).request<{ pools: PoolStatus[] }>('GET', '/v1/pools');
+        const pools = await ApiClient.fromContext(ctx).listPools();
         if (opts.json) printJson({ pools });
         else
           process.stdout.write(
             renderTable(
               ['pool', 'profile', 'ready', 'booting', 'allocated', 'target', 'min', 'max', 'mode', 'strategy'],
-              pools.map((p) => [p.name, p.profile, p.ready, p.booting, p.allocated, p.target, p.min, p.max, p.mode, p.strategy]),
+              pools.map((p) => [p.name, p.profile, p.ready, p.booting, p.allocated, p.target, p.min, p.max, p.mode ?? '', p.strategy ?? '']),
             ) + '\n',
           );
         return 0;
@@ -44,11 +42,7 @@ export function registerClientCommands(program: Command, vm: Command, withContex
           ...(opts.timeoutMs ? { timeout_ms: Number(opts.timeoutMs) } : {}),
           ...(opts.ttlMs ? { ttl_ms: Number(opts.ttlMs) } : {}),
         };
-        const r = await ApiClient.fromContext(ctx).request<{ vm: VmView; allocation_ms: number }>(
-          'POST',
-          `/v1/pools/${encodeURIComponent(name)}/allocate`,
-          body,
-        );
+        const r = await ApiClient.fromContext(ctx).allocate(name, body);
         if (opts.json) printJson(r);
         else process.stdout.write(`${r.vm.id}\n`);
         if (!opts.json)
@@ -64,7 +58,7 @@ export function registerClientCommands(program: Command, vm: Command, withContex
     .option('--json', 'print as JSON')
     .action(async (opts: { json?: boolean }) => {
       process.exitCode = await withContext(async (ctx) => {
-        const { vms } = await ApiClient.fromContext(ctx).request<{ vms: VmView[] }>('GET', '/v1/vms');
+        const vms = await ApiClient.fromContext(ctx).listVms();
         if (opts.json) printJson({ vms });
         else
           process.stdout.write(
@@ -83,7 +77,7 @@ export function registerClientCommands(program: Command, vm: Command, withContex
     .option('--json', 'print as JSON')
     .action(async (id: string, opts: { json?: boolean }) => {
       process.exitCode = await withContext(async (ctx) => {
-        const v = await ApiClient.fromContext(ctx).request<VmView>('GET', `/v1/vms/${encodeURIComponent(id)}`);
+        const v = await ApiClient.fromContext(ctx).getVm(id);
         if (opts.json) printJson(v);
         else {
           process.stdout.write(
@@ -95,7 +89,7 @@ export function registerClientCommands(program: Command, vm: Command, withContex
           process.stdout.write(
             renderTable(
               [`${v.created_by} phase`, 'ms'],
-              v.phases.map((p) => [p.name, formatMs(p.ms)]),
+              (v.phases ?? []).map((p) => [p.name, formatMs(p.ms)]),
               ['left', 'right'],
             ) + '\n',
           );
@@ -140,11 +134,7 @@ export function registerClientCommands(program: Command, vm: Command, withContex
     .option('--json', 'print the VM as JSON')
     .action(async (id: string, opts: { ttlMs?: string; json?: boolean }) => {
       process.exitCode = await withContext(async (ctx) => {
-        const v = await ApiClient.fromContext(ctx).request<VmView>(
-          'POST',
-          `/v1/vms/${encodeURIComponent(id)}/keepalive`,
-          opts.ttlMs ? { ttl_ms: Number(opts.ttlMs) } : {},
-        );
+        const v = await ApiClient.fromContext(ctx).keepalive(id, opts.ttlMs ? { ttl_ms: Number(opts.ttlMs) } : {});
         if (opts.json) printJson(v);
         else process.stdout.write(`${v.id} lease until ${v.expires_at ?? '-'}\n`);
         return 0;
@@ -160,7 +150,7 @@ export function registerClientCommands(program: Command, vm: Command, withContex
     .action(async (ids: string[]) => {
       process.exitCode = await withContext(async (ctx) => {
         const client = ApiClient.fromContext(ctx);
-        for (const id of ids) await client.request('DELETE', `/v1/vms/${encodeURIComponent(id)}`);
+        for (const id of ids) await client.release(id);
         return 0;
       });
     });
@@ -173,15 +163,9 @@ const DEFAULT_EXEC_TIMEOUT_MS = 30_000;
 async function oneShotExec(client: ApiClient, id: string, cmd: string[], opts: ExecOptions): Promise<number> {
   // Raw output is asked for as base64 so binary output reaches stdout byte for byte.
   const base64 = !opts.json || opts.base64;
-  const r = await client.request<{
-    exit_code: number | null;
-    stdout: string;
-    stderr: string;
-    timed_out: boolean;
-    output_encoding?: 'utf8' | 'base64';
-  }>('POST', `/v1/vms/${encodeURIComponent(id)}/exec`, {
+  const r = await client.exec(id, {
     cmd,
-    ...(base64 ? { output_encoding: 'base64' } : {}),
+    ...(base64 ? { output_encoding: 'base64' as const } : {}),
     ...(opts.timeoutMs ? { timeout_ms: Number(opts.timeoutMs) } : {}),
   });
   if (opts.json) printJson(r);

@@ -10,32 +10,8 @@ import { ApiClient } from '../api-client.js';
 import type { WithContext } from '../context.js';
 import { printJson, renderTable } from '../output.js';
 
-type FileType = 'file' | 'dir' | 'symlink' | 'other';
-
-interface DirEntry {
-  name: string;
-  name_b64?: string;
-  type: FileType;
-  size: number;
-  mode: number;
-  mtime_ms: number;
-}
-
-interface StatAnswer {
-  path: string;
-  type: FileType;
-  size: number;
-  mode: number;
-  uid: number;
-  gid: number;
-  mtime_ms: number;
-  symlink_target: string | null;
-}
-
 const octal = (mode: number) => mode.toString(8).padStart(4, '0');
 const time = (ms: number) => new Date(ms).toISOString();
-const filesUrl = (id: string, route: string, query: Record<string, string>) =>
-  `/v1/vms/${encodeURIComponent(id)}/files${route}?${new URLSearchParams(query).toString()}`;
 
 export function registerFileCommands(vm: Command, withContext: WithContext): void {
   const files = vm.command('files').description('list, inspect, create and remove files in a daemon VM');
@@ -49,8 +25,10 @@ export function registerFileCommands(vm: Command, withContext: WithContext): voi
     .option('--json', 'print as JSON')
     .action(async (id: string, path: string, opts: { maxEntries?: string; json?: boolean }) => {
       process.exitCode = await withContext(async (ctx) => {
-        const query = { path, ...(opts.maxEntries !== undefined && { max_entries: opts.maxEntries }) };
-        const r = await ApiClient.fromContext(ctx).request<{ path: string; entries: DirEntry[]; truncated: boolean }>('GET', filesUrl(id, '/list', query));
+        if (opts.maxEntries !== undefined && !/^[0-9]{1,6}$/.test(opts.maxEntries)) {
+          throw new InvalidArgumentError(`--max-entries must be a number from 1 to 10000, got ${JSON.stringify(opts.maxEntries)}`);
+        }
+        const r = await ApiClient.fromContext(ctx).listFiles(id, path, opts.maxEntries !== undefined ? { max_entries: Number(opts.maxEntries) } : {});
         if (opts.json) printJson(r);
         else {
           process.stdout.write(
@@ -74,7 +52,7 @@ export function registerFileCommands(vm: Command, withContext: WithContext): voi
     .option('--json', 'print as JSON')
     .action(async (id: string, path: string, opts: { json?: boolean }) => {
       process.exitCode = await withContext(async (ctx) => {
-        const r = await ApiClient.fromContext(ctx).request<StatAnswer>('GET', filesUrl(id, '/stat', { path }));
+        const r = await ApiClient.fromContext(ctx).stat(id, path);
         if (opts.json) printJson(r);
         else
           process.stdout.write(
@@ -98,7 +76,7 @@ export function registerFileCommands(vm: Command, withContext: WithContext): voi
           throw new InvalidArgumentError(`--mode must be 3 or 4 octal digits (e.g. 755), got ${JSON.stringify(opts.mode)}`);
         }
         const body = { path, ...(opts.parents && { parents: true }), ...(opts.mode !== undefined && { mode: opts.mode }) };
-        const r = await ApiClient.fromContext(ctx).request<{ path: string; created: boolean }>('POST', `/v1/vms/${encodeURIComponent(id)}/files/mkdir`, body);
+        const r = await ApiClient.fromContext(ctx).mkdir(id, body);
         if (opts.json) printJson(r);
         else process.stderr.write(r.created ? `created ${r.path}\n` : `${r.path} already exists\n`);
         return 0;
@@ -114,8 +92,7 @@ export function registerFileCommands(vm: Command, withContext: WithContext): voi
     .option('--json', 'print as JSON')
     .action(async (id: string, path: string, opts: { recursive?: boolean; json?: boolean }) => {
       process.exitCode = await withContext(async (ctx) => {
-        const query = { path, ...(opts.recursive && { recursive: 'true' }) };
-        const r = await ApiClient.fromContext(ctx).request<{ path: string; removed: number }>('DELETE', filesUrl(id, '', query));
+        const r = await ApiClient.fromContext(ctx).remove(id, path, { recursive: opts.recursive === true });
         if (opts.json) printJson(r);
         else process.stderr.write(`removed ${r.path} (${r.removed} ${r.removed === 1 ? 'entry' : 'entries'})\n`);
         return 0;

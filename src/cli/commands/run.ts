@@ -10,6 +10,7 @@ import { extname } from 'node:path';
 import type { Command } from 'commander';
 import { InvalidArgumentError } from '../../errors/index.js';
 import { CodeRunner, isRunLanguage, runAnswer, runtimeVmSource, RUN_LANGUAGES, type RunAnswer, type RunFile, type RunLanguage } from '../../run/index.js';
+import type { RunResult } from '../../client/index.js';
 import { ApiClient } from '../api-client.js';
 import type { CliContext, WithContext } from '../context.js';
 import { printJson } from '../output.js';
@@ -101,9 +102,9 @@ export function registerRunCommand(program: Command, withContext: WithContext): 
           throw new InvalidArgumentError(`--timeout-ms must be a non-negative integer, got "${opts.timeoutMs}"`);
         }
         const stdin = opts.stdinFile ? readFileSync(opts.stdinFile) : undefined;
-        let r: RunAnswer;
+        let r: RunAnswer | RunResult;
         if (process.env.TFC_URL) {
-          r = await ApiClient.fromContext(ctx).request<RunAnswer>('POST', '/v1/run', {
+          r = await ApiClient.fromContext(ctx).run({
             language,
             code,
             ...(stdin && { stdin: stdin.toString('utf8') }),
@@ -130,7 +131,7 @@ export function registerRunCommand(program: Command, withContext: WithContext): 
           if (r.timed_out) process.stderr.write(`tfc: the program timed out and was killed\n`);
           if (r.stdout_truncated || r.stderr_truncated) process.stderr.write('tfc: output was truncated (1 MiB per stream)\n');
         }
-        return r.timed_out ? EXIT_TIMED_OUT : exitCodeOf({ exitCode: r.exit_code, signal: r.signal, durationMs: r.duration_ms });
+        return r.timed_out ? EXIT_TIMED_OUT : exitCodeOf({ exitCode: r.exit_code, signal: r.signal ?? null, durationMs: r.duration_ms });
       });
     });
 }

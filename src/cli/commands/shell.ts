@@ -8,7 +8,7 @@ import type { Command } from 'commander';
 import { InvalidArgumentError } from '../../errors/index.js';
 import { ApiClient } from '../api-client.js';
 import type { WithContext } from '../context.js';
-import { exitCodeOf, followProcess, processPath, StdinForwarder } from '../process-stream.js';
+import { exitCodeOf, followProcess, StdinForwarder } from '../process-stream.js';
 
 /** bash as a login shell when the image has it, else sh. */
 export const DEFAULT_SHELL_ARGV = ['/bin/sh', '-c', 'if [ -x /bin/bash ]; then exec /bin/bash -l; else exec /bin/sh -l; fi'];
@@ -67,17 +67,17 @@ function reportGap(lostBytes: number): void {
  * API: the caller falls back to the one-shot exec).
  */
 export async function streamExec(client: ApiClient, vmId: string, cmd: string[], timeoutMs: number, input: Input = process.stdin): Promise<number> {
-  const { pid } = await client.request<{ pid: number }>('POST', processPath(vmId), { cmd });
+  const { pid } = await client.spawn(vmId, { cmd });
   const stdin = new StdinForwarder(client, vmId, pid);
   const stop = input.isTTY ? (stdin.end(), () => undefined) : forwardInput(input, stdin, () => stdin.end());
   // Ctrl-C and kill reach the guest command (which then exits and ends the stream), not just this client.
-  const forward = (signal: NodeJS.Signals) => void client.request('POST', processPath(vmId, pid, '/signal'), { signal }).catch(() => undefined);
+  const forward = (signal: 'SIGINT' | 'SIGTERM') => void client.signal(vmId, pid, signal).catch(() => undefined);
   process.on('SIGINT', forward);
   process.on('SIGTERM', forward);
   let timedOut = false;
   const timer = setTimeout(() => {
     timedOut = true;
-    void client.request('POST', processPath(vmId, pid, '/signal'), { signal: 'SIGKILL' }).catch(() => undefined);
+    void client.signal(vmId, pid, 'SIGKILL').catch(() => undefined);
   }, timeoutMs);
   try {
     const exit = await followProcess(client, vmId, pid, { onOutput: writeOut, onGap: reportGap });
@@ -106,12 +106,12 @@ export async function runShell(client: ApiClient, vmId: string, argv: string[], 
   const tty = input.isTTY === true && typeof input.setRawMode === 'function';
   const size = () => (out.isTTY && out.columns && out.rows ? { cols: out.columns, rows: out.rows } : DEFAULT_SIZE);
   const env = { TERM: process.env.TERM && process.env.TERM !== 'dumb' ? process.env.TERM : 'xterm-256color' };
-  const { pid } = await client.request<{ pid: number }>('POST', processPath(vmId), { cmd: argv, env, pty: size() });
+  const { pid } = await client.spawn(vmId, { cmd: argv, env, pty: size() });
   const stdin = new StdinForwarder(client, vmId, pid);
   const restore = () => {
     if (tty) input.setRawMode!(false);
   };
-  const onResize = () => void client.request('POST', processPath(vmId, pid, '/resize'), size()).catch(() => undefined);
+  const onResize = () => void client.resize(vmId, pid, size()).catch(() => undefined);
   if (tty) {
     input.setRawMode!(true);
     process.once('exit', restore);

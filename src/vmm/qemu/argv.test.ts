@@ -46,3 +46,35 @@ describe('QEMU disks', () => {
     expect(qemuDrivePath('/data/run/vms/vm-1', '/data/run/vms/vm-1/x')).toBe('./x');
   });
 });
+
+describe('QEMU memory for snapshots', () => {
+  const sockets = { qmp: 'q.sock', agent: 'a.sock' };
+  const objectOf = (argv: string[]) => (argv.includes('-object') ? argv[argv.indexOf('-object') + 1] : null);
+
+  it('keeps a template RAM file shared and maps it private for a golden clone', () => {
+    const template = buildQemuArgv({ ...spec, snapshotMemoryPath: '/dev/shm/t.mem' }, 'tcg', sockets);
+    expect(objectOf(template)).toBe('memory-backend-file,id=mem,size=256M,mem-path=/dev/shm/t.mem,share=on');
+    const clone = buildQemuArgv({ ...spec, restoreFrom: { memoryPath: '/dev/shm/t.mem', statePath: '/s/state' } }, 'tcg', sockets);
+    expect(objectOf(clone)).toBe('memory-backend-file,id=mem,size=256M,mem-path=/dev/shm/t.mem,share=off');
+    expect(clone).toContain('-incoming');
+  });
+
+  it('gives a VM restored from a live snapshot anonymous RAM named like its source, or the default RAM', () => {
+    const fromClone = buildQemuArgv(
+      { ...spec, restoreFrom: { memoryPath: '/s/state', statePath: '/s/state', memoryInState: { memoryBackend: true } } },
+      'tcg',
+      sockets,
+    );
+    expect(objectOf(fromClone)).toBe('memory-backend-ram,id=mem,size=256M');
+    expect(fromClone[fromClone.indexOf('-M') + 1]).toContain(',memory-backend=mem');
+    expect(fromClone.join(' ')).not.toContain('mem-path');
+    const fromColdBoot = buildQemuArgv(
+      { ...spec, restoreFrom: { memoryPath: '/s/state', statePath: '/s/state', memoryInState: { memoryBackend: false } } },
+      'tcg',
+      sockets,
+    );
+    expect(objectOf(fromColdBoot)).toBeNull();
+    expect(fromColdBoot[fromColdBoot.indexOf('-M') + 1]).not.toContain('memory-backend');
+    expect(fromColdBoot).toContain('-incoming');
+  });
+});

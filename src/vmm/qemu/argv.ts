@@ -41,11 +41,17 @@ export interface QemuConfinement {
 export function buildQemuArgv(spec: VmLaunchSpec, accel: AccelName, sockets: QemuSockets, confinement: QemuConfinement | null = null): string[] {
   // Snapshot-capable VMs keep RAM in a file: shared for the template (so
   // the file is the memory snapshot), private (copy-on-write) for clones.
-  const memoryFile = spec.restoreFrom?.memoryPath ?? spec.snapshotMemoryPath;
-  const machine = `microvm,x-option-roms=off,rtc=on,isa-serial=on${memoryFile ? ',memory-backend=mem' : ''}`;
+  // A snapshot of a running VM carries its RAM in the state stream: the
+  // restored VM gets anonymous RAM under the same name (or the default RAM).
+  const inState = spec.restoreFrom?.memoryInState;
+  const memoryFile = inState ? undefined : (spec.restoreFrom?.memoryPath ?? spec.snapshotMemoryPath);
+  const named = memoryFile !== undefined || inState?.memoryBackend === true;
+  const machine = `microvm,x-option-roms=off,rtc=on,isa-serial=on${named ? ',memory-backend=mem' : ''}`;
   const memoryBackend = memoryFile
     ? ['-object', `memory-backend-file,id=mem,size=${spec.memoryMib}M,mem-path=${memoryFile},share=${spec.restoreFrom ? 'off' : 'on'}`]
-    : [];
+    : named
+      ? ['-object', `memory-backend-ram,id=mem,size=${spec.memoryMib}M`]
+      : [];
   return [
     '-M',
     machine,

@@ -6,7 +6,7 @@ import { findExecutable, netnsExecPrefix, runCommand, spawnSupervised, type Exit
 import type { CleanupStack } from '../../steps/index.js';
 import { ConsoleTap } from '../console.js';
 import type { AccelName, DriverInfo, SnapshotFiles, VmLaunchSpec, VmmDriver, VmmInstance } from '../driver.js';
-import { loadState, saveState } from './migration.js';
+import { loadFullState, loadState, saveState } from './migration.js';
 import { chooseAccel, gatherAccelFacts, type AccelFacts, type AccelSetting } from './accel.js';
 import { MIGRATE_IN_SOCKET, MIGRATE_OUT_SOCKET, QEMU_BASE_KERNEL_ARGS, buildQemuArgv, type QemuConfinement } from './argv.js';
 import { QEMU_SANDBOX, type VmmPrivilege } from '../../security/index.js';
@@ -56,7 +56,8 @@ export class QemuDriver implements VmmDriver {
     const migrationSockets = [join(spec.runDir, MIGRATE_OUT_SOCKET), join(spec.runDir, MIGRATE_IN_SOCKET)];
     checkSocketPaths([...Object.values(sockets), ...migrationSockets]);
     if (spec.restoreFrom) {
-      for (const path of [spec.restoreFrom.memoryPath, spec.restoreFrom.statePath]) {
+      const from = spec.restoreFrom;
+      for (const path of from.memoryInState ? [from.statePath] : [from.memoryPath, from.statePath]) {
         if (!existsSync(path)) throw new InvalidArgumentError(`snapshot file ${path} does not exist; recreate the snapshot`);
       }
     }
@@ -198,9 +199,22 @@ class QemuInstance implements VmmInstance {
     await saveState(this.qmp, { dir: this.spec.runDir, name: MIGRATE_OUT_SOCKET, owner: this.confinement }, files.statePath);
   }
 
+  /** A full migration (all RAM, no x-ignore-shared) of the paused VM; `cont` afterwards resumes it. */
+  async createLiveSnapshot(statePath: string): Promise<void> {
+    const status = await this.qmp.execute<{ status: string }>('query-status');
+    if (status.status !== 'paused') {
+      throw new InvalidStateError(`cannot snapshot VM ${this.spec.vmId}: QEMU reports it ${status.status} (snapshot needs paused)`);
+    }
+    await saveState(this.qmp, { dir: this.spec.runDir, name: MIGRATE_OUT_SOCKET, owner: this.confinement }, statePath, 300_000, { ignoreShared: false });
+  }
+
   async loadSnapshot(): Promise<void> {
     const from = this.spec.restoreFrom;
     if (!from) throw new InvalidStateError(`VM ${this.spec.vmId} was not spawned for a restore (no restoreFrom)`);
+    if (from.memoryInState) {
+      await loadFullState(this.qmp, join(this.spec.runDir, MIGRATE_IN_SOCKET), from.statePath);
+      return;
+    }
     await loadState(this.qmp, join(this.spec.runDir, MIGRATE_IN_SOCKET), from.statePath);
   }
 

@@ -1,4 +1,4 @@
-import { chownSync, createWriteStream } from 'node:fs';
+import { chownSync, createReadStream, createWriteStream } from 'node:fs';
 import { join } from 'node:path';
 import { readFile } from 'node:fs/promises';
 import { connect, createServer, type Socket } from 'node:net';
@@ -21,8 +21,8 @@ interface MigrationStatus {
   'error-desc'?: string;
 }
 
-async function setIgnoreShared(qmp: QmpClient): Promise<void> {
-  await qmp.execute('migrate-set-capabilities', { capabilities: [{ capability: 'x-ignore-shared', state: true }] });
+async function setIgnoreShared(qmp: QmpClient, state = true): Promise<void> {
+  await qmp.execute('migrate-set-capabilities', { capabilities: [{ capability: 'x-ignore-shared', state }] });
 }
 
 async function waitForMigration(qmp: QmpClient, timeoutMs: number, what: string): Promise<void> {
@@ -52,9 +52,15 @@ export interface MigrationSocket {
  * to the directories above its run dir. Throws QmpError when QEMU reports
  * the migration failed.
  */
-export async function saveState(qmp: QmpClient, socket: MigrationSocket, statePath: string, timeoutMs = 60_000): Promise<void> {
+export async function saveState(
+  qmp: QmpClient,
+  socket: MigrationSocket,
+  statePath: string,
+  timeoutMs = 60_000,
+  options: { ignoreShared?: boolean } = {},
+): Promise<void> {
   const socketPath = join(socket.dir, socket.name);
-  await setIgnoreShared(qmp);
+  await setIgnoreShared(qmp, options.ignoreShared ?? true);
   const server = createServer();
   const received = new Promise<void>((resolve, reject) => {
     server.once('connection', (socket: Socket) => {
@@ -117,4 +123,19 @@ async function connectWithRetry(path: string, timeoutMs: number): Promise<Socket
       await delay(2);
     }
   }
+}
+
+/**
+ * Feeds a full migration stream (device state and all guest RAM: a
+ * snapshot of a running VM, saveState with ignoreShared false) into a QEMU
+ * started with `-incoming`, streamed from the file (it may be as large as
+ * the guest's RAM; it is never held in memory whole). Resolves once QEMU
+ * reports the incoming migration completed.
+ */
+export async function loadFullState(qmp: QmpClient, socketPath: string, statePath: string, timeoutMs = 120_000): Promise<void> {
+  await setIgnoreShared(qmp, false);
+  const socket = await connectWithRetry(socketPath, timeoutMs);
+  // QEMU may close its end once it has read the stream; QEMU's status decides.
+  await pipeline(createReadStream(statePath), socket).catch(() => undefined);
+  await waitForMigration(qmp, timeoutMs, 'snapshot restore (incoming migration with RAM)');
 }
