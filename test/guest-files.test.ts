@@ -1,8 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { pino } from 'pino';
-import { loadConfig } from '../src/config/index.js';
-import { startDaemon, type Daemon } from '../src/daemon/index.js';
-import { assertNothingLeft, jsonApi, scratchDir, testDataDir, until, writeConfig } from './helpers.js';
+import type { Daemon } from '../src/daemon/index.js';
+import { assertNothingLeft, jsonApi, scratchDir, startOneVmDaemon, testDataDir } from './helpers.js';
 
 // Guest files beyond one request, end to end: REST -> daemon -> agent in a
 // real VM (a clone from the pool): mkdir -p, upload, list, stat, rm -r, and
@@ -16,13 +14,7 @@ describe('guest files: list, stat, mkdir, remove in a real VM', () => {
   const files = (route: string, query: Record<string, string>) => `/v1/vms/${vmId}/files${route}?${new URLSearchParams(query).toString()}`;
 
   beforeAll(async () => {
-    const config = writeConfig(dir.path, '[pools.default]\nmin = 1\nmax = 1\ntarget = 1\nallocate_timeout_ms = 120000\n');
-    const loaded = loadConfig({ configPath: config, env: { TFC_DATA_DIR: testDataDir() } });
-    daemon = await startDaemon(loaded.config, { listen: '127.0.0.1:0', env: { TFC_TOKEN: 'test-token-0123456789' }, logger: pino({ level: 'silent' }) });
-    await until('pool ready', async () => (await api('GET', '/v1/pools/default')).json.ready >= 1, 300_000);
-    const alloc = await api('POST', '/v1/pools/default/allocate', {});
-    expect(alloc.status, JSON.stringify(alloc.json)).toBe(201);
-    vmId = alloc.json.vm.id;
+    ({ daemon, vmId } = await startOneVmDaemon(dir.path, 'test-token-0123456789'));
   });
 
   afterAll(async () => {

@@ -1,3 +1,6 @@
+import { pino } from 'pino';
+import { loadConfig } from '../src/config/index.js';
+import { startDaemon, type Daemon } from '../src/daemon/index.js';
 import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -94,5 +97,25 @@ export async function until(what: string, cond: () => Promise<boolean>, ms = 60_
   while (!(await cond())) {
     if (Date.now() > end) throw new Error(`not reached in ${ms} ms: ${what}`);
     await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/**
+ * Starts a daemon on real VMs whose default pool holds one VM, and allocates
+ * it: for tests of one VM through the API. Close the daemon after.
+ */
+export async function startOneVmDaemon(dir: string, token: string): Promise<{ daemon: Daemon; vmId: string }> {
+  const config = writeConfig(dir, '[pools.default]\nmin = 1\nmax = 1\ntarget = 1\nallocate_timeout_ms = 120000\n');
+  const loaded = loadConfig({ configPath: config, env: { TFC_DATA_DIR: testDataDir() } });
+  const daemon = await startDaemon(loaded.config, { listen: '127.0.0.1:0', env: { TFC_TOKEN: token }, logger: pino({ level: 'silent' }) });
+  try {
+    const api = jsonApi(() => daemon.url, { authorization: `Bearer ${token}` });
+    await until('pool ready', async () => (await api('GET', '/v1/pools/default')).json.ready >= 1, 300_000);
+    const alloc = await api('POST', '/v1/pools/default/allocate', {});
+    if (alloc.status !== 201) throw new Error(`allocate answered ${alloc.status}: ${JSON.stringify(alloc.json)}`);
+    return { daemon, vmId: alloc.json.vm.id };
+  } catch (err) {
+    await daemon.close();
+    throw err;
   }
 }

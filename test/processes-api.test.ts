@@ -1,9 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { pino } from 'pino';
-import { loadConfig } from '../src/config/index.js';
-import { startDaemon, type Daemon } from '../src/daemon/index.js';
+import type { Daemon } from '../src/daemon/index.js';
 import { readSse, type SseMessage } from '../src/cli/sse-client.js';
-import { assertNothingLeft, jsonApi, scratchDir, testDataDir, until, writeConfig } from './helpers.js';
+import { assertNothingLeft, jsonApi, scratchDir, startOneVmDaemon, testDataDir, until } from './helpers.js';
 
 // Streaming processes end to end: REST -> daemon -> agent in a real VM (a
 // clone from the pool): output arrives as Server-Sent Events while the
@@ -17,13 +15,7 @@ describe('processes API on a real VM', () => {
   const api = jsonApi(() => daemon!.url, auth);
 
   beforeAll(async () => {
-    const config = writeConfig(dir.path, '[pools.default]\nmin = 1\nmax = 1\ntarget = 1\nallocate_timeout_ms = 120000\n');
-    const loaded = loadConfig({ configPath: config, env: { TFC_DATA_DIR: testDataDir() } });
-    daemon = await startDaemon(loaded.config, { listen: '127.0.0.1:0', env: { TFC_TOKEN: 'test-token-0123456789' }, logger: pino({ level: 'silent' }) });
-    await until('pool ready', async () => (await api('GET', '/v1/pools/default')).json.ready >= 1, 300_000);
-    const alloc = await api('POST', '/v1/pools/default/allocate', {});
-    expect(alloc.status, JSON.stringify(alloc.json)).toBe(201);
-    vmId = alloc.json.vm.id;
+    ({ daemon, vmId } = await startOneVmDaemon(dir.path, 'test-token-0123456789'));
   });
 
   afterAll(async () => {

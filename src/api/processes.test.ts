@@ -4,8 +4,7 @@ import { isErrorCode } from '../errors/index.js';
 import { readSse, type SseMessage } from '../cli/sse-client.js';
 import { canRunFakeVms, compileFakeGuest, openFakeRuntime, type FakeRuntime } from '../testing/fake-runtime.js';
 import type { Vm } from '../vm/index.js';
-import type { ApiDeps } from './deps.js';
-import { buildApp } from './app.js';
+import { listenFakeVmApi } from '../testing/fake-vm-api.js';
 
 // The processes API on the fake driver: the real guest agent (compiled for
 // this host) runs the processes, so spawn, SSE output, stdin, signals and
@@ -25,16 +24,7 @@ describe.skipIf(!canRunFakeVms)('processes API (fake driver, real agent)', () =>
   beforeAll(async () => {
     guest = await compileFakeGuest();
     rt = openFakeRuntime(guest.agentBinary);
-    vm = await rt.service.create({ profile: rt.profile });
-    const deps = {
-      token: TOKEN,
-      version: '0.0.0-test',
-      pools: { list: () => [], poolOf: () => undefined, get: () => undefined },
-      service: rt.service,
-      repo: rt.repo,
-    } as unknown as ApiDeps;
-    app = await buildApp(deps);
-    base = await app.listen({ host: '127.0.0.1', port: 0 });
+    ({ vm, app, base } = await listenFakeVmApi(rt, TOKEN));
   }, 120_000);
 
   afterAll(async () => {

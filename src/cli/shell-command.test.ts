@@ -1,9 +1,8 @@
 import type { FastifyInstance } from 'fastify';
 import { PassThrough } from 'node:stream';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
-import { buildApp } from '../api/app.js';
-import type { ApiDeps } from '../api/deps.js';
 import { canRunFakeVms, compileFakeGuest, openFakeRuntime, type FakeRuntime } from '../testing/fake-runtime.js';
+import { listenFakeVmApi } from '../testing/fake-vm-api.js';
 import type { Vm } from '../vm/index.js';
 import { ApiClient } from './api-client.js';
 import { runShell, shellArgv, streamExec } from './commands/shell.js';
@@ -27,16 +26,9 @@ describe.skipIf(!canRunFakeVms)('tfc vm shell / exec streaming (fake driver)', (
   beforeAll(async () => {
     guest = await compileFakeGuest();
     rt = openFakeRuntime(guest.agentBinary);
-    vm = await rt.service.create({ profile: rt.profile });
-    const deps = {
-      token: TOKEN,
-      version: '0.0.0-test',
-      pools: { list: () => [], poolOf: () => undefined, get: () => undefined },
-      service: rt.service,
-      repo: rt.repo,
-    } as unknown as ApiDeps;
-    app = await buildApp(deps);
-    client = new ApiClient(await app.listen({ host: '127.0.0.1', port: 0 }), TOKEN);
+    let base: string;
+    ({ vm, app, base } = await listenFakeVmApi(rt, TOKEN));
+    client = new ApiClient(base, TOKEN);
   }, 120_000);
 
   afterAll(async () => {
