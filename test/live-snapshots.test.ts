@@ -80,7 +80,7 @@ describe('snapshots of running VMs (real QEMU)', () => {
   }, 180_000);
 
   it('forks a VM with a counting process into 3 that count on independently, with different random bytes', async () => {
-    const { pid } = await vm.agent.spawn({ argv: ['sh', '-c', 'i=0; while true; do i=$((i+1)); echo $i > /tmp/c; sleep 0.1; done'] });
+    const { pid } = await vm.agent.spawn({ argv: ['sh', '-c', 'i=0; while true; do i=$((i+1)); echo $i > /tmp/c.new; mv /tmp/c.new /tmp/c; sleep 0.1; done'] });
     expect(pid).toBeGreaterThan(0);
     await delay(2000);
     const atSnapshot = Number(await text(vm, ['cat', '/tmp/c']));
@@ -247,7 +247,9 @@ describe('snapshots of running VMs through the REST API and the CLI', () => {
     const alloc = await api('POST', '/v1/pools/default/allocate', {});
     expect(alloc.status, JSON.stringify(alloc.json)).toBe(201);
     const id = alloc.json.vm.id as string;
-    const spawned = await api('POST', `/v1/vms/${id}/processes`, { cmd: ['sh', '-c', 'i=0; while true; do i=$((i+1)); echo $i > /tmp/c; sleep 0.1; done'] });
+    const spawned = await api('POST', `/v1/vms/${id}/processes`, {
+      cmd: ['sh', '-c', 'i=0; while true; do i=$((i+1)); echo $i > /tmp/c.new; mv /tmp/c.new /tmp/c; sleep 0.1; done'],
+    });
     expect(spawned.status, JSON.stringify(spawned.json)).toBe(201);
     await delay(1500);
     const before = Number(await sh(id, 'cat /tmp/c'));
