@@ -285,7 +285,7 @@ describe('snapshots of running VMs through the REST API and the CLI', () => {
 
 const isRoot = process.getuid?.() === 0;
 
-// A networked VM keeps its address across a rollback; a fork gets its own.
+// A networked VM keeps its address across a rollback and a pause to disk; a fork gets its own.
 describe.skipIf(!isRoot)('snapshots of a networked VM (real QEMU, TAP, namespaces)', () => {
   const topo = new Topology();
   let db: Db;
@@ -337,8 +337,17 @@ describe.skipIf(!isRoot)('snapshots of a networked VM (real QEMU, TAP, namespace
 
     const [fork] = await live.fork(snap.id, 1);
     expect(fork!.network!.hostAddress).not.toBe(address);
-    expect((await httpGet(topo.hostNs, fork!.network!.hostAddress, 9000)).body).toBe('before');
-    await service.destroy(fork!, 'test finished');
+    const forkAddress = fork!.network!.hostAddress;
+    expect((await httpGet(topo.hostNs, forkAddress, 9000)).body).toBe('before');
+
+    // Paused to disk, then resumed after a lower subnet came free: it takes its own address again.
+    await live.persist(fork!);
+    await service.destroy(fork!, 'paused to disk');
     await service.destroy(vm, 'test finished');
+    const back = await live.revive(fork!.id);
+    expect(back.id).toBe(fork!.id);
+    expect(back.network!.hostAddress).toBe(forkAddress);
+    expect((await httpGet(topo.hostNs, forkAddress, 9000)).body).toBe('before');
+    await service.destroy(back, 'test finished');
   }, 300_000);
 });

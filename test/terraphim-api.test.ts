@@ -38,8 +38,10 @@ describe('Terraphim API over a warm pool of real VMs', () => {
     const health = await fetch(`${daemon.url}/health`);
     expect(health.status).toBe(200);
 
-    const created = await api('POST', '/api/vms', { ...fixture('provision-vm-request.json'), vm_type: 'minimal' });
+    // Terraphim's default vm_type works without any config: a built-in alias of the pool "default".
+    const created = await api('POST', '/api/vms', { ...fixture('provision-vm-request.json'), vm_type: 'focal-optimized' });
     expect(created.status, JSON.stringify(created.json)).toBe(201);
+    expect(created.json.vm_type).toBe('focal-optimized');
     let status = '';
     await until('VM running', async () => {
       status = (await api('GET', `/api/vms/${created.json.id}`)).json.status;

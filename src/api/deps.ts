@@ -27,6 +27,6 @@ export interface ApiDeps {
   runner?: CodeRunner;
   /** Serves /v1/snapshots and /v1/vms/{id}/snapshots|rollback; without it they answer 501 SNAPSHOT_UNSUPPORTED. */
   liveSnapshots?: import('../snapshot/live/index.js').LiveSnapshotService;
-  /** The Terraphim API (/health, /api/*): vm_type aliases, agents' vm_type, live snapshots; all optional. */
+  /** The Terraphim API (/health, /api/*): vm_type aliases, agents' vm_type, live snapshots, history store; all optional (the daemon fills them from config `[terraphim]`). */
   terraphim?: import('./terraphim/index.js').TerraphimOptions;
 }

@@ -1,9 +1,17 @@
 /**
  * JSON schemas of the REST API: Fastify validates requests with them and
  * @fastify/swagger turns them into GET /v1/openapi.json. The CLI prints the
- * same shapes with --json.
+ * same shapes with --json, and the typed client derives its types from them
+ * (src/client/types.ts), so they import only other schemas and constants.
+ * The VM schemas (schemas-vms.ts) and the snapshot ones
+ * (schemas-snapshots.ts, which use the VM schemas) live in files of their
+ * own, re-exported here.
  */
 import { MAX_ARG_BYTES, MAX_ARGV_ENV_TOTAL_BYTES, MAX_ARGV_ITEMS, MAX_ENV_ENTRIES, MAX_PATH_BYTES } from './limits.js';
+import { VmIdParams } from './schemas-vms.js';
+
+export * from './schemas-vms.js';
+export * from './schemas-snapshots.js';
 
 export const ErrorBody = {
   type: 'object',
@@ -13,38 +21,6 @@ export const ErrorBody = {
       type: 'object',
       required: ['code', 'message'],
       properties: { code: { type: 'string' }, message: { type: 'string' }, details: { type: 'object', additionalProperties: true } },
-    },
-  },
-} as const;
-
-export const Phase = { type: 'object', required: ['name', 'ms'], properties: { name: { type: 'string' }, ms: { type: 'number' } } } as const;
-
-export const VmBody = {
-  type: 'object',
-  required: ['id', 'state', 'profile', 'driver'],
-  properties: {
-    id: { type: 'string' },
-    pool: { type: ['string', 'null'] },
-    profile: { type: 'string' },
-    state: { type: 'string', enum: ['creating', 'booting', 'running', 'paused', 'stopping', 'stopped', 'failed'] },
-    driver: { type: 'string' },
-    accel: { type: 'string' },
-    created_by: { type: 'string', enum: ['boot', 'restore'] },
-    allocated: { type: 'boolean' },
-    owner: { type: ['string', 'null'] },
-    uses: { type: 'integer' },
-    phases: { type: 'array', items: Phase },
-    network: {
-      type: ['object', 'null'],
-      properties: { host_address: { type: 'string' }, guest_ip: { type: 'string' }, netns: { type: 'string' } },
-    },
-    created_at: { type: 'string' },
-    expires_at: { type: ['string', 'null'], description: 'allocated VMs: when the lease runs out (ISO time); extend with POST /v1/vms/{id}/keepalive' },
-    state_reason: { type: ['string', 'null'], description: 'VMs that are gone: why the last state change happened (e.g. "lease expired")' },
-    error: {
-      type: ['object', 'null'],
-      properties: { code: { type: 'string' }, message: { type: 'string' } },
-      description: 'why the VM failed (a failed VM keeps it)',
     },
   },
 } as const;
@@ -134,7 +110,6 @@ export const ExecResponse = {
   },
 } as const;
 
-export const VmIdParams = { type: 'object', required: ['id'], properties: { id: { type: 'string', pattern: '^vm-[0-9a-f]{12}$' } } } as const;
 export const PoolNameParams = { type: 'object', required: ['name'], properties: { name: { type: 'string' } } } as const;
 export const FileQuery = {
   type: 'object',

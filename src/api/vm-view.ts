@@ -1,4 +1,5 @@
 import { InvalidStateError, VmNotFoundError } from '../errors/index.js';
+import type { PoolMember } from '../pool/index.js';
 import type { Vm } from '../vm/index.js';
 import type { ApiDeps } from './deps.js';
 
@@ -38,6 +39,12 @@ function errorOf(deps: ApiDeps, id: string, state: string): VmView['error'] {
   }
 }
 
+/** When the VM's lease runs out: its pool allocation's, or a fork's / resumed VM's (LiveSnapshotService.leases). */
+function expiresAt(deps: ApiDeps, vmId: string, member: PoolMember | undefined): string | null {
+  const at = member?.status === 'allocated' ? member.expiresAt : deps.liveSnapshots?.leases.expiresAt(vmId);
+  return at === undefined ? null : new Date(at).toISOString();
+}
+
 export function viewOf(deps: ApiDeps, vm: Vm): VmView {
   const pool = deps.pools.poolOf(vm.id);
   const member = pool?.member(vm.id);
@@ -54,7 +61,7 @@ export function viewOf(deps: ApiDeps, vm: Vm): VmView {
     uses: member?.uses ?? 0,
     phases: [...vm.bootPhases],
     network: vm.network ? { host_address: vm.network.hostAddress, guest_ip: vm.network.guestIp, netns: vm.network.netns } : null,
-    expires_at: member?.status === 'allocated' && member.expiresAt !== undefined ? new Date(member.expiresAt).toISOString() : null,
+    expires_at: expiresAt(deps, vm.id, member),
     error: errorOf(deps, vm.id, vm.state),
   };
 }

@@ -10,25 +10,32 @@ import { processOutput, type OutputOptions } from './process-output.js';
 import type {
   AllocateRequest,
   Allocation,
+  CreateSnapshotRequest,
   ExecRequest,
   ExecResult,
   FileList,
   FileStat,
+  ForkRequest,
+  ResumeRequest,
   ForkResult,
   Health,
   MkdirRequest,
   MkdirResult,
   PausedToDisk,
+  PauseRequest,
   Pool,
   ProcessEvent,
   ProcessInfo,
   ProcessSignal,
   PtySize,
   RemoveResult,
+  RollbackRequest,
   RunRequest,
   RunResult,
   SnapshotCreated,
   SnapshotInfo,
+  SnapshotList,
+  SnapshotListQuery,
   SpawnRequest,
   SpawnResult,
   StdinResult,
@@ -113,12 +120,18 @@ export class TfcClient {
   /** Pauses a VM in memory; `{persist: true}` (daemons with live snapshots) writes it to disk and frees its memory. */
   pause(id: string): Promise<Vm>;
   pause(id: string, options: { persist: true }): Promise<PausedToDisk>;
-  pause(id: string, options: { persist?: boolean } = {}): Promise<Vm | PausedToDisk> {
-    return this.http.json('POST', vmPath(id, '/pause'), options.persist ? { json: { persist: true }, extraTimeoutMs: DEFAULT_EXEC_TIMEOUT_MS } : {});
+  pause(id: string, options: PauseRequest): Promise<Vm | PausedToDisk>;
+  pause(id: string, options: PauseRequest = {}): Promise<Vm | PausedToDisk> {
+    return this.http.json(
+      'POST',
+      vmPath(id, '/pause'),
+      options.persist ? { json: { persist: true } satisfies PauseRequest, extraTimeoutMs: DEFAULT_EXEC_TIMEOUT_MS } : {},
+    );
   }
 
-  resume(id: string): Promise<Vm> {
-    return this.http.json('POST', vmPath(id, '/resume'));
+  /** POST /v1/vms/{id}/resume: a VM paused in memory, or one paused to disk (it then runs under a lease of `ttl_ms`, default 10 min). */
+  resume(id: string, options: ResumeRequest = {}): Promise<Vm> {
+    return this.http.json('POST', vmPath(id, '/resume'), options && Object.keys(options).length ? { json: options } : {});
   }
 
   /** POST /v1/vms/{id}/exec: runs `cmd` to completion. Never retried (it may have run). */
@@ -266,13 +279,13 @@ export class TfcClient {
   // Snapshots (daemons with live snapshots, issue 10; older ones answer NOT_FOUND) --
 
   /** POST /v1/vms/{id}/snapshots: snapshot a running VM (it keeps running). */
-  snapshot(id: string, request: { name?: string } = {}): Promise<SnapshotCreated> {
+  snapshot(id: string, request: CreateSnapshotRequest = {}): Promise<SnapshotCreated> {
     return this.http.json('POST', vmPath(id, '/snapshots'), { json: request, extraTimeoutMs: DEFAULT_EXEC_TIMEOUT_MS });
   }
 
   /** GET /v1/snapshots: newest first, optionally of one VM. */
-  async listSnapshots(options: { vm_id?: string } = {}): Promise<SnapshotInfo[]> {
-    return (await this.http.json<{ snapshots: SnapshotInfo[] }>('GET', '/v1/snapshots', { query: { vm_id: options.vm_id }, retry: true })).snapshots;
+  async listSnapshots(options: SnapshotListQuery = {}): Promise<SnapshotInfo[]> {
+    return (await this.http.json<SnapshotList>('GET', '/v1/snapshots', { query: { vm_id: options.vm_id }, retry: true })).snapshots;
   }
 
   getSnapshot(snapshotId: string): Promise<SnapshotInfo> {
@@ -285,13 +298,16 @@ export class TfcClient {
 
   /** POST /v1/vms/{id}/rollback: the VM returns to the snapshot's state (same id and network). */
   rollback(id: string, snapshotId: string): Promise<Vm> {
-    return this.http.json('POST', vmPath(id, '/rollback'), { json: { snapshot_id: snapshotId }, extraTimeoutMs: DEFAULT_EXEC_TIMEOUT_MS });
+    return this.http.json('POST', vmPath(id, '/rollback'), {
+      json: { snapshot_id: snapshotId } satisfies RollbackRequest,
+      extraTimeoutMs: DEFAULT_EXEC_TIMEOUT_MS,
+    });
   }
 
   /** POST /v1/snapshots/{id}/fork: `count` new VMs from the snapshot. Never retried. */
-  fork(snapshotId: string, count: number): Promise<ForkResult> {
+  fork(snapshotId: string, count: number, options: Omit<ForkRequest, 'count'> = {}): Promise<ForkResult> {
     return this.http.json('POST', `/v1/snapshots/${encodeURIComponent(snapshotId)}/fork`, {
-      json: { count },
+      json: { count, ...options } satisfies ForkRequest,
       extraTimeoutMs: DEFAULT_EXEC_TIMEOUT_MS * Math.max(1, count),
     });
   }

@@ -1,11 +1,37 @@
-import { describe, expect, it } from 'vitest';
-import { SnapshotNotFoundError, TfcClient } from './index.js';
+import type { FromSchema } from 'json-schema-to-ts';
+import { describe, expect, expectTypeOf, it } from 'vitest';
+import type { LiveSnapshotView, PausedToDiskView } from '../api/routes/snapshots.js';
+import type * as S from '../api/schemas.js';
+import {
+  SnapshotNotFoundError,
+  TfcClient,
+  type CreateSnapshotRequest,
+  type ForkRequest,
+  type ForkResult,
+  type PausedToDisk,
+  type PauseRequest,
+  type RollbackRequest,
+  type SnapshotCreated,
+  type SnapshotInfo,
+  type SnapshotList,
+  type Vm,
+} from './index.js';
 
 // The snapshot calls send exactly the requests of the live-snapshot routes
 // (src/api/routes/snapshots.ts, docs/snapshots.md): method, path and body.
 describe('TfcClient snapshot calls', () => {
   const vm = { id: 'vm-0123456789ab', state: 'running', profile: 'minimal', driver: 'qemu' };
-  const snap = { id: 'snap-0123456789ab', vm_id: vm.id, name: null, created_at: '2026-11-30T00:00:00Z', size_bytes: 10, pause_ms: 3 };
+  const snap: SnapshotInfo = {
+    id: 'snap-0123456789ab',
+    vm_id: vm.id,
+    name: null,
+    created_at: '2026-11-30T00:00:00Z',
+    profile: 'minimal',
+    driver: 'qemu',
+    size_bytes: 10,
+    pause_ms: 3,
+    files: { state: '/data/live-snapshots/snap-0123456789ab/state', scratch: null, memory: null },
+  };
 
   function recording(answer: (method: string, path: string) => { status: number; body?: unknown }) {
     const seen: Array<{ method: string; path: string; body: unknown }> = [];
@@ -50,5 +76,24 @@ describe('TfcClient snapshot calls', () => {
   it('an unknown snapshot is a SnapshotNotFoundError', async () => {
     const { client } = recording(() => ({ status: 404, body: { error: { code: 'SNAPSHOT_NOT_FOUND', message: 'no snapshot snap-0123456789ab' } } }));
     await expect(client.getSnapshot(snap.id)).rejects.toBeInstanceOf(SnapshotNotFoundError);
+  });
+
+  // Compile-time only (npm run typecheck:tests; at run time expectTypeOf checks nothing): the client's
+  // snapshot types are FromSchema of the schemas the daemon validates and serializes with, and the
+  // same types the daemon's handlers return.
+  it('its snapshot types are the types of the server schemas', () => {
+    expectTypeOf<SnapshotInfo>().toEqualTypeOf<FromSchema<typeof S.SnapshotBody>>();
+    expectTypeOf<SnapshotInfo>().toEqualTypeOf<LiveSnapshotView>();
+    expectTypeOf<SnapshotInfo['files']>().toEqualTypeOf<{ [k: string]: unknown; state: string; scratch: string | null; memory: string | null }>();
+    expectTypeOf<SnapshotCreated>().toEqualTypeOf<FromSchema<typeof S.SnapshotCreatedResponse>>();
+    expectTypeOf<SnapshotList>().toEqualTypeOf<FromSchema<typeof S.SnapshotListResponse>>();
+    expectTypeOf<CreateSnapshotRequest>().toEqualTypeOf<{ name?: string }>();
+    expectTypeOf<RollbackRequest>().toEqualTypeOf<FromSchema<typeof S.RollbackRequest>>();
+    expectTypeOf<ForkRequest>().toEqualTypeOf<{ count: number }>();
+    expectTypeOf<ForkResult>().toEqualTypeOf<FromSchema<typeof S.ForkResponse>>();
+    expectTypeOf<ForkResult['vms'][number]>().toEqualTypeOf<Vm>();
+    expectTypeOf<PauseRequest>().toEqualTypeOf<{ persist?: boolean }>();
+    expectTypeOf<PausedToDisk>().toEqualTypeOf<PausedToDiskView>();
+    expectTypeOf<PausedToDisk['state']>().toEqualTypeOf<'paused_to_disk'>();
   });
 });

@@ -3,7 +3,7 @@
  * json-schema-to-ts's FromSchema) from the very JSON schemas the server
  * validates with (src/api/schemas.ts), so the two cannot drift and nothing
  * is generated or checked in. Only shapes the server has no schema for
- * (health, SSE events, snapshots from newer daemons) are written here.
+ * (health, SSE events) are written here.
  */
 import type { FromSchema } from 'json-schema-to-ts';
 import type * as S from '../api/schemas.js';
@@ -49,39 +49,19 @@ export type ProcessEvent =
   | { type: 'gap'; id?: number; from_id: number; to_id: number; lost_events: number; lost_bytes: number; exact: boolean }
   | { type: 'exit'; id?: number; exit_code: number | null; signal: string | null; duration_ms: number };
 
-/**
- * A snapshot of a running VM (daemons with live snapshots, issue 10). Written
- * here because the daemon keeps this schema inside its route module
- * (src/api/routes/snapshots.ts), which the client must not import.
- */
-export interface SnapshotInfo {
-  id: string;
-  vm_id: string;
-  name: string | null;
-  created_at: string;
-  profile?: string;
-  driver?: string;
-  size_bytes: number;
-  pause_ms: number;
-  files?: { state?: string; scratch?: string | null };
-}
-
-/** POST /v1/vms/{id}/snapshots. */
-export interface SnapshotCreated {
-  snapshot_id: string;
-  pause_ms: number;
-  size_bytes: number;
-  snapshot?: SnapshotInfo;
-}
-
-/** POST /v1/snapshots/{id}/fork. */
-export interface ForkResult {
-  vms: Vm[];
-}
-
+// Snapshots of running VMs (daemons with live snapshots, issue 10; schemas in src/api/schemas-snapshots.ts).
+export type SnapshotInfo = FromSchema<typeof S.SnapshotBody>;
+export type SnapshotFiles = FromSchema<typeof S.SnapshotFiles>;
+/** POST /v1/vms/{id}/snapshots (the daemon also takes no body). */
+export type CreateSnapshotRequest = NonNullable<FromSchema<typeof S.CreateSnapshotRequest>>;
+export type SnapshotCreated = FromSchema<typeof S.SnapshotCreatedResponse>;
+export type SnapshotListQuery = FromSchema<typeof S.SnapshotListQuery>;
+export type SnapshotList = FromSchema<typeof S.SnapshotListResponse>;
+export type RollbackRequest = FromSchema<typeof S.RollbackRequest>;
+export type ForkRequest = FromSchema<typeof S.ForkRequest>;
+export type ResumeRequest = NonNullable<FromSchema<typeof S.ResumeRequest>>;
+export type ForkResult = FromSchema<typeof S.ForkResponse>;
+/** POST /v1/vms/{id}/pause (no body pauses in memory). */
+export type PauseRequest = NonNullable<FromSchema<typeof S.PauseRequest>>;
 /** POST /v1/vms/{id}/pause {persist: true}: the VM is on disk, its memory freed; `resume` brings it back. */
-export interface PausedToDisk {
-  id: string;
-  state: 'paused_to_disk';
-  snapshot: SnapshotInfo;
-}
+export type PausedToDisk = FromSchema<typeof S.PausedToDiskResponse>;

@@ -53,6 +53,8 @@ export function globalDefaults(env: NodeJS.ProcessEnv, uid: number): Array<[stri
     ['api.request_timeout_ms', 600_000],
     ['api.max_upload_bytes', 1024 * 1024 * 1024],
     ['api.max_download_bytes', 1024 * 1024 * 1024],
+    ['terraphim.history_max_entries', 100],
+    ['terraphim.history_max_vms', 1024],
     ['security.drop_privileges', true],
     ['security.uid_range_start', 2_000_000_000],
     ['security.uid_count', 65_536],

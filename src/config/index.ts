@@ -29,6 +29,7 @@ export type {
   PrewarmState,
   Profile,
   QemuAccel,
+  TerraphimConfig,
   ValueSource,
 } from './types.js';
 export { loadConfig, validateConfigFile, defaultConfig, type LoadConfigOptions, type ValidateResult } from './load.js';
@@ -42,6 +43,7 @@ export {
   BUILTIN_POOL,
   BUILTIN_PROFILE,
   BUILTIN_PROFILES,
+  BUILTIN_VM_TYPES,
   DRIVERS,
   IMAGE_NAME_PATTERN,
   LOG_LEVELS,

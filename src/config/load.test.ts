@@ -180,6 +180,7 @@ describe('defaults', () => {
       },
       network: { range: '10.200.0.0/16', prefixPerVm: 30, exposedPorts: [], uplink: '', masquerade: true },
       api: { listen: '127.0.0.1:7070', maxExecTimeoutMs: 600000, requestTimeoutMs: 600000, maxUploadBytes: 1073741824, maxDownloadBytes: 1073741824 },
+      terraphim: { vmTypes: { 'focal-optimized': 'default', 'bionic-test': 'default' }, defaultVmType: null, historyMaxEntries: 100, historyMaxVms: 1024 },
       security: { dropPrivileges: true, uidRangeStart: 2000000000, uidCount: 65536 },
     });
     expect(Object.values(sources).every((s) => s.kind === 'default')).toBe(true);

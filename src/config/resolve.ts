@@ -6,7 +6,7 @@ import { homedir } from 'node:os';
 import { BUILTIN_IMAGE_FIELDS, BUILTIN_PROFILE_FIELDS, globalDefaults, IMAGE_DEFAULTS, POOL_DEFAULTS, PROFILE_DEFAULTS } from './defaults.js';
 import type { EnvOverride } from './env.js';
 import type { CheckedFile } from './file.js';
-import { imageNamesIn, poolNamesIn, profileNamesIn } from './schema.js';
+import { BUILTIN_VM_TYPES, imageNamesIn, poolNamesIn, profileNamesIn } from './schema.js';
 import type {
   BootLevel,
   Config,
@@ -70,10 +70,12 @@ export function resolveConfig(input: ResolveInput): LoadedConfig {
   };
 
   for (const [key, value] of globalDefaults(input.env, input.uid)) entries.set(key, { value, source: { kind: 'default' } });
-  const { profiles: fileProfiles = {}, pools: filePools = {}, images: fileImagesTable = {}, ...fileRest } = file?.data ?? {};
+  const { profiles: fileProfiles = {}, pools: filePools = {}, images: fileImagesTable = {}, terraphim: fileTerraphim = {}, ...fileRest } = file?.data ?? {};
   // [images] holds one setting (kernel_package) and the image tables, merged below like profiles.
   const { kernel_package: kernelPackage, ...fileImages } = fileImagesTable as Record<string, unknown>;
-  const fileGlobals = { ...fileRest, images: { kernel_package: kernelPackage } };
+  // [terraphim.vm_types] is merged over the built-in aliases below (its keys are names, not settings).
+  const { vm_types: fileVmTypes = {}, ...terraphimSettings } = fileTerraphim;
+  const fileGlobals = { ...fileRest, images: { kernel_package: kernelPackage }, terraphim: terraphimSettings };
   for (const [path, value] of leaves(fileGlobals)) entries.set(path.join('.'), { value, source: fromFile(path) });
   for (const o of input.overrides) entries.set(o.key, { value: o.value, source: { kind: 'env', env: o.env } });
 
@@ -145,6 +147,16 @@ export function resolveConfig(input: ResolveInput): LoadedConfig {
     // Likewise a default lease never exceeds an explicit lower max_lease_ms.
     const [lease, maxLease] = [num('lease_ms'), num('max_lease_ms')];
     if (lease.source.kind === 'default' && (lease.value as number) > (maxLease.value as number)) lease.value = maxLease.value;
+  }
+
+  const vmTypes: Record<string, string> = {};
+  for (const [alias, target] of Object.entries(BUILTIN_VM_TYPES)) {
+    vmTypes[alias] = target;
+    entries.set(`terraphim.vm_types.${alias}`, { value: target, source: { kind: 'default' } });
+  }
+  for (const [alias, target] of Object.entries(fileVmTypes)) {
+    vmTypes[alias] = target;
+    entries.set(`terraphim.vm_types.${alias}`, { value: target, source: fromFile(['terraphim', 'vm_types', alias]) });
   }
 
   const get = <T>(key: string): T => entries.get(key)!.value as T;
@@ -257,6 +269,12 @@ export function resolveConfig(input: ResolveInput): LoadedConfig {
       requestTimeoutMs: get<number>('api.request_timeout_ms'),
       maxUploadBytes: get<number>('api.max_upload_bytes'),
       maxDownloadBytes: get<number>('api.max_download_bytes'),
+    },
+    terraphim: {
+      vmTypes,
+      defaultVmType: (entries.get('terraphim.default_vm_type')?.value as string | undefined) ?? null,
+      historyMaxEntries: get<number>('terraphim.history_max_entries'),
+      historyMaxVms: get<number>('terraphim.history_max_vms'),
     },
     security: {
       dropPrivileges: get<boolean>('security.drop_privileges'),

@@ -51,9 +51,19 @@ export const PREWARM_STATES = ['running', 'paused'] as const;
 export const POOL_STRATEGIES = ['first-available', 'best-performance', 'least-recently-used', 'round-robin', 'weighted-random'] as const;
 /** The pool that always exists, serving the default profile. */
 export const BUILTIN_POOL = 'default';
+/**
+ * vm_type aliases that exist without a config file: the names Terraphim's
+ * own defaults send (`VmExecutionConfig::default().default_vm_type` and the
+ * runners' defaults are "focal-optimized"; fcctl-web's VM type and
+ * `FCCTL_VM_TYPE` examples use "bionic-test"). They go to the built-in pool,
+ * the one a request without a choice gets. `[terraphim.vm_types]` may remap them.
+ */
+export const BUILTIN_VM_TYPES: Readonly<Record<string, string>> = { 'focal-optimized': BUILTIN_POOL, 'bionic-test': BUILTIN_POOL };
 export const LISTEN_PATTERN = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):([0-9]{1,5})$/;
 export const PROFILE_NAME_PATTERN = /^[a-z][a-z0-9_-]{0,31}$/;
 export const KERNEL_PACKAGE_PATTERN = /^linux-image-[0-9].*-cloud-amd64$/;
+/** A Terraphim vm_type alias (`[terraphim.vm_types]` key): what the Rust client sends as vm_type, e.g. "focal-optimized". */
+export const VM_TYPE_ALIAS_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 
 // Each helper puts the "allowed" text on the schema itself: zod 4 uses a
 // schema-level `error` for its checks too (int, min, max), so every issue of a
@@ -225,6 +235,17 @@ export const ConfigFileSchema = table({
     max_upload_bytes: intIn(1, 2 ** 40),
     max_download_bytes: intIn(1, 2 ** 40),
   }),
+  terraphim: table({
+    vm_types: z.record(z.string(), z.string({ error: 'must be a string naming a pool or a profile served by a pool, e.g. "default"' }).min(1), {
+      error: 'must be a table of vm_type aliases: [terraphim.vm_types] with lines such as focal-optimized = "default"',
+    }),
+    default_vm_type: z
+      .string({ error: 'must be a string naming a vm_type: an alias of [terraphim.vm_types], a pool, or a profile served by a pool' })
+      .min(1)
+      .max(128),
+    history_max_entries: intIn(1, 1000),
+    history_max_vms: intIn(1, 4096),
+  }),
   security: table({
     drop_privileges: z.boolean({ error: 'must be true or false (run each VMM as its own unprivileged uid, QEMU under -sandbox)' }),
     uid_range_start: intIn(1000, 4_000_000_000),
@@ -284,7 +305,60 @@ export function crossKeyIssues(doc: Record<string, unknown>): Array<{ path: stri
       message: `no profile named ${JSON.stringify(wanted)}; available: ${available.join(', ')}`,
     });
   }
+  issues.push(...terraphimIssues(doc));
   return issues;
+}
+
+/**
+ * `[terraphim]`: alias names, and every alias and `default_vm_type` must
+ * reach a pool (pools are fixed by the config, so a vm_type that reaches
+ * none would fail every request that uses it).
+ */
+function terraphimIssues(doc: Record<string, unknown>): Array<{ path: string[]; message: string }> {
+  const issues: Array<{ path: string[]; message: string }> = [];
+  const terraphim = doc.terraphim;
+  if (!isPlainTable(terraphim)) return issues;
+  const pools = poolNamesIn(doc.pools);
+  const served = servedProfiles(doc);
+  const aliases = isPlainTable(terraphim.vm_types) ? terraphim.vm_types : {};
+  const valid = `pools: ${pools.join(', ')}; profiles served by a pool: ${[...served].join(', ')}`;
+  /** Why `target` reaches no pool, or undefined when it does. */
+  const problem = (target: string): string | undefined => {
+    if (pools.includes(target) || served.has(target)) return undefined;
+    if (profileNamesIn(doc.profiles).includes(target))
+      return `profile ${JSON.stringify(target)} is served by no pool: add one ([pools.NAME] with profile = ${JSON.stringify(target)}) or name a pool (${valid})`;
+    return `no pool or profile is named ${JSON.stringify(target)} (${valid})`;
+  };
+  for (const [alias, target] of Object.entries(aliases)) {
+    const path = ['terraphim', 'vm_types', alias];
+    if (!VM_TYPE_ALIAS_PATTERN.test(alias)) {
+      issues.push({
+        path,
+        message: `invalid vm_type alias ${JSON.stringify(alias)}: must match ${VM_TYPE_ALIAS_PATTERN.source} (letters, digits, . _ -; at most 128)`,
+      });
+    }
+    const why = typeof target === 'string' ? problem(target) : undefined;
+    if (why) issues.push({ path, message: `vm_type alias ${JSON.stringify(alias)} reaches no pool: ${why}` });
+  }
+  const wanted = terraphim.default_vm_type;
+  if (typeof wanted === 'string' && !Object.hasOwn(aliases, wanted) && !Object.hasOwn(BUILTIN_VM_TYPES, wanted)) {
+    const why = problem(wanted);
+    const names = [...Object.keys(BUILTIN_VM_TYPES), ...Object.keys(aliases)].filter((a, i, all) => all.indexOf(a) === i);
+    if (why) issues.push({ path: ['terraphim', 'default_vm_type'], message: `reaches no pool: ${why}; or name a vm_type alias (${names.join(', ')})` });
+  }
+  return issues;
+}
+
+/** Profiles some pool serves (a pool without `profile` serves default_profile). */
+function servedProfiles(doc: Record<string, unknown>): Set<string> {
+  const fallback = typeof doc.default_profile === 'string' ? doc.default_profile : BUILTIN_PROFILE;
+  const pools = isPlainTable(doc.pools) ? doc.pools : {};
+  const served = new Set<string>();
+  for (const name of poolNamesIn(pools)) {
+    const pool = pools[name];
+    served.add(isPlainTable(pool) && typeof pool.profile === 'string' ? pool.profile : fallback);
+  }
+  return served;
 }
 
 /** Names, reserved names and kind-specific fields of `[images.NAME]` tables. */

@@ -35,6 +35,8 @@ describe('renderConfigShow toml', () => {
       '[images.node]',
       '[network]',
       '[api]',
+      '[terraphim]',
+      '[terraphim.vm_types]',
       '[profiles.minimal]',
       '[profiles.python]',
       '[profiles.node]',

@@ -90,6 +90,13 @@ export function configDocument(config: Config): Record<string, unknown> {
       max_upload_bytes: config.api.maxUploadBytes,
       max_download_bytes: config.api.maxDownloadBytes,
     },
+    terraphim: {
+      // TOML has no null: an unset default_vm_type is left out.
+      ...(config.terraphim.defaultVmType === null ? {} : { default_vm_type: config.terraphim.defaultVmType }),
+      history_max_entries: config.terraphim.historyMaxEntries,
+      history_max_vms: config.terraphim.historyMaxVms,
+      vm_types: { ...config.terraphim.vmTypes },
+    },
     profiles,
     pools,
   };

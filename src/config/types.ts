@@ -149,6 +149,22 @@ export interface OciImageDefinition {
 
 export type ImageDefinition = MinimalImageDefinition | DebianImageDefinition | OciImageDefinition;
 
+/** `[terraphim]`: the Terraphim execution API (/api/*, docs/terraphim-api.md). */
+export interface TerraphimConfig {
+  /**
+   * `[terraphim.vm_types]`: vm_type alias -> pool or profile name. Always
+   * holds the built-in aliases ("focal-optimized", "bionic-test" -> the
+   * pool "default") unless the file remaps them; every target reaches a pool.
+   */
+  vmTypes: Record<string, string>;
+  /** `terraphim.default_vm_type`: vm_type of agents' VMs; null (default) = a pool of the code's language profile, else the pool "default". */
+  defaultVmType: string | null;
+  /** `terraphim.history_max_entries`: executions kept per VM (oldest dropped); integer 1..1000, default 100. */
+  historyMaxEntries: number;
+  /** `terraphim.history_max_vms`: VMs with history kept (least recently written dropped); integer 1..4096, default 1024. */
+  historyMaxVms: number;
+}
+
 export interface Config {
   /** `data_dir` / TFC_DATA_DIR; always an absolute path. */
   dataDir: string;
@@ -227,6 +243,7 @@ export interface Config {
     /** `api.max_download_bytes`: largest file download (GET /v1/vms/{id}/files); default 1 GiB. */
     maxDownloadBytes: number;
   };
+  terraphim: TerraphimConfig;
   /** `[security]`: the privilege model (docs/security.md). */
   security: {
     /** `security.drop_privileges`: QEMU under -sandbox and -runas, Firecracker jailed, each VM its own uid; default true. */

@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { pino, type Logger } from 'pino';
 import { buildApp } from '../api/index.js';
+import { terraphimOptionsFromConfig } from '../api/terraphim/index.js';
 import type { Config } from '../config/index.js';
 import { PoolManager } from '../pool/index.js';
 import type { VmService } from '../vm/index.js';
@@ -70,7 +71,9 @@ export async function startDaemon(config: Config, options: DaemonOptions): Promi
       onGiveBackError: (err, vmId) => logger.warn({ err, vm: vmId }, `run: giving back ${vmId} failed: ${(err as Error).message}`),
     });
     const { liveSnapshots } = runtime;
-    app = await buildApp({ pools, service, repo, token: token.token, version: VERSION, logger, metrics, limits: config.api, runner, liveSnapshots });
+    // [terraphim]: vm_type aliases, agents' vm_type, command history in the state database.
+    const terraphim = terraphimOptionsFromConfig(config.terraphim, runtime.db);
+    app = await buildApp({ pools, service, repo, token: token.token, version: VERSION, logger, metrics, limits: config.api, runner, liveSnapshots, terraphim });
     const { host, port } = parseListen(options.listen);
     const address = await app.listen({ host, port });
     return { url: address, token, reconciled, app, pools, service, close };

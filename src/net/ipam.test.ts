@@ -42,6 +42,15 @@ describe('SubnetAllocator', () => {
     expect(a.firstFree(new Set(['10.201.0.0/30', '10.201.0.4/30']))).toBeNull();
   });
 
+  it('finds the slot of a subnet it hands out, and null for one outside the range or of another size', () => {
+    const a = new SubnetAllocator('10.200.0.0/16', 30, GUEST_LINK_CIDR);
+    expect(a.slotOf('10.200.0.12/30')).toEqual(a.slot(3));
+    expect(a.slotOf(a.slot(16383).subnet)).toEqual(a.slot(16383));
+    expect(a.slotOf('10.201.0.0/30')).toBeNull();
+    expect(a.slotOf('10.200.0.0/29')).toBeNull();
+    expect(a.slotOf('junk')).toBeNull();
+  });
+
   it('supports larger per-VM subnets', () => {
     const a = new SubnetAllocator('10.200.0.0/24', 28, GUEST_LINK_CIDR);
     expect(a.capacity).toBe(16);

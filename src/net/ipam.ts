@@ -117,6 +117,13 @@ export class SubnetAllocator {
     };
   }
 
+  /** The slot whose subnet is `subnet` (as formatCidr writes it), or null when the range has no such slot. */
+  slotOf(subnet: string): SubnetSlot | null {
+    const cidr = parseCidr(subnet);
+    if (!cidr || cidr.prefix !== this.prefixPerVm || !cidrContains(this.range, cidr.network)) return null;
+    return this.slot((cidr.network - this.range.network) / 2 ** (32 - this.prefixPerVm));
+  }
+
   /** The lowest slot whose subnet is not in `taken`, or null when all are. Lowest-first keeps addresses predictable. */
   firstFree(taken: ReadonlySet<string>): SubnetSlot | null {
     for (let i = 0; i < this.capacity; i++) {

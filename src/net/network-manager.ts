@@ -166,12 +166,17 @@ export class NetworkManager {
    * released before NETWORK_SETUP_FAILED (naming the step) is thrown.
    * Throws NETWORK_EXHAUSTED when the range is full, INVALID_ARGUMENT for a
    * bad policy, INVALID_STATE when the VM already has a network.
+   * `preferSubnet`: take this subnet (and so the same host address) when it
+   * is free, e.g. for a VM resumed from disk; otherwise the lowest free one.
    */
-  async create(vmId: string, policy?: EgressPolicy): Promise<VmNetwork> {
+  async create(vmId: string, policy?: EgressPolicy, options: { preferSubnet?: string } = {}): Promise<VmNetwork> {
     const resolved = resolveEgressPolicy(policy);
     await this.ensureHost();
     const names = vmObjectNames(vmId, this.netnsPrefix);
-    const lease = this.options.leases.allocate(vmId, names.netns, (taken) => this.allocator.firstFree(taken));
+    const lease = this.options.leases.allocate(vmId, names.netns, (taken) => {
+      const preferred = options.preferSubnet ? this.allocator.slotOf(options.preferSubnet) : null;
+      return preferred && !taken.has(preferred.subnet) ? preferred : this.allocator.firstFree(taken);
+    });
     if (!lease) {
       const range = formatCidr(this.allocator.range);
       throw new NetworkExhaustedError(

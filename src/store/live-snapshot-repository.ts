@@ -14,16 +14,28 @@ export interface LiveSnapshotMeta {
   network: boolean;
   /** Size of the VM's scratch disk (0 = none). */
   diskMib: number;
+  /** The VM's network subnet at snapshot time (a VM resumed from disk takes it again when free: same address). */
+  subnet?: string;
   /** The VM was paused to disk with it: it stays (even unnamed) until the VM is resumed from it or it is deleted. */
   persisted?: boolean;
 }
 
-/** The files of one live snapshot, relative to nothing: absolute paths under data_dir/snapshots/live/ID. */
+/** The files of one live snapshot: absolute paths under data_dir/live-snapshots/ID. */
 export interface LiveSnapshotFileSet {
-  /** Migration stream: device state and all guest RAM. */
+  /** QEMU: migration stream with device state and all guest RAM. Firecracker: the snapshot (device) state file. */
   state: string;
+  /** Firecracker: the guest memory file of the Full snapshot (clones map it privately). Absent for QEMU. */
+  memory?: string;
   /** Copy of the VM's scratch disk at snapshot time, when it had one. */
   scratch?: string;
+  /**
+   * QEMU fork base, made by the first fork of a golden clone's snapshot
+   * (src/snapshot/live/fork-base.ts): guest RAM as a file that forks map
+   * copy-on-write, and the device state without RAM that goes with it.
+   * Both or neither; counted in size_bytes once made.
+   */
+  forkMemory?: string;
+  forkState?: string;
 }
 
 export interface LiveSnapshotRecord {

@@ -89,4 +89,26 @@ export const MIGRATIONS: ReadonlyArray<{ version: number; name: string; sql: str
       CREATE UNIQUE INDEX live_snapshots_name ON live_snapshots(name) WHERE name IS NOT NULL;
     `,
   },
+  {
+    version: 6,
+    name: 'command history of the Terraphim execution API',
+    sql: `
+      CREATE TABLE terraphim_history (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        id TEXT NOT NULL,
+        vm_id TEXT NOT NULL,
+        agent_id TEXT NOT NULL,
+        command TEXT NOT NULL,
+        language TEXT NOT NULL,
+        snapshot_id TEXT,
+        success INTEGER NOT NULL,
+        exit_code INTEGER NOT NULL,
+        stdout TEXT NOT NULL,
+        stderr TEXT NOT NULL,
+        executed_at TEXT NOT NULL,
+        duration_ms INTEGER NOT NULL
+      );
+      CREATE INDEX terraphim_history_vm ON terraphim_history(vm_id, seq);
+    `,
+  },
 ];

@@ -3,9 +3,8 @@ import { mkdirSync, rmSync } from 'node:fs';
 import type { AgentClient, AgentHello } from '../guest/agent-client.js';
 import { INIT_START_MARKER } from '../guest/init-script.js';
 import { hasCode, VmBootTimeoutError, VmmExitedError } from '../errors/index.js';
-import type { CleanupStack } from '../steps/index.js';
 import type { VmLaunchSpec, VmmDriver, VmmInstance } from '../vmm/driver.js';
-import { StepList, type Step } from '../steps/index.js';
+import { CleanupStack, StepList, type Step } from '../steps/index.js';
 import type { EgressPolicy, NetworkManager, VmNetwork } from '../net/index.js';
 import { copyScratchDisk, createScratchDisk } from './disks.js';
 
@@ -13,10 +12,12 @@ export interface BootContext {
   spec: VmLaunchSpec;
   driver: VmmDriver;
   cleanup: CleanupStack;
+  /** The VMM process's undos (spawn_vmm makes it; it runs as part of `cleanup`). */
+  vmmCleanup?: CleanupStack;
   /** Absolute deadline (performance.now() based) for the whole boot. */
   deadline: number;
   /** Set for networked VMs: the manager that makes the VM's namespace, TAP, veth and rules. */
-  network?: { manager: NetworkManager; policy?: EgressPolicy };
+  network?: { manager: NetworkManager; policy?: EgressPolicy; preferSubnet?: string };
   /** The VM's network once the `network` step made it. */
   vmNetwork?: VmNetwork;
   /**
@@ -50,8 +51,8 @@ const prepare: Step<BootContext> = {
 const setupNetwork: Step<BootContext> = {
   name: 'network',
   async run(ctx) {
-    const { manager, policy } = ctx.network!;
-    const net = await manager.create(ctx.spec.vmId, policy);
+    const { manager, policy, preferSubnet } = ctx.network!;
+    const net = await manager.create(ctx.spec.vmId, policy, preferSubnet ? { preferSubnet } : {});
     // Registered before the VMM's undo, so it runs after the VMM has exited.
     ctx.cleanup.push(`remove network of ${ctx.spec.vmId}`, () => manager.destroy(ctx.spec.vmId));
     ctx.vmNetwork = net;
@@ -84,7 +85,13 @@ export function withScratchDisk(steps: StepList<BootContext>): StepList<BootCont
 const spawnVmm: Step<BootContext> = {
   name: 'spawn_vmm',
   async run(ctx) {
-    ctx.instance = await ctx.driver.spawn(ctx.spec, ctx.cleanup);
+    // The VMM's own undos on a stack of their own (run with the VM's, in
+    // order): a rollback replaces the VMM and must release just these (the
+    // old jail, sockets, uid lease) before it spawns the next one.
+    const vmm = new CleanupStack();
+    ctx.cleanup.push('stop the VMM and remove its files', () => vmm.run());
+    ctx.vmmCleanup = vmm;
+    ctx.instance = await ctx.driver.spawn(ctx.spec, vmm);
     ctx.onSpawned?.(ctx.instance);
   },
 };

@@ -77,9 +77,12 @@ export class VmService {
   /**
    * Creates a VM as a copy-on-write clone of `snapshot` (made from this
    * profile; its image must still exist). Same errors as `create`.
+   * `revive`: the id of a VM paused to disk coming back under that id;
+   * `subnet`: its earlier network subnet, taken again when free (same address).
    */
-  async restore(request: CreateVmRequest & { snapshot: SnapshotFiles; image: BuiltImage; revive?: string }): Promise<Vm> {
+  async restore(request: CreateVmRequest & { snapshot: SnapshotFiles; image: BuiltImage; revive?: string; subnet?: string }): Promise<Vm> {
     const prepared = this.prepare(request, request.image, request.revive);
+    if (prepared.network && request.subnet) prepared.network.preferSubnet = request.subnet;
     if (request.revive && this.live.has(request.revive)) throw new InvalidArgumentError(`VM ${request.revive} is running already`);
     return this.track(Vm.restore({ ...prepared, snapshot: request.snapshot, ...(request.revive ? { revive: true } : {}) }), prepared.driver.name);
   }

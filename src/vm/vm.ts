@@ -7,7 +7,7 @@ import type { BuiltImage } from '../guest/image-store.js';
 import { AgentError, InvalidArgumentError, InvalidStateError, SnapshotUnsupportedError, StoreError, TfcError } from '../errors/index.js';
 import type { VmRepository } from '../store/index.js';
 import { CleanupStack } from '../steps/index.js';
-import type { SnapshotFiles, VmLaunchSpec, VmmDriver, VmmInstance } from '../vmm/driver.js';
+import type { LiveSnapshotPaths, SnapshotFiles, VmLaunchSpec, VmmDriver, VmmInstance } from '../vmm/driver.js';
 import { coldBootSteps, restoreSteps, withNetwork, withScratchDisk, type BootContext } from './boot-steps.js';
 import { copyScratchDisk, launchDrives } from './disks.js';
 import { parseIpv4, type EgressPolicy, type NetworkManager, type VmNetwork } from '../net/index.js';
@@ -34,8 +34,8 @@ export interface VmBootOptions {
   repo: VmRepository;
   /** Keep guest RAM in this file so the VM can become a golden snapshot (see VmLaunchSpec). */
   snapshotMemoryPath?: string;
-  /** Give the VM its own network (namespace, TAP, NAT) made by this manager. */
-  network?: { manager: NetworkManager; policy?: EgressPolicy };
+  /** Give the VM its own network (namespace, TAP, NAT) made by this manager; `preferSubnet`: the subnet to take again when free. */
+  network?: { manager: NetworkManager; policy?: EgressPolicy; preferSubnet?: string };
   /**
    * A writable scratch disk (profiles.X.disk_mib) at `path`, in the run dir
    * (removed with the VM). Cold boot formats it; a restore copies the
@@ -71,7 +71,7 @@ export class Vm {
   private networkInfo?: VmNetwork;
   /** The launch spec of the current VMM (a rollback spawns the next one from it). */
   private launchSpec?: VmLaunchSpec;
-  /** Undos of the VMM a rollback started (the first VMM's are on `cleanup`). */
+  /** Undos of the current VMM (spawn_vmm's, then each rollback's); they also run as part of `cleanup`. */
   private generation?: CleanupStack;
   /** A snapshot or rollback in progress: they exclude each other. */
   private liveOp?: Promise<unknown>;
@@ -175,6 +175,7 @@ export class Vm {
       vm.phases = await steps.run(ctx);
       vm.networkInfo = ctx.vmNetwork;
       vm.launchSpec = ctx.spec;
+      vm.generation = ctx.vmmCleanup;
     } catch (thrown) {
       // The runner wraps the step's error; callers and users see the step's
       // own error (VM_BOOT_TIMEOUT, VMM_EXITED, ...), not the wrapper.
@@ -240,31 +241,34 @@ export class Vm {
   }
 
   /**
-   * Snapshot of this running VM: pauses it, writes all of its RAM and device
-   * state to `statePath` (and copies its scratch disk to `scratchCopyPath`
-   * when it has one), then resumes it. Returns how long the guest was paused.
-   * Throws InvalidStateError unless running (or while another snapshot or a
-   * rollback of this VM runs), SnapshotUnsupportedError for a driver without
-   * live snapshots, QmpError when QEMU fails the migration (the VM is resumed).
+   * Snapshot of this running VM: pauses it, writes its RAM and device state
+   * (QEMU: all in `paths.statePath`; Firecracker: memory in
+   * `paths.memoryPath`), copies its scratch disk to `scratchCopyPath` when
+   * it has one, then resumes it. Returns how long the guest was paused and
+   * the memory file when the driver wrote one. Throws InvalidStateError
+   * unless running (or while another snapshot or a rollback of this VM
+   * runs), SnapshotUnsupportedError for a driver without live snapshots,
+   * QmpError / FirecrackerApiError when the VMM fails it (the VM is resumed).
    */
-  async liveSnapshot(statePath: string, scratchCopyPath?: string): Promise<{ pauseMs: number }> {
+  async liveSnapshot(paths: LiveSnapshotPaths, scratchCopyPath?: string): Promise<{ pauseMs: number; memoryPath?: string }> {
     this.sm.require('snapshot', ['running']);
     const instance = this.instance!;
     if (!instance.createLiveSnapshot) {
-      throw new SnapshotUnsupportedError(`the ${this.driverName} driver cannot snapshot a running VM yet; use a QEMU profile`);
+      throw new SnapshotUnsupportedError(`the ${this.driverName} driver cannot snapshot a running VM`);
     }
     return this.exclusive('snapshot', async () => {
       const started = performance.now();
       await instance.pause();
+      let written: { memoryPath?: string };
       try {
-        await instance.createLiveSnapshot!(statePath);
+        written = await instance.createLiveSnapshot!(paths);
         const scratch = this.options.scratchDisk?.path;
         if (scratch && scratchCopyPath) await copyScratchDisk(scratch, scratchCopyPath);
       } finally {
         // Resumed even when the snapshot failed: the VM keeps running either way.
         if (!instance.exited) await instance.resume();
       }
-      return { pauseMs: performance.now() - started };
+      return { pauseMs: performance.now() - started, ...written };
     });
   }
 

@@ -83,6 +83,12 @@ export interface SnapshotFiles {
   memoryInState?: { memoryBackend: boolean };
 }
 
+/** Where createLiveSnapshot writes (absolute host paths that do not exist yet). */
+export interface LiveSnapshotPaths {
+  statePath: string;
+  memoryPath: string;
+}
+
 export interface DriverInfo {
   name: DriverName;
   binary: string;
@@ -134,12 +140,15 @@ export interface VmmInstance {
    */
   createSnapshot(files: SnapshotFiles): Promise<void>;
   /**
-   * Writes a snapshot of the paused VM that holds all of its RAM and device
-   * state in `statePath` (restorable through restoreFrom with
-   * memoryInState); afterwards the VM may be resumed. Optional: a driver
-   * without it cannot snapshot running VMs (SNAPSHOT_UNSUPPORTED).
+   * Writes a snapshot of the paused VM from which it can be restored later
+   * (through restoreFrom); afterwards the VM may be resumed. QEMU writes all
+   * RAM and device state to `paths.statePath` (restored with memoryInState)
+   * and ignores `memoryPath`; Firecracker writes a Full snapshot: device
+   * state to `statePath`, guest memory to `memoryPath`. Returns the memory
+   * file when one was written. Optional: a driver without it cannot
+   * snapshot running VMs (SNAPSHOT_UNSUPPORTED).
    */
-  createLiveSnapshot?(statePath: string): Promise<void>;
+  createLiveSnapshot?(paths: LiveSnapshotPaths): Promise<{ memoryPath?: string }>;
   /** Loads the snapshot given as spec.restoreFrom into this freshly spawned VMM; the VM stays paused. Call once. */
   loadSnapshot(): Promise<void>;
   /** Connects to the guest agent channel (the agent may not be up yet: hello() waits). */

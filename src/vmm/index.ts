@@ -12,7 +12,7 @@ import { QemuDriver } from './qemu/driver.js';
 import { FirecrackerDriver, firecrackerDriverOptions } from './firecracker/driver.js';
 import { vmmPrivilegeFrom } from '../security/index.js';
 
-export type { AccelName, DriverInfo, DriverName, VmLaunchSpec, VmmDriver, VmmInstance } from './driver.js';
+export type { AccelName, DriverInfo, DriverName, LiveSnapshotPaths, VmLaunchSpec, VmmDriver, VmmInstance } from './driver.js';
 export { QemuDriver } from './qemu/driver.js';
 export { FirecrackerDriver } from './firecracker/driver.js';
 

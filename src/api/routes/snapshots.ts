@@ -1,25 +1,33 @@
 import type { FastifyInstance } from 'fastify';
+import type { FromSchema } from 'json-schema-to-ts';
 import { SnapshotUnsupportedError } from '../../errors/index.js';
 import type { LiveSnapshotRecord } from '../../store/index.js';
-import { MAX_FORK_COUNT, MAX_SNAPSHOT_NAME_LENGTH, type LiveSnapshotService } from '../../snapshot/live/index.js';
+import { MAX_FORK_COUNT, type LiveSnapshotService } from '../../snapshot/live/index.js';
 import type { ApiDeps } from '../deps.js';
-import { ErrorBody, VmBody, VmIdParams } from '../schemas.js';
+import {
+  CreateSnapshotRequest,
+  ErrorBody,
+  ForkRequest,
+  ForkResponse,
+  RollbackRequest,
+  RollbackResponse,
+  SnapshotBody,
+  SnapshotCreatedResponse,
+  SnapshotIdParams,
+  SnapshotListQuery,
+  SnapshotListResponse,
+  VmIdParams,
+  type PausedToDiskResponse,
+} from '../schemas.js';
 import { allocatedVm, viewOf } from '../vm-view.js';
 
 type IdParams = { Params: { id: string } };
 
-/** The API/CLI JSON shape of a snapshot of a running VM. */
-export interface LiveSnapshotView {
-  id: string;
-  vm_id: string;
-  name: string | null;
-  created_at: string;
-  profile: string;
-  driver: string;
-  size_bytes: number;
-  pause_ms: number;
-  files: { state: string; scratch: string | null };
-}
+/** The API/CLI JSON shape of a snapshot of a running VM: the type of its schema (schemas-snapshots.ts), so the two cannot drift. */
+export type LiveSnapshotView = FromSchema<typeof SnapshotBody>;
+
+/** The answer of POST /v1/vms/{id}/pause {persist: true}. */
+export type PausedToDiskView = FromSchema<typeof PausedToDiskResponse>;
 
 export function liveSnapshotView(r: LiveSnapshotRecord): LiveSnapshotView {
   return {
@@ -31,43 +39,9 @@ export function liveSnapshotView(r: LiveSnapshotRecord): LiveSnapshotView {
     driver: r.driver,
     size_bytes: r.sizeBytes,
     pause_ms: r.pauseMs,
-    files: { state: r.files.state, scratch: r.files.scratch ?? null },
+    files: { state: r.files.state, scratch: r.files.scratch ?? null, memory: r.files.memory ?? null },
   };
 }
-
-const SnapshotIdParams = { type: 'object', required: ['id'], properties: { id: { type: 'string', pattern: '^snap-[0-9a-f]{12}$' } } } as const;
-const SnapshotBody = {
-  type: 'object',
-  required: ['id', 'vm_id', 'name', 'created_at', 'size_bytes', 'pause_ms'],
-  properties: {
-    id: { type: 'string' },
-    vm_id: { type: 'string' },
-    name: { type: ['string', 'null'] },
-    created_at: { type: 'string' },
-    profile: { type: 'string' },
-    driver: { type: 'string' },
-    size_bytes: { type: 'integer' },
-    pause_ms: { type: 'number' },
-    files: { type: 'object', properties: { state: { type: 'string' }, scratch: { type: ['string', 'null'] } } },
-  },
-} as const;
-const CreateSnapshotRequest = {
-  type: ['object', 'null'],
-  additionalProperties: false,
-  properties: { name: { type: 'string', minLength: 1, maxLength: MAX_SNAPSHOT_NAME_LENGTH, pattern: '^[A-Za-z0-9][A-Za-z0-9._-]*$' } },
-} as const;
-const RollbackRequest = {
-  type: 'object',
-  required: ['snapshot_id'],
-  additionalProperties: false,
-  properties: { snapshot_id: SnapshotIdParams.properties.id },
-} as const;
-const ForkRequest = {
-  type: 'object',
-  required: ['count'],
-  additionalProperties: false,
-  properties: { count: { type: 'integer', minimum: 1, maximum: MAX_FORK_COUNT } },
-} as const;
 
 function live(deps: ApiDeps): LiveSnapshotService {
   if (!deps.liveSnapshots) throw new SnapshotUnsupportedError('snapshots of running VMs are not enabled in this server');
@@ -80,24 +54,14 @@ function live(deps: ApiDeps): LiveSnapshotService {
  * are listed by GET /v1/vms and go with DELETE /v1/vms/{id}.
  */
 export function snapshotRoutes(app: FastifyInstance, deps: ApiDeps): void {
-  app.post<IdParams & { Body: { name?: string } | null }>(
+  app.post<IdParams & { Body: FromSchema<typeof CreateSnapshotRequest>; Reply: FromSchema<typeof SnapshotCreatedResponse> }>(
     '/v1/vms/:id/snapshots',
     {
       schema: {
         summary: 'Snapshot a running VM (memory, device state, scratch disk); the VM keeps running',
         params: VmIdParams,
         body: CreateSnapshotRequest,
-        response: {
-          201: {
-            type: 'object',
-            required: ['snapshot_id', 'pause_ms', 'size_bytes'],
-            properties: { snapshot_id: { type: 'string' }, pause_ms: { type: 'number' }, size_bytes: { type: 'integer' }, snapshot: SnapshotBody },
-          },
-          400: ErrorBody,
-          404: ErrorBody,
-          409: ErrorBody,
-          501: ErrorBody,
-        },
+        response: { 201: SnapshotCreatedResponse, 400: ErrorBody, 404: ErrorBody, 409: ErrorBody, 501: ErrorBody },
       },
     },
     async (req, reply) => {
@@ -110,13 +74,13 @@ export function snapshotRoutes(app: FastifyInstance, deps: ApiDeps): void {
     },
   );
 
-  app.get<{ Querystring: { vm_id?: string } }>(
+  app.get<{ Querystring: FromSchema<typeof SnapshotListQuery>; Reply: FromSchema<typeof SnapshotListResponse> }>(
     '/v1/snapshots',
     {
       schema: {
         summary: 'Snapshots of running VMs, newest first (optionally of one VM)',
-        querystring: { type: 'object', additionalProperties: false, properties: { vm_id: VmIdParams.properties.id } },
-        response: { 200: { type: 'object', properties: { snapshots: { type: 'array', items: SnapshotBody } } } },
+        querystring: SnapshotListQuery,
+        response: { 200: SnapshotListResponse, 400: ErrorBody, 501: ErrorBody },
       },
     },
     async (req) => ({
@@ -126,29 +90,29 @@ export function snapshotRoutes(app: FastifyInstance, deps: ApiDeps): void {
     }),
   );
 
-  app.get<IdParams>(
+  app.get<IdParams & { Reply: LiveSnapshotView }>(
     '/v1/snapshots/:id',
-    { schema: { summary: 'One snapshot of a running VM', params: SnapshotIdParams, response: { 200: SnapshotBody, 404: ErrorBody } } },
+    { schema: { summary: 'One snapshot of a running VM', params: SnapshotIdParams, response: { 200: SnapshotBody, 404: ErrorBody, 501: ErrorBody } } },
     async (req) => liveSnapshotView(live(deps).get(req.params.id)),
   );
 
   app.delete<IdParams>(
     '/v1/snapshots/:id',
-    { schema: { summary: 'Delete a snapshot and its files', params: SnapshotIdParams, response: { 404: ErrorBody } } },
+    { schema: { summary: 'Delete a snapshot and its files', params: SnapshotIdParams, response: { 404: ErrorBody, 501: ErrorBody } } },
     async (req, reply) => {
       live(deps).delete(req.params.id);
       reply.code(204);
     },
   );
 
-  app.post<IdParams & { Body: { snapshot_id: string } }>(
+  app.post<IdParams & { Body: FromSchema<typeof RollbackRequest> }>(
     '/v1/vms/:id/rollback',
     {
       schema: {
         summary: 'Put a VM back into the state of one of its snapshots (same id, same network)',
         params: VmIdParams,
         body: RollbackRequest,
-        response: { 200: VmBody, 400: ErrorBody, 404: ErrorBody, 409: ErrorBody },
+        response: { 200: RollbackResponse, 400: ErrorBody, 404: ErrorBody, 409: ErrorBody, 501: ErrorBody },
       },
     },
     async (req) => {
@@ -158,18 +122,18 @@ export function snapshotRoutes(app: FastifyInstance, deps: ApiDeps): void {
     },
   );
 
-  app.post<IdParams & { Body: { count: number } }>(
+  app.post<IdParams & { Body: FromSchema<typeof ForkRequest> }>(
     '/v1/snapshots/:id/fork',
     {
       schema: {
         summary: `New VMs restored from a snapshot (1..${MAX_FORK_COUNT}), each with its own network and entropy; DELETE /v1/vms/{id} ends them`,
         params: SnapshotIdParams,
         body: ForkRequest,
-        response: { 201: { type: 'object', properties: { vms: { type: 'array', items: VmBody } } }, 400: ErrorBody, 404: ErrorBody },
+        response: { 201: ForkResponse, 400: ErrorBody, 404: ErrorBody, 501: ErrorBody },
       },
     },
     async (req, reply) => {
-      const vms = await live(deps).fork(req.params.id, req.body.count);
+      const vms = await live(deps).fork(req.params.id, req.body.count, req.body.ttl_ms === undefined ? {} : { ttlMs: req.body.ttl_ms });
       reply.code(201);
       return { vms: vms.map((vm) => viewOf(deps, vm)) };
     },
@@ -181,7 +145,7 @@ export function snapshotRoutes(app: FastifyInstance, deps: ApiDeps): void {
  * stop it (its memory, VMM, network and run dir are freed; a pool VM leaves
  * its pool). The VM's record stays, `stopped`, until it is resumed.
  */
-export async function pauseToDisk(deps: ApiDeps, id: string): Promise<{ id: string; state: 'paused_to_disk'; snapshot: LiveSnapshotView }> {
+export async function pauseToDisk(deps: ApiDeps, id: string): Promise<PausedToDiskView> {
   const service = live(deps);
   const vm = allocatedVm(deps, id);
   const record = await service.persist(vm);
@@ -193,7 +157,7 @@ export async function pauseToDisk(deps: ApiDeps, id: string): Promise<{ id: stri
 }
 
 /** POST /v1/vms/{id}/resume of a VM paused to disk (also after a daemon restart): restores it under its id. Null when it is not paused to disk. */
-export async function resumeFromDisk(deps: ApiDeps, id: string): Promise<ReturnType<typeof viewOf> | null> {
+export async function resumeFromDisk(deps: ApiDeps, id: string, options: { ttlMs?: number } = {}): Promise<ReturnType<typeof viewOf> | null> {
   if (!deps.liveSnapshots || deps.service.get(id) || !deps.liveSnapshots.persisted(id)) return null;
-  return viewOf(deps, await deps.liveSnapshots.revive(id));
+  return viewOf(deps, await deps.liveSnapshots.revive(id, options));
 }

@@ -1,12 +1,23 @@
 import type { FastifyInstance } from 'fastify';
 import type { ApiDeps } from '../deps.js';
 import type { ApiLimits } from '../limits.js';
-import { ErrorBody, ExecRequest, ExecResponse, GuestNetworkRequest, VmBody, VmIdParams } from '../schemas.js';
+import type { FromSchema } from 'json-schema-to-ts';
+import {
+  ErrorBody,
+  ExecRequest,
+  ExecResponse,
+  GuestNetworkRequest,
+  PauseRequest,
+  PauseResponse,
+  ResumeRequest,
+  ResumeResponse,
+  VmBody,
+  VmIdParams,
+} from '../schemas.js';
 import { checkExec, type ExecBody } from '../validation.js';
 import { fileRoutes } from './files.js';
 import { allocatedVm, liveVm, viewById, viewOf } from '../vm-view.js';
 import { pauseToDisk, resumeFromDisk } from './snapshots.js';
-import { InvalidArgumentError } from '../../errors/index.js';
 
 type IdParams = { Params: { id: string } };
 
@@ -79,31 +90,37 @@ export function vmRoutes(app: FastifyInstance, deps: ApiDeps, limits: ApiLimits)
     },
   );
 
-  app.post<IdParams>(
+  app.post<IdParams & { Body: FromSchema<typeof PauseRequest> }>(
     '/v1/vms/:id/pause',
     {
       schema: {
         summary: 'Pause a VM; {persist: true} writes it to disk and frees its memory (resume brings it back, also after a daemon restart)',
         params: VmIdParams,
-        response: { 404: ErrorBody, 409: ErrorBody },
+        body: PauseRequest,
+        response: { 200: PauseResponse, 400: ErrorBody, 404: ErrorBody, 409: ErrorBody, 501: ErrorBody },
       },
     },
     async (req) => {
       // {persist: true}: pause to disk (docs/snapshots.md); routes/snapshots.ts.
-      const persist = (req.body as { persist?: unknown } | undefined)?.persist;
-      if (persist !== undefined && typeof persist !== 'boolean') throw new InvalidArgumentError('persist must be a boolean');
-      if (persist) return pauseToDisk(deps, req.params.id);
+      if (req.body?.persist) return pauseToDisk(deps, req.params.id);
       const vm = allocatedVm(deps, req.params.id);
       await vm.pause();
       return viewOf(deps, vm);
     },
   );
 
-  app.post<IdParams>(
+  app.post<IdParams & { Body: FromSchema<typeof ResumeRequest> }>(
     '/v1/vms/:id/resume',
-    { schema: { summary: 'Resume a paused VM', params: VmIdParams, response: { 200: VmBody, 404: ErrorBody, 409: ErrorBody } } },
+    {
+      schema: {
+        summary: 'Resume a paused VM (in memory, or from disk: then under a lease of ttl_ms)',
+        params: VmIdParams,
+        body: ResumeRequest,
+        response: { 200: ResumeResponse, 400: ErrorBody, 404: ErrorBody, 409: ErrorBody },
+      },
+    },
     async (req) => {
-      const fromDisk = await resumeFromDisk(deps, req.params.id);
+      const fromDisk = await resumeFromDisk(deps, req.params.id, req.body?.ttl_ms === undefined ? {} : { ttlMs: req.body.ttl_ms });
       if (fromDisk) return fromDisk;
       const vm = allocatedVm(deps, req.params.id);
       await vm.resume();

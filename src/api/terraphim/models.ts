@@ -141,11 +141,13 @@ export const TERRAPHIM_LIMITS = {
   maxExecutedBlocks: 8,
   /** Ids, names, agent ids, languages, vm types. */
   maxIdLength: 128,
-  /** History entries kept per VM (HistoryConfig::default max_history_entries). */
+  /** History entries kept per VM (HistoryConfig::default max_history_entries); default of config terraphim.history_max_entries. */
   maxHistoryEntries: 100,
   /** Output kept per stream in a history entry (responses carry the full output, up to the exec bound). */
   maxHistoryOutputBytes: 16 * KIB,
-  /** VMs with history kept (least recently used dropped first). */
+  /** Code kept in a history entry's `command` (requests may carry up to maxCodeBytes). */
+  maxHistoryCommandBytes: 64 * KIB,
+  /** VMs with history kept (least recently written dropped first); default of config terraphim.history_max_vms. */
   maxHistoryVms: 1024,
   /** Agents with a VM at once. */
   maxAgents: 1024,

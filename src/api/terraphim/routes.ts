@@ -21,6 +21,7 @@ import {
   ParseExecuteRequestSchema,
   TERRAPHIM_LIMITS,
   VmExecuteRequestSchema,
+  type CommandHistoryEntry,
   type ParseExecuteRequest,
   type ParseExecuteResponse,
   type VmExecuteRequest,
@@ -28,21 +29,10 @@ import {
   type VmInstance,
   type VmPoolResponse,
 } from './models.js';
-import { liveSnapshotsFor, NotImplementedError, type TerraphimSnapshots } from './snapshots.js';
+import type { TerraphimOptions } from './options.js';
+import { liveSnapshotsFor, NotImplementedError } from './snapshots.js';
 import { resolveVmType, type PoolLike } from './vm-types.js';
 import { InvalidArgumentError } from '../../errors/index.js';
-
-/** Options of the Terraphim layer (`ApiDeps.terraphim`); every one has a default. */
-export interface TerraphimOptions {
-  /** vm_type aliases -> pool or profile name, e.g. {"focal-optimized": "default"}. Default: none. */
-  vmTypes?: Record<string, string>;
-  /** vm_type for agents' VMs; default: a pool of the language's profile, else the pool named "default", else the first pool by name. */
-  defaultVmType?: string;
-  /** Guest directory for program files; default /tmp/tfc-terraphim (tests on the fake driver pass a host temp dir). */
-  dir?: string;
-  /** Live snapshots for the bridge's snapshot and rollback calls; default: over `deps.liveSnapshots`; with neither they answer 501 NOT_IMPLEMENTED. */
-  snapshots?: TerraphimSnapshots;
-}
 
 const DEFAULT_DIR = '/tmp/tfc-terraphim';
 type IdParams = { Params: { id: string } };
@@ -62,7 +52,7 @@ export function terraphimRoutes(app: FastifyInstance, deps: ApiDeps, limits: Api
     return !member || member.status === 'allocated';
   };
   const agents = new AgentVms(usable, TERRAPHIM_LIMITS.maxAgents, TERRAPHIM_LIMITS.maxNamedVms);
-  const history = new ExecutionHistory(TERRAPHIM_LIMITS.maxHistoryEntries, TERRAPHIM_LIMITS.maxHistoryVms, TERRAPHIM_LIMITS.maxHistoryOutputBytes);
+  const history = openHistory(app, deps, options);
 
   /** A VM allocated from the pool serving `vmType` for `owner`. */
   const allocate = async (vmType: string, owner: string) => {
@@ -107,6 +97,15 @@ export function terraphimRoutes(app: FastifyInstance, deps: ApiDeps, limits: Api
     };
   };
 
+  /** History writes never fail an execution that ran: the caller gets its result, the log gets the store error. */
+  const record = (entry: CommandHistoryEntry) => {
+    try {
+      history.add(entry);
+    } catch (err) {
+      deps.logger?.warn({ err, vm: entry.vm_id }, `terraphim: execution ${entry.id} not recorded in the history: ${(err as Error).message}`);
+    }
+  };
+
   /** Runs one request: in `vm_id` when given, else in the agent's own VM (allocated on first use). */
   const execute = async (body: VmExecuteRequest): Promise<VmExecuteResponse> => {
     const checked = checkExecute(body, limits.maxExecTimeoutMs);
@@ -124,7 +123,7 @@ export function terraphimRoutes(app: FastifyInstance, deps: ApiDeps, limits: Api
     if (owner) owner.busy += 1;
     try {
       const r = await executeIn(vm, checked, dir);
-      history.add({
+      record({
         id: r.execution_id,
         vm_id: r.vm_id,
         agent_id: body.agent_id,
@@ -240,8 +239,8 @@ export function terraphimRoutes(app: FastifyInstance, deps: ApiDeps, limits: Api
             snapshot_on_execution: false,
             snapshot_on_failure: false,
             auto_rollback_on_failure: false,
-            max_history_entries: TERRAPHIM_LIMITS.maxHistoryEntries,
-            persist_history: false,
+            max_history_entries: history.maxEntries,
+            persist_history: history.persistent,
             integration_mode: 'http',
           },
         },
@@ -260,7 +259,7 @@ export function terraphimRoutes(app: FastifyInstance, deps: ApiDeps, limits: Api
       if (q.failures_only !== undefined && q.failures_only !== 'true' && q.failures_only !== 'false')
         throw new InvalidArgumentError('failures_only must be true or false', { details: { field: 'failures_only' } });
       const { entries, total } = history.query(req.params.id, {
-        limit: limit === undefined ? undefined : Math.min(limit, TERRAPHIM_LIMITS.maxHistoryEntries),
+        limit: limit === undefined ? undefined : Math.min(limit, history.maxEntries),
         failuresOnly: q.failures_only === 'true',
         ...(q.agent_id !== undefined ? { agentId: q.agent_id } : {}),
       });
@@ -275,7 +274,11 @@ export function terraphimRoutes(app: FastifyInstance, deps: ApiDeps, limits: Api
       if (!snapshots) throw notImplemented('snapshots of running VMs');
       allocatedVm(deps, req.params.id);
       const s = await snapshots.create(req.params.id);
-      history.attachSnapshot(req.params.id, s.snapshotId);
+      try {
+        history.attachSnapshot(req.params.id, s.snapshotId);
+      } catch (err) {
+        deps.logger?.warn({ err, vm: req.params.id }, `terraphim: snapshot ${s.snapshotId} not recorded in the history: ${(err as Error).message}`);
+      }
       reply.code(201);
       return { snapshot_id: s.snapshotId, id: s.snapshotId, vm_id: req.params.id, name: req.body?.name ?? null };
     },
@@ -291,6 +294,45 @@ export function terraphimRoutes(app: FastifyInstance, deps: ApiDeps, limits: Api
       return { vm_id: req.params.id, restored_snapshot_id: req.params.snapshot_id, rolled_back_at: new Date().toISOString(), success: true, error: null };
     },
   );
+}
+
+/**
+ * The history of this app: over `options.history` (the daemon's database)
+ * or a private in-memory one. A VM's rows go when the VM is destroyed,
+ * except when it was paused to disk (it comes back under its id, also after
+ * a restart); rows of VMs that went while no app listened (the daemon
+ * stopped or crashed) go now. The subscription ends when the app closes.
+ */
+function openHistory(app: FastifyInstance, deps: ApiDeps, options: TerraphimOptions): ExecutionHistory {
+  const memory = options.history ? undefined : ExecutionHistory.inMemory();
+  const history = options.history ? new ExecutionHistory(options.history) : memory!.history;
+  const pausedToDisk = (vmId: string): boolean => {
+    try {
+      return (deps.liveSnapshots?.persisted(vmId) ?? null) !== null;
+    } catch {
+      return true; // unknown: keep the rows rather than lose them
+    }
+  };
+  const forget = (vmId: string): void => {
+    if (pausedToDisk(vmId)) return;
+    try {
+      history.drop(vmId);
+    } catch (err) {
+      deps.logger?.warn({ err, vm: vmId }, `terraphim: history of ${vmId} not removed: ${(err as Error).message}`);
+    }
+  };
+  const stored = history.vmIds();
+  if (stored.length > 0) {
+    // VMs of other live tfc processes sharing the data dir keep theirs.
+    const live = new Set(deps.repo.ownedByLiveProcesses().map((v) => v.id));
+    for (const vmId of stored) if (!live.has(vmId) && !deps.service.get(vmId)) forget(vmId);
+  }
+  const unsubscribe = typeof deps.service.onDestroyed === 'function' ? deps.service.onDestroyed(forget) : undefined;
+  app.addHook('onClose', async () => {
+    unsubscribe?.();
+    memory?.close();
+  });
+  return history;
 }
 
 function notImplemented(what: string) {

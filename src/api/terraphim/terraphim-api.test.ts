@@ -1,14 +1,17 @@
 import type { FastifyInstance } from 'fastify';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { defaultConfig, type PoolConfig, type Profile } from '../../config/index.js';
+import { defaultConfig, loadConfig, type PoolConfig, type Profile } from '../../config/index.js';
 import { PoolManager } from '../../pool/index.js';
 import { SnapshotManager } from '../../snapshot/index.js';
+import { openDatabase, TerraphimHistoryRepository } from '../../store/index.js';
 import { canRunFakeVms, compileFakeGuest, openFakeRuntime, type FakeRuntime } from '../../testing/fake-runtime.js';
 import { buildApp } from '../app.js';
 import type { ApiDeps } from '../deps.js';
+import { DEFAULT_HISTORY_BOUNDS } from './history.js';
+import { terraphimOptionsFromConfig } from './options.js';
 
 // The Terraphim API on the fake driver: a real pool of clones, the real
 // agent (on this host) runs the programs. Request bodies are the fixtures
@@ -78,10 +81,14 @@ describe.skipIf(!canRunFakeVms)('Terraphim API (fake driver, real agent)', () =>
     if (workDir) rmSync(workDir, { recursive: true, force: true });
   });
 
-  const call = async (method: 'GET' | 'POST', url: string, body?: unknown, headers: Record<string, string> = auth) => {
-    const res = await app.inject({ method, url, headers, ...(body === undefined ? {} : { payload: body as object }) });
+  const callOn = async (on: FastifyInstance, method: 'GET' | 'POST' | 'DELETE', url: string, body?: unknown, headers: Record<string, string> = auth) => {
+    const res = await on.inject({ method, url, headers, ...(body === undefined ? {} : { payload: body as object }) });
     return { status: res.statusCode, json: res.body ? JSON.parse(res.body) : undefined };
   };
+  const release = async (vmId: string) => {
+    await pools.poolOf(vmId)?.release(vmId);
+  };
+  const call = (method: 'GET' | 'POST', url: string, body?: unknown, headers: Record<string, string> = auth) => callOn(app, method, url, body, headers);
 
   it('GET /health answers 200 without a token (client.rs health_check sends none)', async () => {
     const r = await call('GET', '/health', undefined, {});
@@ -266,6 +273,122 @@ describe.skipIf(!canRunFakeVms)('Terraphim API (fake driver, real agent)', () =>
       expect(calls).toEqual([`create ${vmId}`, `rollback ${vmId} snap-0123456789ab`]);
     } finally {
       await withSnapshots.close();
+    }
+  });
+
+  it('takes vm_type aliases, default_vm_type and history bounds from the [terraphim] config table', async () => {
+    const file = join(workDir, 'tfc.toml');
+    writeFileSync(
+      file,
+      ['[pools.sandbox]', '[terraphim]', 'default_vm_type = "agent-box"', 'history_max_entries = 2', '[terraphim.vm_types]', 'agent-box = "sandbox"', ''].join(
+        '\n',
+      ),
+    );
+    const loaded = loadConfig({ configPath: file, env: { HOME: workDir } });
+    const db = openDatabase(join(workDir, 'config-history.db'));
+    const configured = await buildApp({ ...deps, terraphim: { ...terraphimOptionsFromConfig(loaded.config.terraphim, db), dir: workDir } });
+    try {
+      const created = await callOn(configured, 'POST', '/api/vms', { ...fixture('provision-vm-request.json'), vm_type: 'agent-box' });
+      expect(created.status, JSON.stringify(created.json)).toBe(201);
+      expect(created.json).toMatchObject({ vm_type: 'agent-box', status: 'running' });
+      expect(pools.poolOf(created.json.id)?.name).toBe('sandbox');
+
+      const body = { ...fixture('vm-execute-request.bash.json'), agent_id: 'configured-agent' };
+      const runs = [];
+      for (const n of [1, 2, 3]) runs.push(await callOn(configured, 'POST', '/api/llm/execute', { ...body, code: `echo run-${n}` }));
+      expect(runs.map((r) => r.json.stdout)).toEqual(['run-1\n', 'run-2\n', 'run-3\n']);
+      const vmId = runs[0]!.json.vm_id;
+      expect(pools.poolOf(vmId)?.name).toBe('sandbox');
+      const hist = await callOn(configured, 'GET', `/api/vms/${vmId}/history`);
+      expect(hist.json.total).toBe(2);
+      expect(hist.json.entries.map((e: { command: string }) => e.command)).toEqual(['echo run-2', 'echo run-3']);
+
+      const pool = await callOn(configured, 'GET', '/api/llm/vm-pool/configured-agent');
+      expect(pool.json.pool_config).toMatchObject({ default_vm_type: 'agent-box', history: { max_history_entries: 2, persist_history: true } });
+      // The pool holds 8 VMs: give these back for the tests below.
+      await release(created.json.id);
+      await release(vmId);
+    } finally {
+      await configured.close();
+      db.close();
+    }
+  });
+
+  it('keeps the history in the database: a new app over the same file sees it; it goes when its VM is destroyed', async () => {
+    const path = join(workDir, 'history.db');
+    const withStore = (db: ReturnType<typeof openDatabase>) =>
+      buildApp({ ...deps, terraphim: { ...deps.terraphim, history: new TerraphimHistoryRepository(db, DEFAULT_HISTORY_BOUNDS) } });
+    let db = openDatabase(path);
+    const first = await withStore(db);
+    const exec = await callOn(first, 'POST', '/api/llm/execute', {
+      ...fixture('vm-execute-request.bash.json'),
+      agent_id: 'persistent-agent',
+      code: 'echo kept',
+    });
+    expect(exec.status, JSON.stringify(exec.json)).toBe(200);
+    const vmId = exec.json.vm_id;
+    expect((await callOn(first, 'GET', '/api/llm/vm-pool/persistent-agent')).json.pool_config.history.persist_history).toBe(true);
+    await first.close();
+    db.close();
+
+    db = openDatabase(path);
+    const second = await withStore(db);
+    try {
+      const hist = await callOn(second, 'GET', `/api/vms/${vmId}/history?limit=100&failures_only=false`);
+      expect(hist.json).toMatchObject({ vm_id: vmId, total: 1 });
+      expect(hist.json.entries[0]).toMatchObject({
+        id: exec.json.execution_id,
+        agent_id: 'persistent-agent',
+        command: 'echo kept',
+        stdout: 'kept\n',
+        success: true,
+      });
+
+      expect((await callOn(second, 'DELETE', `/v1/vms/${vmId}`)).status).toBe(204);
+      const deadline = Date.now() + 5000;
+      let total = -1;
+      while (Date.now() < deadline && total !== 0) {
+        total = (await callOn(second, 'GET', `/api/vms/${vmId}/history`)).json.total;
+        if (total !== 0) await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+      expect(total).toBe(0);
+    } finally {
+      await second.close();
+      db.close();
+    }
+  });
+
+  it('keeps the history of a VM paused to disk, and drops rows of VMs that went while no app listened', async () => {
+    const db = openDatabase(join(workDir, 'prune.db'));
+    const history = new TerraphimHistoryRepository(db, DEFAULT_HISTORY_BOUNDS);
+    const pausedToDisk = new Set<string>();
+    // Only what the history asks of live snapshots: is this VM paused to disk?
+    const liveSnapshots = { persisted: (id: string) => (pausedToDisk.has(id) ? { id: 'snap-000000000000' } : null) } as unknown as ApiDeps['liveSnapshots'];
+    const withHistory = () => buildApp({ ...deps, liveSnapshots, terraphim: { ...deps.terraphim, history } });
+    const first = await withHistory();
+    const run = async (agent: string): Promise<string> => {
+      const r = await callOn(first, 'POST', '/api/llm/execute', { ...fixture('vm-execute-request.bash.json'), agent_id: agent, code: 'true' });
+      expect(r.status, JSON.stringify(r.json)).toBe(200);
+      return r.json.vm_id;
+    };
+    const toDisk = await run('to-disk-agent');
+    const gone = await run('gone-agent');
+    pausedToDisk.add(toDisk);
+    await release(toDisk);
+    await release(gone);
+    const later = await run('later-agent');
+    expect(history.vmIds().sort()).toEqual([toDisk, later].sort());
+    await first.close();
+
+    // Destroyed while no app listened (a daemon that stopped or crashed): the next app drops its rows.
+    await release(later);
+    const second = await withHistory();
+    try {
+      expect(history.vmIds()).toEqual([toDisk]);
+      expect((await callOn(second, 'GET', `/api/vms/${toDisk}/history`)).json.total).toBe(1);
+    } finally {
+      await second.close();
+      db.close();
     }
   });
 });

@@ -1,8 +1,9 @@
 /**
  * `vm_type` -> pool. Terraphim names VM types (its default is
  * "focal-optimized"); here a VM comes from a pool, so a vm_type is, in this
- * order: an alias from the options (`vmTypes`), a pool name, or a profile
- * name served by a pool of that profile (the first such pool by name).
+ * order: an alias from the options (`vmTypes`, from config
+ * `[terraphim.vm_types]` plus the built-in aliases), a pool name, or a
+ * profile name served by a pool of that profile (the first such pool by name).
  * Anything else is INVALID_ARGUMENT listing the vm_types that work.
  */
 import { InvalidArgumentError } from '../../errors/index.js';

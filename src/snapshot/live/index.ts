@@ -1,9 +1,3 @@
-export {
-  LiveSnapshotService,
-  liveSnapshotsDir,
-  snapshotFiles,
-  MAX_FORK_COUNT,
-  MAX_SNAPSHOT_NAME_LENGTH,
-  type LiveSnapshotServiceOptions,
-} from './live-snapshots.js';
+export { LiveSnapshotService, liveSnapshotsDir, snapshotFiles, type LiveSnapshotServiceOptions } from './live-snapshots.js';
+export { MAX_FORK_COUNT, MAX_SNAPSHOT_NAME_LENGTH, SNAPSHOT_ID_PATTERN, SNAPSHOT_NAME_PATTERN } from './limits.js';
 export { checkQuota, DEFAULT_LIVE_SNAPSHOT_QUOTA, type LiveSnapshotQuota } from './quota.js';

@@ -3,20 +3,19 @@ import { mkdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { InvalidArgumentError, InvalidStateError, SnapshotNotFoundError, VmNotFoundError } from '../../errors/index.js';
 import type { BuiltImage } from '../../guest/image-store.js';
-import type { DataLayout, LiveSnapshotRecord, LiveSnapshotRepository } from '../../store/index.js';
+import type { DataLayout, LiveSnapshotFileSet, LiveSnapshotRecord, LiveSnapshotRepository } from '../../store/index.js';
 import type { DriverName, SnapshotFiles } from '../../vmm/driver.js';
 import type { Vm } from '../../vm/vm.js';
 import type { VmProfile, VmService } from '../../vm/vm-service.js';
 import { SCRATCH_DISK_FILE } from '../../vm/disks.js';
 import { ensurePrivateDir } from '../../security/index.js';
+import { DetachedLeases } from './detached-leases.js';
+import { ForkBases, forkBaseFiles } from './fork-base.js';
 import { checkQuota, DEFAULT_LIVE_SNAPSHOT_QUOTA, type LiveSnapshotQuota } from './quota.js';
 
-/** Most VMs one fork makes. */
-export const MAX_FORK_COUNT = 16;
-/** Longest snapshot name; names are [A-Za-z0-9._-]. */
-export const MAX_SNAPSHOT_NAME_LENGTH = 64;
-const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
-const ID_RE = /^snap-[0-9a-f]{12}$/;
+import { MAX_FORK_COUNT, MAX_SNAPSHOT_NAME_LENGTH, SNAPSHOT_ID_RE as ID_RE, SNAPSHOT_NAME_RE as NAME_RE } from './limits.js';
+
+export { MAX_FORK_COUNT, MAX_SNAPSHOT_NAME_LENGTH };
 
 export interface LiveSnapshotServiceOptions {
   layout: DataLayout;
@@ -43,9 +42,26 @@ export class LiveSnapshotService {
   /** VMs with a snapshot being written: a second one waits its turn through the quota check, not in parallel. */
   private readonly busy = new Set<string>();
 
+  /** Leases of forks and of VMs resumed from disk (they belong to no pool). */
+  readonly leases: DetachedLeases;
+
+  /** Copy-on-write bases of forks, made once per snapshot on its first fork. */
+  private get forkBases(): ForkBases {
+    this.forkBaseMaker ??= new ForkBases({ repo: this.options.repo, driver: (name) => this.options.service.driver(name), quota: this.quota });
+    return this.forkBaseMaker;
+  }
+  private forkBaseMaker?: ForkBases;
+
   constructor(private readonly options: LiveSnapshotServiceOptions) {
     this.quota = options.quota ?? DEFAULT_LIVE_SNAPSHOT_QUOTA;
-    options.service.onDestroyed((vmId) => this.removeUnnamed(vmId));
+    this.leases = new DetachedLeases((vmId) => {
+      const vm = options.service.get(vmId);
+      if (vm) void options.service.destroy(vm, 'lease expired').catch(() => undefined);
+    });
+    options.service.onDestroyed((vmId) => {
+      this.leases.end(vmId);
+      this.removeUnnamed(vmId);
+    });
   }
 
   /**
@@ -67,9 +83,15 @@ export class LiveSnapshotService {
     try {
       ensurePrivateDir(liveSnapshotsDir(this.options.layout));
       mkdirSync(dir, { mode: 0o700 });
-      const files = { state: join(dir, 'state'), ...(vm.scratchDiskPath ? { scratch: join(dir, SCRATCH_DISK_FILE) } : {}) };
-      const { pauseMs } = await vm.liveSnapshot(files.state, files.scratch);
-      const sizeBytes = allocatedBytes(files.state) + (files.scratch ? allocatedBytes(files.scratch) : 0);
+      const scratch = vm.scratchDiskPath ? join(dir, SCRATCH_DISK_FILE) : undefined;
+      const written = await vm.liveSnapshot({ statePath: join(dir, 'state'), memoryPath: join(dir, 'memory') }, scratch);
+      const files: LiveSnapshotFileSet = {
+        state: join(dir, 'state'),
+        ...(written.memoryPath ? { memory: written.memoryPath } : {}),
+        ...(scratch ? { scratch } : {}),
+      };
+      const pauseMs = written.pauseMs;
+      const sizeBytes = [files.state, files.memory, files.scratch].reduce((sum, path) => sum + (path ? allocatedBytes(path) : 0), 0);
       // The size is known only now: a snapshot that would overflow the total is dropped.
       const usage = this.options.repo.usage(vm.id);
       checkQuota(vm.id, { vmCount: 0, totalBytes: usage.totalBytes }, this.quota, sizeBytes);
@@ -93,6 +115,7 @@ export class LiveSnapshotService {
           kernelArgs: shape.kernelArgs,
           memoryBackend: vm.hasMemoryBackend,
           network: shape.network,
+          ...(vm.network ? { subnet: vm.network.subnet } : {}),
           diskMib: shape.diskMib,
           ...(request.persisted ? { persisted: true } : {}),
         },
@@ -142,19 +165,23 @@ export class LiveSnapshotService {
   /**
    * `count` new VMs, each restored from snapshot `snapshotId` with its own
    * network and fresh entropy (the restore step list of clones). All or
-   * nothing: when one fails the others are destroyed. Throws
-   * InvalidArgumentError (count, profile or image gone), SnapshotNotFoundError,
-   * and restore errors.
+   * nothing: when one fails the others are destroyed. Each runs under a
+   * lease of `ttlMs` (DetachedLeases: default 10 minutes). A QEMU snapshot
+   * of a golden clone gets a fork base on its first fork (fork-base.ts):
+   * forks then map its RAM copy-on-write instead of each loading a copy.
+   * Throws InvalidArgumentError (count, ttl, profile or image gone),
+   * SnapshotNotFoundError, errors making the fork base, and restore errors.
    */
-  async fork(snapshotId: string, count: number): Promise<Vm[]> {
+  async fork(snapshotId: string, count: number, options: { ttlMs?: number } = {}): Promise<Vm[]> {
     if (!Number.isInteger(count) || count < 1 || count > MAX_FORK_COUNT) {
       throw new InvalidArgumentError(`count must be an integer from 1 to ${MAX_FORK_COUNT}, got ${count}`);
     }
+    const ttlMs = DetachedLeases.ttl(options.ttlMs);
     const { profile: forkProfile, image, record } = this.restorable(this.get(snapshotId));
+    const base = await this.forkBases.ensure(record, image);
+    const snapshot = (base && forkBaseFiles(base)) ?? snapshotFiles(record);
     const settled = await Promise.allSettled(
-      Array.from({ length: count }, () =>
-        this.options.service.restore({ profile: forkProfile, driver: record.driver as DriverName, snapshot: snapshotFiles(record), image }),
-      ),
+      Array.from({ length: count }, () => this.options.service.restore({ profile: forkProfile, driver: record.driver as DriverName, snapshot, image })),
     );
     const made = settled.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
     const failed = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
@@ -162,6 +189,7 @@ export class LiveSnapshotService {
       await Promise.allSettled(made.map((vm) => this.options.service.destroy(vm, 'another fork of the same request failed')));
       throw failed.reason;
     }
+    for (const vm of made) this.leases.start(vm.id, ttlMs);
     return made;
   }
 
@@ -204,11 +232,14 @@ export class LiveSnapshotService {
 
   /**
    * Pause to disk, second half: brings VM `vmId` back from its persisted
-   * snapshot under its own id (new VMM, run dir and network; the address may
-   * differ from before), then deletes that snapshot. Works after a daemon
-   * restart. Throws VmNotFoundError without one, and what `fork` throws.
+   * snapshot under its own id (new VMM and run dir; its network gets the
+   * same subnet and address again unless another VM took it meanwhile),
+   * then deletes that snapshot. Works after a daemon restart. The VM runs
+   * under a lease of `ttlMs` (default 10 minutes), as a fork does. Throws
+   * VmNotFoundError without one, and what `fork` throws.
    */
-  async revive(vmId: string): Promise<Vm> {
+  async revive(vmId: string, options: { ttlMs?: number } = {}): Promise<Vm> {
+    const ttlMs = DetachedLeases.ttl(options.ttlMs);
     const record = this.persisted(vmId);
     if (!record) throw new VmNotFoundError(`VM ${vmId} is neither running nor paused to disk`);
     const { profile, image } = this.restorable(record);
@@ -218,8 +249,10 @@ export class LiveSnapshotService {
       snapshot: snapshotFiles(record),
       image,
       revive: vmId,
+      ...(record.meta.subnet ? { subnet: record.meta.subnet } : {}),
     });
     this.delete(record.id);
+    this.leases.start(vm.id, ttlMs);
     return vm;
   }
 
@@ -248,12 +281,18 @@ export class LiveSnapshotService {
   }
 }
 
-/** The SnapshotFiles a VMM restores a live snapshot from (all RAM is in the state stream). */
+/**
+ * The SnapshotFiles a VMM restores a live snapshot from: QEMU's hold all RAM
+ * in the state stream (memoryInState); Firecracker's have a memory file of
+ * their own, mapped privately by each VM restored from it.
+ */
 export function snapshotFiles(record: LiveSnapshotRecord): SnapshotFiles {
+  const scratch = record.files.scratch ? { scratchDiskPath: record.files.scratch } : {};
+  if (record.files.memory) return { memoryPath: record.files.memory, statePath: record.files.state, ...scratch };
   return {
     memoryPath: record.files.state,
     statePath: record.files.state,
-    ...(record.files.scratch ? { scratchDiskPath: record.files.scratch } : {}),
+    ...scratch,
     memoryInState: { memoryBackend: record.meta.memoryBackend },
   };
 }

@@ -8,7 +8,7 @@ import type { AgentClient } from '../../guest/agent-client.js';
 import { InvalidStateError, TfcError, VmmExitedError } from '../../errors/index.js';
 import type { ExitInfo } from '../../process/index.js';
 import { StepFailedError, type PhaseTiming, type StepList } from '../../steps/index.js';
-import type { AccelName, SnapshotFiles, VmLaunchSpec, VmmInstance } from '../driver.js';
+import type { AccelName, LiveSnapshotPaths, SnapshotFiles, VmLaunchSpec, VmmInstance } from '../driver.js';
 import type { FirecrackerApiClient } from './api-client.js';
 import { FirecrackerApiError } from './api-errors.js';
 import { bootConfigSteps, restoreConfigSteps, type ConfigContext } from './config-steps.js';
@@ -112,6 +112,21 @@ export class FirecrackerInstance implements VmmInstance {
    * reports the VM Paused, FirecrackerApiError for other refusals.
    */
   async createSnapshot(files: SnapshotFiles): Promise<void> {
+    await this.writeFullSnapshot(files.statePath, files.memoryPath);
+  }
+
+  /**
+   * A snapshot of a running VM (src/snapshot/live): the same Full snapshot
+   * as createSnapshot, with its own memory file; Firecracker lets the VM be
+   * resumed afterwards (PATCH /vm Resumed). Restored through restoreFrom
+   * `{memoryPath, statePath}` like a golden snapshot.
+   */
+  async createLiveSnapshot(paths: LiveSnapshotPaths): Promise<{ memoryPath?: string }> {
+    await this.writeFullSnapshot(paths.statePath, paths.memoryPath);
+    return { memoryPath: paths.memoryPath };
+  }
+
+  private async writeFullSnapshot(statePath: string, memoryPath: string): Promise<void> {
     this.requireRunning('snapshot');
     const info = await this.vmm.api.describeInstance();
     if (info.state !== 'Paused') {
@@ -120,13 +135,15 @@ export class FirecrackerInstance implements VmmInstance {
     const jailed = this.vmm.files.jail !== null;
     const target = jailed
       ? { state: this.vmm.files.vmmPath('snapshot-out.state'), memory: this.vmm.files.vmmPath('snapshot-out.mem') }
-      : { state: files.statePath, memory: files.memoryPath };
+      : { state: statePath, memory: memoryPath };
     try {
       await this.vmm.api.createSnapshot(
         { snapshot_type: 'Full', snapshot_path: target.state, mem_file_path: target.memory },
         { timeoutMs: this.settings.snapshotTimeoutMs },
       );
     } catch (err) {
+      // What a failed request wrote in the jail goes, so the next snapshot starts clean.
+      if (jailed) for (const name of ['snapshot-out.state', 'snapshot-out.mem']) rmSync(this.vmm.files.hostPath(name), { force: true });
       // The describe above and this request race with nothing we know of, but keep Firecracker's verdict typed.
       if (err instanceof FirecrackerApiError && err.httpStatus === 400 && /paused/i.test(err.faultMessage ?? '')) {
         throw new InvalidStateError(`cannot snapshot VM ${this.spec.vmId}: ${err.faultMessage}`, { cause: err });
@@ -134,8 +151,8 @@ export class FirecrackerInstance implements VmmInstance {
       throw err;
     }
     if (jailed) {
-      moveOut(this.vmm.files.hostPath('snapshot-out.state'), files.statePath);
-      moveOut(this.vmm.files.hostPath('snapshot-out.mem'), files.memoryPath);
+      moveOut(this.vmm.files.hostPath('snapshot-out.state'), statePath);
+      moveOut(this.vmm.files.hostPath('snapshot-out.mem'), memoryPath);
     }
   }
 

@@ -5,7 +5,7 @@ import { InvalidArgumentError, InvalidStateError, VmmBinaryNotFoundError, VmmExi
 import { findExecutable, netnsExecPrefix, runCommand, spawnSupervised, type ExitInfo, type SupervisedChild } from '../../process/index.js';
 import type { CleanupStack } from '../../steps/index.js';
 import { ConsoleTap } from '../console.js';
-import type { AccelName, DriverInfo, SnapshotFiles, VmLaunchSpec, VmmDriver, VmmInstance } from '../driver.js';
+import type { AccelName, DriverInfo, LiveSnapshotPaths, SnapshotFiles, VmLaunchSpec, VmmDriver, VmmInstance } from '../driver.js';
 import { loadFullState, loadState, saveState } from './migration.js';
 import { chooseAccel, gatherAccelFacts, type AccelFacts, type AccelSetting } from './accel.js';
 import { MIGRATE_IN_SOCKET, MIGRATE_OUT_SOCKET, QEMU_BASE_KERNEL_ARGS, buildQemuArgv, type QemuConfinement } from './argv.js';
@@ -199,13 +199,14 @@ class QemuInstance implements VmmInstance {
     await saveState(this.qmp, { dir: this.spec.runDir, name: MIGRATE_OUT_SOCKET, owner: this.confinement }, files.statePath);
   }
 
-  /** A full migration (all RAM, no x-ignore-shared) of the paused VM; `cont` afterwards resumes it. */
-  async createLiveSnapshot(statePath: string): Promise<void> {
+  /** A full migration (all RAM, no x-ignore-shared) of the paused VM to `statePath`; `cont` afterwards resumes it. No memory file. */
+  async createLiveSnapshot({ statePath }: LiveSnapshotPaths): Promise<{ memoryPath?: string }> {
     const status = await this.qmp.execute<{ status: string }>('query-status');
     if (status.status !== 'paused') {
       throw new InvalidStateError(`cannot snapshot VM ${this.spec.vmId}: QEMU reports it ${status.status} (snapshot needs paused)`);
     }
     await saveState(this.qmp, { dir: this.spec.runDir, name: MIGRATE_OUT_SOCKET, owner: this.confinement }, statePath, 300_000, { ignoreShared: false });
+    return {};
   }
 
   async loadSnapshot(): Promise<void> {
