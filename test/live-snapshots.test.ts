@@ -216,19 +216,26 @@ describe('snapshots of running VMs through the REST API and the CLI', () => {
     expect(fwd.code, fwd.stderr).toBe(0);
     expect(await sh(vmId, 'cat /root/state.txt')).toBe('two');
 
-    const forked = await runCli(['vm', 'fork', snapId, '--count', '2']);
+    const forkedAt = Date.now();
+    const forked = await runCli(['vm', 'fork', snapId, '--count', '2', '--ttl-ms', '3600000']);
     expect(forked.code, forked.stderr).toBe(0);
     const forkIds = forked.stdout.trim().split('\n');
     expect(forkIds).toHaveLength(2);
-    const vms = (await api('GET', '/v1/vms')).json.vms.map((v: { id: string }) => v.id);
+    const vmViews = (await api('GET', '/v1/vms')).json.vms as { id: string; expires_at: string | null }[];
     for (const id of forkIds) {
-      expect(vms).toContain(id);
+      const view = vmViews.find((v) => v.id === id);
+      expect(view, `fork ${id} listed`).toBeDefined();
+      // Forks run under a lease of their own (--ttl-ms), which keepalive extends.
+      expect(Date.parse(view!.expires_at!)).toBeGreaterThanOrEqual(forkedAt + 3_590_000);
       expect(await sh(id, 'cat /root/state.txt')).toBe('one');
       expect((await api('DELETE', `/v1/vms/${id}`)).status).toBe(204);
     }
 
     // Errors: bad count, unknown snapshot, a snapshot of another VM.
     expect((await api('POST', `/v1/snapshots/${snapId}/fork`, { count: 17 })).status).toBe(400);
+    const badTtl = await runCli(['vm', 'fork', snapId, '--count', '1', '--ttl-ms', '0']);
+    expect(badTtl.code).not.toBe(0);
+    expect(badTtl.stderr).toMatch(/--ttl-ms must be an integer from 1 to 86400000/);
     const missing = await api('GET', '/v1/snapshots/snap-000000000000');
     expect(missing.status).toBe(404);
     expect(missing.json.error.code).toBe('SNAPSHOT_NOT_FOUND');

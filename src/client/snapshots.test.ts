@@ -10,6 +10,7 @@ import {
   type ForkResult,
   type PausedToDisk,
   type PauseRequest,
+  type ResumeRequest,
   type RollbackRequest,
   type SnapshotCreated,
   type SnapshotInfo,
@@ -89,7 +90,8 @@ describe('TfcClient snapshot calls', () => {
     expectTypeOf<SnapshotList>().toEqualTypeOf<FromSchema<typeof S.SnapshotListResponse>>();
     expectTypeOf<CreateSnapshotRequest>().toEqualTypeOf<{ name?: string }>();
     expectTypeOf<RollbackRequest>().toEqualTypeOf<FromSchema<typeof S.RollbackRequest>>();
-    expectTypeOf<ForkRequest>().toEqualTypeOf<{ count: number }>();
+    expectTypeOf<ForkRequest>().toEqualTypeOf<{ count: number; ttl_ms?: number }>();
+    expectTypeOf<ResumeRequest>().toEqualTypeOf<{ ttl_ms?: number }>();
     expectTypeOf<ForkResult>().toEqualTypeOf<FromSchema<typeof S.ForkResponse>>();
     expectTypeOf<ForkResult['vms'][number]>().toEqualTypeOf<Vm>();
     expectTypeOf<PauseRequest>().toEqualTypeOf<{ persist?: boolean }>();

@@ -1,6 +1,6 @@
 import { InvalidArgumentError as CommanderInvalidArgument, type Command } from 'commander';
 import type { LiveSnapshotView } from '../../api/routes/snapshots.js';
-import { MAX_FORK_COUNT } from '../../snapshot/live/index.js';
+import { MAX_DETACHED_LEASE_MS, MAX_FORK_COUNT } from '../../snapshot/live/index.js';
 import { ApiClient } from '../api-client.js';
 import type { WithContext } from '../context.js';
 import { formatMs, printJson, renderTable } from '../output.js';
@@ -9,6 +9,13 @@ function forkCount(value: string): number {
   const n = Number(value);
   if (!Number.isInteger(n) || n < 1 || n > MAX_FORK_COUNT)
     throw new CommanderInvalidArgument(`--count must be an integer from 1 to ${MAX_FORK_COUNT}, got "${value}"`);
+  return n;
+}
+
+function ttlMs(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1 || n > MAX_DETACHED_LEASE_MS)
+    throw new CommanderInvalidArgument(`--ttl-ms must be an integer from 1 to ${MAX_DETACHED_LEASE_MS} (24 h), got "${value}"`);
   return n;
 }
 
@@ -77,10 +84,11 @@ export function registerVmSnapshotCommands(vm: Command, withContext: WithContext
     .description('new VMs restored from a snapshot, each with its own network and entropy; prints their ids (end them with tfc vm rm)')
     .argument('<snapshot>', 'snapshot id')
     .requiredOption('--count <n>', `how many VMs (1..${MAX_FORK_COUNT})`, forkCount)
+    .option('--ttl-ms <ms>', 'lease of each fork: destroyed this long after the fork unless kept alive (tfc vm keepalive; default 600000)', ttlMs)
     .option('--json', 'print as JSON')
-    .action(async (snapshotId: string, opts: { count: number; json?: boolean }) => {
+    .action(async (snapshotId: string, opts: { count: number; ttlMs?: number; json?: boolean }) => {
       process.exitCode = await withContext(async (ctx) => {
-        const r = await ApiClient.fromContext(ctx).fork(snapshotId, opts.count);
+        const r = await ApiClient.fromContext(ctx).fork(snapshotId, opts.count, opts.ttlMs ? { ttl_ms: opts.ttlMs } : {});
         if (opts.json) printJson(r);
         else process.stdout.write(r.vms.map((v) => `${v.id}\n`).join(''));
         return 0;
@@ -105,11 +113,12 @@ export function registerVmSnapshotCommands(vm: Command, withContext: WithContext
   vm.command('resume')
     .description('resume a paused VM, or bring back one paused to disk')
     .argument('<vm>', 'VM id')
+    .option('--ttl-ms <ms>', 'for a VM paused to disk: its lease once back (default 600000; tfc vm keepalive extends it)', ttlMs)
     .option('--json', 'print the VM as JSON')
-    .action(async (vmId: string, opts: { json?: boolean }) => {
+    .action(async (vmId: string, opts: { ttlMs?: number; json?: boolean }) => {
       process.exitCode = await withContext(async (ctx) => {
         const started = performance.now();
-        const view = await ApiClient.fromContext(ctx).resume(vmId);
+        const view = await ApiClient.fromContext(ctx).resume(vmId, opts.ttlMs ? { ttl_ms: opts.ttlMs } : {});
         if (opts.json) printJson(view);
         else process.stderr.write(`${view.id} ${view.state} after ${formatMs(performance.now() - started)} ms\n`);
         return 0;
