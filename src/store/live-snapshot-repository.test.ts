@@ -50,6 +50,20 @@ describe('LiveSnapshotRepository on a real SQLite file', () => {
     db.close();
   });
 
+  it('updates the files and size of a row (a fork base), and reports a row that is gone', () => {
+    dir = mkdtempSync(join(tmpdir(), 'tfc-livesnap-'));
+    const db = openDatabase(join(dir, 'tfc.db'));
+    const repo = new LiveSnapshotRepository(db);
+    const r = record('snap-000000000001', 'vm-a', 1000);
+    repo.insert(r);
+    const files = { ...r.files, forkMemory: `${r.dir}/fork-memory`, forkState: `${r.dir}/fork-state` };
+    expect(repo.updateFiles(r.id, files, 5000)).toBe(true);
+    expect(repo.get(r.id)).toEqual({ ...r, files, sizeBytes: 5000 });
+    expect(repo.usage('vm-a').totalBytes).toBe(5000);
+    expect(repo.updateFiles('snap-00000000000f', files, 1)).toBe(false);
+    db.close();
+  });
+
   it('refuses a second snapshot with the same name', () => {
     dir = mkdtempSync(join(tmpdir(), 'tfc-livesnap-'));
     const db = openDatabase(join(dir, 'tfc.db'));

@@ -113,6 +113,14 @@ export class LiveSnapshotRepository {
     );
   }
 
+  /** Rewrites the files and size of snapshot `id` (a fork base was added). Returns false when the row is gone. */
+  updateFiles(id: string, files: LiveSnapshotFileSet, sizeBytes: number): boolean {
+    return this.guard(
+      'update a snapshot',
+      () => this.db.prepare('UPDATE live_snapshots SET files = ?, size_bytes = ? WHERE id = ?').run(JSON.stringify(files), sizeBytes, id).changes === 1,
+    );
+  }
+
   get(id: string): LiveSnapshotRecord | null {
     const row = this.guard('read a snapshot', () => this.db.prepare('SELECT * FROM live_snapshots WHERE id = ?').get(id) as Row | undefined);
     return row ? fromRow(row) : null;

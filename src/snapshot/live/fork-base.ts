@@ -21,6 +21,7 @@ import { SnapshotNotFoundError } from '../../errors/index.js';
 import type { BuiltImage } from '../../guest/image-store.js';
 import { NetExec } from '../../net/net-exec.js';
 import { DEFAULT_NETNS_PREFIX, GUEST_LINK, shortId } from '../../net/index.js';
+import { runCommand } from '../../process/index.js';
 import { sealReadOnly } from '../../security/index.js';
 import { CleanupStack } from '../../steps/index.js';
 import type { LiveSnapshotRecord, LiveSnapshotRepository } from '../../store/index.js';
@@ -81,11 +82,7 @@ export interface ForkBaseOutput {
  * on failure those go too. Throws what the driver throws (VMM_EXITED,
  * QMP_ERROR, ...), PROCESS_FAILED (disk copy, namespace).
  */
-export async function materializeForkBase(
-  driver: VmmDriver,
-  source: { record: LiveSnapshotRecord; image: BuiltImage },
-  out: ForkBaseOutput,
-): Promise<void> {
+export async function materializeForkBase(driver: VmmDriver, source: { record: LiveSnapshotRecord; image: BuiltImage }, out: ForkBaseOutput): Promise<void> {
   const { record, image } = source;
   const cleanup = new CleanupStack();
   let made = false;
@@ -126,10 +123,21 @@ export async function materializeForkBase(
     await instance.pause();
     await instance.createSnapshot({ memoryPath: out.memoryPath, statePath: out.statePath });
     await instance.shutdown(SHUTDOWN_GRACE_MS);
+    await digHoles(out.memoryPath);
     made = true;
   } finally {
     await cleanup.run();
   }
+}
+
+/**
+ * Gives the zero blocks of the RAM file back as holes. QEMU loads the
+ * kernel and initrd into guest RAM (the file) when it starts, before the
+ * stream overwrites them, zero pages included (measured: about 22 MiB of
+ * zeros in a 256 MiB VM's file). Best effort: the file is correct either way.
+ */
+async function digHoles(path: string): Promise<void> {
+  await runCommand('fallocate', ['--dig-holes', path], { timeoutMs: 60_000 }).catch(() => undefined);
 }
 
 /**
@@ -224,37 +232,23 @@ export class ForkBases {
       files: { ...current.files, forkMemory: final.memoryPath, forkState: final.statePath },
       sizeBytes: current.sizeBytes + allocatedBytes(final.memoryPath) + allocatedBytes(final.statePath),
     };
+    let stored: boolean;
     try {
-      replaceRecord(repo, current, updated);
+      stored = repo.updateFiles(id, updated.files, updated.sizeBytes);
     } catch (err) {
       removeAll();
       throw err;
+    }
+    if (!stored) {
+      rmSync(record.dir, { recursive: true, force: true }); // deleted between the read above and the update
+      throw gone(id);
     }
     return updated;
   }
 }
 
-function gone(id: string, cause?: unknown): SnapshotNotFoundError {
+function gone(id: string, cause?: unknown): Error {
   return new SnapshotNotFoundError(`snapshot ${id} was deleted while its forks were being prepared`, cause === undefined ? {} : { cause });
-}
-
-/**
- * Rewrites a snapshot's row (files and size). The repository has no
- * update; delete and insert run back to back in this thread (better-sqlite3
- * is synchronous), and a failed insert puts the old row back.
- */
-function replaceRecord(repo: LiveSnapshotRepository, previous: LiveSnapshotRecord, updated: LiveSnapshotRecord): void {
-  repo.delete(previous.id);
-  try {
-    repo.insert(updated);
-  } catch (err) {
-    try {
-      repo.insert(previous);
-    } catch {
-      // the store is unwritable: the snapshot's files stay until its directory is removed
-    }
-    throw err;
-  }
 }
 
 /** Bytes a (possibly sparse) file takes on disk. */

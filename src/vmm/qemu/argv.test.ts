@@ -77,4 +77,32 @@ describe('QEMU memory for snapshots', () => {
     expect(fromColdBoot[fromColdBoot.indexOf('-M') + 1]).not.toContain('memory-backend');
     expect(fromColdBoot).toContain('-incoming');
   });
+
+  it('restores a live snapshot of a golden clone into a shared RAM file (a fork base): the stream fills the file, clones map it later', () => {
+    const base = buildQemuArgv(
+      {
+        ...spec,
+        snapshotMemoryPath: '/s/fork-memory',
+        restoreFrom: { memoryPath: '/s/state', statePath: '/s/state', memoryInState: { memoryBackend: true } },
+      },
+      'tcg',
+      sockets,
+    );
+    expect(objectOf(base)).toBe('memory-backend-file,id=mem,size=256M,mem-path=/s/fork-memory,share=on');
+    expect(base[base.indexOf('-M') + 1]).toContain(',memory-backend=mem');
+    expect(base).toContain('-incoming');
+    expect(base).toContain('-S');
+    // A cold-booted VM's RAM is not the backend `mem`: its stream cannot fill one.
+    expect(() =>
+      buildQemuArgv(
+        {
+          ...spec,
+          snapshotMemoryPath: '/s/fork-memory',
+          restoreFrom: { memoryPath: '/s/state', statePath: '/s/state', memoryInState: { memoryBackend: false } },
+        },
+        'tcg',
+        sockets,
+      ),
+    ).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT' }));
+  });
 });

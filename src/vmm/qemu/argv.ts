@@ -1,4 +1,5 @@
 import { basename, dirname } from 'node:path';
+import { InvalidArgumentError } from '../../errors/index.js';
 import type { AccelName, VmLaunchSpec } from '../driver.js';
 
 /** Name of the virtio-serial port the guest agent opens (see docs/agent-protocol.md). */
@@ -42,13 +43,22 @@ export function buildQemuArgv(spec: VmLaunchSpec, accel: AccelName, sockets: Qem
   // Snapshot-capable VMs keep RAM in a file: shared for the template (so
   // the file is the memory snapshot), private (copy-on-write) for clones.
   // A snapshot of a running VM carries its RAM in the state stream: the
-  // restored VM gets anonymous RAM under the same name (or the default RAM).
+  // restored VM gets anonymous RAM under the same name (or the default RAM),
+  // unless it is restored to become a snapshot itself (a fork base, see
+  // src/snapshot/live/fork-base.ts): then the stream's RAM lands in the
+  // shared file `snapshotMemoryPath`, as a template's does.
   const inState = spec.restoreFrom?.memoryInState;
-  const memoryFile = inState ? undefined : (spec.restoreFrom?.memoryPath ?? spec.snapshotMemoryPath);
+  if (inState && !inState.memoryBackend && spec.snapshotMemoryPath) {
+    throw new InvalidArgumentError(
+      `VM ${spec.vmId}: a snapshot of a VM without a RAM memory backend (a cold-booted VM) cannot be restored into a memory file (${spec.snapshotMemoryPath}); restore it without snapshotMemoryPath`,
+    );
+  }
+  const cloneFile = spec.restoreFrom && !inState ? spec.restoreFrom.memoryPath : undefined;
+  const memoryFile = cloneFile ?? spec.snapshotMemoryPath;
   const named = memoryFile !== undefined || inState?.memoryBackend === true;
   const machine = `microvm,x-option-roms=off,rtc=on,isa-serial=on${named ? ',memory-backend=mem' : ''}`;
   const memoryBackend = memoryFile
-    ? ['-object', `memory-backend-file,id=mem,size=${spec.memoryMib}M,mem-path=${memoryFile},share=${spec.restoreFrom ? 'off' : 'on'}`]
+    ? ['-object', `memory-backend-file,id=mem,size=${spec.memoryMib}M,mem-path=${memoryFile},share=${cloneFile ? 'off' : 'on'}`]
     : named
       ? ['-object', `memory-backend-ram,id=mem,size=${spec.memoryMib}M`]
       : [];
