@@ -67,7 +67,8 @@ for (const language of ['python', 'node'] as const) {
     it('kills a program at its timeout', async () => {
       const r = await run({
         code: py ? 'import time\nprint("start", flush=True)\ntime.sleep(60)\n' : 'console.log("start"); setTimeout(() => {}, 60000);',
-        timeout_ms: 5000,
+        // Long enough for the interpreter to start and print on a loaded 2-core TCG host (node took over 5 s once).
+        timeout_ms: 12_000,
       });
       expect(r.json).toMatchObject({ timed_out: true, stdout: 'start\n' });
     });
