@@ -39,6 +39,7 @@ export const PoolBody = {
     target: { type: 'integer' },
     ready: { type: 'integer' },
     booting: { type: 'integer' },
+    waiting: { type: 'integer', description: "allocations waiting in the pool's first-come-first-served line" },
     allocated: { type: 'integer' },
     demand_per_s: { type: 'number' },
     refill_ms: { type: ['number', 'null'] },

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { intArg, median, percentile } from './common.js';
+import { flagArg, intArg, median, medianPhases, msThrough, percentile, sum } from './common.js';
 
 // The statistics and flags benchmark reports are built from.
 
@@ -27,6 +27,55 @@ describe('benchmark statistics', () => {
   });
 });
 
+describe('sum', () => {
+  it('adds, 0 for none', () => {
+    expect(sum([1, 2.5, 3])).toBe(6.5);
+    expect(sum([])).toBe(0);
+  });
+});
+
+describe('msThrough', () => {
+  const phases = [
+    { name: 'prepare', ms: 1 },
+    { name: 'spawn_vmm', ms: 50 },
+    { name: 'kernel', ms: 1500 },
+    { name: 'agent_ready', ms: 300 },
+  ];
+  it('sums the phases up to and including the named one', () => {
+    expect(msThrough(phases, 'kernel')).toBe(1551);
+    expect(msThrough(phases, 'agent_ready')).toBe(1851);
+  });
+  it('names the phases there are when the one asked for is missing', () => {
+    expect(() => msThrough(phases, 'resume')).toThrow('no phase "resume" among prepare, spawn_vmm, kernel, agent_ready');
+  });
+});
+
+describe('medianPhases', () => {
+  it('takes the median of each phase, in first-seen order, over the runs that have it', () => {
+    const runs = [
+      [
+        { name: 'spawn_vmm', ms: 50 },
+        { name: 'resume', ms: 1 },
+      ],
+      [
+        { name: 'spawn_vmm', ms: 70 },
+        { name: 'resume', ms: 3 },
+        { name: 'network', ms: 9 },
+      ],
+      [
+        { name: 'spawn_vmm', ms: 60 },
+        { name: 'resume', ms: 2 },
+      ],
+    ];
+    expect(medianPhases(runs)).toEqual([
+      { name: 'spawn_vmm', ms: 60 },
+      { name: 'resume', ms: 2 },
+      { name: 'network', ms: 9 },
+    ]);
+    expect(medianPhases([])).toEqual([]);
+  });
+});
+
 describe('intArg', () => {
   const argv = process.argv;
   afterEach(() => {
@@ -37,6 +86,13 @@ describe('intArg', () => {
     process.argv = ['node', 'bench', '--runs', '7'];
     expect(intArg('runs', 3)).toBe(7);
     expect(intArg('warmup', 2)).toBe(2);
+  });
+
+  it('flagArg: present or not, never taking the next word as its value', () => {
+    process.argv = ['node', 'bench', '--quick', '--runs', '2'];
+    expect(flagArg('quick')).toBe(true);
+    expect(flagArg('full')).toBe(false);
+    expect(intArg('runs', 5)).toBe(2);
   });
 
   it('refuses zero, negatives, fractions and a missing value with the flag name', () => {

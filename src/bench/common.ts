@@ -15,10 +15,14 @@ export interface BenchEnv {
   close(): Promise<void>;
 }
 
-/** The runtime the CLI and the daemon use too (composeRuntime), so benchmarks measure the same wiring. */
-export async function openBenchEnv(): Promise<BenchEnv> {
+/**
+ * The runtime the CLI and the daemon use too (composeRuntime), so
+ * benchmarks measure the same wiring. `standbyVmms`: keep VMM processes
+ * waiting for restores, as the daemon does (profiles.X.standby_vmms).
+ */
+export async function openBenchEnv(options: { standbyVmms?: boolean } = {}): Promise<BenchEnv> {
   const { config } = loadConfig();
-  const runtime = await composeRuntime(config);
+  const runtime = await composeRuntime(config, options.standbyVmms ? { standbyVmms: true } : {});
   const close = () => runtime.close('benchmark finished');
   process.once('SIGINT', () => void close().finally(() => process.exit(130)));
   return { config, layout: runtime.layout, db: runtime.db, repo: runtime.repo, service: runtime.service, snapshots: runtime.snapshots, close };
@@ -35,6 +39,33 @@ export function percentile(values: number[], p: number): number {
   return s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))];
 }
 
+export function sum(values: readonly number[]): number {
+  return values.reduce((a, b) => a + b, 0);
+}
+
+/** Sum of the boot phases up to and including the one called `last`; throws naming the phases there are when none is. */
+export function msThrough(phases: readonly { name: string; ms: number }[], last: string): number {
+  const i = phases.findIndex((p) => p.name === last);
+  if (i < 0) throw new Error(`no phase "${last}" among ${phases.map((p) => p.name).join(', ')}`);
+  return sum(phases.slice(0, i + 1).map((p) => p.ms));
+}
+
+/**
+ * The median of each phase over several runs, in the order phases first
+ * appear; a phase missing from some runs is the median of the runs that have it.
+ */
+export function medianPhases(runs: ReadonlyArray<readonly { name: string; ms: number }[]>): Array<{ name: string; ms: number }> {
+  const byName = new Map<string, number[]>();
+  for (const phases of runs) for (const p of phases) byName.set(p.name, [...(byName.get(p.name) ?? []), p.ms]);
+  return [...byName].map(([name, ms]) => ({ name, ms: median(ms) }));
+}
+
+/** True when `--name` is on the command line (a flag without a value). */
+export function flagArg(name: string): boolean {
+  return process.argv.includes(`--${name}`);
+}
+
+/** `--name N` (a positive integer), or `fallback` when absent. Throws naming the flag for anything else. */
 export function intArg(name: string, fallback: number): number {
   const i = process.argv.indexOf(`--${name}`);
   if (i < 0) return fallback;

@@ -17,65 +17,155 @@
  * Exit code 0 whether or not targets are met: it reports, it does not judge
  * (CI does not run it; the machine's noise would make it flaky).
  */
+import { pathToFileURL } from 'node:url';
 import Table from 'cli-table3';
 import { pino } from 'pino';
 import { loadConfig, resolveProfile } from '../config/index.js';
 import { startDaemon } from '../daemon/index.js';
-import { intArg, median, openBenchEnv, percentile } from './common.js';
-import { pssKib } from './memory.js';
+import { intArg, median, msThrough, openBenchEnv, percentile, sum, type BenchEnv } from './common.js';
+import { idleDensity } from './memory.js';
+import type { PhaseTiming } from '../steps/index.js';
+import type { Vm } from '../vm/index.js';
 import { pythonFigures } from './python.js';
 import { resolveImage } from '../guest/image-store.js';
 import { dataLayout } from '../store/index.js';
 
-const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
+/** Timings of `restoreVsBoot` in ms, one entry per run. */
+export interface BootSamples {
+  /** Cold boot to agent ready (sum of its phases). */
+  cold: number[];
+  /** Cold boot to the end of the `kernel` phase (init printed its marker). */
+  coldToKernel: number[];
+  /** Clone restore to agent ready (sum of its phases). */
+  restored: number[];
+  /** The same with a standby VMM waiting (the daemon's path); empty unless asked for. */
+  restoredStandby: number[];
+  /** The phases of each cold boot, each restore and each restore from a standby. */
+  coldPhases: Array<readonly PhaseTiming[]>;
+  restorePhases: Array<readonly PhaseTiming[]>;
+  standbyPhases: Array<readonly PhaseTiming[]>;
+}
 
-async function restoreVsBoot(runs: number) {
+export interface RestoreVsBootOptions {
+  /**
+   * Another measurement to interleave with these, given the same runtime:
+   * it runs before the cold boot in even runs and after the restores in
+   * odd ones, so neither side always follows the other.
+   */
+  eachRun?: (run: number, env: BenchEnv) => Promise<void>;
+  /** Sees each cold-booted VM while it runs. */
+  onColdBoot?: (vm: Vm, env: BenchEnv) => void;
+  /**
+   * Also restore through a second runtime that keeps standby VMMs (as the
+   * daemon does), each time with one waiting, and wait for its replacement
+   * before going on, so starting it overlaps no other measurement. A
+   * failure there ends only these restores (`standbyWhy` says why).
+   */
+  standby?: boolean;
+}
+
+/**
+ * Cold boots and clone restores of the default profile, interleaved
+ * (`runs` of each), timed by their phases; medians and the samples.
+ * Creates the golden snapshot when missing. Throws when a cold boot or a
+ * plain restore fails.
+ */
+export async function restoreVsBoot(runs: number, options: RestoreVsBootOptions = {}) {
   const env = await openBenchEnv();
   const profile = resolveProfile(env.config);
+  // Why restores from standbys were not (or no longer) measured; they never fail the rest.
+  let standbyWhy: string | undefined = options.standby && !(profile.standbyVmms > 0) ? `profiles.${profile.name}.standby_vmms is 0` : undefined;
+  let standbyEnv = options.standby && !standbyWhy ? await openBenchEnv({ standbyVmms: true }) : undefined;
+  const standbyFailed = async (err: unknown) => {
+    standbyWhy = err instanceof Error ? err.message.split('\n')[0] : String(err);
+    process.stderr.write(`  restore from a standby VMM failed: ${standbyWhy}\n`);
+    await standbyEnv?.close();
+    standbyEnv = undefined;
+  };
   const snapshots = env.snapshots;
-  await snapshots.ensure(profile);
-  const cold: number[] = [];
-  const restored: number[] = [];
+  const samples: BootSamples = { cold: [], coldToKernel: [], restored: [], restoredStandby: [], coldPhases: [], restorePhases: [], standbyPhases: [] };
   try {
+    await snapshots.ensure(profile);
+    if (standbyEnv) {
+      // The first restore asks for standbys; it has none yet.
+      await standbyEnv.service
+        .destroy(await standbyEnv.snapshots.clone(profile))
+        .then(() => standbyReady(standbyEnv!))
+        .catch(standbyFailed);
+    }
     for (let i = 0; i < runs; i++) {
+      if (i % 2 === 0) await options.eachRun?.(i, env);
       const a = await env.service.create({ profile });
-      cold.push(sum(a.bootPhases.map((p) => p.ms)));
+      samples.cold.push(sum(a.bootPhases.map((p) => p.ms)));
+      samples.coldToKernel.push(msThrough(a.bootPhases, 'kernel'));
+      samples.coldPhases.push(a.bootPhases);
+      options.onColdBoot?.(a, env);
       await env.service.destroy(a);
       const b = await snapshots.clone(profile);
-      restored.push(sum(b.bootPhases.map((p) => p.ms)));
+      samples.restored.push(sum(b.bootPhases.map((p) => p.ms)));
+      samples.restorePhases.push(b.bootPhases);
       await env.service.destroy(b);
-      process.stderr.write(`  run ${i + 1}/${runs}: cold boot ${cold.at(-1)!.toFixed(0)} ms, clone restore ${restored.at(-1)!.toFixed(1)} ms\n`);
+      let standbyNote = '';
+      if (standbyEnv) {
+        const from = standbyEnv;
+        try {
+          const c = await from.snapshots.clone(profile);
+          samples.restoredStandby.push(sum(c.bootPhases.map((p) => p.ms)));
+          samples.standbyPhases.push(c.bootPhases);
+          await from.service.destroy(c);
+          await standbyReady(from);
+          standbyNote = `, with a standby VMM ${samples.restoredStandby.at(-1)!.toFixed(1)} ms`;
+        } catch (err) {
+          await standbyFailed(err);
+        }
+      }
+      if (i % 2 === 1) await options.eachRun?.(i, env);
+      process.stderr.write(
+        `  run ${i + 1}/${runs}: cold boot ${samples.cold.at(-1)!.toFixed(0)} ms, clone restore ${samples.restored.at(-1)!.toFixed(1)} ms${standbyNote}\n`,
+      );
     }
   } finally {
+    await standbyEnv?.close();
     await env.close();
   }
-  return { cold: median(cold), restored: median(restored) };
+  return {
+    cold: median(samples.cold),
+    restored: median(samples.restored),
+    coldToKernel: median(samples.coldToKernel),
+    ...(samples.restoredStandby.length > 0 ? { restoredStandby: median(samples.restoredStandby) } : {}),
+    ...(standbyWhy ? { standbyWhy } : {}),
+    samples,
+  };
+}
+
+/** Waits (at most a minute) until a standby VMM is waiting and none is being started. */
+async function standbyReady(env: BenchEnv): Promise<void> {
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    const status = env.service.standbyStatus();
+    if (status.some((s) => s.ready > 0) && status.every((s) => !s.starting)) return;
+    if (Date.now() > deadline) {
+      const why =
+        status.map((s) => s.lastError).find((e) => e) ?? (status.length === 0 ? 'no standby was asked for (profiles.X.standby_vmms = 0?)' : 'still starting');
+      throw new Error(`no standby VMM became ready within 60 s: ${why}`);
+    }
+    await new Promise((r) => setTimeout(r, 20));
+  }
 }
 
 async function memory() {
-  const env = await openBenchEnv();
-  const profile = resolveProfile(env.config);
-  const snapshots = env.snapshots;
-  await snapshots.ensure(profile);
-  try {
-    const cold = await env.service.create({ profile });
-    await cold.exec({ argv: ['true'] });
-    const clones = [];
-    for (let i = 0; i < 10; i++) {
-      const c = await snapshots.clone(profile);
-      await c.exec({ argv: ['true'] });
-      clones.push(c);
-    }
-    await new Promise((r) => setTimeout(r, 2000)); // idle
-    const coldKib = pssKib(cold.pid!);
-    const clonesKib = sum(clones.map((c) => pssKib(c.pid!)));
-    return { coldKib, clonesKib };
-  } finally {
-    await env.close();
-  }
+  const result = await idleDensity({ counts: [10] });
+  const at10 = result.points.find((p) => p.clones === 10);
+  if (!at10) throw new Error(`only ${result.points.at(-1)?.clones ?? 0} clones fit: ${result.limited?.why ?? ''}`);
+  return { coldKib: at10.coldPssKib, clonesKib: at10.totalPssKib };
 }
 
-async function allocation(count: number) {
+/**
+ * Warm allocations through the REST API of a daemon with a default pool of
+ * 2 running VMs, one request at a time, each after the pool refilled:
+ * client-side request-to-response times and the daemon's own allocation_ms.
+ */
+export async function allocation(count: number) {
   const { config } = loadConfig();
   config.pools.default = { ...config.pools.default, min: 2, max: 2, target: 2, prewarmState: 'running' };
   const token = 'bench-token-0123456789abcdef';
@@ -164,7 +254,9 @@ function pythonImageBuilt(): boolean {
   }
 }
 
-main().catch((err) => {
-  process.stderr.write(`bench failed: ${err?.stack ?? err}\n`);
-  process.exit(1);
-});
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  main().catch((err) => {
+    process.stderr.write(`bench failed: ${err?.stack ?? err}\n`);
+    process.exit(1);
+  });
+}

@@ -1,8 +1,15 @@
 import { loadConfig, type LoadedConfig } from '../config/index.js';
-import { composeRuntime, type Runtime } from '../runtime/index.js';
+import type { ComposeOptions, Runtime } from '../runtime/index.js';
 import type { SnapshotManager } from '../snapshot/index.js';
-import { dataLayout, type DataLayout } from '../store/index.js';
+import { dataLayout, type DataLayout } from '../store/layout.js';
 import type { VmService } from '../vm/index.js';
+import type { DriverName } from '../vmm/index.js';
+
+/** The runtime module is loaded by the commands that make one: API clients and help never load the store or the drivers. */
+async function compose(config: LoadedConfig['config'], options: ComposeOptions): Promise<Runtime> {
+  const { composeRuntime } = await import('../runtime/compose.js');
+  return composeRuntime(config, options);
+}
 
 /** Global CLI options shared by every command. */
 export interface GlobalOptions {
@@ -33,7 +40,7 @@ export class CliContext {
   /** Snapshots for listing and removal only: no VM is created, so no network setup happens. */
   async snapshotCatalog(): Promise<SnapshotManager> {
     if (this.runtime) return (await this.runtime).snapshots;
-    this.catalogRuntime ??= composeRuntime(this.config, { networking: false });
+    this.catalogRuntime ??= compose(this.config, { networking: false });
     return (await this.catalogRuntime).snapshots;
   }
 
@@ -43,14 +50,16 @@ export class CliContext {
 
   /**
    * The VM service, with a network manager when some profile enables
-   * networking (which sets up the host side, so it needs root).
+   * networking (which sets up the host side, so it needs root). `probe`:
+   * drivers the command will use, probed while the runtime loads (see
+   * ComposeOptions.probe); only the first call composes, so pass it there.
    */
-  async vmService(): Promise<VmService> {
-    return (await this.vmRuntime()).service;
+  async vmService(options: { probe?: readonly DriverName[] } = {}): Promise<VmService> {
+    return (await this.vmRuntime(options.probe)).service;
   }
 
-  private vmRuntime(): Promise<Runtime> {
-    this.runtime ??= composeRuntime(this.config);
+  private vmRuntime(probe?: readonly DriverName[]): Promise<Runtime> {
+    this.runtime ??= compose(this.config, probe ? { probe } : {});
     return this.runtime;
   }
 

@@ -6,16 +6,8 @@
  */
 import { Command, CommanderError } from 'commander';
 import { TfcError } from '../errors/index.js';
-import { registerConfigCommands } from './commands/config.js';
-import { registerDoctor } from './commands/doctor.js';
-import { registerImageCommands } from './commands/image.js';
-import { registerVmRun } from './commands/vm-run.js';
-import { registerVmSnapshotCommands } from './commands/vm-snapshots.js';
-import { registerSnapshotCommands } from './commands/snapshot.js';
-import { registerServe } from './commands/serve.js';
-import { registerClientCommands } from './commands/client.js';
-import { registerRunCommand } from './commands/run.js';
-import { CliContext, type GlobalOptions, type WithContext } from './context.js';
+import { commandModulesFor, registerCommands } from './command-modules.js';
+import type { GlobalOptions, WithContext } from './context.js';
 
 const VERSION = '0.1.0';
 
@@ -34,11 +26,11 @@ export async function main(argv: string[]): Promise<number> {
     .exitOverride()
     .configureOutput({ writeErr: (s) => process.stderr.write(s) });
 
-  let context: CliContext | undefined;
   const withContext: WithContext = async (fn, options = {}) => {
     const global = program.opts<GlobalOptions>();
-    context = new CliContext(global);
-    const ctx = context;
+    // Loaded on first use: help and usage errors need neither the config nor the runtime.
+    const { CliContext } = await import('./context.js');
+    const ctx = new CliContext(global);
     // Ctrl-C or a kill must not leave a VM behind. Commands that handle
     // signals themselves (serve) opt out.
     const onSignal = (signal: NodeJS.Signals) => {
@@ -58,18 +50,9 @@ export async function main(argv: string[]): Promise<number> {
     }
   };
 
-  registerDoctor(program, withContext);
-  registerImageCommands(program, withContext);
-  registerConfigCommands(program, withContext);
-  registerSnapshotCommands(program, withContext);
-  registerServe(program, withContext);
-  const vm = program.command('vm').description('run and manage VMs');
-  registerVmRun(vm, withContext);
-  registerVmSnapshotCommands(vm, withContext);
-  registerClientCommands(program, vm, withContext);
-  registerRunCommand(program, withContext);
-
   try {
+    // Only the modules of the command being run (all of them for help and unknown words).
+    await registerCommands(program, withContext, commandModulesFor(argv.slice(2)));
     await program.parseAsync(argv);
     return typeof process.exitCode === 'number' ? process.exitCode : 0;
   } catch (err) {

@@ -28,6 +28,8 @@ export function globalDefaults(env: NodeJS.ProcessEnv, uid: number): Array<[stri
     ['vmm.console_log_max_bytes', 8 * 1024 * 1024],
     ['vmm.qemu.binary', 'qemu-system-x86_64'],
     ['vmm.qemu.accel', 'auto'],
+    ['vmm.qemu.tcg_tb_size_mib', 128],
+    ['vmm.qemu.mem_merge', false],
     ['vmm.firecracker.binary', 'firecracker'],
     ['vmm.firecracker.api_timeout_ms', 5000],
     ['vmm.firecracker.log_level', 'info'],
@@ -79,6 +81,7 @@ export const PROFILE_DEFAULTS: ReadonlyArray<[string, unknown]> = [
   ['bandwidth_mbit', 0],
   ['warmup', []],
   ['disk_mib', 0],
+  ['standby_vmms', 1],
 ];
 
 /**
@@ -146,6 +149,7 @@ export const POOL_DEFAULTS: ReadonlyArray<[string, unknown]> = [
   ['max_age_ms', 3_600_000],
   ['health_interval_ms', 5000],
   ['allocate_timeout_ms', 10_000],
+  ['skip_ping_within_ms', 10_000],
   ['lease_ms', 600_000],
   ['max_lease_ms', 86_400_000],
 ];

@@ -57,7 +57,7 @@ describe('defaults', () => {
         defaultDriver: 'qemu',
         stopTimeoutMs: 3000,
         consoleLogMaxBytes: 8 * 1024 * 1024,
-        qemu: { binary: 'qemu-system-x86_64', accel: 'auto' },
+        qemu: { binary: 'qemu-system-x86_64', accel: 'auto', tcgTbSizeMib: 128, memMerge: false },
         firecracker: {
           binary: 'firecracker',
           apiTimeoutMs: 5000,
@@ -119,6 +119,7 @@ describe('defaults', () => {
           },
           warmup: [],
           diskMib: 0,
+          standbyVmms: 1,
         },
         python: {
           name: 'python',
@@ -137,6 +138,7 @@ describe('defaults', () => {
           },
           warmup: ['python3', '-c', 'import json, os, re, sys, subprocess, pathlib'],
           diskMib: 0,
+          standbyVmms: 1,
         },
         node: {
           name: 'node',
@@ -155,6 +157,7 @@ describe('defaults', () => {
           },
           warmup: ['node', '-e', "require('fs'); require('child_process')"],
           diskMib: 0,
+          standbyVmms: 1,
         },
       },
       pools: {
@@ -174,6 +177,7 @@ describe('defaults', () => {
           maxAgeMs: 3600000,
           healthIntervalMs: 5000,
           allocateTimeoutMs: 10000,
+          skipPingWithinMs: 10000,
           leaseMs: 600000,
           maxLeaseMs: 86400000,
         },
@@ -344,7 +348,7 @@ describe('errors', () => {
     expect(problem.key).toBe('vmm.qemu.acel');
     expect(problem.line).toBe(5);
     expect(err.message).toContain('line 5: vmm.qemu.acel = "kvm": unknown key; did you mean "accel"?');
-    expect(problem.message).toContain('allowed here: binary, accel, stop_timeout_ms');
+    expect(problem.message).toContain('allowed here: binary, accel, tcg_tb_size_mib, mem_merge, stop_timeout_ms');
   });
 
   it('unknown key: no suggestion when nothing is close, also for unknown tables', () => {
@@ -503,6 +507,7 @@ describe('profiles', () => {
       network: expect.objectContaining({ enabled: false }),
       warmup: [],
       diskMib: 0,
+      standbyVmms: 1,
     });
     expect(config.profiles.q.driver).toBe('qemu');
     // The built-in profile has no fixed driver either.

@@ -180,6 +180,7 @@ export function resolveConfig(input: ResolveInput): LoadedConfig {
       },
       warmup: [...get<string[]>(p('warmup'))],
       diskMib: get<number>(p('disk_mib')),
+      standbyVmms: get<number>(p('standby_vmms')),
     };
   }
   const definitions: Record<string, ImageDefinition> = { minimal: { name: 'minimal', kind: 'minimal' } };
@@ -217,6 +218,7 @@ export function resolveConfig(input: ResolveInput): LoadedConfig {
       maxAgeMs: get<number>(p('max_age_ms')),
       healthIntervalMs: get<number>(p('health_interval_ms')),
       allocateTimeoutMs: get<number>(p('allocate_timeout_ms')),
+      skipPingWithinMs: get<number>(p('skip_ping_within_ms')),
       leaseMs: get<number>(p('lease_ms')),
       maxLeaseMs: get<number>(p('max_lease_ms')),
     };
@@ -232,6 +234,8 @@ export function resolveConfig(input: ResolveInput): LoadedConfig {
       qemu: {
         binary: get<string>('vmm.qemu.binary'),
         accel: get<QemuAccel>('vmm.qemu.accel'),
+        tcgTbSizeMib: get<number>('vmm.qemu.tcg_tb_size_mib'),
+        memMerge: get<boolean>('vmm.qemu.mem_merge'),
       },
       firecracker: {
         binary: get<string>('vmm.firecracker.binary'),

@@ -117,6 +117,7 @@ export const ProfileFileSchema = table(
       .max(256)
       .refine((argv) => argv.length === 0 || argv[0] !== ''),
     disk_mib: intIn(0, 1_048_576),
+    standby_vmms: intIn(0, 8),
   },
   'must be a profile table [profiles.NAME]; profile fields such as vcpus go inside one',
 );
@@ -162,6 +163,7 @@ export const PoolFileSchema = table(
     max_age_ms: intIn(1000, 86_400_000),
     health_interval_ms: intIn(100, 3_600_000),
     allocate_timeout_ms: intIn(0, 600_000),
+    skip_ping_within_ms: intIn(0, 3_600_000),
     lease_ms: intIn(1000, 604_800_000),
     max_lease_ms: intIn(1000, 604_800_000),
   },
@@ -183,6 +185,8 @@ export const ConfigFileSchema = table({
     qemu: table({
       binary: nonEmptyString('a command name or path'),
       accel: oneOf(QEMU_ACCELS),
+      tcg_tb_size_mib: intIn(0, 2048),
+      mem_merge: z.boolean({ error: 'must be true or false' }),
       // Deprecated name of vmm.stop_timeout_ms (resolve.ts maps it).
       stop_timeout_ms: intIn(0, 600_000),
     }),

@@ -80,6 +80,7 @@ describe('renderConfigShow json', () => {
       bandwidth_mbit: 0,
       warmup: [],
       disk_mib: 0,
+      standby_vmms: 1,
     });
     expect(json.config.images.python).toEqual({
       kind: 'debian',

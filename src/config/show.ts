@@ -21,6 +21,7 @@ export function configDocument(config: Config): Record<string, unknown> {
       bandwidth_mbit: p.network.bandwidthMbit,
       warmup: [...p.warmup],
       disk_mib: p.diskMib,
+      standby_vmms: p.standbyVmms,
     };
   }
   const pools: Record<string, unknown> = {};
@@ -40,6 +41,7 @@ export function configDocument(config: Config): Record<string, unknown> {
       max_age_ms: p.maxAgeMs,
       health_interval_ms: p.healthIntervalMs,
       allocate_timeout_ms: p.allocateTimeoutMs,
+      skip_ping_within_ms: p.skipPingWithinMs ?? 0,
       lease_ms: p.leaseMs,
       max_lease_ms: p.maxLeaseMs,
     };
@@ -55,6 +57,8 @@ export function configDocument(config: Config): Record<string, unknown> {
       qemu: {
         binary: config.vmm.qemu.binary,
         accel: config.vmm.qemu.accel,
+        tcg_tb_size_mib: config.vmm.qemu.tcgTbSizeMib,
+        mem_merge: config.vmm.qemu.memMerge,
       },
       firecracker: {
         binary: config.vmm.firecracker.binary,

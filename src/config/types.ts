@@ -66,6 +66,13 @@ export interface PoolConfig {
   healthIntervalMs: number;
   /** How long an allocation waits for a VM when the pool is empty at max before POOL_EXHAUSTED. */
   allocateTimeoutMs: number;
+  /**
+   * `pools.X.skip_ping_within_ms`: an idle running VM whose agent answered
+   * within this long (at its refill or a health check) is handed out
+   * without pinging it again; 0 pings on every allocation. Absent (a
+   * PoolConfig built by hand) means 0; the config file's default is 10000.
+   */
+  skipPingWithinMs?: number;
   /** `pools.X.lease_ms`: lease of an allocation that asks for no ttl_ms; an expired VM is destroyed (fresh) or recycled (reuse). */
   leaseMs: number;
   /** `pools.X.max_lease_ms`: the longest ttl_ms an allocate or keepalive may ask for. */
@@ -108,6 +115,12 @@ export interface Profile {
   warmup: string[];
   /** `profiles.X.disk_mib`: size of a writable scratch disk per VM; integer 0..1048576, default 0 = none. */
   diskMib: number;
+  /**
+   * `profiles.X.standby_vmms`: VMM processes kept started and waiting per
+   * golden snapshot of this profile, so a restore skips spawning one; integer
+   * 0..8, default 1 (docs/snapshots.md#standby-vmms).
+   */
+  standbyVmms: number;
 }
 
 /** How an image's root filesystem is made (docs/images.md). */
@@ -192,6 +205,10 @@ export interface Config {
       binary: string;
       /** `vmm.qemu.accel` / TFC_QEMU_ACCEL; default "auto". */
       accel: QemuAccel;
+      /** `vmm.qemu.tcg_tb_size_mib`: TCG translation buffer in MiB, 0 = QEMU's default (1024); ignored under KVM; default 128 (docs/density.md). */
+      tcgTbSizeMib: number;
+      /** `vmm.qemu.mem_merge`: guest RAM mergeable by the host's KSM (`-machine mem-merge`); default false. */
+      memMerge: boolean;
     };
     firecracker: {
       /** `vmm.firecracker.binary` / FIRECRACKER_BIN; a name looked up in PATH or a path. */

@@ -46,6 +46,8 @@ export async function startDaemon(config: Config, options: DaemonOptions): Promi
   const runtime = await composeRuntime(config, {
     reconcile: true,
     observer: { vmReady: (vm) => metrics.vmReady(vm), vmFailed: (driver, code) => metrics.vmFailed(driver, code) },
+    // Restores (pool refills, forks) adopt a VMM started ahead of time (profiles.X.standby_vmms).
+    standbyVmms: { onProblem: (message) => logger.warn(message) },
   });
   const { service, repo } = runtime;
   const reconciled = runtime.reconciled!;

@@ -17,6 +17,12 @@ export interface PoolMember {
   /** Allocated VMs: when the lease runs out (epoch ms), and the TTL a keepalive without ttl_ms renews. */
   expiresAt?: number;
   leaseMs?: number;
+  /**
+   * Idle VMs: when its agent last answered (refill, health check; pool
+   * clock). Within pools.X.skip_ping_within_ms of it an allocation of a
+   * running VM skips the ping. Cleared when allocated: the caller may break it.
+   */
+  verifiedAt?: number;
   /** Stops listening for the VM's death (set while the pool owns it). */
   unwatch?: () => void;
 }
@@ -33,9 +39,11 @@ export interface PoolStatus {
   ready: number;
   booting: number;
   allocated: number;
+  /** Allocations queued for a VM (first come, first served). */
+  waiting: number;
   /** Smoothed allocations per second (what the target follows). */
   demand_per_s: number;
-  /** Smoothed restore time of a new VM. */
+  /** Smoothed refill time of a new VM: restore start to offered (rewarm and pause included). */
   refill_ms: number | null;
   /** Last refill failure, if the pool cannot currently make VMs. */
   last_error: string | null;
@@ -43,8 +51,14 @@ export interface PoolStatus {
 
 export interface Allocation {
   member: PoolMember;
-  /** From the allocate call to a resumed VM whose agent answered. */
+  /** From the allocate call to a VM handed out (resumed, agent answering). */
   allocationMs: number;
+  /** Of which: queued for a VM (the pool had none ready). */
+  waitMs: number;
+  /** Of which: resume and agent ping (0 when skipped: the VM answered within skip_ping_within_ms). */
+  checkMs: number;
+  /** Whether the VM was resumed/pinged on the request path. */
+  checked: boolean;
 }
 
 /** How the pool makes and destroys VMs (the pool manager wires the snapshot manager and VM service in). */

@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { PoolConfig, Profile } from '../config/index.js';
 import type { Vm } from '../vm/vm.js';
-import { Pool, type PoolBackend } from './pool.js';
+import { MAX_WAITING_ALLOCATIONS, Pool, type PoolBackend } from './pool.js';
 
 // The pool's bookkeeping against stand-in VMs: real VMs are covered by
 // test/pool-daemon.test.ts; here timing and failure can be controlled.
@@ -36,9 +36,11 @@ class StandInVm {
   async resume() {
     this.state = 'running';
   }
+  pings = 0;
   get agent() {
     return {
       ping: async () => {
+        this.pings += 1;
         if (this.state !== 'running' || !this.answers) throw new Error('no answer');
         return { uptimeMs: 1 };
       },
@@ -354,6 +356,149 @@ describe('Pool', () => {
     expect(reasons.get(a.member.vm.id)).toBe('recycled (allocated without an owner)');
     const next = await pool.allocate();
     expect(next.member.vm.id).not.toBe(a.member.vm.id);
+  });
+
+  it('serves waiting allocations first come, first served', async () => {
+    const { b } = backend();
+    pool = new Pool(config({ max: 1, target: 1 }), profile, b);
+    pool.start();
+    const first = await pool.allocate();
+    const order: string[] = [];
+    const waiting = ['a', 'b', 'c'].map((name) => pool!.allocate({ owner: name, timeoutMs: 5000 }).then((got) => (order.push(name), got)));
+    expect(pool.status().waiting).toBe(3);
+    await pool.release(first.member.vm.id);
+    const a = await waiting[0];
+    await pool.release(a.member.vm.id);
+    const b2 = await waiting[1];
+    await pool.release(b2.member.vm.id);
+    await waiting[2];
+    expect(order).toEqual(['a', 'b', 'c']);
+    expect(pool.status().waiting).toBe(0);
+  });
+
+  it('tells an allocation that cannot be served before its timeout at once, with when to retry from its place in line', async () => {
+    const { b } = backend({ delayMs: 40 });
+    pool = new Pool(config({ max: 8, min: 0, target: 1, refillConcurrency: 1 }), profile, b);
+    pool.start();
+    await until(() => pool!.status().ready === 1 && pool!.status().refill_ms !== null);
+    await pool.allocate();
+    const refillMs = pool.status().refill_ms!;
+    // Nothing ready now, one refill at a time of about 40 ms: the 4th in line is expected after about 4 refills.
+    const started = performance.now();
+    const calls = [1, 2, 3, 4].map(() =>
+      pool!.allocate({ timeoutMs: 2.5 * refillMs }).then(
+        (a) => ({ ok: true as const, a }),
+        (err: { code: string; details: { retry_after_ms: number; queue_position: number; waiting: number } }) => ({
+          ok: false as const,
+          err,
+          at: performance.now() - started,
+        }),
+      ),
+    );
+    const results = await Promise.all(calls);
+    expect(results[0].ok).toBe(true);
+    // (The 2nd, expected after 2 refills, may be served or time out on a busy machine.)
+    for (const [i, r] of [results[2], results[3]].entries()) {
+      if (r.ok) throw new Error(`allocation ${i + 3} in line was served`);
+      expect(r.err.code).toBe('POOL_EXHAUSTED');
+      expect(r.at).toBeLessThan(refillMs); // at once, not after the timeout
+      // The place it would have taken: the 3rd was refused, so the 4th would have been 3rd too.
+      expect(r.err.details.queue_position).toBe(3);
+      expect(r.err.details.retry_after_ms).toBeGreaterThan(2.5 * refillMs);
+      expect(r.err.details.retry_after_ms).toBeLessThan(6 * refillMs);
+    }
+  });
+
+  it('refuses at once when the line is full', async () => {
+    const { b } = backend();
+    pool = new Pool(config({ max: 1, target: 1 }), profile, b);
+    pool.start();
+    await pool.allocate();
+    const waiting = Array.from({ length: MAX_WAITING_ALLOCATIONS }, () => pool!.allocate({ timeoutMs: 600_000 }).catch((err: Error) => err));
+    expect(pool.status().waiting).toBe(MAX_WAITING_ALLOCATIONS);
+    await expect(pool.allocate({ timeoutMs: 600_000 })).rejects.toMatchObject({
+      code: 'POOL_EXHAUSTED',
+      message: expect.stringContaining(`${MAX_WAITING_ALLOCATIONS} allocations waiting`),
+      details: expect.objectContaining({ queue_position: MAX_WAITING_ALLOCATIONS + 1, retry_after_ms: expect.any(Number) }),
+    });
+    await pool.stop();
+    expect((await Promise.all(waiting)).every((e) => (e as { code?: string }).code === 'POOL_EXHAUSTED')).toBe(true);
+    pool = undefined;
+  });
+
+  it('a timed-out allocation learns its place in line and when to retry', async () => {
+    const { b } = backend();
+    pool = new Pool(config({ max: 1, target: 1 }), profile, b);
+    pool.start();
+    await pool.allocate();
+    await expect(pool.allocate({ timeoutMs: 30 })).rejects.toMatchObject({
+      code: 'POOL_EXHAUSTED',
+      message: expect.stringMatching(/no ready VM after 30 ms .*waiting 0, max 1\); retry in about \d+ ms; release VMs or raise pools\.p\.max/),
+      details: expect.objectContaining({ queue_position: 1, waiting: 0 }),
+    });
+  });
+
+  it('starts the refill as soon as an allocation takes a VM, right after it returns', async () => {
+    const { b } = backend();
+    pool = new Pool(config({ max: 3, target: 1 }), profile, b);
+    pool.start();
+    await until(() => pool!.status().ready === 1 && pool!.status().booting === 0);
+    await pool.allocate();
+    // The caller has its VM before any refill work runs (the reply goes first) ...
+    expect(pool.status().booting).toBe(0);
+    await new Promise((r) => setImmediate(r));
+    // ... and the refill has started by the next turn of the event loop.
+    expect(pool.status().booting).toBe(1);
+  });
+
+  it('skips the ping of a running VM whose agent answered within skip_ping_within_ms, pings otherwise', async () => {
+    let clock = 0;
+    const { b, created } = backend();
+    pool = new Pool(config({ max: 3, target: 2, skipPingWithinMs: 1000 }), profile, b, () => clock);
+    pool.start();
+    await until(() => pool!.status().ready === 2);
+    const fresh = await pool.allocate();
+    expect(fresh.checked).toBe(false);
+    expect(fresh.checkMs).toBe(0);
+    expect((fresh.member.vm as unknown as StandInVm).pings).toBe(0);
+    clock += 1001;
+    const stale = await pool.allocate();
+    expect(stale.checked).toBe(true);
+    expect((stale.member.vm as unknown as StandInVm).pings).toBe(1);
+    // A health check renews the answer; 0 (the default of a hand-made PoolConfig) always pings.
+    await until(() => pool!.status().ready >= 1);
+    await pool.healthCheck();
+    const renewed = await pool.allocate();
+    expect(renewed.checked).toBe(false);
+    await pool.stop();
+    pool = new Pool(config({ target: 1 }), profile, b);
+    pool.start();
+    await until(() => pool!.status().ready === 1);
+    expect((await pool.allocate()).checked).toBe(true);
+    expect(created.at(-1)!.pings).toBe(1);
+  });
+
+  it('counts a VM as booting until it is offered (rewarm included), so refills never pass max', async () => {
+    const warm = { ...profile, warmup: ['python3', '-c', 'import json'] } as Profile;
+    const { b } = backend();
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const origCreate = b.create.bind(b);
+    b.create = async (p) => {
+      const vm = await origCreate(p);
+      const s = vm as unknown as StandInVm;
+      const exec = s.exec.bind(s);
+      s.exec = async (req) => (await gate, exec(req));
+      return vm;
+    };
+    pool = new Pool(config({ target: 2, max: 2, refillConcurrency: 2 }), warm, b);
+    pool.start();
+    await until(() => pool!.status().booting === 2);
+    await new Promise((r) => setTimeout(r, 30));
+    expect(pool.status()).toMatchObject({ booting: 2, ready: 0 });
+    release();
+    await until(() => pool!.status().ready === 2);
+    expect(pool.status().booting).toBe(0);
   });
 
   it('a release whose destroy fails (the store) still frees the slot and tells the caller', async () => {

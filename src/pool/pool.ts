@@ -1,22 +1,20 @@
 import { PoolExhaustedError, VmNotFoundError, InvalidStateError } from '../errors/index.js';
 import type { PoolConfig, Profile } from '../config/index.js';
 import type { Vm } from '../vm/vm.js';
-import { DemandTracker } from './demand.js';
+import { DemandTracker, estimateWaitMs } from './demand.js';
 import { LeaseTimers, leaseTtl } from './leases.js';
 import { seededRandom, STRATEGIES, type StrategyState } from './strategies.js';
 import type { Allocation, PoolBackend, PoolEvent, PoolEventKind, PoolMember, PoolStatus } from './pool-types.js';
+import { WaitQueue, type Waiter } from './wait-queue.js';
 
 export type { PoolMember, PoolStatus, Allocation, PoolBackend, PoolEvent, PoolEventKind } from './pool-types.js';
 
-interface Waiter {
-  owner?: string;
-  resolve(member: PoolMember): void;
-  reject(err: Error): void;
-  timer: NodeJS.Timeout;
-}
-
 const PING_TIMEOUT_MS = 2000;
 const REFILL_RETRY_MS = 1000;
+/** The most allocations one pool lets wait for a VM; more get POOL_EXHAUSTED at once. */
+export const MAX_WAITING_ALLOCATIONS = 1024;
+
+const round3 = (ms: number) => Math.round(ms * 1000) / 1000;
 
 /**
  * A warm pool: keeps `target` VMs ready (within [min, max]), hands them out
@@ -26,10 +24,13 @@ const REFILL_RETRY_MS = 1000;
  */
 export class Pool {
   private readonly members = new Map<string, PoolMember>();
-  private readonly waiters: Waiter[] = [];
+  private readonly waiters = new WaitQueue(MAX_WAITING_ALLOCATIONS);
   private readonly demand = new DemandTracker();
   private readonly strategyState: StrategyState;
-  private booting = 0;
+  /** Refills in progress (restore, rewarm, pause) by number: when each started. */
+  private readonly refills = new Map<number, number>();
+  private refillSeq = 0;
+  private pumpScheduled = false;
   private seq = 0;
   private stopped = false;
   private started = false;
@@ -68,7 +69,7 @@ export class Pool {
     clearInterval(this.healthTimer);
     clearTimeout(this.retryTimer);
     this.leases.clearAll();
-    for (const w of this.waiters.splice(0)) {
+    for (const w of this.waiters.drain()) {
       clearTimeout(w.timer);
       w.reject(new PoolExhaustedError(`pool ${this.name} is shutting down`));
     }
@@ -76,8 +77,19 @@ export class Pool {
     await Promise.allSettled([...this.members.values()].map((m) => this.remove(m, reason)));
   }
 
+  /** VMs being made (restored, rewarmed, parked) right now. */
+  get booting(): number {
+    return this.refills.size;
+  }
+
+  /** The demand-following target (docs/pools.md#sizing): ready plus refilling VMs that keep allocations from waiting. */
   target(): number {
-    return this.demand.target(this.now(), { min: this.config.min, max: this.config.max, initial: this.config.target });
+    return this.demand.target(this.now(), {
+      min: this.config.min,
+      max: this.config.max,
+      initial: this.config.target,
+      concurrency: this.config.refillConcurrency,
+    });
   }
 
   status(): PoolStatus {
@@ -94,6 +106,7 @@ export class Pool {
       ready: all.filter((m) => m.status === 'ready').length,
       booting: this.booting,
       allocated: all.filter((m) => m.status === 'allocated').length,
+      waiting: this.waiters.length,
       demand_per_s: Math.round(this.demand.rate(this.now()) * 1000) / 1000,
       refill_ms: this.demand.smoothedRefillMs === null ? null : Math.round(this.demand.smoothedRefillMs),
       last_error: this.lastError,
@@ -110,13 +123,19 @@ export class Pool {
   }
 
   /**
-   * Hands out a ready VM: resumed if prewarmed paused, agent answering.
-   * When none is ready it waits up to `timeoutMs` (default
-   * allocate_timeout_ms) for a refill or a release, then throws
-   * PoolExhaustedError with `details.retry_after_ms`. The allocation holds
-   * a lease of `ttlMs` (default lease_ms; above max_lease_ms is
-   * InvalidArgumentError): when it runs out the VM is destroyed (fresh) or
-   * recycled (reuse) unless `keepalive` renewed it or it was released.
+   * Hands out a ready VM: resumed if prewarmed paused, agent answering (an
+   * idle running VM whose agent answered within skip_ping_within_ms is not
+   * pinged again). When none is ready the call joins a first-come,
+   * first-served line and waits up to `timeoutMs` (default
+   * allocate_timeout_ms) for a refill or a release; it fails at once with
+   * PoolExhaustedError when the line is full or the VM it waits for is not
+   * expected before that deadline, and at the deadline otherwise, with
+   * `details.retry_after_ms` estimated from the refill time and its place in
+   * line. The allocation holds a lease of `ttlMs` (default lease_ms; above
+   * max_lease_ms is InvalidArgumentError): when it runs out the VM is
+   * destroyed (fresh) or recycled (reuse) unless `keepalive` renewed it or it
+   * was released. Nothing is written to the store on this path (see
+   * docs/pools.md#what-an-allocation-writes).
    */
   async allocate(options: { owner?: string; timeoutMs?: number; ttlMs?: number } = {}): Promise<Allocation> {
     if (this.stopped) throw new PoolExhaustedError(`pool ${this.name} is shutting down`);
@@ -124,28 +143,42 @@ export class Pool {
     const started = this.now();
     this.demand.recordAllocation(started);
     const deadline = started + (options.timeoutMs ?? this.config.allocateTimeoutMs);
+    let waitMs = 0;
+    let keepTurn = false;
     for (;;) {
-      const member = this.take(options.owner) ?? (await this.waitForMember(options.owner, deadline));
-      try {
-        if (member.vm.state === 'paused') await member.vm.resume();
-        await member.vm.agent.ping({ timeoutMs: PING_TIMEOUT_MS });
-      } catch {
-        // A VM that cannot answer is replaced, and the caller gets another
-        // at once: its (slow) destruction happens in the background. (It may
-        // have died meanwhile and been reaped already.)
-        if (this.members.get(member.vm.id) === member) {
-          this.report('replaced', `${member.vm.id} failed its allocation check`);
-          this.removeInBackground(member, 'failed its allocation check');
-        }
-        this.pump();
-        continue;
+      let member = this.take(options.owner);
+      if (!member) {
+        const waitStarted = this.now();
+        member = await this.waitForMember(options.owner, deadline, keepTurn);
+        waitMs += this.now() - waitStarted;
       }
+      // The slot it leaves is refilled at once: the restore starts right after this reply is written.
+      this.schedulePump();
+      const checkStarted = this.now();
+      const checked = !this.answeredRecently(member);
+      if (checked) {
+        try {
+          if (member.vm.state === 'paused') await member.vm.resume();
+          await member.vm.agent.ping({ timeoutMs: PING_TIMEOUT_MS });
+        } catch {
+          // A VM that cannot answer is replaced, and the caller gets another
+          // at once, keeping its turn: its (slow) destruction happens in the
+          // background. (It may have died meanwhile and been reaped already.)
+          if (this.members.get(member.vm.id) === member) {
+            this.report('replaced', `${member.vm.id} failed its allocation check`);
+            this.removeInBackground(member, 'failed its allocation check');
+          }
+          keepTurn = true;
+          continue;
+        }
+      }
+      const checkMs = this.now() - checkStarted;
+      member.verifiedAt = undefined;
       member.uses += 1;
       member.lastUsedAt = this.now();
       if (options.owner) member.owner = options.owner;
       this.startLease(member, ttlMs);
-      this.pump();
-      return { member, allocationMs: Math.round((this.now() - started) * 1000) / 1000 };
+      return { member, allocationMs: round3(this.now() - started), waitMs: round3(waitMs), checkMs: round3(checkMs), checked };
     }
   }
 
@@ -172,8 +205,10 @@ export class Pool {
             ? 'recycled'
             : null;
     if (reason) {
-      const failed = await this.remove(member, reason);
-      this.pump();
+      // remove() takes it out of the pool synchronously: its slot is refilled at once, not after the (slow) destroy.
+      const removal = this.remove(member, reason);
+      this.schedulePump();
+      const failed = await removal;
       // The VM is gone either way; the caller learns what could not be recorded (STORE_ERROR).
       if (failed) throw failed;
       return;
@@ -188,9 +223,18 @@ export class Pool {
     } catch (err) {
       // Released, but it cannot be parked (its VMM died): recycle it instead.
       this.report('replaced', `${vmId} could not be paused on release: ${(err as Error).message}`);
-      await this.remove(member, 'could not be paused on release');
+      const removal = this.remove(member, 'could not be paused on release');
+      this.schedulePump();
+      await removal;
+      return;
     }
-    this.pump();
+    this.schedulePump();
+  }
+
+  /** Whether `member` may skip the allocation check: running (no resume needed) and its agent answered within skip_ping_within_ms. */
+  private answeredRecently(member: PoolMember): boolean {
+    const windowMs = this.config.skipPingWithinMs ?? 0;
+    return windowMs > 0 && member.vm.state === 'running' && member.verifiedAt !== undefined && this.now() - member.verifiedAt <= windowMs;
   }
 
   /** Takes a ready member for `owner` (reuse pools: theirs first, never someone else's). */
@@ -209,39 +253,87 @@ export class Pool {
     return member;
   }
 
-  private waitForMember(owner: string | undefined, deadline: number): Promise<PoolMember> {
-    this.pump();
+  /**
+   * Joins the line (at its front when `keepTurn`) and resolves with the VM
+   * `offer` hands it. Rejects with POOL_EXHAUSTED at once when the line is
+   * full or the wait expected for its place is past the deadline (once the
+   * refill time is known), else when the deadline passes.
+   */
+  private waitForMember(owner: string | undefined, deadline: number, keepTurn: boolean): Promise<PoolMember> {
+    // Counts this allocation in as soon as it is in line.
+    this.schedulePump();
+    const remaining = Math.max(0, deadline - this.now());
+    if (this.waiters.full) {
+      return Promise.reject(this.exhausted(`has ${this.waiters.length} allocations waiting, the most it queues`, this.waiters.length + 1));
+    }
+    const position = keepTurn ? 1 : this.waiters.length + 1;
+    const expected = this.expectedWaitMs(position);
+    if (expected !== null && expected > remaining) {
+      return Promise.reject(
+        this.exhausted(
+          `has no ready VM, and one for allocation ${position} in line is expected in about ${Math.round(expected)} ms, after its ${Math.round(remaining)} ms timeout`,
+          position,
+        ),
+      );
+    }
     return new Promise((resolve, reject) => {
-      const remaining = Math.max(0, deadline - this.now());
-      const waiter: Waiter = {
-        owner,
-        resolve,
-        reject,
-        timer: setTimeout(() => {
-          const i = this.waiters.indexOf(waiter);
-          if (i >= 0) this.waiters.splice(i, 1);
-          const retryAfterMs = Math.round(this.demand.smoothedRefillMs ?? 1000);
-          const s = this.status();
-          reject(
-            new PoolExhaustedError(
-              `pool ${this.name} has no ready VM (ready ${s.ready}, booting ${s.booting}, allocated ${s.allocated}, max ${s.max}); retry in about ${retryAfterMs} ms or raise pools.${this.name}.max`,
-              { details: { pool: this.name, retry_after_ms: retryAfterMs, ...s } },
-            ),
-          );
-        }, remaining),
-      };
-      this.waiters.push(waiter);
+      const waiter: Waiter = { owner, resolve, reject };
+      waiter.timer = setTimeout(() => {
+        const at = this.waiters.remove(waiter);
+        reject(this.exhausted(`has no ready VM after ${Math.round(remaining)} ms`, Math.max(1, at)));
+      }, remaining);
+      this.waiters.push(waiter, keepTurn);
     });
+  }
+
+  /**
+   * How long the allocation at `position` in line can expect to wait, from
+   * the smoothed refill time and the refills under way (null before the
+   * first refill was measured).
+   */
+  private expectedWaitMs(position: number): number | null {
+    const refillMs = this.demand.smoothedRefillMs;
+    if (refillMs === null) return null;
+    const now = this.now();
+    return estimateWaitMs(
+      position,
+      refillMs,
+      this.config.refillConcurrency,
+      [...this.refills.values()].map((t) => now - t),
+    );
+  }
+
+  /** POOL_EXHAUSTED for the allocation at `position` in line: what the pool holds, when to retry, what to change. */
+  private exhausted(what: string, position: number): Error {
+    const retryAfterMs = Math.max(1, Math.round(this.expectedWaitMs(position) ?? 1000));
+    const s = this.status();
+    const atMax = this.members.size + this.booting >= this.config.max;
+    const fix = atMax
+      ? `release VMs or raise pools.${this.name}.max`
+      : `refills run ${this.config.refillConcurrency} at a time (pools.${this.name}.refill_concurrency)`;
+    return new PoolExhaustedError(
+      `pool ${this.name} ${what} (ready ${s.ready}, booting ${s.booting}, allocated ${s.allocated}, waiting ${s.waiting}, max ${s.max}); retry in about ${retryAfterMs} ms; ${fix}`,
+      { details: { pool: this.name, retry_after_ms: retryAfterMs, queue_position: position, ...s } },
+    );
   }
 
   /** Gives a newly ready member to the first waiter that may have it. */
   private offer(member: PoolMember): void {
-    const i = this.waiters.findIndex((w) => member.owner === undefined || member.owner === w.owner);
-    if (i < 0) return;
-    const [waiter] = this.waiters.splice(i, 1);
+    const waiter = this.waiters.shiftFor(member.owner);
+    if (!waiter) return;
     clearTimeout(waiter.timer);
     member.status = 'allocated';
     waiter.resolve(member);
+  }
+
+  /** `pump` once, soon: after the current request's reply is written (setImmediate). */
+  private schedulePump(): void {
+    if (this.pumpScheduled) return;
+    this.pumpScheduled = true;
+    setImmediate(() => {
+      this.pumpScheduled = false;
+      this.pump();
+    });
   }
 
   /** Starts as many restores as the target, max and refill concurrency allow. */
@@ -249,10 +341,10 @@ export class Pool {
     if (this.stopped || !this.started) return;
     const all = [...this.members.values()];
     const ready = all.filter((m) => m.status === 'ready' && m.owner === undefined).length;
-    let want = Math.max(this.target(), this.waiters.length) - ready - this.booting;
+    // Base stock: the target, plus one for each allocation in line (a VM owed).
+    let want = this.target() + this.waiters.length - ready - this.booting;
     while (want > 0 && this.booting < this.config.refillConcurrency && this.members.size + this.booting < this.config.max) {
       want -= 1;
-      this.booting += 1;
       // refillOne handles its own failures; the catch only keeps a bug from becoming an unhandled rejection.
       const job = this.refillOne()
         .catch((err) => this.failRefill(`refill crashed: ${(err as Error).message}`))
@@ -261,31 +353,50 @@ export class Pool {
     }
   }
 
+  /**
+   * Makes one VM and offers it. Counts as booting (in `refills`) from its
+   * first line until it is offered or given up: restore, rewarm and pause
+   * are all time before the VM can serve, so they are the lead time the
+   * target plans with.
+   */
   private async refillOne(): Promise<void> {
+    const id = this.refillSeq++;
     const started = this.now();
+    this.refills.set(id, started);
     let vm: Vm;
     try {
       vm = await this.backend.create(this.profile);
     } catch (err) {
-      this.booting -= 1;
+      this.refills.delete(id);
       this.failRefill((err as Error).message);
       return;
     }
-    this.booting -= 1;
     this.lastError = null;
     const readyLatencyMs = vm.bootPhases.reduce((a, p) => a + p.ms, 0);
-    this.demand.recordRefill(this.now() - started);
     try {
       if (this.stopped) throw new Error('pool stopped');
       await this.rewarm(vm);
       if (this.config.prewarmState === 'paused') await vm.pause();
     } catch (err) {
+      this.refills.delete(id);
       // A clone that cannot be parked (its VMM died right after restore) is not offered.
       if (!this.stopped) this.failRefill(`prewarm of ${vm.id} failed: ${(err as Error).message}`);
       await this.backend.destroy(vm, this.stopped ? 'pool stopped' : 'prewarm failed').catch(() => undefined);
       return;
     }
-    const member: PoolMember = { vm, seq: this.seq++, status: 'ready', readyLatencyMs, createdAt: this.now(), lastUsedAt: this.now(), uses: 0 };
+    this.refills.delete(id);
+    this.demand.recordRefill(this.now() - started);
+    // The restore ended with the agent answering (and a rewarm ran in it): verified now.
+    const member: PoolMember = {
+      vm,
+      seq: this.seq++,
+      status: 'ready',
+      readyLatencyMs,
+      createdAt: this.now(),
+      lastUsedAt: this.now(),
+      uses: 0,
+      verifiedAt: this.now(),
+    };
     this.members.set(vm.id, member);
     member.unwatch = vm.onFailed((reason) => this.reap(member, reason));
     this.offer(member);
@@ -372,7 +483,7 @@ export class Pool {
     const reason = this.config.mode === 'fresh' ? 'lease expired' : 'lease expired (recycled)';
     this.report('lease-expired', `${member.vm.id} (owner ${member.owner ?? 'none'}): ${reason} after ${member.leaseMs} ms`);
     this.removeInBackground(member, reason);
-    this.pump();
+    this.schedulePump();
   }
 
   /**
@@ -384,7 +495,7 @@ export class Pool {
     if (this.members.get(member.vm.id) !== member) return;
     this.report('died', `${member.vm.id} (${member.status}${member.owner ? `, owner ${member.owner}` : ''}) died: ${reason}`);
     this.removeInBackground(member, `slot freed after the VM died: ${reason}`);
-    this.pump();
+    this.schedulePump();
   }
 
   private report(kind: PoolEventKind, message: string): void {
@@ -411,6 +522,7 @@ export class Pool {
             () => true,
             () => false,
           );
+          if (healthy && m.status === 'ready') m.verifiedAt = this.now();
         }
         const expired = this.now() - m.createdAt > this.config.maxAgeMs;
         if ((!healthy || expired) && m.status === 'ready' && this.members.has(m.vm.id)) {

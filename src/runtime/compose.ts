@@ -1,12 +1,11 @@
 import type { Config } from '../config/index.js';
 import type { ReconcileReport as NetworkReconcileReport, NetworkManager } from '../net/index.js';
-import { SnapshotManager } from '../snapshot/index.js';
-import { LiveSnapshotService } from '../snapshot/live/index.js';
-import { dataLayout, LiveSnapshotRepository, openDatabase, VmRepository, type DataLayout, type Db } from '../store/index.js';
-import { VmService, type VmServiceOptions } from '../vm/index.js';
-import { createDrivers, type DriverName, type VmmDriver } from '../vmm/index.js';
-import { prepareNetworking } from './networking.js';
-import { reconcileAtStart, type ReconcileReport } from './reconcile.js';
+import type { SnapshotManager } from '../snapshot/index.js';
+import type { LiveSnapshotService } from '../snapshot/live/index.js';
+import type { DataLayout, Db, VmRepository } from '../store/index.js';
+import type { VmService, VmServiceOptions } from '../vm/index.js';
+import type { DriverName, VmmDriver } from '../vmm/index.js';
+import type { ReconcileReport } from './reconcile.js';
 
 export interface ComposeOptions {
   /**
@@ -20,6 +19,16 @@ export interface ComposeOptions {
   reconcile?: boolean;
   /** Told about every VM that became ready and every creation that failed (the daemon's metrics). */
   observer?: VmServiceOptions['observer'];
+  /** Keep VMM processes started and waiting for restores (src/vm/standby.ts; the daemon). Default off. */
+  standbyVmms?: VmServiceOptions['standbyVmms'];
+  /**
+   * Drivers to start probing as soon as they exist, before the rest of the
+   * runtime is loaded: a probe runs the VMM binary (`--version`, 30-120 ms
+   * on a busy 2-core machine) and that overlaps the loading instead of
+   * delaying the first VM (`tfc vm run`). Default none. A failed early
+   * probe is not reported here: the driver probes again on use and throws then.
+   */
+  probe?: readonly DriverName[];
 }
 
 const LIVE_VM_STATES = ['creating', 'booting', 'running', 'paused', 'stopping'] as const;
@@ -59,13 +68,24 @@ export interface Runtime {
  * (STORE_ERROR, NETWORK_UNAVAILABLE); then nothing is left open.
  */
 export async function composeRuntime(config: Config, options: ComposeOptions = {}): Promise<Runtime> {
-  const layout = dataLayout(config.dataDir);
-  const db = openDatabase(layout.database);
+  // Modules are loaded here, not at import, so a process that never makes a
+  // runtime (help, API clients) does not pay for them, and the drivers come
+  // first: their probes run while the rest loads.
+  const { createDrivers } = await import('../vmm/index.js');
+  const drivers = createDrivers(config);
+  for (const name of options.probe ?? []) void drivers[name]?.probe().catch(() => undefined);
+  const [store, { VmService }, { SnapshotManager }, { LiveSnapshotService }] = await Promise.all([
+    import('../store/index.js'),
+    import('../vm/index.js'),
+    import('../snapshot/index.js'),
+    import('../snapshot/live/index.js'),
+  ]);
+  const layout = store.dataLayout(config.dataDir);
+  const db = store.openDatabase(layout.database);
   try {
-    const repo = new VmRepository(db);
-    const drivers = createDrivers(config);
-    const reconciled = options.reconcile ? reconcileAtStart(layout, repo, drivers) : undefined;
-    const networking = options.networking === false ? undefined : await prepareNetworking(config, db, repo);
+    const repo = new store.VmRepository(db);
+    const reconciled = options.reconcile ? (await import('./reconcile.js')).reconcileAtStart(layout, repo, drivers) : undefined;
+    const networking = options.networking === false ? undefined : await (await import('./networking.js')).prepareNetworking(config, db, repo);
     const service = new VmService({
       layout,
       repo,
@@ -74,9 +94,10 @@ export async function composeRuntime(config: Config, options: ComposeOptions = {
       consoleLogMaxBytes: config.vmm.consoleLogMaxBytes,
       ...(networking ? { networks: networking.manager } : {}),
       ...(options.observer ? { observer: options.observer } : {}),
+      ...(options.standbyVmms ? { standbyVmms: options.standbyVmms } : {}),
     });
     const snapshots = new SnapshotManager(layout, service);
-    const liveSnapshots = new LiveSnapshotService({ layout, repo: new LiveSnapshotRepository(db), service, profiles: (name) => config.profiles[name] });
+    const liveSnapshots = new LiveSnapshotService({ layout, repo: new store.LiveSnapshotRepository(db), service, profiles: (name) => config.profiles[name] });
     // Unnamed snapshots of VMs that died with an earlier process go (VMs of other live processes keep theirs).
     if (options.reconcile) liveSnapshots.removeOrphans(new Set(repo.list({ states: [...LIVE_VM_STATES] }).map((v) => v.id)));
     let closing: Promise<void> | undefined;

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { dataLayout, openDatabase, VmRepository } from '../store/index.js';
 import { FirecrackerDriver } from '../vmm/firecracker/driver.js';
+import { RUN_DIR_OWNER_FILE } from '../vm/boot-steps.js';
 import { reconcileAtStart } from './reconcile.js';
 import { processStartTime } from '../process/index.js';
 
@@ -38,7 +39,10 @@ describe('reconcileAtStart', () => {
     const sleeper = spawn('sleep', ['30']);
     db.prepare("UPDATE vms SET owner_pid = 999999999 WHERE id LIKE 'vm-dead%'").run();
     db.prepare("UPDATE vms SET owner_pid = ?, owner_start = ? WHERE id = 'vm-live00000001'").run(sleeper.pid, processStartTime(sleeper.pid!));
-    for (const id of ['vm-dead00000001', 'vm-live00000001']) mkdirSync(join(layout.runVms, id), { recursive: true });
+    for (const id of ['vm-dead00000001', 'vm-live00000001', 'vm-stby00000001', 'vm-stby00000002']) mkdirSync(join(layout.runVms, id), { recursive: true });
+    // Standby VMMs' run dirs have no store row: one owned by a live process (kept), one by a dead one (removed).
+    writeFileSync(join(layout.runVms, 'vm-stby00000001', RUN_DIR_OWNER_FILE), JSON.stringify({ pid: sleeper.pid, start: processStartTime(sleeper.pid!) }));
+    writeFileSync(join(layout.runVms, 'vm-stby00000002', RUN_DIR_OWNER_FILE), JSON.stringify({ pid: sleeper.pid, start: 1 }));
     mkdirSync(join(layout.tmp, 'image-old'), { recursive: true });
     mkdirSync(join(layout.tmp, 'image-fresh'), { recursive: true });
     utimesSync(join(layout.tmp, 'image-old'), new Date(0), new Date(0));
@@ -71,7 +75,8 @@ describe('reconcileAtStart', () => {
       expect(report.vmsMarkedStopped.sort()).toEqual(['vm-dead00000001', 'vm-dead00000002']);
       expect(repo.get('vm-live00000001').state).toBe('running');
       expect(repo.get('vm-dead00000001').state).toBe('stopped');
-      expect(report.runDirsRemoved).toEqual(['vm-dead00000001']);
+      expect(report.runDirsRemoved.sort()).toEqual(['vm-dead00000001', 'vm-stby00000002']);
+      expect(existsSync(join(layout.runVms, 'vm-stby00000001'))).toBe(true);
       expect(existsSync(join(layout.runVms, 'vm-live00000001'))).toBe(true);
       expect(existsSync(join(layout.tmp, 'image-old'))).toBe(false);
       expect(existsSync(join(layout.tmp, 'image-fresh'))).toBe(true);

@@ -6,6 +6,7 @@
 import { existsSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { isSameProcessAlive } from '../process/index.js';
+import { RUN_DIR_OWNER_FILE } from '../vm/boot-steps.js';
 import type { DataLayout, VmRepository } from '../store/index.js';
 import type { DriverName, VmmDriver } from '../vmm/index.js';
 
@@ -31,6 +32,17 @@ function alive(pid: number | null): boolean {
     return true;
   } catch (err) {
     return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** Whether the run dir's owner file (written by the `prepare` step) names another live tfc process. */
+function ownedByOtherLiveProcess(runDir: string): boolean {
+  try {
+    const owner = JSON.parse(readFileSync(join(runDir, RUN_DIR_OWNER_FILE), 'utf8')) as { pid?: unknown; start?: unknown };
+    if (typeof owner.pid !== 'number' || owner.pid === process.pid) return false;
+    return isSameProcessAlive(owner.pid, typeof owner.start === 'number' ? owner.start : null);
+  } catch {
+    return false; // no owner file (an older tfc, or a dir half made): removed as before
   }
 }
 
@@ -74,7 +86,8 @@ export function reconcileAtStart(layout: DataLayout, repo: VmRepository, drivers
   }
   if (existsSync(layout.runVms)) {
     for (const dir of readdirSync(layout.runVms)) {
-      if (ownedElsewhere.has(dir)) continue;
+      // A VM of another live tfc process, or its standby VMM (no store row yet: its owner file says whose it is).
+      if (ownedElsewhere.has(dir) || ownedByOtherLiveProcess(join(layout.runVms, dir))) continue;
       rmSync(join(layout.runVms, dir), { recursive: true, force: true });
       report.runDirsRemoved.push(dir);
     }

@@ -1,5 +1,6 @@
+import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { snapshotKey, type SnapshotKeyInput } from './snapshot-key.js';
+import { SNAPSHOT_FORMAT, snapshotKey, type SnapshotKeyInput } from './snapshot-key.js';
 
 const base: SnapshotKeyInput = {
   profile: 'minimal',
@@ -13,6 +14,15 @@ const base: SnapshotKeyInput = {
 };
 
 describe('snapshotKey', () => {
+  it('orders the fields as the localeCompare version did, so existing golden snapshots keep their keys', () => {
+    const full: SnapshotKeyInput = { ...base, warmup: ['python3', '-c', 'pass'], diskMib: 64 };
+    const ordered = Object.fromEntries(Object.entries(full).sort(([a], [b]) => a.localeCompare(b)));
+    const before = createHash('sha256')
+      .update(JSON.stringify({ format: SNAPSHOT_FORMAT, ...ordered }))
+      .digest('hex');
+    expect(snapshotKey(full)).toBe(before);
+  });
+
   it('is stable and changes when any input changes', () => {
     expect(snapshotKey(base)).toBe(snapshotKey({ ...base }));
     for (const [k, v] of Object.entries({

@@ -73,7 +73,8 @@ export class SnapshotManager {
    */
   async ensure(profile: VmProfile, options: { force?: boolean } = {}): Promise<GoldenSnapshot> {
     const { key, keyInput, image } = await this.keyFor(profile);
-    const existing = this.read(join(this.root, dirName(profile.name, key)));
+    // No scan: the directory is named by the key (one manifest read).
+    const existing = this.read(join(this.root, dirName(profile.name, key)), image);
     if (existing?.image && !options.force) return existing;
     let pending = this.creating.get(key);
     if (!pending) {
@@ -95,18 +96,21 @@ export class SnapshotManager {
 
   /** The snapshot `ensure` would use, without creating one; null when absent. */
   async current(profile: VmProfile): Promise<GoldenSnapshot | null> {
-    const { key } = await this.keyFor(profile);
-    const found = this.read(join(this.root, dirName(profile.name, key)));
+    const { key, image } = await this.keyFor(profile);
+    const found = this.read(join(this.root, dirName(profile.name, key)), image);
     return found?.image ? found : null;
   }
 
   list(): GoldenSnapshot[] {
     if (!existsSync(this.root)) return [];
-    return readdirSync(this.root)
-      .filter((d) => !d.startsWith('.'))
-      .map((d) => this.read(join(this.root, d)))
-      .filter((s): s is GoldenSnapshot => s !== null)
-      .sort((a, b) => b.manifest.created_at.localeCompare(a.manifest.created_at));
+    return (
+      readdirSync(this.root)
+        .filter((d) => !d.startsWith('.'))
+        .map((d) => this.read(join(this.root, d)))
+        .filter((s): s is GoldenSnapshot => s !== null)
+        // ISO timestamps sort as strings (localeCompare would load ICU collation data first).
+        .sort((a, b) => (a.manifest.created_at < b.manifest.created_at ? 1 : a.manifest.created_at > b.manifest.created_at ? -1 : 0))
+    );
   }
 
   /**
@@ -231,7 +235,8 @@ export class SnapshotManager {
     }
   }
 
-  private read(dir: string): GoldenSnapshot | null {
+  /** `current`: the image the caller resolved already (used when the snapshot was made from it, saving a second resolve). */
+  private read(dir: string, current?: BuiltImage): GoldenSnapshot | null {
     const manifestPath = join(dir, 'manifest.json');
     if (!existsSync(manifestPath)) return null;
     try {
@@ -243,7 +248,8 @@ export class SnapshotManager {
         if (!existsSync(files.scratchDiskPath)) return null;
       }
       sealReadOnly([files.memoryPath, files.statePath]); // snapshots made before files were sealed
-      return { manifest, dir, files, image: this.imageByDigest(manifest) };
+      const image = current && current.manifest.digest === manifest.image_digest ? current : this.imageByDigest(manifest);
+      return { manifest, dir, files, image };
     } catch {
       return null;
     }

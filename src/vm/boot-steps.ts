@@ -1,5 +1,7 @@
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, rmSync } from 'node:fs';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { processStartTime } from '../process/index.js';
 import type { AgentClient, AgentHello } from '../guest/agent-client.js';
 import { INIT_START_MARKER } from '../guest/init-script.js';
 import { hasCode, VmBootTimeoutError, VmmExitedError } from '../errors/index.js';
@@ -28,9 +30,26 @@ export interface BootContext {
   scratchDisk?: { path: string; sizeMib: number; copyFrom?: string };
   /** Called as soon as the VMM process exists, so its pid is recorded before the guest runs. */
   onSpawned?: (instance: VmmInstance) => void;
+  /** A restore through a standby VMM (withStandby): the VMM, run dir and disk made ahead of time, adopted by `spawn_vmm`. */
+  standby?: AdoptedVmm;
   instance?: VmmInstance;
   agent?: AgentClient;
   hello?: AgentHello;
+}
+
+/**
+ * What a standby VMM (src/vm/standby.ts) made ahead of a restore by running
+ * standbySteps: its launch spec, the waiting VMM, and the undos, which the
+ * VM that adopts it takes over.
+ */
+export interface AdoptedVmm {
+  /** The spec the VMM was spawned with (the VM's id, run dir and console log are the standby's). */
+  spec: VmLaunchSpec;
+  instance: VmmInstance;
+  /** Everything the standby made (run dir, disk copy, then the VMM: `vmmCleanup` runs as part of it). */
+  cleanup: CleanupStack;
+  /** The VMM's own undos (BootContext.vmmCleanup). */
+  vmmCleanup: CleanupStack;
 }
 
 function remaining(ctx: BootContext, what: string): number {
@@ -39,11 +58,20 @@ function remaining(ctx: BootContext, what: string): number {
   return ms;
 }
 
+/** File in a run dir naming the tfc process that owns it (a standby VMM's dir has no store row: reconciliation reads this). */
+export const RUN_DIR_OWNER_FILE = 'owner.json';
+
+/** Records this process as the owner of `runDir` ({pid, start}), so start-up reconciliation of another tfc process leaves it alone. */
+export function writeRunDirOwner(runDir: string): void {
+  writeFileSync(join(runDir, RUN_DIR_OWNER_FILE), JSON.stringify({ pid: process.pid, start: processStartTime(process.pid) }), { mode: 0o600 });
+}
+
 const prepare: Step<BootContext> = {
   name: 'prepare',
   async run(ctx) {
     mkdirSync(ctx.spec.runDir, { recursive: true, mode: 0o700 });
     ctx.cleanup.push(`remove ${ctx.spec.runDir}`, () => rmSync(ctx.spec.runDir, { recursive: true, force: true }));
+    writeRunDirOwner(ctx.spec.runDir);
   },
 };
 
@@ -93,6 +121,26 @@ const spawnVmm: Step<BootContext> = {
     ctx.vmmCleanup = vmm;
     ctx.instance = await ctx.driver.spawn(ctx.spec, vmm);
     ctx.onSpawned?.(ctx.instance);
+  },
+};
+
+/**
+ * Restore through a standby (withStandby): the VM takes over the VMM that
+ * standbySteps spawned ahead of time, and its run dir and disk. Named
+ * `spawn_vmm` so restore phase tables stay comparable: its time is what the
+ * spawn costs on the request path (about nothing).
+ */
+const adoptVmm: Step<BootContext> = {
+  name: 'spawn_vmm',
+  async run(ctx) {
+    const standby = ctx.standby!;
+    // One undo for all the standby made: VMM first, then disk and run dir (its own order).
+    ctx.cleanup.push('stop the standby VMM and remove its files', () => standby.cleanup.run());
+    ctx.vmmCleanup = standby.vmmCleanup;
+    ctx.instance = standby.instance;
+    if (standby.instance.exited)
+      throw new VmmExitedError(`the standby VMM exited before it was used; last console lines:\n${standby.instance.consoleTail(15)}`);
+    ctx.onSpawned?.(standby.instance);
   },
 };
 
@@ -203,4 +251,24 @@ export function coldBootSteps(): StepList<BootContext> {
  */
 export function restoreSteps(): StepList<BootContext> {
   return coldBootSteps().replace('configure', loadSnapshot).replace('start', resume).remove('kernel').insertAfter('agent_ready', refreshGuest);
+}
+
+/**
+ * The part of a restore a standby VMM does ahead of time, before any
+ * request (src/vm/standby.ts): prepare, spawn_vmm (plus `disk` through
+ * withScratchDisk). The VMM then waits for its snapshot.
+ */
+export function standbySteps(): StepList<BootContext> {
+  return new StepList([prepare, spawnVmm]);
+}
+
+/**
+ * Edits a restore list for a VM that adopts a standby VMM (ctx.standby):
+ * no `prepare` (the run dir exists), and `spawn_vmm` takes the waiting VMM
+ * over: spawn_vmm, load_snapshot, resume, agent_ready, refresh_guest. Not
+ * combined with withScratchDisk (the standby copied the disk) or
+ * withNetwork (standbys serve VMs without a network).
+ */
+export function withStandby(steps: StepList<BootContext>): StepList<BootContext> {
+  return steps.remove('prepare').replace('spawn_vmm', adoptVmm);
 }

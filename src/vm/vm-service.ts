@@ -6,6 +6,7 @@ import { resolveImage, type BuiltImage } from '../guest/image-store.js';
 import type { DataLayout, VmRepository } from '../store/index.js';
 import type { DriverName, SnapshotFiles, VmmDriver } from '../vmm/driver.js';
 import { Vm, type VmBootOptions } from './vm.js';
+import { standbyKey, StandbyVmms, type StandbyBootOptions, type StandbyStatus, type StandbyVmmsOptions } from './standby.js';
 import { diskKernelArgs, SCRATCH_DISK_FILE } from './disks.js';
 import { bootLevelArgs } from './boot-levels.js';
 import { guestKernelNetArg, NetworkUnavailableError, type NetworkManager } from '../net/index.js';
@@ -47,6 +48,13 @@ export interface VmServiceOptions {
    * build (resolveImage). Golden snapshots resolve through it too.
    */
   images?: (name: string) => BuiltImage;
+  /**
+   * Keep standby VMMs for restores of golden snapshots (profiles.X.standby_vmms;
+   * docs/snapshots.md#standby-vmms): `true` or tuning options. Worth it in a
+   * long-lived process only (the daemon): a one-shot `tfc vm run` would start
+   * standbys it never uses. Default off.
+   */
+  standbyVmms?: boolean | StandbyVmmsOptions;
 }
 
 /**
@@ -58,8 +66,11 @@ export class VmService {
   private readonly live = new Map<string, Vm>();
   private readonly starting = new Set<Promise<Vm>>();
   private lastPrune = 0;
+  private readonly standbys?: StandbyVmms;
 
-  constructor(private readonly options: VmServiceOptions) {}
+  constructor(private readonly options: VmServiceOptions) {
+    if (options.standbyVmms) this.standbys = new StandbyVmms(options.standbyVmms === true ? {} : options.standbyVmms);
+  }
 
   /**
    * Boots a fresh VM from a profile. Throws InvalidArgumentError for bad
@@ -79,12 +90,61 @@ export class VmService {
    * profile; its image must still exist). Same errors as `create`.
    * `revive`: the id of a VM paused to disk coming back under that id;
    * `subnet`: its earlier network subnet, taken again when free (same address).
+   * With standby VMMs on (VmServiceOptions.standbyVmms), a VM without a
+   * network adopts a waiting VMM of the same snapshot and launch spec when
+   * there is one (Vm.fromStandby), and the snapshot's standbys are refilled
+   * in the background afterwards (profiles.X.standby_vmms of them).
    */
   async restore(request: CreateVmRequest & { snapshot: SnapshotFiles; image: BuiltImage; revive?: string; subnet?: string }): Promise<Vm> {
     const prepared = this.prepare(request, request.image, request.revive);
     if (prepared.network && request.subnet) prepared.network.preferSubnet = request.subnet;
     if (request.revive && this.live.has(request.revive)) throw new InvalidArgumentError(`VM ${request.revive} is running already`);
-    return this.track(Vm.restore({ ...prepared, snapshot: request.snapshot, ...(request.revive ? { revive: true } : {}) }), prepared.driver.name);
+    const plan = this.standbyPlan(request, prepared);
+    const standby = plan ? this.standbys!.take(plan.key) : undefined;
+    const options: VmBootOptions = standby
+      ? {
+          ...prepared,
+          id: standby.options.id,
+          runDir: standby.options.runDir,
+          consoleLogPath: standby.options.consoleLogPath,
+          ...(standby.options.scratchDisk ? { scratchDisk: standby.options.scratchDisk } : {}),
+          standby,
+        }
+      : prepared;
+    try {
+      return await this.track(Vm.restore({ ...options, snapshot: request.snapshot, ...(request.revive ? { revive: true } : {}) }), prepared.driver.name);
+    } catch (err) {
+      // Vm.restore releases an adopted standby with the VM; this covers a failure before it adopted it.
+      await standby?.cleanup.run();
+      throw err;
+    } finally {
+      // After the restore, so starting the next VMM does not compete with it for the CPU.
+      if (plan) this.standbys!.want(plan.key, plan.count, plan.make, request.snapshot);
+    }
+  }
+
+  /**
+   * Which standbys a restore may take and asks for, or undefined when it
+   * cannot use one: standbys off, a VM paused to disk coming back under its
+   * own id, a VM with a network (its VMM runs in a namespace made for it, and
+   * other tfc processes sweep namespaces of VMs the store does not know), or
+   * a snapshot that holds all RAM in its state file (live snapshots).
+   */
+  private standbyPlan(
+    request: CreateVmRequest & { snapshot: SnapshotFiles; image: BuiltImage; revive?: string },
+    prepared: VmBootOptions,
+  ): { key: string; count: number; make: () => StandbyBootOptions } | undefined {
+    if (!this.standbys || request.revive || prepared.network || request.snapshot.memoryInState) return undefined;
+    return {
+      key: standbyKey({ ...prepared, snapshot: request.snapshot }),
+      count: request.profile.standbyVmms ?? 0,
+      make: () => ({ ...this.prepare(request, request.image), snapshot: request.snapshot }),
+    };
+  }
+
+  /** The standby VMMs kept per snapshot (empty when standbys are off). */
+  standbyStatus(): StandbyStatus[] {
+    return this.standbys?.status() ?? [];
   }
 
   /**
@@ -205,10 +265,12 @@ export class VmService {
   }
 
   /**
-   * Stops every VM still owned, waiting first for VMs still being created
-   * (a failed creation cleans up after itself); never throws.
+   * Stops every standby VMM (for good: later restores spawn their own) and
+   * every VM still owned, waiting first for VMs still being created (a
+   * failed creation cleans up after itself); never throws.
    */
   async stopAll(reason = 'shutting down'): Promise<void> {
+    await this.standbys?.close();
     await Promise.allSettled([...this.starting]);
     await Promise.allSettled([...this.live.values()].map((vm) => this.destroy(vm, reason)));
   }
@@ -235,7 +297,7 @@ export class VmService {
     }
     for (const f of readdirSync(dir)) {
       const id = f.slice(0, -'.console.log'.length);
-      if (!f.endsWith('.console.log') || this.live.has(id) || others.has(id)) continue;
+      if (!f.endsWith('.console.log') || this.live.has(id) || others.has(id) || this.standbys?.owns(id)) continue;
       try {
         logs.push({ path: join(dir, f), mtime: statSync(join(dir, f)).mtimeMs });
       } catch {

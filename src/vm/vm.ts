@@ -8,7 +8,7 @@ import { AgentError, InvalidArgumentError, InvalidStateError, SnapshotUnsupporte
 import type { VmRepository } from '../store/index.js';
 import { CleanupStack } from '../steps/index.js';
 import type { LiveSnapshotPaths, SnapshotFiles, VmLaunchSpec, VmmDriver, VmmInstance } from '../vmm/driver.js';
-import { coldBootSteps, restoreSteps, withNetwork, withScratchDisk, type BootContext } from './boot-steps.js';
+import { coldBootSteps, restoreSteps, withNetwork, withScratchDisk, withStandby, type AdoptedVmm, type BootContext } from './boot-steps.js';
 import { copyScratchDisk, launchDrives } from './disks.js';
 import { parseIpv4, type EgressPolicy, type NetworkManager, type VmNetwork } from '../net/index.js';
 import { VmStateMachine, type VmState } from './state-machine.js';
@@ -48,6 +48,44 @@ export interface VmBootOptions {
    * being inserted.
    */
   revive?: boolean;
+  /**
+   * Restore only: adopt this VMM spawned ahead of time (src/vm/standby.ts)
+   * instead of spawning one. `id`, `runDir`, `consoleLogPath` and
+   * `scratchDisk` must be the ones it was made with; no `network`. The VM
+   * takes over its undos, also when the restore fails.
+   */
+  standby?: AdoptedVmm;
+}
+
+/**
+ * The boot context a VM made from `options` starts from: its launch spec
+ * (the VMM's command line is made from it), scratch disk, driver, deadline
+ * and `cleanup`. Without the network and the pid recording, which Vm adds;
+ * standby VMMs (src/vm/standby.ts) are spawned from the same context, so
+ * their VMM is the one the VM would have spawned.
+ */
+export function bootContextFor(options: VmBootOptions & { snapshot?: SnapshotFiles }, cleanup: CleanupStack): BootContext {
+  const scratch = options.scratchDisk;
+  return {
+    spec: {
+      vmId: options.id,
+      runDir: options.runDir,
+      consoleLogPath: options.consoleLogPath,
+      ...(options.consoleLogMaxBytes ? { consoleLogMaxBytes: options.consoleLogMaxBytes } : {}),
+      kernelPath: options.image.kernelPath,
+      initrdPath: options.image.initrdPath,
+      kernelArgs: options.kernelArgs,
+      vcpus: options.vcpus,
+      memoryMib: options.memoryMib,
+      ...(options.snapshotMemoryPath ? { snapshotMemoryPath: options.snapshotMemoryPath } : {}),
+      ...(options.snapshot ? { restoreFrom: options.snapshot } : {}),
+      ...(options.image.rootfsPath || scratch ? { drives: launchDrives(options.image.rootfsPath, scratch?.path) } : {}),
+    },
+    ...(scratch ? { scratchDisk: { ...scratch, ...(options.snapshot?.scratchDiskPath ? { copyFrom: options.snapshot.scratchDiskPath } : {}) } } : {}),
+    driver: options.driver,
+    cleanup,
+    deadline: performance.now() + options.bootTimeoutMs,
+  };
 }
 
 /**
@@ -106,6 +144,9 @@ export class Vm {
   }
 
   private static async start(options: VmBootOptions & { snapshot?: SnapshotFiles }, kind: 'boot' | 'restore'): Promise<Vm> {
+    if (options.standby && (kind !== 'restore' || options.network || options.standby.spec.vmId !== options.id)) {
+      throw new InvalidArgumentError('a standby VMM serves only a restore without a network, under its own VM id');
+    }
     if (kind === 'restore' && options.scratchDisk && !options.snapshot?.scratchDiskPath) {
       throw new InvalidArgumentError(
         `the snapshot has no scratch disk, but its clones need one (disk_mib ${options.scratchDisk.sizeMib}); recreate the snapshot`,
@@ -137,32 +178,17 @@ export class Vm {
     vm.phaseKind = kind;
     const scratch = options.scratchDisk;
     try {
-      vm.sm.transition('booting', kind === 'restore' ? 'restoring from snapshot' : 'cold boot');
+      vm.sm.transition('booting', kind === 'restore' ? `restoring from snapshot${options.standby ? ' (standby VMM)' : ''}` : 'cold boot');
     } catch (err) {
       // Nothing was created yet; the record stays "creating" if even this fails.
       ignoreStoreFailure(() => vm.sm.transition('failed', 'could not record the start of the boot'));
       throw err;
     }
     const ctx: BootContext = {
-      spec: {
-        vmId: options.id,
-        runDir: options.runDir,
-        consoleLogPath: options.consoleLogPath,
-        ...(options.consoleLogMaxBytes ? { consoleLogMaxBytes: options.consoleLogMaxBytes } : {}),
-        kernelPath: options.image.kernelPath,
-        initrdPath: options.image.initrdPath,
-        kernelArgs: options.kernelArgs,
-        vcpus: options.vcpus,
-        memoryMib: options.memoryMib,
-        ...(options.snapshotMemoryPath ? { snapshotMemoryPath: options.snapshotMemoryPath } : {}),
-        ...(options.snapshot ? { restoreFrom: options.snapshot } : {}),
-        ...(options.image.rootfsPath || scratch ? { drives: launchDrives(options.image.rootfsPath, scratch?.path) } : {}),
-      },
-      ...(scratch ? { scratchDisk: { ...scratch, ...(kind === 'restore' ? { copyFrom: options.snapshot!.scratchDiskPath! } : {}) } } : {}),
-      driver: options.driver,
-      cleanup: vm.cleanup,
-      deadline: performance.now() + options.bootTimeoutMs,
+      ...bootContextFor(options, vm.cleanup),
       ...(options.network ? { network: options.network } : {}),
+      // The VMM of a standby runs with the spec it was spawned with (same id and paths).
+      ...(options.standby ? { spec: options.standby.spec, standby: options.standby } : {}),
       onSpawned: (instance) => {
         vm.instance = instance;
         options.repo.update(options.id, { pid: instance.pid, accel: instance.accel });
@@ -170,7 +196,9 @@ export class Vm {
     };
     const base = kind === 'restore' ? restoreSteps() : coldBootSteps();
     const disked = scratch ? withScratchDisk(base) : base;
-    const steps = options.network ? withNetwork(disked) : disked;
+    const networked = options.network ? withNetwork(disked) : disked;
+    // A standby made the run dir and the disk, and spawned the VMM, ahead of time.
+    const steps = options.standby ? withStandby(restoreSteps()) : networked;
     try {
       vm.phases = await steps.run(ctx);
       vm.networkInfo = ctx.vmNetwork;
@@ -362,6 +390,11 @@ export class Vm {
   /** "boot" for a cold-booted VM, "restore" for a clone. */
   get createdBy(): 'boot' | 'restore' {
     return this.phaseKind;
+  }
+
+  /** True for a clone that adopted a standby VMM instead of spawning one (docs/snapshots.md#standby-vmms). */
+  get fromStandby(): boolean {
+    return this.options.standby !== undefined;
   }
 
   /**

@@ -25,7 +25,12 @@ export function createDrivers(config: Config): Partial<Record<DriverName, VmmDri
   // One lease set for both drivers: a uid is never held by two VMs of a data dir.
   const privilege = vmmPrivilegeFrom(config);
   return {
-    qemu: new QemuDriver({ binary: config.vmm.qemu.binary, accel: config.vmm.qemu.accel, privilege }),
+    qemu: new QemuDriver({
+      binary: config.vmm.qemu.binary,
+      accel: config.vmm.qemu.accel,
+      privilege,
+      tuning: { tcgTbSizeMib: config.vmm.qemu.tcgTbSizeMib, memMerge: config.vmm.qemu.memMerge },
+    }),
     firecracker: new FirecrackerDriver({ ...firecrackerDriverOptions(config), privilege }),
   };
 }

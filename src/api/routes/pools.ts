@@ -22,7 +22,7 @@ export function poolRoutes(app: FastifyInstance, deps: ApiDeps): void {
     '/v1/pools/:name/allocate',
     {
       schema: {
-        summary: 'Allocate a ready VM (resumed, agent answering) with a lease (ttl_ms)',
+        summary: 'Allocate a ready VM (resumed, agent answering) with a lease (ttl_ms); waits in line (FIFO) when none is ready',
         params: PoolNameParams,
         body: AllocateRequest,
         response: {
@@ -35,8 +35,14 @@ export function poolRoutes(app: FastifyInstance, deps: ApiDeps): void {
     },
     async (req, reply) => {
       const pool = deps.pools.get(req.params.name);
-      const { member, allocationMs } = await pool.allocate({ owner: req.body?.owner, timeoutMs: req.body?.timeout_ms, ttlMs: req.body?.ttl_ms });
+      const { member, allocationMs, waitMs, checkMs } = await pool.allocate({
+        owner: req.body?.owner,
+        timeoutMs: req.body?.timeout_ms,
+        ttlMs: req.body?.ttl_ms,
+      });
       deps.metrics?.allocation(pool.name, allocationMs);
+      // Where the time went in the daemon (docs/pools.md#allocation): queued for a VM, resume + agent ping, the whole allocation.
+      reply.header('server-timing', `wait;dur=${waitMs}, check;dur=${checkMs}, allocate;dur=${allocationMs}`);
       reply.code(201);
       return { vm: viewOf(deps, member.vm), allocation_ms: allocationMs };
     },

@@ -1,11 +1,12 @@
 import { InvalidArgumentError as CommanderInvalidArgument, type Command } from 'commander';
 import { resolveProfile } from '../../config/index.js';
 import type { DriverName } from '../../vmm/index.js';
+import type { ExecResult } from '../../guest/agent-types.js';
 import type { Vm } from '../../vm/index.js';
 import type { CliContext, WithContext } from '../context.js';
 import { formatMs, printJson, renderTable } from '../output.js';
 
-interface RunOptions {
+export interface RunOptions {
   profile?: string;
   driver?: DriverName;
   vcpus?: number;
@@ -59,10 +60,16 @@ export function registerVmRun(vm: Command, withContext: WithContext): void {
     });
 }
 
-async function runInFreshVm(ctx: CliContext, argv: string[], opts: RunOptions): Promise<number> {
+/**
+ * `tfc vm run`: a fresh VM (a clone of the golden snapshot at the `instant`
+ * level, else a cold boot), the command, its answer, the teardown; resolves
+ * with the exit code once the VM is gone. Without --json the command's
+ * output and the `vm ID (...) exit N` line are written before the teardown,
+ * the phase table after it. Throws what creating the VM throws, and agent
+ * errors other than GUEST_COMMAND_NOT_FOUND (after destroying the VM).
+ */
+export async function runInFreshVm(ctx: Pick<CliContext, 'config' | 'vmService' | 'snapshots'>, argv: string[], opts: RunOptions): Promise<number> {
   const profile = resolveProfile(ctx.config, opts.profile);
-  const service = await ctx.vmService();
-  const started = performance.now();
   // The overrides become part of the profile, so an "instant" profile's
   // golden snapshot is keyed by the size actually asked for.
   const sized = {
@@ -71,6 +78,10 @@ async function runInFreshVm(ctx: CliContext, argv: string[], opts: RunOptions): 
     ...(opts.vcpus ? { vcpus: opts.vcpus } : {}),
     ...(opts.memoryMib ? { memoryMib: opts.memoryMib } : {}),
   };
+  // The driver's probe (its binary's `--version`) runs while the runtime loads.
+  const service = await ctx.vmService({ probe: [sized.driver] });
+  // performance.now() counts from process start: Node, modules, config, runtime.
+  const started = performance.now();
   const setupPhases: Array<{ name: string; ms: number }> = [];
   let vm: Vm;
   if (sized.bootLevel === 'instant') {
@@ -82,19 +93,22 @@ async function runInFreshVm(ctx: CliContext, argv: string[], opts: RunOptions): 
   } else {
     vm = await service.create({ profile: sized });
   }
-  let result;
+  let answer: Answer | undefined;
   let execMs = 0;
+  let answeredAt = 0;
   let stopMs = 0;
-  let notFound: Error | undefined;
   try {
     const execStarted = performance.now();
-    try {
-      result = await vm.exec({ argv, timeoutMs: opts.timeoutMs });
-    } catch (err) {
-      if ((err as { code?: string }).code !== 'GUEST_COMMAND_NOT_FOUND') throw err;
-      notFound = err as Error;
-    }
+    answer = await runCommand(vm, argv, opts.timeoutMs);
     execMs = performance.now() - execStarted;
+    // The answer goes out before the VM is torn down; the process still
+    // exits only after teardown (a --json object carries the stop phase, so
+    // it waits for it).
+    if (!opts.json) {
+      survivePipeErrors();
+      writeAnswer(vm, answer, opts.timeoutMs);
+    }
+    answeredAt = performance.now();
   } finally {
     const stopStarted = performance.now();
     await service.destroy(vm, 'vm run finished');
@@ -102,7 +116,7 @@ async function runInFreshVm(ctx: CliContext, argv: string[], opts: RunOptions): 
   }
   const totalMs = performance.now() - started;
   const phases = [...setupPhases, ...vm.bootPhases, { name: 'exec', ms: round(execMs) }, { name: 'stop', ms: round(stopMs) }];
-  const exitCode = notFound ? EXIT_NOT_FOUND : result!.timedOut ? EXIT_TIMED_OUT : (result!.exitCode ?? 128 + (SIGNAL_NUMBERS[result!.signal ?? ''] ?? 0));
+  const { result, notFound, exitCode } = answer;
 
   if (opts.json) {
     printJson({
@@ -118,23 +132,66 @@ async function runInFreshVm(ctx: CliContext, argv: string[], opts: RunOptions): 
       stdout_truncated: result?.stdoutTruncated ?? false,
       stderr_truncated: result?.stderrTruncated ?? false,
       ...(notFound ? { error: { code: 'GUEST_COMMAND_NOT_FOUND', message: notFound.message } } : {}),
-      timings: { total_ms: round(totalMs), phases },
+      // startup_ms: from process start to the first phase (Node, modules, config, store, drivers).
+      timings: { total_ms: round(totalMs), startup_ms: round(started), phases },
     });
     return exitCode;
   }
+  const rows = phases.map((p) => [p.name, formatMs(p.ms), `${((p.ms / totalMs) * 100).toFixed(1)}%`]);
+  rows.push(['total', formatMs(totalMs), '100%']);
+  process.stderr.write(
+    `${renderTable(['phase', 'ms', 'share'], rows, ['left', 'right', 'right'])}\n` +
+      `answered ${formatMs(answeredAt)} ms after process start; VM torn down ${formatMs(performance.now() - answeredAt)} ms later\n`,
+  );
+  return exitCode;
+}
+
+/** What the guest command did: its result, or that it does not exist; and the exit code `vm run` exits with. */
+interface Answer {
+  result?: ExecResult;
+  notFound?: Error;
+  exitCode: number;
+}
+
+async function runCommand(vm: Vm, argv: string[], timeoutMs: number): Promise<Answer> {
+  let result: ExecResult;
+  try {
+    result = await vm.exec({ argv, timeoutMs });
+  } catch (err) {
+    if ((err as { code?: string }).code !== 'GUEST_COMMAND_NOT_FOUND') throw err;
+    return { notFound: err as Error, exitCode: EXIT_NOT_FOUND };
+  }
+  const exitCode = result.timedOut ? EXIT_TIMED_OUT : (result.exitCode ?? 128 + (SIGNAL_NUMBERS[result.signal ?? ''] ?? 0));
+  return { result, exitCode };
+}
+
+let pipeErrorsIgnored = false;
+
+/**
+ * A reader that went away (`tfc vm run ... | head -c 1`: EPIPE) must not end
+ * the process with an unhandled 'error' event while its VM is still being
+ * torn down, which would leave the run directory and the store row behind.
+ * The output had nowhere to go, so the error is dropped. Once per process.
+ */
+function survivePipeErrors(): void {
+  if (pipeErrorsIgnored) return;
+  pipeErrorsIgnored = true;
+  for (const stream of [process.stdout, process.stderr]) stream.on('error', () => undefined);
+}
+
+/** The command's output and a one-line summary (the phase table follows after teardown). */
+function writeAnswer(vm: Vm, answer: Answer, timeoutMs: number): void {
+  const { result, notFound, exitCode } = answer;
   if (result) {
     process.stdout.write(result.stdout);
     process.stderr.write(result.stderr);
   }
   if (notFound) process.stderr.write(`tfc: ${notFound.message}\n`);
-  if (result?.timedOut) process.stderr.write(`tfc: command timed out after ${opts.timeoutMs} ms and was killed\n`);
+  if (result?.timedOut) process.stderr.write(`tfc: command timed out after ${timeoutMs} ms and was killed\n`);
   if (result?.stdoutTruncated || result?.stderrTruncated) process.stderr.write('tfc: output was truncated (agent output cap)\n');
-  const rows = phases.map((p) => [p.name, formatMs(p.ms), `${((p.ms / totalMs) * 100).toFixed(1)}%`]);
-  rows.push(['total', formatMs(totalMs), '100%']);
   process.stderr.write(
-    `\nvm ${vm.id} (${vm.driverName}, ${vm.accel}, ${vm.createdBy === 'restore' ? 'restored from golden snapshot' : 'cold boot'}) exit ${exitCode}\n${renderTable(['phase', 'ms', 'share'], rows, ['left', 'right', 'right'])}\n`,
+    `\nvm ${vm.id} (${vm.driverName}, ${vm.accel}, ${vm.createdBy === 'restore' ? 'restored from golden snapshot' : 'cold boot'}) exit ${exitCode}\n`,
   );
-  return exitCode;
 }
 
 function round(ms: number): number {

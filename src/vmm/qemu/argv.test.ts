@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { buildQemuArgv, driveArgs, qemuDrivePath } from './argv.js';
+import { DEFAULT_QEMU_TUNING, accelArg, buildQemuArgv, driveArgs, qemuDrivePath } from './argv.js';
 import type { VmLaunchSpec } from '../driver.js';
+import { globalDefaults } from '../../config/defaults.js';
 
 const spec: VmLaunchSpec = {
   vmId: 'vm-1',
@@ -104,5 +105,46 @@ describe('QEMU memory for snapshots', () => {
         sockets,
       ),
     ).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT' }));
+  });
+});
+
+describe('QEMU tuning for density (docs/density.md)', () => {
+  const sockets = { qmp: 'q.sock', agent: 'a.sock' };
+  const after = (argv: string[], flag: string) => argv[argv.indexOf(flag) + 1];
+
+  it('caps the TCG translation buffer and keeps guest RAM away from KSM by default', () => {
+    const argv = buildQemuArgv(spec, 'tcg', sockets);
+    expect(after(argv, '-accel')).toBe('tcg,tb-size=128');
+    expect(after(argv, '-M')).toBe('microvm,x-option-roms=off,rtc=on,isa-serial=on,mem-merge=off');
+    // A clone's machine keeps the memory backend after the new option.
+    const clone = buildQemuArgv({ ...spec, restoreFrom: { memoryPath: '/m', statePath: '/s' } }, 'tcg', sockets);
+    expect(after(clone, '-M')).toBe('microvm,x-option-roms=off,rtc=on,isa-serial=on,mem-merge=off,memory-backend=mem');
+  });
+
+  it("passes the configured tb-size, QEMU's own default for 0, and nothing to KVM", () => {
+    expect(after(buildQemuArgv(spec, 'tcg', sockets, null, { tcgTbSizeMib: 64, memMerge: false }), '-accel')).toBe('tcg,tb-size=64');
+    expect(after(buildQemuArgv(spec, 'tcg', sockets, null, { tcgTbSizeMib: 0, memMerge: false }), '-accel')).toBe('tcg');
+    const kvm = buildQemuArgv(spec, 'kvm', sockets, null, { tcgTbSizeMib: 64, memMerge: false });
+    expect(after(kvm, '-accel')).toBe('kvm');
+    expect(after(kvm, '-cpu')).toBe('host');
+  });
+
+  it('turns mem-merge on when asked (KSM opt-in)', () => {
+    expect(after(buildQemuArgv(spec, 'tcg', sockets, null, { tcgTbSizeMib: 128, memMerge: true }), '-M')).toContain(',mem-merge=on');
+    expect(after(buildQemuArgv(spec, 'kvm', sockets, null, { tcgTbSizeMib: 128, memMerge: true }), '-M')).toContain(',mem-merge=on');
+  });
+
+  it('refuses a tb-size QEMU could not take, naming the config key', () => {
+    for (const bad of [-1, 1.5, Number.NaN]) {
+      expect(() => accelArg('tcg', { tcgTbSizeMib: bad })).toThrow(
+        expect.objectContaining({ code: 'INVALID_ARGUMENT', message: expect.stringContaining('vmm.qemu.tcg_tb_size_mib') }),
+      );
+    }
+  });
+
+  it('has the same defaults as [vmm.qemu] in the config', () => {
+    const defaults = new Map(globalDefaults({}, 0));
+    expect(defaults.get('vmm.qemu.tcg_tb_size_mib')).toBe(DEFAULT_QEMU_TUNING.tcgTbSizeMib);
+    expect(defaults.get('vmm.qemu.mem_merge')).toBe(DEFAULT_QEMU_TUNING.memMerge);
   });
 });

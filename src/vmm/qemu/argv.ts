@@ -27,6 +27,44 @@ export interface QemuConfinement {
 }
 
 /**
+ * Host-side settings of every QEMU process (config `[vmm.qemu]`). None of
+ * them is part of the migration stream, so none changes which golden
+ * snapshot a VM may restore (src/snapshot/snapshot-key.ts need not name
+ * them). Measured in docs/density.md.
+ */
+export interface QemuTuning {
+  /**
+   * `vmm.qemu.tcg_tb_size_mib`: size of TCG's translation buffer in MiB
+   * (`-accel tcg,tb-size=N`); 0 = QEMU's own default (1024 MiB for system
+   * emulation). Ignored under KVM, which translates nothing.
+   */
+  tcgTbSizeMib: number;
+  /**
+   * `vmm.qemu.mem_merge`: `-machine mem-merge=on|off`, whether QEMU marks
+   * guest RAM mergeable for the host's KSM. Off unless asked for: merging
+   * pages between VMs of different tenants opens a timing side channel.
+   */
+  memMerge: boolean;
+}
+
+/**
+ * The defaults of `[vmm.qemu]` tuning (the config defaults say the same;
+ * argv.test.ts checks they agree). tb-size 128: an idle clone translates
+ * about 10 MiB, a cold boot 42 MiB, python 38 MiB, node more than 170 MiB
+ * over three runs (its JIT makes new guest code every run); QEMU's 1 GiB
+ * default lets a busy VM keep up to 1 GiB of translations.
+ */
+export const DEFAULT_QEMU_TUNING: Readonly<QemuTuning> = { tcgTbSizeMib: 128, memMerge: false };
+
+/** The `-accel` value: TCG with its translation buffer size, when one is set; KVM as is. */
+export function accelArg(accel: AccelName, tuning: Pick<QemuTuning, 'tcgTbSizeMib'>): string {
+  if (!Number.isInteger(tuning.tcgTbSizeMib) || tuning.tcgTbSizeMib < 0) {
+    throw new InvalidArgumentError(`TCG tb-size must be a whole number of MiB (0 = QEMU's default), got ${tuning.tcgTbSizeMib}; fix vmm.qemu.tcg_tb_size_mib`);
+  }
+  return accel === 'tcg' && tuning.tcgTbSizeMib > 0 ? `tcg,tb-size=${tuning.tcgTbSizeMib}` : accel;
+}
+
+/**
  * Builds the QEMU microvm command line (argv, no shell). The guest starts
  * stopped (-S) so the caller times `cont` separately; -no-reboot turns a
  * guest reboot (the agent's shutdown) into QEMU exiting. The console goes
@@ -38,8 +76,17 @@ export interface QemuConfinement {
  * is not there ("Unable to read current time from RTC", "rtc_cmos: broken or
  * not accessible"); measured under TCG, init starts about 2 s earlier with
  * the RTC on, and the guest boots with the right wall-clock time.
+ * `tuning` adds host-side settings (QemuTuning; DEFAULT_QEMU_TUNING when
+ * the caller has none). Throws InvalidArgumentError for a spec it cannot
+ * express (see below) or a negative tb-size.
  */
-export function buildQemuArgv(spec: VmLaunchSpec, accel: AccelName, sockets: QemuSockets, confinement: QemuConfinement | null = null): string[] {
+export function buildQemuArgv(
+  spec: VmLaunchSpec,
+  accel: AccelName,
+  sockets: QemuSockets,
+  confinement: QemuConfinement | null = null,
+  tuning: Readonly<QemuTuning> = DEFAULT_QEMU_TUNING,
+): string[] {
   // Snapshot-capable VMs keep RAM in a file: shared for the template (so
   // the file is the memory snapshot), private (copy-on-write) for clones.
   // A snapshot of a running VM carries its RAM in the state stream: the
@@ -56,7 +103,7 @@ export function buildQemuArgv(spec: VmLaunchSpec, accel: AccelName, sockets: Qem
   const cloneFile = spec.restoreFrom && !inState ? spec.restoreFrom.memoryPath : undefined;
   const memoryFile = cloneFile ?? spec.snapshotMemoryPath;
   const named = memoryFile !== undefined || inState?.memoryBackend === true;
-  const machine = `microvm,x-option-roms=off,rtc=on,isa-serial=on${named ? ',memory-backend=mem' : ''}`;
+  const machine = `microvm,x-option-roms=off,rtc=on,isa-serial=on,mem-merge=${tuning.memMerge ? 'on' : 'off'}${named ? ',memory-backend=mem' : ''}`;
   const memoryBackend = memoryFile
     ? ['-object', `memory-backend-file,id=mem,size=${spec.memoryMib}M,mem-path=${memoryFile},share=${cloneFile ? 'off' : 'on'}`]
     : named
@@ -67,7 +114,7 @@ export function buildQemuArgv(spec: VmLaunchSpec, accel: AccelName, sockets: Qem
     machine,
     ...memoryBackend,
     '-accel',
-    accel,
+    accelArg(accel, tuning),
     '-cpu',
     accel === 'kvm' ? 'host' : 'max',
     '-m',

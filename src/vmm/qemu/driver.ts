@@ -8,7 +8,7 @@ import { ConsoleTap } from '../console.js';
 import type { AccelName, DriverInfo, LiveSnapshotPaths, SnapshotFiles, VmLaunchSpec, VmmDriver, VmmInstance } from '../driver.js';
 import { loadFullState, loadState, saveState } from './migration.js';
 import { chooseAccel, gatherAccelFacts, type AccelFacts, type AccelSetting } from './accel.js';
-import { MIGRATE_IN_SOCKET, MIGRATE_OUT_SOCKET, QEMU_BASE_KERNEL_ARGS, buildQemuArgv, type QemuConfinement } from './argv.js';
+import { MIGRATE_IN_SOCKET, MIGRATE_OUT_SOCKET, QEMU_BASE_KERNEL_ARGS, buildQemuArgv, type QemuConfinement, type QemuTuning } from './argv.js';
 import { QEMU_SANDBOX, type VmmPrivilege } from '../../security/index.js';
 import { QmpClient } from './qmp-client.js';
 import { qemuNetworkArgs } from './network-args.js';
@@ -23,6 +23,8 @@ export interface QemuDriverOptions {
   spawnTimeoutMs?: number;
   /** Injected host facts, for tests. */
   accelFacts?: AccelFacts;
+  /** TCG translation buffer and page merging (config vmm.qemu.tcg_tb_size_mib, mem_merge; docs/density.md). Default DEFAULT_QEMU_TUNING. */
+  tuning?: QemuTuning;
   /**
    * Run each QEMU under -sandbox and as a uid of its own (config
    * security.drop_privileges; see src/security). Null/absent: QEMU runs as
@@ -66,7 +68,7 @@ export class QemuDriver implements VmmDriver {
     }
     const confinement = this.confine(spec, cleanup);
     const consoleTap = new ConsoleTap(spec.consoleLogPath, { ...(spec.consoleLogMaxBytes ? { logMaxBytes: spec.consoleLogMaxBytes } : {}) });
-    const argv = [...buildQemuArgv(spec, info.accel, sockets, confinement), ...(spec.network ? qemuNetworkArgs(spec.network) : [])];
+    const argv = [...buildQemuArgv(spec, info.accel, sockets, confinement, this.options.tuning), ...(spec.network ? qemuNetworkArgs(spec.network) : [])];
     let child: SupervisedChild;
     try {
       // A networked VM's QEMU runs inside its namespace, where its TAP is.
