@@ -2,7 +2,7 @@ import { loadConfig, type Config } from '../config/index.js';
 import { composeRuntime } from '../runtime/index.js';
 import type { SnapshotManager } from '../snapshot/index.js';
 import type { DataLayout, Db, VmRepository } from '../store/index.js';
-import type { VmService } from '../vm/index.js';
+import type { Vm, VmProfile, VmService } from '../vm/index.js';
 
 /** What every benchmark needs: config (from the usual lookup), store, a VM service, snapshots. Call `close()` at the end. */
 export interface BenchEnv {
@@ -72,4 +72,23 @@ export function intArg(name: string, fallback: number): number {
   const n = Number(process.argv[i + 1]);
   if (!Number.isInteger(n) || n < 1) throw new Error(`--${name} must be a positive integer`);
   return n;
+}
+
+/**
+ * Restores `count` clones of `profile`'s golden snapshot, `concurrency` at
+ * a time, pushing each into `vms` as it is ready (the caller destroys them,
+ * also when this throws). Returns the wall time of the batch in ms.
+ */
+export async function cloneBatch(env: BenchEnv, profile: VmProfile, count: number, concurrency: number, vms: Vm[]): Promise<number> {
+  let started = 0;
+  const t0 = performance.now();
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (started < count) {
+        started++;
+        vms.push(await env.snapshots.clone(profile));
+      }
+    }),
+  );
+  return performance.now() - t0;
 }

@@ -33,7 +33,7 @@ import Table from 'cli-table3';
 import { loadConfig, resolveProfile } from '../config/index.js';
 import type { Vm } from '../vm/index.js';
 import type { DriverInfo } from '../vmm/driver.js';
-import { flagArg, intArg, median, medianPhases, msThrough, openBenchEnv } from './common.js';
+import { cloneBatch, flagArg, intArg, median, medianPhases, msThrough, openBenchEnv } from './common.js';
 import { allocation, restoreVsBoot, type BootSamples } from './instant.js';
 import { loadFigures } from './load.js';
 import { hostMemory, idleDensity, type DensityResult } from './memory.js';
@@ -75,18 +75,8 @@ async function restoreThroughput(count: number, concurrencies: number[]) {
     await env.service.destroy(await env.snapshots.clone(profile));
     const results: Array<{ concurrency: number; perSec: number }> = [];
     for (const concurrency of concurrencies) {
-      let started = 0;
       const vms: Vm[] = [];
-      const t0 = performance.now();
-      await Promise.all(
-        Array.from({ length: concurrency }, async () => {
-          while (started < count) {
-            started++;
-            vms.push(await env.snapshots.clone(profile));
-          }
-        }),
-      );
-      const perSec = count / ((performance.now() - t0) / 1000);
+      const perSec = count / ((await cloneBatch(env, profile, count, concurrency, vms)) / 1000);
       results.push({ concurrency, perSec });
       process.stderr.write(`  ${count} clones at concurrency ${concurrency}: ${perSec.toFixed(2)} per second\n`);
       await Promise.all(vms.map((vm) => env.service.destroy(vm)));

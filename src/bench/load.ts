@@ -32,7 +32,7 @@ import { loadConfig, resolveProfile, type Config } from '../config/index.js';
 import { startDaemon } from '../daemon/index.js';
 import { seededRandom } from '../pool/index.js';
 import type { Vm } from '../vm/index.js';
-import { intArg, openBenchEnv, percentile } from './common.js';
+import { cloneBatch, intArg, openBenchEnv, percentile } from './common.js';
 
 export interface LoadFiguresResult {
   /** Restores per second at the default pool's refill_concurrency. */
@@ -99,18 +99,8 @@ async function refillCapacity(concurrency: number, count: number): Promise<{ per
     const profile = resolveProfile(env.config);
     await env.snapshots.ensure(profile);
     await env.service.destroy(await env.snapshots.clone(profile));
-    let started = 0;
     cpuBefore = cpuMs();
-    const t0 = performance.now();
-    await Promise.all(
-      Array.from({ length: concurrency }, async () => {
-        while (started < count) {
-          started++;
-          vms.push(await env.snapshots.clone(profile));
-        }
-      }),
-    );
-    perSec = count / ((performance.now() - t0) / 1000);
+    perSec = count / ((await cloneBatch(env, profile, count, concurrency, vms)) / 1000);
   } finally {
     await Promise.allSettled(vms.map((vm) => env.service.destroy(vm)));
     await env.close();
