@@ -8,10 +8,9 @@ import { SnapshotManager } from '../src/snapshot/index.js';
 import { LiveSnapshotService, snapshotFiles } from '../src/snapshot/live/index.js';
 import { createDrivers } from '../src/vmm/index.js';
 import { assertNothingLeft, testDataDir } from './helpers.js';
-import { NetworkManager } from '../src/net/index.js';
-import { LeaseRepository } from '../src/store/lease-repository.js';
+import { openNetworkedService, type NetworkedService } from './net/networked-service.js';
 import type { VmProfile } from '../src/vm/index.js';
-import { EXPOSED_PORT, httpGet, Topology } from './net/topology.js';
+import { httpGet, Topology } from './net/topology.js';
 
 /** Pss and private bytes of one process (/proc/PID/smaps_rollup, kB lines). */
 function memoryOf(pid: number): { pss: number; privateBytes: number } {
@@ -144,31 +143,20 @@ const isRoot = process.getuid?.() === 0;
 describe.skipIf(!isRoot)('copy-on-write forks of a networked golden clone (real QEMU, TAP, namespaces)', () => {
   const topo = new Topology();
   const dataDir = testDataDir();
-  const layout = dataLayout(dataDir);
-  let db: Db;
-  let manager: NetworkManager;
-  let service: VmService;
+  let net: NetworkedService | undefined;
 
   beforeAll(async () => {
-    await topo.create();
-    db = openDatabase(layout.database);
-    manager = new NetworkManager({ hostNetns: topo.hostNs, leases: new LeaseRepository(db), netnsPrefix: topo.vmNetnsPrefix, exposedPorts: [EXPOSED_PORT] });
-    await manager.ensureHost();
-    const { config } = loadConfig({ env: { TFC_DATA_DIR: dataDir } });
-    service = new VmService({ layout, repo: new VmRepository(db), drivers: createDrivers(config), stopTimeoutMs: 3000, networks: manager });
+    net = await openNetworkedService(topo, dataDir);
   }, 120_000);
 
   afterAll(async () => {
-    await service?.stopAll('test finished');
-    await manager?.removeHost().catch(() => undefined);
-    db?.close();
-    await topo.destroy();
+    await (net ? net.close() : topo.destroy());
     expect(await topo.namespaces()).toEqual([]);
     await assertNothingLeft(dataDir);
   });
 
   it('a fork restored from the fork base serves at its own address what the snapshot served', async () => {
-    const { config } = loadConfig({ env: { TFC_DATA_DIR: dataDir } });
+    const { config, layout, db, service } = net!;
     const profile: VmProfile = { ...config.profiles.minimal, name: 'cow-net-test', network: { ...config.profiles.minimal.network, enabled: true } };
     const live = new LiveSnapshotService({
       layout,

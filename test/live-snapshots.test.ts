@@ -11,10 +11,9 @@ import { SnapshotManager } from '../src/snapshot/index.js';
 import { LiveSnapshotService, liveSnapshotsDir } from '../src/snapshot/live/index.js';
 import { createDrivers } from '../src/vmm/index.js';
 import { assertNothingLeft, jsonApi, qemuProcessesUsing, scratchDir, testDataDir, until, writeConfig } from './helpers.js';
-import { NetworkManager } from '../src/net/index.js';
-import { LeaseRepository } from '../src/store/lease-repository.js';
+import { openNetworkedService, type NetworkedService } from './net/networked-service.js';
 import type { VmProfile } from '../src/vm/index.js';
-import { EXPOSED_PORT, httpGet, Topology } from './net/topology.js';
+import { httpGet, Topology } from './net/topology.js';
 
 // Snapshots of running VMs, real QEMU (TCG), in-process: rollback of a
 // golden clone, fork of a VM holding state in memory, quotas, cleanup.
@@ -295,21 +294,15 @@ const isRoot = process.getuid?.() === 0;
 // A networked VM keeps its address across a rollback and a pause to disk; a fork gets its own.
 describe.skipIf(!isRoot)('snapshots of a networked VM (real QEMU, TAP, namespaces)', () => {
   const topo = new Topology();
-  let db: Db;
-  let manager: NetworkManager;
+  let net: NetworkedService | undefined;
   let service: VmService;
   let live: LiveSnapshotService;
   let profile: VmProfile;
 
   beforeAll(async () => {
-    await topo.create();
-    const dataDir = testDataDir();
-    const { config } = loadConfig({ env: { TFC_DATA_DIR: dataDir } });
-    const layout = dataLayout(dataDir);
-    db = openDatabase(layout.database);
-    manager = new NetworkManager({ hostNetns: topo.hostNs, leases: new LeaseRepository(db), netnsPrefix: topo.vmNetnsPrefix, exposedPorts: [EXPOSED_PORT] });
-    await manager.ensureHost();
-    service = new VmService({ layout, repo: new VmRepository(db), drivers: createDrivers(config), stopTimeoutMs: 3000, networks: manager });
+    net = await openNetworkedService(topo, testDataDir());
+    const { config, layout, db } = net;
+    service = net.service;
     profile = { ...config.profiles.minimal, name: 'live-net-test', network: { ...config.profiles.minimal.network, enabled: true } };
     live = new LiveSnapshotService({
       layout,
@@ -320,10 +313,7 @@ describe.skipIf(!isRoot)('snapshots of a networked VM (real QEMU, TAP, namespace
   }, 120_000);
 
   afterAll(async () => {
-    await service?.stopAll('test finished');
-    await manager?.removeHost().catch(() => undefined);
-    db?.close();
-    await topo.destroy();
+    await (net ? net.close() : topo.destroy());
     expect(await topo.namespaces()).toEqual([]);
     await assertNothingLeft(testDataDir());
   });

@@ -77,18 +77,22 @@ export const RollbackRequest = {
 /** The VM after a rollback: same id and network. */
 export const RollbackResponse = VmBody;
 
+/** `ttl_ms` of a VM that belongs to no pool (a fork, a VM resumed from disk): its lease, extended by keepalive. */
+const detachedTtl = (what: string) =>
+  ({
+    type: 'integer',
+    minimum: 1,
+    maximum: MAX_DETACHED_LEASE_MS,
+    description: `lease of ${what} (default 600000 = 10 min); POST /v1/vms/{id}/keepalive extends it, expiry destroys the VM`,
+  }) as const;
+
 export const ForkRequest = {
   type: 'object',
   required: ['count'],
   additionalProperties: false,
   properties: {
     count: { type: 'integer', minimum: 1, maximum: MAX_FORK_COUNT },
-    ttl_ms: {
-      type: 'integer',
-      minimum: 1,
-      maximum: MAX_DETACHED_LEASE_MS,
-      description: 'lease of each fork (default 600000 = 10 min); POST /v1/vms/{id}/keepalive extends it, expiry destroys the fork',
-    },
+    ttl_ms: detachedTtl('each fork'),
   },
 } as const;
 
@@ -97,12 +101,7 @@ export const ResumeRequest = {
   type: ['object', 'null'],
   additionalProperties: false,
   properties: {
-    ttl_ms: {
-      type: 'integer',
-      minimum: 1,
-      maximum: MAX_DETACHED_LEASE_MS,
-      description: 'lease of a VM resumed from disk (default 600000 = 10 min); POST /v1/vms/{id}/keepalive extends it',
-    },
+    ttl_ms: detachedTtl('a VM resumed from disk'),
   },
 } as const;
 

@@ -1,13 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadConfig } from '../../src/config/index.js';
-import { GUEST_LINK, NetworkManager } from '../../src/net/index.js';
+import { GUEST_LINK } from '../../src/net/index.js';
 import { SnapshotManager } from '../../src/snapshot/index.js';
-import { dataLayout, openDatabase, VmRepository, type Db } from '../../src/store/index.js';
 import { LeaseRepository } from '../../src/store/lease-repository.js';
-import { VmService, type Vm, type VmProfile } from '../../src/vm/index.js';
-import { createDrivers } from '../../src/vmm/index.js';
+import type { Vm, VmProfile, VmService } from '../../src/vm/index.js';
 import { assertNothingLeft, testDataDir } from '../helpers.js';
 import { EXPOSED_PORT, CLOSED_PORT, httpGet, PRIVATE_IP, Topology, UPSTREAM_IP, UPSTREAM_PORT } from './topology.js';
+import { openNetworkedService, type NetworkedService } from './networked-service.js';
 
 const GUEST_LINK_IP = GUEST_LINK.guestIp;
 
@@ -17,8 +15,7 @@ const isRoot = process.getuid?.() === 0;
 // "host" side is itself a namespace with no route to the real network.
 describe.skipIf(!isRoot)('networked VMs (real QEMU, TAP, namespaces, nftables)', () => {
   const topo = new Topology();
-  let db: Db;
-  let manager: NetworkManager;
+  let net: NetworkedService | undefined;
   let service: VmService;
   let snapshots: SnapshotManager;
   let profile: VmProfile;
@@ -35,14 +32,9 @@ describe.skipIf(!isRoot)('networked VMs (real QEMU, TAP, namespaces, nftables)',
   };
 
   beforeAll(async () => {
-    await topo.create();
-    const dataDir = testDataDir();
-    const { config } = loadConfig({ env: { TFC_DATA_DIR: dataDir } });
-    const layout = dataLayout(dataDir);
-    db = openDatabase(layout.database);
-    manager = new NetworkManager({ hostNetns: topo.hostNs, leases: new LeaseRepository(db), netnsPrefix: topo.vmNetnsPrefix, exposedPorts: [EXPOSED_PORT] });
-    await manager.ensureHost();
-    service = new VmService({ layout, repo: new VmRepository(db), drivers: createDrivers(config), stopTimeoutMs: 3000, networks: manager });
+    net = await openNetworkedService(topo, testDataDir());
+    const { config, layout } = net;
+    service = net.service;
     snapshots = new SnapshotManager(layout, service);
     profile = { ...config.profiles.minimal, name: 'nettest', network: { ...config.profiles.minimal.network, enabled: true } };
   });
@@ -53,9 +45,7 @@ describe.skipIf(!isRoot)('networked VMs (real QEMU, TAP, namespaces, nftables)',
       ?.list()
       .filter((s) => s.manifest.profile === 'nettest')
       .forEach((s) => snapshots.remove(s.manifest.key));
-    await manager?.removeHost().catch(() => undefined);
-    db?.close();
-    await topo.destroy();
+    await (net ? net.close() : topo.destroy());
     expect(await topo.namespaces()).toEqual([]);
     await assertNothingLeft(testDataDir());
   });
@@ -112,7 +102,7 @@ describe.skipIf(!isRoot)('networked VMs (real QEMU, TAP, namespaces, nftables)',
       code: 'INVALID_ARGUMENT',
     });
     for (const c of clones) await service.destroy(c);
-    expect(new LeaseRepository(db).list()).toEqual([]);
+    expect(new LeaseRepository(net!.db).list()).toEqual([]);
     expect(await topo.namespaces(topo.vmNetnsPrefix)).toEqual([]);
   });
 });
