@@ -5,7 +5,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(qemu-system-x86 busybox-static lz4 cpio e2fsprogs mmdebstrap gcc libc6-dev iproute2 nftables util-linux ca-certificates)
+# chromium: the dashboard's browser test (test/ui-browser.test.ts) drives it through playwright-core.
+packages=(qemu-system-x86 busybox-static lz4 cpio e2fsprogs mmdebstrap gcc libc6-dev iproute2 nftables util-linux ca-certificates chromium)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

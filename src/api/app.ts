@@ -13,6 +13,9 @@ import { leaseRoutes } from './routes/leases.js';
 import { processRoutes } from './routes/processes.js';
 import { runRoutes } from './routes/run.js';
 import { snapshotRoutes } from './routes/snapshots.js';
+import { eventRoutes } from './routes/events.js';
+import { alertRoutes } from './routes/alerts.js';
+import { isUiPath, uiRoutes } from './routes/ui.js';
 import { terraphimRoutes } from './terraphim/index.js';
 
 // /health is the Terraphim client's health check, which sends no token (docs/terraphim-api.md).
@@ -107,7 +110,9 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
   });
   app.addHook('onRequest', async (req) => {
     if (req.url.length > MAX_URL_LENGTH) throw new UriTooLongError(`the URL is ${req.url.length} characters long; at most ${MAX_URL_LENGTH} are accepted`);
-    if (PUBLIC_ROUTES.has(req.url.split('?')[0])) return;
+    const path = req.url.split('?')[0];
+    // The dashboard's page and assets carry no data; it sends the token to /v1 itself.
+    if (PUBLIC_ROUTES.has(path) || isUiPath(path)) return;
     checkBearer(req.headers.authorization, deps.token);
   });
 
@@ -122,7 +127,10 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
   processRoutes(app, deps, limits);
   runRoutes(app, deps);
   snapshotRoutes(app, deps);
+  eventRoutes(app, deps);
+  alertRoutes(app, deps);
   terraphimRoutes(app, deps, limits);
+  uiRoutes(app);
   app.get('/v1/metrics', { schema: { summary: 'Prometheus metrics (text exposition format)' } }, async (_req, reply) => {
     if (!deps.metrics) return reply.code(404).send(envelope('NOT_FOUND', 'metrics are not enabled in this server').body);
     reply.header('content-type', deps.metrics.contentType);

@@ -29,4 +29,8 @@ export interface ApiDeps {
   liveSnapshots?: import('../snapshot/live/index.js').LiveSnapshotService;
   /** The Terraphim API (/health, /api/*): vm_type aliases, agents' vm_type, live snapshots, history store; all optional (the daemon fills them from config `[terraphim]`). */
   terraphim?: import('./terraphim/index.js').TerraphimOptions;
+  /** Serves GET /v1/events (Server-Sent Events); without it that route answers 404 NOT_FOUND. */
+  events?: import('../events/index.js').EventBus;
+  /** Serves GET /v1/alerts, /v1/alerts/rules and /v1/alerts/deliveries (the daemon's AlertMonitor); without it they answer 404 NOT_FOUND. */
+  alerts?: import('../alerts/index.js').AlertsView;
 }

@@ -1,7 +1,7 @@
-import { afterEach, describe, expect, it } from 'vitest';
-import { flagArg, intArg, median, medianPhases, msThrough, percentile, sum } from './common.js';
+import { describe, expect, it } from 'vitest';
+import { median, medianPhases, msThrough, percentile, sum } from './common.js';
 
-// The statistics and flags benchmark reports are built from.
+// The statistics benchmark reports are built from.
 
 describe('benchmark statistics', () => {
   it('median of odd and even counts, regardless of order', () => {
@@ -73,32 +73,5 @@ describe('medianPhases', () => {
       { name: 'network', ms: 9 },
     ]);
     expect(medianPhases([])).toEqual([]);
-  });
-});
-
-describe('intArg', () => {
-  const argv = process.argv;
-  afterEach(() => {
-    process.argv = argv;
-  });
-
-  it('reads --name N, or the fallback when absent', () => {
-    process.argv = ['node', 'bench', '--runs', '7'];
-    expect(intArg('runs', 3)).toBe(7);
-    expect(intArg('warmup', 2)).toBe(2);
-  });
-
-  it('flagArg: present or not, never taking the next word as its value', () => {
-    process.argv = ['node', 'bench', '--quick', '--runs', '2'];
-    expect(flagArg('quick')).toBe(true);
-    expect(flagArg('full')).toBe(false);
-    expect(intArg('runs', 5)).toBe(2);
-  });
-
-  it('refuses zero, negatives, fractions and a missing value with the flag name', () => {
-    for (const bad of [['--runs', '0'], ['--runs', '-1'], ['--runs', '1.5'], ['--runs']]) {
-      process.argv = ['node', 'bench', ...bad];
-      expect(() => intArg('runs', 3)).toThrow('--runs must be a positive integer');
-    }
   });
 });

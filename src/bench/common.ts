@@ -1,4 +1,4 @@
-import { loadConfig, type Config } from '../config/index.js';
+import type { Config } from '../config/index.js';
 import { composeRuntime } from '../runtime/index.js';
 import type { SnapshotManager } from '../snapshot/index.js';
 import type { DataLayout, Db, VmRepository } from '../store/index.js';
@@ -15,16 +15,24 @@ export interface BenchEnv {
   close(): Promise<void>;
 }
 
+/** Where a suite writes its progress lines (stderr in `tfc bench`). */
+export type BenchLog = (line: string) => void;
+
 /**
- * The runtime the CLI and the daemon use too (composeRuntime), so
- * benchmarks measure the same wiring. `standbyVmms`: keep VMM processes
+ * The runtime the CLI and the daemon use too (composeRuntime) on `config`,
+ * so benchmarks measure the same wiring. `standbyVmms`: keep VMM processes
  * waiting for restores, as the daemon does (profiles.X.standby_vmms).
+ * SIGINT while it is open stops its VMs and exits 130; `close()` (call it
+ * once) stops them and removes that handler.
  */
-export async function openBenchEnv(options: { standbyVmms?: boolean } = {}): Promise<BenchEnv> {
-  const { config } = loadConfig();
+export async function openBenchEnv(config: Config, options: { standbyVmms?: boolean } = {}): Promise<BenchEnv> {
   const runtime = await composeRuntime(config, options.standbyVmms ? { standbyVmms: true } : {});
-  const close = () => runtime.close('benchmark finished');
-  process.once('SIGINT', () => void close().finally(() => process.exit(130)));
+  const onSigint = () => void runtime.close('benchmark interrupted').finally(() => process.exit(130));
+  process.once('SIGINT', onSigint);
+  const close = async () => {
+    process.off('SIGINT', onSigint);
+    await runtime.close('benchmark finished');
+  };
   return { config, layout: runtime.layout, db: runtime.db, repo: runtime.repo, service: runtime.service, snapshots: runtime.snapshots, close };
 }
 
@@ -58,20 +66,6 @@ export function medianPhases(runs: ReadonlyArray<readonly { name: string; ms: nu
   const byName = new Map<string, number[]>();
   for (const phases of runs) for (const p of phases) byName.set(p.name, [...(byName.get(p.name) ?? []), p.ms]);
   return [...byName].map(([name, ms]) => ({ name, ms: median(ms) }));
-}
-
-/** True when `--name` is on the command line (a flag without a value). */
-export function flagArg(name: string): boolean {
-  return process.argv.includes(`--${name}`);
-}
-
-/** `--name N` (a positive integer), or `fallback` when absent. Throws naming the flag for anything else. */
-export function intArg(name: string, fallback: number): number {
-  const i = process.argv.indexOf(`--${name}`);
-  if (i < 0) return fallback;
-  const n = Number(process.argv[i + 1]);
-  if (!Number.isInteger(n) || n < 1) throw new Error(`--${name} must be a positive integer`);
-  return n;
 }
 
 /**

@@ -1,57 +1,56 @@
 /**
- * Issue 11's table, every row from one run: how far the system is from the
- * limits it measures itself against (Firecracker's restore, density and
- * creation-rate figures) and what the orchestrator costs over QEMU itself.
+ * Issue 11's table (the `limits` suite of `tfc bench`), every row from one
+ * run: how far the system is from the limits it measures itself against
+ * (Firecracker's restore, density and creation-rate figures) and what the
+ * orchestrator costs over QEMU itself.
  *
  * 1. clone restore to agent ready / cold boot (interleaved, medians), also
- *    with a standby VMM waiting, as the daemon restores;
- * 2. warm allocation p99, one client (bench/instant.ts allocation);
+ *    with a standby VMM waiting, as the daemon restores (the `instant` suite);
+ * 2. warm allocation p99, one client (the `allocation` suite);
  * 3. allocation p99 with Poisson arrivals at half the refill capacity
  *    (bench/load.ts loadFigures);
- * 4. clones restored per second per core (restores of the golden snapshot
- *    at the default pool's refill concurrency, and at one per core);
+ * 4. clones restored per second per core (the `throughput` suite);
  * 5. ten idle clones / one cold VM (PSS), PSS per idle clone at 1, 10 and
- *    50, and where one idle clone's memory goes (smaps, by mapping kind);
+ *    50, and where one idle clone's memory goes (the `density` suite);
  * 6. `tfc vm run` at the instant level as a whole process
  *    (bench/one-shot.ts oneShotFigures);
  * 7. orchestrator overhead over raw QEMU: the same command line started
  *    directly (bench/raw-qemu.ts), without -S, and, as a diagnostic, with
  *    tfc's -S and an immediate QMP `cont`, vs `tfc`'s cold boot phases,
- *    interleaved with the runs of 1, to the init marker and to agent
- *    ready; the raw command line is checked against the one tfc ran.
+ *    interleaved with the runs of 1 (rawCollector), to the init marker and
+ *    to agent ready; the raw command line is checked against the one tfc ran.
  *
- *   npm run bench:limits -- [--runs N] [--quick] [--max-clones N]
- *                           [--allocations N] [--load-seconds N]
- *
- * A part that fails prints "not measured: <why>" in its rows; the others
- * still run. Reports, does not judge: exit 0 whether or not goals are met.
+ * A part that fails says "not measured: <why>" in its rows; the others
+ * still count. Reports, does not judge.
  */
 import { readFileSync } from 'node:fs';
-import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import Table from 'cli-table3';
-import { loadConfig, resolveProfile } from '../config/index.js';
-import type { Vm } from '../vm/index.js';
+import { resolveProfile } from '../config/index.js';
 import type { DriverInfo } from '../vmm/driver.js';
-import { cloneBatch, flagArg, intArg, median, medianPhases, msThrough, openBenchEnv } from './common.js';
-import { allocation, restoreVsBoot, type BootSamples } from './instant.js';
-import { loadFigures } from './load.js';
-import { hostMemory, idleDensity, type DensityResult } from './memory.js';
-import { oneShotFigures } from './one-shot.js';
+import type { Figure } from './report-schema.js';
+import { median, medianPhases, msThrough, type BenchEnv, type BenchLog } from './common.js';
+import type { BootSamples, RestoreVsBootOptions, restoreVsBoot } from './instant.js';
+import type { LoadFiguresResult } from './load.js';
+import type { DensityResult } from './memory.js';
+import type { OneShotFigures } from './one-shot.js';
 import { commandLineDifferences, normalizeCommandLine, rawBootUnsupported, rawColdBoot } from './raw-qemu.js';
 import { MAPPING_KIND_LABELS, MAPPING_KINDS } from './smaps.js';
+import type { ThroughputPoint } from './throughput.js';
 
-type Row = [figure: string, measured: string, goal: string, met: string];
+type RestoreVsBoot = Awaited<ReturnType<typeof restoreVsBoot>>;
+
+export type Row = [figure: string, measured: string, goal: string, met: string];
 
 /** The value of a part, or why it could not be measured (its error's first line). */
-type Outcome<T> = { ok: true; value: T } | { ok: false; why: string };
+export type Outcome<T> = { ok: true; value: T } | { ok: false; why: string };
 
-async function attempt<T>(label: string, fn: () => Promise<T>): Promise<Outcome<T>> {
+export async function attempt<T>(label: string, fn: () => Promise<T>, log: BenchLog): Promise<Outcome<T>> {
   try {
     return { ok: true, value: await fn() };
   } catch (err) {
     const message = err instanceof Error ? err.message : String(err);
-    process.stderr.write(`  ${label} failed: ${err instanceof Error ? err.stack : message}\n`);
+    log(`${label} failed: ${err instanceof Error ? err.stack : message}`);
     return { ok: false, why: message.split('\n')[0] };
   }
 }
@@ -61,43 +60,16 @@ const met = (ok: boolean): string => (ok ? 'yes' : 'NO');
 const mib = (kib: number): string => (kib / 1024).toFixed(1);
 const signedPercent = (ratio: number): string => `${ratio >= 1 ? '+' : ''}${((ratio - 1) * 100).toFixed(1)}%`;
 
-/**
- * For each of `concurrencies`: `count` clones of the default profile's
- * golden snapshot restored that many at a time (after one unmeasured
- * restore), kept alive until all are ready: clones per second over the
- * whole batch. All are stopped before the next batch.
- */
-async function restoreThroughput(count: number, concurrencies: number[]) {
-  const env = await openBenchEnv();
-  try {
-    const profile = resolveProfile(env.config);
-    await env.snapshots.ensure(profile);
-    await env.service.destroy(await env.snapshots.clone(profile));
-    const results: Array<{ concurrency: number; perSec: number }> = [];
-    for (const concurrency of concurrencies) {
-      const vms: Vm[] = [];
-      const perSec = count / ((await cloneBatch(env, profile, count, concurrency, vms)) / 1000);
-      results.push({ concurrency, perSec });
-      process.stderr.write(`  ${count} clones at concurrency ${concurrency}: ${perSec.toFixed(2)} per second\n`);
-      await Promise.all(vms.map((vm) => env.service.destroy(vm)));
-    }
-    return results;
-  } finally {
-    await env.close();
-  }
-}
-
-function densityRows(outcome: Outcome<DensityResult>, maxClones: number): Row[] {
+function densityRows(outcome: Outcome<DensityResult>, maxClones: number, capWhy: string): Row[] {
   if (!outcome.ok) {
     return [
-      ['ten idle clones / one cold VM (PSS)', notMeasured(outcome.why), '<= 1.3x', '-'],
+      ['10 idle clones / cold VM', notMeasured(outcome.why), '<= 1.3x', '-'],
       ['PSS per idle clone at 1 / 10 / 50', notMeasured(outcome.why), 'report', '-'],
     ];
   }
   const d = outcome.value;
   const at = (n: number) => d.points.find((p) => p.clones === n);
-  const limitWhy = (n: number) =>
-    n > maxClones ? `--max-clones ${maxClones}` : d.limited ? `${d.limited.reached} clones fit (${d.limited.why})` : 'not reached';
+  const limitWhy = (n: number) => (n > maxClones ? capWhy : d.limited ? `${d.limited.reached} clones fit (${d.limited.why})` : 'not reached');
   const ten = at(10);
   const rows: Row[] = [
     ten
@@ -107,7 +79,7 @@ function densityRows(outcome: Outcome<DensityResult>, maxClones: number): Row[] 
           '<= 1.3x',
           met(ten.totalPssKib / ten.coldPssKib <= 1.3),
         ]
-      : ['ten idle clones / one cold VM (PSS)', notMeasured(limitWhy(10)), '<= 1.3x', '-'],
+      : ['10 idle clones / cold VM', notMeasured(limitWhy(10)), '<= 1.3x', '-'],
   ];
   for (const n of [1, 10, 50]) {
     const p = at(n);
@@ -130,7 +102,7 @@ function densityRows(outcome: Outcome<DensityResult>, maxClones: number): Row[] 
   return rows;
 }
 
-interface RawSamples {
+export interface RawSamples {
   marker: number[];
   agent: number[];
   /** Spawn until QMP answered `cont` (the -S variant only). */
@@ -139,10 +111,7 @@ interface RawSamples {
 const newRawSamples = (): RawSamples => ({ marker: [], agent: [], running: [] });
 
 /** tfc's cold boot vs the raw QEMU runs interleaved with it: to the init marker and to agent ready, for each raw variant. */
-function overheadRows(
-  boots: Outcome<Awaited<ReturnType<typeof restoreVsBoot>>>,
-  raw: { why: string | undefined; free: RawSamples; stopped: RawSamples },
-): Row[] {
+function overheadRows(boots: Outcome<RestoreVsBoot>, raw: { why: string | undefined; free: RawSamples; stopped: RawSamples }): Row[] {
   const why = raw.why ?? (!boots.ok ? boots.why : raw.free.marker.length === 0 ? 'no raw run' : undefined);
   if (!boots.ok || why) return [['orchestrator overhead over raw QEMU, cold boot', notMeasured(why ?? 'no raw run'), '<= 2%', '-']];
   const tfc = { marker: median(boots.value.samples.coldToKernel), agent: boots.value.cold };
@@ -198,81 +167,90 @@ function breakdownTable(d: DensityResult): string {
   return `where the memory goes, at ${d.points.at(-1)?.clones ?? 0} idle clones (smaps of the first clone and of the cold VM):\n${t.toString()}`;
 }
 
-async function main(): Promise<void> {
-  const quick = flagArg('quick');
-  const runs = intArg('runs', quick ? 2 : 5);
-  const maxClones = intArg('max-clones', quick ? 10 : 50);
-  const allocations = intArg('allocations', quick ? 30 : 300);
-  const loadMs = intArg('load-seconds', quick ? 10 : 60) * 1000;
-  const throughputCount = quick ? 4 : 20;
-  const cores = availableParallelism();
-  const { config } = loadConfig();
-  const refillConcurrency = config.pools.default?.refillConcurrency ?? 1;
-  let driverInfo: DriverInfo | undefined;
-  const started = new Date();
+/** What the raw QEMU runs interleaved with the cold boots collected. */
+export interface RawCollection {
+  why: string | undefined;
+  commandLine: string[];
+  free: RawSamples;
+  stopped: RawSamples;
+  /** The command line tfc ran for its first cold boot (normalized). */
+  tfcCommandLine?: string[];
+  driverInfo?: DriverInfo;
+}
 
-  process.stderr.write(`1/6 cold boot vs clone restore, interleaved with the same QEMU command line run directly (${runs} runs)\n`);
-  // Two raw variants: as a hand-written command line would run (no -S), and
-  // with tfc's own -S and a QMP `cont` as soon as QMP answers (tfc's
-  // sequence without the rest of tfc).
-  const raw = { why: undefined as string | undefined, commandLine: [] as string[], free: newRawSamples(), stopped: newRawSamples() };
-  let tfcCommandLine: string[] | undefined;
-  const boots = await attempt('cold boot vs restore', () =>
-    restoreVsBoot(runs, {
-      standby: true,
-      onColdBoot: (vm, env) => {
-        tfcCommandLine ??= normalizeCommandLine(readFileSync(`/proc/${vm.pid}/cmdline`, 'utf8').split('\0').slice(0, -1), {
-          runDir: join(env.layout.runVms, vm.id),
-          vmId: vm.id,
-        });
-      },
-      eachRun: async (run, env) => {
-        const profile = resolveProfile(env.config);
-        driverInfo ??= await env.service.driver(profile.driver).probe();
-        raw.why ??= rawBootUnsupported(profile) ?? undefined;
-        const variants = run % 2 === 0 ? (['free', 'stopped'] as const) : (['stopped', 'free'] as const);
-        for (const variant of variants) {
-          if (raw.why) return;
-          const r = await attempt(`raw QEMU boot (${variant})`, () =>
-            rawColdBoot(env, profile, { timeoutMs: profile.bootTimeoutMs, prelaunchStop: variant === 'stopped' }),
-          );
-          if (!r.ok) {
-            raw.why = r.why;
-            return;
-          }
-          if (variant === 'free') raw.commandLine = r.value.commandLine;
-          raw[variant].marker.push(r.value.toMarkerMs);
-          raw[variant].agent.push(r.value.toAgentMs);
-          if (r.value.toRunningMs !== undefined) raw[variant].running.push(r.value.toRunningMs);
-          process.stderr.write(
-            `  run ${run + 1}/${runs}: raw QEMU ${variant === 'free' ? 'without -S' : 'with -S + QMP cont'}: init marker ${r.value.toMarkerMs.toFixed(0)} ms, agent ${r.value.toAgentMs.toFixed(0)} ms\n`,
-          );
-        }
-      },
-    }),
-  );
+/**
+ * Hooks for restoreVsBoot that run, in each run, the same QEMU command line
+ * directly in two variants: as a hand-written command line would run (no
+ * -S), and with tfc's own -S and a QMP `cont` as soon as QMP answers (tfc's
+ * sequence without the rest of tfc). The first failure stops the raw runs
+ * and is kept in `why`.
+ */
+export function rawCollector(runs: number, log: BenchLog): { raw: RawCollection; hooks: Pick<RestoreVsBootOptions, 'eachRun' | 'onColdBoot'> } {
+  const raw: RawCollection = { why: undefined, commandLine: [], free: newRawSamples(), stopped: newRawSamples() };
+  const onColdBoot = (vm: { id: string; pid?: number }, env: BenchEnv) => {
+    raw.tfcCommandLine ??= normalizeCommandLine(readFileSync(`/proc/${vm.pid}/cmdline`, 'utf8').split('\0').slice(0, -1), {
+      runDir: join(env.layout.runVms, vm.id),
+      vmId: vm.id,
+    });
+  };
+  const eachRun = async (run: number, env: BenchEnv) => {
+    const profile = resolveProfile(env.config);
+    raw.driverInfo ??= await env.service.driver(profile.driver).probe();
+    raw.why ??= rawBootUnsupported(profile) ?? undefined;
+    const variants = run % 2 === 0 ? (['free', 'stopped'] as const) : (['stopped', 'free'] as const);
+    for (const variant of variants) {
+      if (raw.why) return;
+      const r = await attempt(
+        `raw QEMU boot (${variant})`,
+        () => rawColdBoot(env, profile, { timeoutMs: profile.bootTimeoutMs, prelaunchStop: variant === 'stopped' }),
+        log,
+      );
+      if (!r.ok) {
+        raw.why = r.why;
+        return;
+      }
+      if (variant === 'free') raw.commandLine = r.value.commandLine;
+      raw[variant].marker.push(r.value.toMarkerMs);
+      raw[variant].agent.push(r.value.toAgentMs);
+      if (r.value.toRunningMs !== undefined) raw[variant].running.push(r.value.toRunningMs);
+      log(
+        `run ${run + 1}/${runs}: raw QEMU ${variant === 'free' ? 'without -S' : 'with -S + QMP cont'}: init marker ${r.value.toMarkerMs.toFixed(0)} ms, agent ${r.value.toAgentMs.toFixed(0)} ms`,
+      );
+    }
+  };
+  return { raw, hooks: { eachRun, onColdBoot } };
+}
 
-  process.stderr.write(`2/6 warm allocation through the API, one client (${allocations} requests)\n`);
-  const alloc = await attempt('warm allocation', () => allocation(allocations));
+export interface LimitsInput {
+  runs: number;
+  /** The largest idle clone count asked for, and why no more (e.g. "--quick", "--max-clones 20"). */
+  maxClones: number;
+  maxClonesWhy: string;
+  cores: number;
+  boots: Outcome<RestoreVsBoot>;
+  raw: RawCollection;
+  alloc: Outcome<{ p50: number; p99: number; max: number; serverP99: number; count: number }>;
+  load: Outcome<LoadFiguresResult>;
+  throughput: Outcome<ThroughputPoint[]>;
+  oneShot: Outcome<OneShotFigures>;
+  density: Outcome<DensityResult>;
+}
 
-  process.stderr.write(`3/6 allocation under Poisson arrivals at half the refill capacity (${loadMs / 1000} s)\n`);
-  const load = await attempt('allocation under load', () =>
-    loadFigures({ durationMs: loadMs, rateFraction: 0.5, log: (l) => process.stderr.write(`  ${l}\n`) }),
-  );
+const fig = (key: string, label: string, value: number, unit: string, op: '<=' | '>=', goal: number): Figure => ({
+  key,
+  label,
+  value: Number.isFinite(value) ? value : null,
+  unit,
+  better: op === '<=' ? 'lower' : 'higher',
+  goal: { op, value: goal },
+  met: Number.isFinite(value) ? (op === '<=' ? value <= goal : value >= goal) : false,
+});
 
-  const concurrencies = [...new Set([refillConcurrency, cores])];
-  process.stderr.write(`4/6 restore throughput (${throughputCount} clones at concurrency ${concurrencies.join(' and ')})\n`);
-  const throughput = await attempt('restore throughput', () => restoreThroughput(throughputCount, concurrencies));
-
-  process.stderr.write(`5/6 tfc vm run at the instant level, whole process (${runs} runs)\n`);
-  const oneShot = await attempt('one-shot run', () => oneShotFigures({ runs, log: (l) => process.stderr.write(`  ${l}\n`) }));
-
-  const counts = [1, 10, 50].filter((n) => n <= maxClones);
-  if (!counts.includes(maxClones)) counts.push(maxClones);
-  process.stderr.write(`6/6 idle clones: PSS at ${counts.join(', ')} clones vs one cold VM (${hostMemory().availableMib} MiB available)\n`);
-  const density = await attempt('idle density', () => idleDensity({ counts, log: (l) => process.stderr.write(`  ${l}\n`) }));
-
+/** The table's rows, the lines printed under it, and its goals as figures (for charts and --compare). Pure. */
+export function limitsTable(input: LimitsInput): { rows: Row[]; notes: string[]; figures: Figure[] } {
+  const { runs, cores, boots, raw, alloc, load, throughput, oneShot, density } = input;
   const rows: Row[] = [];
+  const figures: Figure[] = [];
   if (boots.ok) {
     const { cold, restored } = boots.value;
     rows.push([
@@ -281,7 +259,10 @@ async function main(): Promise<void> {
       '<= 1%',
       met(restored / cold <= 0.01),
     ]);
+    figures.push(fig('restore_over_cold_pct', 'restore / cold boot', (restored / cold) * 100, '%', '<=', 1));
     const { restoredStandby, standbyWhy } = boots.value;
+    if (restoredStandby !== undefined)
+      figures.push(fig('standby_restore_over_cold_pct', 'standby restore / cold boot', (restoredStandby / cold) * 100, '%', '<=', 1));
     rows.push([
       `the same with a standby VMM waiting (the daemon's restores, profiles.X.standby_vmms; median of ${boots.value.samples.restoredStandby.length})`,
       restoredStandby !== undefined
@@ -301,8 +282,9 @@ async function main(): Promise<void> {
       '<= 5 ms',
       met(a.p99 <= 5),
     ]);
+    figures.push(fig('alloc_p99_ms', 'allocation p99, 1 client', a.p99, 'ms', '<=', 5));
   } else {
-    rows.push(['warm allocation p99, one client', notMeasured(alloc.why), '<= 5 ms', '-']);
+    rows.push(['allocation p99, 1 client', notMeasured(alloc.why), '<= 5 ms', '-']);
   }
   if (load.ok) {
     const l = load.value;
@@ -312,6 +294,10 @@ async function main(): Promise<void> {
       '<= 20 ms',
       met(l.p99 <= 20 && l.failures === 0),
     ]);
+    figures.push({
+      ...fig('load_p99_ms', 'allocation p99 under load', l.p99, 'ms', '<=', 20),
+      met: l.p99 <= 20 && l.failures === 0,
+    });
   } else {
     rows.push(['allocation p99 at half refill capacity (Poisson)', notMeasured(load.why), '<= 20 ms', '-']);
   }
@@ -320,15 +306,18 @@ async function main(): Promise<void> {
     const perCore = pool.perSec / cores;
     const extra = more.map((m) => `; at concurrency ${m.concurrency}: ${(m.perSec / cores).toFixed(2)}`).join('');
     rows.push([
-      `clones restored per second per core (${throughputCount} clones, ${cores} cores, concurrency ${pool.concurrency} = pool refill_concurrency${extra}${load.ok ? `; under load: ${load.value.restoresPerSecPerCore.toFixed(2)}` : ''})`,
+      `clones restored per second per core (${pool.clones} clones, ${cores} cores, concurrency ${pool.concurrency} = pool refill_concurrency${extra}${load.ok ? `; under load: ${load.value.restoresPerSecPerCore.toFixed(2)}` : ''})`,
       `${perCore.toFixed(2)} (${pool.perSec.toFixed(2)}/s)`,
       '>= 5',
       met(perCore >= 5),
     ]);
+    figures.push(fig('restores_per_sec_per_core', 'restores per s per core', perCore, '/s/core', '>=', 5));
   } else {
-    rows.push(['clones restored per second per core', notMeasured(throughput.why), '>= 5', '-']);
+    rows.push(['restores per s per core', notMeasured(throughput.why), '>= 5', '-']);
   }
-  rows.push(...densityRows(density, maxClones));
+  rows.push(...densityRows(density, input.maxClones, input.maxClonesWhy));
+  const ten = density.ok ? density.value.points.find((p) => p.clones === 10) : undefined;
+  if (ten) figures.push(fig('ten_clones_over_cold_x', '10 idle clones / cold VM', ten.totalPssKib / ten.coldPssKib, 'x', '<=', 1.3));
   if (oneShot.ok) {
     const o = oneShot.value;
     rows.push([
@@ -337,21 +326,14 @@ async function main(): Promise<void> {
       '<= 350 ms',
       met(o.wholeMs <= 350),
     ]);
+    figures.push(fig('one_shot_ms', 'tfc vm run, whole', o.wholeMs, 'ms', '<=', 350));
   } else {
-    rows.push(['`tfc vm run` instant, whole process', notMeasured(oneShot.why), '<= 350 ms', '-']);
+    rows.push(['tfc vm run, whole', notMeasured(oneShot.why), '<= 350 ms', '-']);
   }
   rows.push(...overheadRows(boots, raw));
+  figures.push(...overheadFigures(boots, raw));
 
-  const table = new Table({ head: ['figure', 'measured', 'goal', 'met'], style: { head: [], border: [] }, colWidths: [60, 44, 10, 5], wordWrap: true });
-  table.push(...rows);
-  const memory = hostMemory();
-  const host = [
-    `${cores} cores`,
-    `${memory.totalMib} MiB RAM`,
-    driverInfo ? `${driverInfo.name} ${driverInfo.version} (${driverInfo.accel}: ${driverInfo.accelReason})` : 'driver not probed',
-    loadAverage(),
-  ].join(', ');
-  const out = [`limits (issue 11), ${started.toISOString()} to ${new Date().toISOString()}; ${host}`, table.toString()];
+  const out: string[] = [];
   if (boots.ok) {
     const phases = (runs: BootSamples['coldPhases']) =>
       medianPhases(runs)
@@ -361,8 +343,8 @@ async function main(): Promise<void> {
     out.push(`clone restore phases (median ms): ${phases(boots.value.samples.restorePhases)}`);
     if (boots.value.samples.standbyPhases.length > 0) out.push(`restore from a standby VMM, phases (median ms): ${phases(boots.value.samples.standbyPhases)}`);
   }
-  if (tfcCommandLine && raw.commandLine.length > 0) {
-    const diff = commandLineDifferences(tfcCommandLine, raw.commandLine);
+  if (raw.tfcCommandLine && raw.commandLine.length > 0) {
+    const diff = commandLineDifferences(raw.tfcCommandLine, raw.commandLine);
     out.push(
       diff.length === 0
         ? `raw QEMU command line: the one tfc ran, without -S: ${raw.commandLine.join(' ')}`
@@ -371,19 +353,24 @@ async function main(): Promise<void> {
   }
   if (density.ok) out.push(breakdownTable(density.value));
   if (oneShot.ok) out.push(`tfc vm run phases (median ms of the --json runs): ${oneShot.value.phases.map((p) => `${p.name} ${p.ms.toFixed(1)}`).join(', ')}`);
-  process.stdout.write(`${out.join('\n')}\n`);
+  return { rows, notes: out, figures };
 }
 
-/** The 1-minute load average at the end (others share the machine). */
-function loadAverage(): string {
-  try {
-    return `load average ${readFileSync('/proc/loadavg', 'utf8').split(' ')[0]}`;
-  } catch {
-    return 'load average unknown';
+/** The overhead rows' ratios as figures: (tfc / raw - 1) in %, goal <= 2%. */
+function overheadFigures(boots: Outcome<RestoreVsBoot>, raw: RawCollection): Figure[] {
+  if (!boots.ok || raw.why || raw.free.marker.length === 0) return [];
+  const tfc = { marker: median(boots.value.samples.coldToKernel), agent: boots.value.cold };
+  const out: Figure[] = [];
+  for (const point of ['marker', 'agent'] as const) {
+    const r = median(raw.free[point]);
+    out.push(fig(`overhead_${point}_pct`, `overhead vs raw QEMU, ${point === 'marker' ? 'to marker' : 'to agent'}`, (tfc[point] / r - 1) * 100, '%', '<=', 2));
   }
+  return out;
 }
 
-main().catch((err) => {
-  process.stderr.write(`bench failed: ${err?.stack ?? err}\n`);
-  process.exit(1);
-});
+/** The table as the terminal prints it (fixed column widths, wrapped). */
+export function renderLimitsTable(rows: readonly Row[]): string {
+  const table = new Table({ head: ['figure', 'measured', 'goal', 'met'], style: { head: [], border: [] }, colWidths: [60, 44, 10, 5], wordWrap: true });
+  table.push(...rows.map((r) => [...r]));
+  return table.toString();
+}

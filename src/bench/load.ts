@@ -11,8 +11,7 @@
  *    allocation latency (request to response, as the client sees it)
  *    percentiles after a warm-up, failures.
  *
- *   npm run bench:load -- [--duration-ms N] [--rate-fraction F] [--seed N]
- *                          [--refill-concurrency N]
+ * Part of the `limits` suite of `tfc bench`.
  *
  * It also reports the CPU time (this process and its VMMs) per restore and
  * per whole session: under TCG a session costs several restores (the first
@@ -25,14 +24,12 @@
 import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
-import { pathToFileURL } from 'node:url';
-import Table from 'cli-table3';
 import { pino } from 'pino';
-import { loadConfig, resolveProfile, type Config } from '../config/index.js';
+import { resolveProfile, type Config } from '../config/index.js';
 import { startDaemon } from '../daemon/index.js';
 import { seededRandom } from '../pool/index.js';
 import type { Vm } from '../vm/index.js';
-import { cloneBatch, intArg, openBenchEnv, percentile } from './common.js';
+import { cloneBatch, openBenchEnv, percentile, type BenchLog } from './common.js';
 
 export interface LoadFiguresResult {
   /** Restores per second at the default pool's refill_concurrency. */
@@ -90,8 +87,8 @@ function cpuMs(): number {
  * restore, all kept alive until the last is ready (so no destroy competes):
  * clones per second over the batch.
  */
-async function refillCapacity(concurrency: number, count: number): Promise<{ perSec: number; cpuMsPerRestore: number }> {
-  const env = await openBenchEnv();
+async function refillCapacity(config: Config, concurrency: number, count: number): Promise<{ perSec: number; cpuMsPerRestore: number }> {
+  const env = await openBenchEnv(config);
   const vms: Vm[] = [];
   let perSec = Number.NaN;
   let cpuBefore = Number.NaN;
@@ -125,24 +122,26 @@ function serverTiming(header: string | null): Record<string, number> {
  * default pool has max >= 16 (allocated VMs count against max). Throws when
  * the daemon cannot start; failed sessions are counted, not thrown.
  */
-export async function loadFigures(opts: {
-  durationMs: number;
-  rateFraction: number;
-  /** Arrival times are reproducible for one seed (default 1). */
-  seed?: number;
-  /** Overrides the default pool's refill_concurrency (capacity is measured at it too). */
-  refillConcurrency?: number;
-  log?: (line: string) => void;
-}): Promise<LoadFiguresResult> {
+export async function loadFigures(
+  config: Config,
+  opts: {
+    durationMs: number;
+    rateFraction: number;
+    /** Arrival times are reproducible for one seed (default 1). */
+    seed?: number;
+    /** Overrides the default pool's refill_concurrency (capacity is measured at it too). */
+    refillConcurrency?: number;
+    log?: BenchLog;
+  },
+): Promise<LoadFiguresResult> {
   if (!(opts.durationMs > 0) || !(opts.rateFraction > 0))
     throw new Error(`loadFigures needs durationMs > 0 and rateFraction > 0 (got ${opts.durationMs}, ${opts.rateFraction})`);
-  const log = opts.log ?? ((line: string) => process.stderr.write(`  ${line}\n`));
-  const { config } = loadConfig();
+  const log = opts.log ?? (() => undefined);
   const base = config.pools.default;
   if (!base) throw new Error('the config has no pool "default"; the load benchmark allocates from it');
   const concurrency = opts.refillConcurrency ?? base.refillConcurrency;
   const batch = Math.max(6, 3 * concurrency);
-  const { perSec: capacityPerSec, cpuMsPerRestore } = await refillCapacity(concurrency, batch);
+  const { perSec: capacityPerSec, cpuMsPerRestore } = await refillCapacity(config, concurrency, batch);
   const cores = availableParallelism();
   log(
     `refill capacity: ${batch} restores ${concurrency} at a time, ${capacityPerSec.toFixed(2)} per second (${(capacityPerSec / cores).toFixed(2)} per core, ${cores} cores; ${cpuMsPerRestore.toFixed(0)} ms CPU per restore and destroy)`,
@@ -251,51 +250,4 @@ export async function loadFigures(opts: {
     warmupMs,
     pool: status,
   };
-}
-
-function floatArg(name: string, fallback: number): number {
-  const i = process.argv.indexOf(`--${name}`);
-  if (i < 0) return fallback;
-  const n = Number(process.argv[i + 1]);
-  if (!Number.isFinite(n) || n <= 0) throw new Error(`--${name} must be a positive number, e.g. --${name} 0.5`);
-  return n;
-}
-
-async function main(): Promise<void> {
-  const durationMs = intArg('duration-ms', 60_000);
-  const rateFraction = floatArg('rate-fraction', 0.5);
-  const given = process.argv.includes('--refill-concurrency');
-  const f = await loadFigures({ durationMs, rateFraction, seed: intArg('seed', 1), refillConcurrency: given ? intArg('refill-concurrency', 1) : undefined });
-  const table = new Table({ head: ['figure', 'measured', 'goal', 'met'], style: { head: [], border: [] } });
-  table.push(
-    [`refill capacity (restores, ${f.refillConcurrency} at a time)`, `${f.capacityPerSec.toFixed(2)} per second`, 'report', '-'],
-    ['clones restored per second per core', f.restoresPerSecPerCore.toFixed(2), '>= 5', f.restoresPerSecPerCore >= 5 ? 'yes' : 'NO'],
-    [
-      `allocation p99 at ${rateFraction} x refill capacity (Poisson, ${f.ratePerSec.toFixed(2)}/s, ${f.count} allocations; p50 ${f.p50.toFixed(2)}, max ${f.max.toFixed(2)}; in-daemon p99 ${f.serverP99.toFixed(2)}; ${f.waited} waited for a VM; event loop late by ${f.eventLoopDelayP99.toFixed(1)} ms p99, ${f.eventLoopDelayMax.toFixed(1)} max)`,
-      `${f.p99.toFixed(2)} ms`,
-      '<= 20 ms',
-      f.p99 <= 20 ? 'yes' : 'NO',
-    ],
-    [
-      'CPU per restore (+ destroy) / per session (allocate, exec true, release, its refill)',
-      `${f.cpuMsPerRestore.toFixed(0)} ms / ${f.cpuMsPerSession.toFixed(0)} ms: at most ${((1000 * availableParallelism()) / f.cpuMsPerSession).toFixed(1)} sessions per second on ${availableParallelism()} cores`,
-      'report',
-      '-',
-    ],
-    ['failed sessions (allocate -> exec true -> release)', `${f.failures} of ${f.count + f.failures}`, '0', f.failures === 0 ? 'yes' : 'NO'],
-    [
-      'pool at the end (demand-following target)',
-      `target ${f.pool.target} of max ${f.pool.max}, ${f.pool.demandPerSec}/s, refill ${f.pool.refillMs ?? '-'} ms`,
-      'report',
-      '-',
-    ],
-  );
-  process.stdout.write(`allocation under load (${new Date().toISOString()}, ${f.warmupMs} ms warm-up not counted):\n${table.toString()}\n`);
-}
-
-if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  main().catch((err) => {
-    process.stderr.write(`bench failed: ${err?.stack ?? err}\n`);
-    process.exit(1);
-  });
 }

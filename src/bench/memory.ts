@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { resolveProfile } from '../config/index.js';
+import { resolveProfile, type Config } from '../config/index.js';
 import type { Vm } from '../vm/index.js';
 import { openBenchEnv, sum } from './common.js';
 import { smapsBreakdown, type KindTotals, type MappingKind } from './smaps.js';
@@ -86,10 +86,10 @@ export interface DensityResult {
  * the host's available memory runs low (vmsThatFit, re-estimated from the
  * clones' measured RSS) and says so in `limited`. Every VM is stopped at the end.
  */
-export async function idleDensity(options: { counts: number[]; idleMs?: number; log?: (line: string) => void }): Promise<DensityResult> {
+export async function idleDensity(config: Config, options: { counts: number[]; idleMs?: number; log?: (line: string) => void }): Promise<DensityResult> {
   const counts = [...options.counts].sort((a, b) => a - b);
   const log = options.log ?? (() => undefined);
-  const env = await openBenchEnv();
+  const env = await openBenchEnv(config);
   try {
     const profile = resolveProfile(env.config);
     const snapshot = await env.snapshots.ensure(profile);

@@ -5,26 +5,26 @@
  * answer, written before the teardown). Issue 11 target: whole process
  * <= 350 ms.
  *
- *   npm run bench:one-shot -- [--runs N] [--profile P]
- *
- * Without --profile the runs use a bench profile (image `minimal`,
- * `boot_level = "instant"`) in a temporary config file on the usual data
- * dir; its golden snapshot is made by the first, untimed run. With
- * --profile the usual config (TFC_CONFIG, ./tfc.toml) and that profile are
- * used. Needs the `minimal` image (`tfc image build minimal`). Reports,
+ * Part of the `limits` suite of `tfc bench`. Without a profile the runs use
+ * a bench profile (image `minimal`, `boot_level = "instant"`) in a
+ * temporary config file on the given config's data dir; its golden snapshot
+ * is made by the first, untimed run. With a profile, the usual config
+ * (TFC_CONFIG, ./tfc.toml) and that profile are used. Needs the `minimal` image (`tfc image build minimal`). Reports,
  * does not judge.
  */
 import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
-import { loadConfig } from '../config/index.js';
+import type { Config } from '../config/index.js';
+import { packagePath } from '../package-root.js';
 import type { PhaseTiming } from '../steps/index.js';
 import { dataLayout } from '../store/layout.js';
-import { intArg, median } from './common.js';
+import { median } from './common.js';
 
 export interface OneShotOptions {
+  /** Whose data dir the bench profile's runs use. */
+  config: Config;
   /** Timed runs (each: one plain run and one `--json` run); the figures are medians. */
   runs: number;
   /** A profile of the usual config at boot_level "instant". Default: the bench profile in a temporary config. */
@@ -100,9 +100,9 @@ function timedRun(bin: string, args: string[]): Promise<ProcessRun> {
  */
 export async function oneShotFigures(opts: OneShotOptions): Promise<OneShotFigures> {
   if (!Number.isInteger(opts.runs) || opts.runs < 1) throw new Error(`runs must be a positive integer, got ${opts.runs}`);
-  const bin = opts.bin ?? fileURLToPath(new URL('../../bin/tfc.js', import.meta.url));
+  const bin = opts.bin ?? packagePath('bin/tfc.js');
   const log = opts.log ?? (() => undefined);
-  const usual = loadConfig().config;
+  const usual = opts.config;
   let tempDir: string | undefined;
   let prefix: string[];
   if (opts.profile) {
@@ -148,26 +148,4 @@ export async function oneShotFigures(opts: OneShotOptions): Promise<OneShotFigur
   } finally {
     if (tempDir) rmSync(tempDir, { recursive: true, force: true });
   }
-}
-
-async function main(): Promise<void> {
-  const runs = intArg('runs', 5);
-  const i = process.argv.indexOf('--profile');
-  const profile = i >= 0 ? process.argv[i + 1] : undefined;
-  if (i >= 0 && !profile) throw new Error('--profile needs a profile name');
-  const figures = await oneShotFigures({ runs, ...(profile ? { profile } : {}), log: (l) => process.stderr.write(`  ${l}\n`) });
-  const lines = [
-    `tfc vm run -- true at the instant level (${new Date().toISOString()}, median of ${runs}):`,
-    `  whole process   ${figures.wholeMs.toFixed(0)} ms (target <= 350 ms)`,
-    `  to output       ${figures.toOutputMs.toFixed(0)} ms`,
-    `  phases (--json runs): ${figures.phases.map((p) => `${p.name} ${p.ms.toFixed(1)}`).join(', ')}`,
-  ];
-  process.stdout.write(lines.join('\n') + '\n');
-}
-
-if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  main().catch((err) => {
-    process.stderr.write(`bench failed: ${err?.stack ?? err}\n`);
-    process.exit(1);
-  });
 }

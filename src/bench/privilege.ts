@@ -3,60 +3,56 @@
  * in one run: cold boots and clone restores alternate between a runtime with
  * `security.drop_privileges = true` (QEMU under -sandbox and -runas, a uid
  * per VM) and one with it off (QEMU as root, no seccomp), same profile, same
- * golden snapshot. Prints medians and the ratio dropped/privileged.
- *
- *   npm run bench:privilege -- [--runs N]
- *
- * It reports, it does not judge (exit 0 either way).
+ * golden snapshot. The `privilege` suite of `tfc bench`; reports, does not judge.
  */
-import Table from 'cli-table3';
-import { loadConfig, resolveProfile, type Config } from '../config/index.js';
+import { resolveProfile, type Config } from '../config/index.js';
 import { composeRuntime } from '../runtime/index.js';
-import { intArg, median } from './common.js';
+import { sum, type BenchLog } from './common.js';
 
-const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
+export interface PrivilegeMode {
+  name: string;
+  dropPrivileges: boolean;
+  /** Cold boot to agent ready and clone restore to agent ready, ms, per run. */
+  coldMs: number[];
+  restoreMs: number[];
+}
 
 function withPrivileges(config: Config, dropPrivileges: boolean): Config {
   return { ...config, security: { ...config.security, dropPrivileges } };
 }
 
-async function main(): Promise<void> {
-  const runs = intArg('runs', 5);
-  const { config } = loadConfig();
-  const modes = [
-    { name: 'dropped (sandbox + uid per VM)', runtime: await composeRuntime(withPrivileges(config, true)) },
-    { name: 'privileged (root, no sandbox)', runtime: await composeRuntime(withPrivileges(config, false)) },
-  ];
-  const results = modes.map(() => ({ cold: [] as number[], restore: [] as number[] }));
+/** Why the comparison cannot run here, or null when it can (both modes start QEMU as root first). */
+export function privilegeUnsupported(uid: number | undefined = process.getuid?.()): string | null {
+  return uid === 0 ? null : 'needs root: the privileged mode runs QEMU as root and the dropped mode switches to a uid per VM';
+}
+
+/** `runs` interleaved cold boots and restores in each mode. Throws when a guest command fails or a runtime cannot start. */
+export async function privilegeCost(config: Config, runs: number, log: BenchLog = () => undefined): Promise<PrivilegeMode[]> {
+  const modes: Array<PrivilegeMode & { runtime: Awaited<ReturnType<typeof composeRuntime>> }> = [];
   try {
+    for (const [name, dropPrivileges] of [
+      ['dropped (sandbox + uid per VM)', true],
+      ['privileged (root, no sandbox)', false],
+    ] as const) {
+      modes.push({ name, dropPrivileges, coldMs: [], restoreMs: [], runtime: await composeRuntime(withPrivileges(config, dropPrivileges)) });
+    }
     const profile = resolveProfile(config);
     await modes[0].runtime.snapshots.ensure(profile);
     for (let run = 0; run < runs; run++) {
-      for (const [i, mode] of modes.entries()) {
+      for (const mode of modes) {
         const cold = await mode.runtime.service.create({ profile });
         if ((await cold.exec({ argv: ['true'] })).exitCode !== 0) throw new Error(`${mode.name}: guest command failed`);
-        results[i].cold.push(sum(cold.bootPhases.map((p) => p.ms)));
+        mode.coldMs.push(sum(cold.bootPhases.map((p) => p.ms)));
         await mode.runtime.service.destroy(cold);
         const clone = await mode.runtime.snapshots.clone(profile);
         if ((await clone.exec({ argv: ['true'] })).exitCode !== 0) throw new Error(`${mode.name}: clone command failed`);
-        results[i].restore.push(sum(clone.bootPhases.map((p) => p.ms)));
+        mode.restoreMs.push(sum(clone.bootPhases.map((p) => p.ms)));
         await mode.runtime.service.destroy(clone);
-        process.stderr.write(
-          `  run ${run + 1}/${runs} ${mode.name}: cold ${results[i].cold.at(-1)!.toFixed(0)} ms, restore ${results[i].restore.at(-1)!.toFixed(1)} ms\n`,
-        );
+        log(`run ${run + 1}/${runs} ${mode.name}: cold ${mode.coldMs.at(-1)!.toFixed(0)} ms, restore ${mode.restoreMs.at(-1)!.toFixed(1)} ms`);
       }
     }
   } finally {
     for (const m of modes) await m.runtime.close('benchmark finished');
   }
-  const table = new Table({ head: ['mode', 'cold boot to agent-ready ms (median)', 'clone restore ms (median)'], style: { head: [], border: [] } });
-  for (const [i, m] of modes.entries()) table.push([m.name, median(results[i].cold).toFixed(0), median(results[i].restore).toFixed(1)]);
-  const ratio = (k: 'cold' | 'restore') => (median(results[0][k]) / median(results[1][k])).toFixed(2);
-  table.push(['dropped / privileged', `${ratio('cold')}x`, `${ratio('restore')}x`]);
-  process.stdout.write(`privilege model cost: ${runs} interleaved runs each (${new Date().toISOString()})\n${table.toString()}\n`);
+  return modes.map(({ name, dropPrivileges, coldMs, restoreMs }) => ({ name, dropPrivileges, coldMs, restoreMs }));
 }
-
-main().catch((err) => {
-  process.stderr.write(`bench failed: ${err?.stack ?? err}\n`);
-  process.exit(1);
-});

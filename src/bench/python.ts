@@ -10,19 +10,16 @@
  * 3. the daemon's RSS while a 1 GiB file goes up to a VM's scratch disk and
  *    back down through the REST API (sha256 compared).
  *
- *   npm run bench:python -- [--runs N] [--requests N] [--transfer-mib N]
- *
- * Needs the `python` image (`tfc image build python`). Reports, does not judge.
+ * The `python` suite of `tfc bench`. Needs the `python` image
+ * (`tfc image build python`). Reports, does not judge.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
-import { pathToFileURL } from 'node:url';
-import Table from 'cli-table3';
 import { pino } from 'pino';
-import { loadConfig, resolveProfile, type Config } from '../config/index.js';
+import { resolveProfile, type Config } from '../config/index.js';
 import { startDaemon } from '../daemon/index.js';
 import type { Vm } from '../vm/index.js';
-import { intArg, median, openBenchEnv, percentile } from './common.js';
+import { openBenchEnv, type BenchLog } from './common.js';
 
 const PRINT_ONE = ['python3', '-c', 'print(1)'];
 
@@ -48,8 +45,8 @@ async function firstLineMs(vm: Vm, started: number): Promise<number> {
   return seen;
 }
 
-async function cloneVsCold(runs: number) {
-  const env = await openBenchEnv();
+async function cloneVsCold(config: Config, runs: number, log: BenchLog) {
+  const env = await openBenchEnv(config);
   const profile = resolveProfile(env.config, 'python');
   await env.snapshots.ensure(profile);
   const cold: number[] = [];
@@ -64,16 +61,16 @@ async function cloneVsCold(runs: number) {
       const b = await env.snapshots.clone(profile);
       clone.push(await firstLineMs(b, started));
       await env.service.destroy(b);
-      process.stderr.write(`  run ${i + 1}/${runs}: cold boot to first line ${cold.at(-1)!.toFixed(0)} ms, clone ${clone.at(-1)!.toFixed(1)} ms\n`);
+      log(`run ${i + 1}/${runs}: cold boot to first line ${cold.at(-1)!.toFixed(0)} ms, clone ${clone.at(-1)!.toFixed(1)} ms`);
     }
   } finally {
     await env.close();
   }
-  return { cold: median(cold), clone: median(clone) };
+  return { coldMs: cold, cloneMs: clone };
 }
 
-function benchConfig(diskMib: number, rewarm = true): Config {
-  const { config } = loadConfig();
+function benchConfig(base: Config, diskMib: number, rewarm = true): Config {
+  const config: Config = { ...base, profiles: { ...base.profiles }, pools: { ...base.pools } };
   const python = resolveProfile(config, 'python');
   config.profiles['bench-python'] = { ...python, name: 'bench-python', diskMib };
   config.pools.python = { ...config.pools.default, name: 'python', profile: 'bench-python', min: 2, max: 2, target: 2, prewarmState: 'running', rewarm };
@@ -96,9 +93,9 @@ async function withDaemon<T>(config: Config, fn: (url: string, headers: Record<s
   }
 }
 
-/** Sequential runs, each with the pool settled (both VMs ready, nothing restoring), as bench:instant's allocation figure. */
-async function runRequests(count: number, rewarm: boolean) {
-  return withDaemon(benchConfig(0, rewarm), async (url, headers, pool) => {
+/** Sequential runs, each with the pool settled (both VMs ready, nothing restoring), as the allocation suite's one-client figure. */
+async function runRequests(config: Config, count: number, rewarm: boolean) {
+  return withDaemon(benchConfig(config, 0, rewarm), async (url, headers, pool) => {
     const times: number[] = [];
     for (let i = 0; i < count; i++) {
       const deadline = Date.now() + 120_000;
@@ -114,7 +111,7 @@ async function runRequests(count: number, rewarm: boolean) {
       if (res.status !== 200 || body.stdout !== 'hello, world\n' || body.source !== 'pool')
         throw new Error(`POST /v1/run answered ${res.status}: ${JSON.stringify(body).slice(0, 300)}`);
     }
-    return { p50: percentile(times, 50), p99: percentile(times, 99), max: Math.max(...times), count };
+    return times;
   });
 }
 
@@ -122,8 +119,8 @@ function rssMib(): number {
   return process.memoryUsage.rss() / 1048576;
 }
 
-async function transfer(mib: number) {
-  return withDaemon(benchConfig(mib + 256), async (url, headers) => {
+async function transfer(config: Config, mib: number) {
+  return withDaemon(benchConfig(config, mib + 256), async (url, headers) => {
     const alloc = await fetch(`${url}/v1/pools/python/allocate`, { method: 'POST', headers, body: '{}' });
     const vm = ((await alloc.json()) as { vm: { id: string } }).vm.id;
     const baseline = rssMib();
@@ -149,7 +146,7 @@ async function transfer(mib: number) {
       if (get.status !== 200 || !get.body) throw new Error(`download answered ${get.status}`);
       const down = createHash('sha256');
       for await (const part of Readable.fromWeb(get.body as never)) down.update(part as Buffer);
-      return { mib, baseline, peak, same: up.digest('hex') === down.digest('hex') };
+      return { mib, baselineMib: baseline, peakMib: peak, sameSha256: up.digest('hex') === down.digest('hex') };
     } finally {
       clearInterval(sampler);
       await fetch(`${url}/v1/vms/${vm}`, { method: 'DELETE', headers: { authorization: headers.authorization } });
@@ -157,55 +154,27 @@ async function transfer(mib: number) {
   });
 }
 
-/** Table rows of the three runtime-image figures (also printed by bench:instant when the python image is built). */
-export async function pythonFigures(options: { runs: number; requests: number; transferMib: number; step?: (label: string) => void }): Promise<string[][]> {
-  const step = options.step ?? ((label: string) => process.stderr.write(`${label}\n`));
-  step('python: cold boot vs clone to the first printed line');
-  const speed = await cloneVsCold(options.runs);
-  step('python: POST /v1/run hello-world, pool with rewarm (default) and without');
-  const run = await runRequests(options.requests, true);
-  const cold = await runRequests(options.requests, false);
-  step(`python: daemon RSS during a ${options.transferMib} MiB upload and download`);
-  const t = await transfer(options.transferMib);
-  const ratio = speed.clone / speed.cold;
-  return [
-    [
-      `python3 -c 'print(1)': clone vs cold boot to first line (median of ${options.runs})`,
-      `${speed.clone.toFixed(0)} ms vs ${speed.cold.toFixed(0)} ms = ${(ratio * 100).toFixed(1)}%`,
-      '<= 10%',
-      ratio <= 0.1 ? 'yes' : 'NO',
-    ],
-    [
-      `POST /v1/run python hello-world, pool of 2 (${run.count} requests)`,
-      `p50 ${run.p50.toFixed(1)} ms, p99 ${run.p99.toFixed(1)} ms, max ${run.max.toFixed(1)} ms`,
-      '-',
-      '-',
-    ],
-    [
-      '  the same with pools.python.rewarm = false',
-      `p50 ${cold.p50.toFixed(1)} ms, p99 ${cold.p99.toFixed(1)} ms (rewarm: ${((run.p50 / cold.p50) * 100).toFixed(0)}% of it)`,
-      '-',
-      '-',
-    ],
-    [
-      `daemon RSS during ${t.mib} MiB up + down (sha256 ${t.same ? 'equal' : 'DIFFERENT'})`,
-      `${t.baseline.toFixed(0)} MiB -> peak ${t.peak.toFixed(0)} MiB (+${(t.peak - t.baseline).toFixed(0)} MiB)`,
-      'flat (< +128 MiB)',
-      t.same && t.peak - t.baseline < 128 ? 'yes' : 'NO',
-    ],
-  ];
+export interface PythonFigures {
+  runs: number;
+  /** `python3 -c 'print(1)'`: ms from the request to the first printed line, per run, cold boot and clone. */
+  coldMs: number[];
+  cloneMs: number[];
+  /** `POST /v1/run` python hello-world request-to-response ms, pool with rewarm (the default) and without. */
+  runRewarmMs: number[];
+  runNoRewarmMs: number[];
+  /** The daemon's RSS while `mib` MiB went up to a VM's scratch disk and back. */
+  transfer: { mib: number; baselineMib: number; peakMib: number; sameSha256: boolean };
 }
 
-async function main(): Promise<void> {
-  const rows = await pythonFigures({ runs: intArg('runs', 3), requests: intArg('requests', 50), transferMib: intArg('transfer-mib', 1024) });
-  const table = new Table({ head: ['target', 'measured', 'goal', 'met'], style: { head: [], border: [] } });
-  table.push(...rows);
-  process.stdout.write(`runtime image targets (${new Date().toISOString()}):\n${table.toString()}\n`);
-}
-
-if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  main().catch((err) => {
-    process.stderr.write(`bench failed: ${err?.stack ?? err}\n`);
-    process.exit(1);
-  });
+/** The three runtime-image measurements, in order; throws what the first failing one throws. */
+export async function pythonFigures(config: Config, options: { runs: number; requests: number; transferMib: number; log?: BenchLog }): Promise<PythonFigures> {
+  const log = options.log ?? (() => undefined);
+  log('cold boot vs clone to the first printed line');
+  const speed = await cloneVsCold(config, options.runs, log);
+  log('POST /v1/run hello-world, pool with rewarm (default) and without');
+  const runRewarmMs = await runRequests(config, options.requests, true);
+  const runNoRewarmMs = await runRequests(config, options.requests, false);
+  log(`daemon RSS during a ${options.transferMib} MiB upload and download`);
+  const transferResult = await transfer(config, options.transferMib);
+  return { runs: options.runs, ...speed, runRewarmMs, runNoRewarmMs, transfer: transferResult };
 }

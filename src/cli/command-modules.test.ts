@@ -55,6 +55,18 @@ describe('registerCommands', () => {
   });
 
   it('keeps the help order of the full program', async () => {
-    expect(names(await programWith(ALL_COMMAND_MODULES))).toEqual(['doctor', 'image', 'config', 'snapshot', 'serve', 'vm', 'pool', 'run']);
+    expect(names(await programWith(ALL_COMMAND_MODULES))).toEqual([
+      'doctor',
+      'image',
+      'config',
+      'snapshot',
+      'serve',
+      'vm',
+      'pool',
+      'run',
+      'bench',
+      'alerts',
+      'events',
+    ]);
   });
 });

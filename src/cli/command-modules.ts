@@ -11,7 +11,7 @@
 import type { Command } from 'commander';
 import type { WithContext } from './context.js';
 
-export type CommandModule = 'doctor' | 'image' | 'config' | 'snapshot' | 'serve' | 'vm-run' | 'vm-snapshots' | 'client' | 'run';
+export type CommandModule = 'doctor' | 'image' | 'config' | 'snapshot' | 'serve' | 'vm-run' | 'vm-snapshots' | 'client' | 'run' | 'bench' | 'alerts' | 'events';
 
 /** (program, the `vm` command, withContext) -> registers the module's commands. */
 type Registrar = (program: Command, vm: Command, withContext: WithContext) => void;
@@ -81,6 +81,27 @@ const LOADERS: ReadonlyArray<[CommandModule, () => Promise<Registrar>]> = [
       return (program, _vm, withContext) => m.registerRunCommand(program, withContext);
     },
   ],
+  [
+    'bench',
+    async () => {
+      const m = await import('./commands/bench.js');
+      return (program, _vm, withContext) => m.registerBench(program, withContext);
+    },
+  ],
+  [
+    'alerts',
+    async () => {
+      const m = await import('./commands/alerts.js');
+      return (program, _vm, withContext) => m.registerAlertCommands(program, withContext);
+    },
+  ],
+  [
+    'events',
+    async () => {
+      const m = await import('./commands/events.js');
+      return (program, _vm, withContext) => m.registerEventsCommand(program, withContext);
+    },
+  ],
 ];
 
 export const ALL_COMMAND_MODULES: readonly CommandModule[] = LOADERS.map(([name]) => name);
@@ -96,6 +117,9 @@ export const TOP_COMMANDS: Readonly<Record<string, CommandModule>> = {
   serve: 'serve',
   pool: 'client',
   run: 'run',
+  bench: 'bench',
+  alerts: 'alerts',
+  events: 'events',
 };
 
 /** `tfc vm WORD` -> the module that registers `vm WORD`. */

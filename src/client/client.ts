@@ -7,6 +7,7 @@ import { Readable } from 'node:stream';
 import { errorFor } from './errors.js';
 import { HttpCore, type TfcClientOptions } from './http.js';
 import { processOutput, type OutputOptions } from './process-output.js';
+import { followEvents, type EventsOptions, type EventStreamItem } from './events.js';
 import type {
   AllocateRequest,
   Allocation,
@@ -183,6 +184,18 @@ export class TfcClient {
   /** The process's output events until `exit`, resumed with Last-Event-ID across dropped connections (process-output.ts). */
   output(id: string, pid: number, options: OutputOptions = {}): AsyncGenerator<ProcessEvent> {
     return processOutput(this.http, id, pid, options);
+  }
+
+  // Events -----------------------------------------------------------------
+
+  /**
+   * GET /v1/events: the daemon's events (VM state changes, allocations,
+   * releases, pool counts, alerts) as they happen, resumed with
+   * Last-Event-ID across dropped connections (events.ts). Never ends on its
+   * own: break out of the loop or abort `signal`.
+   */
+  events(options: EventsOptions = {}): AsyncGenerator<EventStreamItem> {
+    return followEvents(this.http, options);
   }
 
   // Files ------------------------------------------------------------------

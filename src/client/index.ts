@@ -8,6 +8,7 @@
 export { TfcClient, DEFAULT_DOWNLOAD_BUFFER_BYTES, type UploadSource } from './client.js';
 export { HttpCore, DEFAULT_RETRY, retryDelay, type RetryPolicy, type TfcClientOptions, type RequestOptions } from './http.js';
 export type { OutputOptions } from './process-output.js';
+export { DAEMON_EVENT_TYPES, type DaemonEvent, type DaemonEventType, type DaemonEventPayloads, type EventStreamItem, type EventsOptions } from './events.js';
 export { readSse, MAX_SSE_LINE_BYTES, type SseMessage } from './sse.js';
 export { errorFor } from './errors.js';
 export * from './types.js';

@@ -26,10 +26,12 @@ export function globalDefaults(env: NodeJS.ProcessEnv, uid: number): Array<[stri
     ['vmm.default_driver', 'qemu'],
     ['vmm.stop_timeout_ms', 3000],
     ['vmm.console_log_max_bytes', 8 * 1024 * 1024],
+    ['vmm.nice', 10],
     ['vmm.qemu.binary', 'qemu-system-x86_64'],
     ['vmm.qemu.accel', 'auto'],
     ['vmm.qemu.tcg_tb_size_mib', 128],
     ['vmm.qemu.mem_merge', false],
+    ['vmm.qemu.thp', 'never'],
     ['vmm.firecracker.binary', 'firecracker'],
     ['vmm.firecracker.api_timeout_ms', 5000],
     ['vmm.firecracker.log_level', 'info'],
@@ -60,6 +62,8 @@ export function globalDefaults(env: NodeJS.ProcessEnv, uid: number): Array<[stri
     ['security.drop_privileges', true],
     ['security.uid_range_start', 2_000_000_000],
     ['security.uid_count', 65_536],
+    ['alerts.enabled', true],
+    ['alerts.eval_interval_ms', 1000],
   ];
 }
 
@@ -82,7 +86,11 @@ export const PROFILE_DEFAULTS: ReadonlyArray<[string, unknown]> = [
   ['warmup', []],
   ['disk_mib', 0],
   ['standby_vmms', 1],
+  ['target_ms', 0],
 ];
+
+/** Defaults of each `[[alerts.webhooks]]` field that has one (`url` is required; no secret = unsigned). */
+export const ALERT_WEBHOOK_DEFAULTS = { events: ['alert'], timeout_ms: 5000, max_attempts: 5, queue_size: 256 } as const;
 
 /**
  * Fields of the built-in profiles that differ from PROFILE_DEFAULTS (a

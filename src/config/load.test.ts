@@ -57,7 +57,8 @@ describe('defaults', () => {
         defaultDriver: 'qemu',
         stopTimeoutMs: 3000,
         consoleLogMaxBytes: 8 * 1024 * 1024,
-        qemu: { binary: 'qemu-system-x86_64', accel: 'auto', tcgTbSizeMib: 128, memMerge: false },
+        nice: 10,
+        qemu: { binary: 'qemu-system-x86_64', accel: 'auto', tcgTbSizeMib: 128, memMerge: false, thp: 'never' },
         firecracker: {
           binary: 'firecracker',
           apiTimeoutMs: 5000,
@@ -186,6 +187,7 @@ describe('defaults', () => {
       api: { listen: '127.0.0.1:7070', maxExecTimeoutMs: 600000, requestTimeoutMs: 600000, maxUploadBytes: 1073741824, maxDownloadBytes: 1073741824 },
       terraphim: { vmTypes: { 'focal-optimized': 'default', 'bionic-test': 'default' }, defaultVmType: null, historyMaxEntries: 100, historyMaxVms: 1024 },
       security: { dropPrivileges: true, uidRangeStart: 2000000000, uidCount: 65536 },
+      alerts: { enabled: true, evalIntervalMs: 1000, rules: {}, webhooks: [] },
     });
     expect(Object.values(sources).every((s) => s.kind === 'default')).toBe(true);
     expect(Object.keys(sources)).toContain('profiles.minimal.memory_mib');
@@ -348,7 +350,7 @@ describe('errors', () => {
     expect(problem.key).toBe('vmm.qemu.acel');
     expect(problem.line).toBe(5);
     expect(err.message).toContain('line 5: vmm.qemu.acel = "kvm": unknown key; did you mean "accel"?');
-    expect(problem.message).toContain('allowed here: binary, accel, tcg_tb_size_mib, mem_merge, stop_timeout_ms');
+    expect(problem.message).toContain('allowed here: binary, accel, tcg_tb_size_mib, mem_merge, thp, stop_timeout_ms');
   });
 
   it('unknown key: no suggestion when nothing is close, also for unknown tables', () => {

@@ -3,7 +3,15 @@
 // validated; this step cannot fail.
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { homedir } from 'node:os';
-import { BUILTIN_IMAGE_FIELDS, BUILTIN_PROFILE_FIELDS, globalDefaults, IMAGE_DEFAULTS, POOL_DEFAULTS, PROFILE_DEFAULTS } from './defaults.js';
+import {
+  ALERT_WEBHOOK_DEFAULTS,
+  BUILTIN_IMAGE_FIELDS,
+  BUILTIN_PROFILE_FIELDS,
+  globalDefaults,
+  IMAGE_DEFAULTS,
+  POOL_DEFAULTS,
+  PROFILE_DEFAULTS,
+} from './defaults.js';
 import type { EnvOverride } from './env.js';
 import type { CheckedFile } from './file.js';
 import { BUILTIN_VM_TYPES, imageNamesIn, poolNamesIn, profileNamesIn } from './schema.js';
@@ -22,6 +30,7 @@ import type {
   PrewarmState,
   Profile,
   QemuAccel,
+  QemuThp,
   ValueSource,
 } from './types.js';
 
@@ -181,6 +190,8 @@ export function resolveConfig(input: ResolveInput): LoadedConfig {
       warmup: [...get<string[]>(p('warmup'))],
       diskMib: get<number>(p('disk_mib')),
       standbyVmms: get<number>(p('standby_vmms')),
+      // 0 = the boot level's own target; left out so profiles without a target read as before.
+      targetMs: get<number>(p('target_ms')) || undefined,
     };
   }
   const definitions: Record<string, ImageDefinition> = { minimal: { name: 'minimal', kind: 'minimal' } };
@@ -231,11 +242,13 @@ export function resolveConfig(input: ResolveInput): LoadedConfig {
       defaultDriver: get<DriverName>('vmm.default_driver'),
       stopTimeoutMs: get<number>('vmm.stop_timeout_ms'),
       consoleLogMaxBytes: get<number>('vmm.console_log_max_bytes'),
+      nice: get<number>('vmm.nice'),
       qemu: {
         binary: get<string>('vmm.qemu.binary'),
         accel: get<QemuAccel>('vmm.qemu.accel'),
         tcgTbSizeMib: get<number>('vmm.qemu.tcg_tb_size_mib'),
         memMerge: get<boolean>('vmm.qemu.mem_merge'),
+        thp: get<QemuThp>('vmm.qemu.thp'),
       },
       firecracker: {
         binary: get<string>('vmm.firecracker.binary'),
@@ -284,6 +297,22 @@ export function resolveConfig(input: ResolveInput): LoadedConfig {
       dropPrivileges: get<boolean>('security.drop_privileges'),
       uidRangeStart: get<number>('security.uid_range_start'),
       uidCount: get<number>('security.uid_count'),
+    },
+    alerts: {
+      enabled: get<boolean>('alerts.enabled'),
+      evalIntervalMs: get<number>('alerts.eval_interval_ms'),
+      rules: Object.fromEntries(
+        Object.entries(fileRest.alerts?.rules ?? {}).map(([rule, r]) => [rule, { threshold: r?.threshold, forMs: r?.for_ms, enabled: r?.enabled }]),
+      ),
+      webhooks: (fileRest.alerts?.webhooks ?? []).map((w) => ({
+        url: w.url ?? '',
+        secret: w.secret ?? null,
+        secretEnv: w.secret_env ?? null,
+        events: [...(w.events ?? ALERT_WEBHOOK_DEFAULTS.events)],
+        timeoutMs: w.timeout_ms ?? ALERT_WEBHOOK_DEFAULTS.timeout_ms,
+        maxAttempts: w.max_attempts ?? ALERT_WEBHOOK_DEFAULTS.max_attempts,
+        queueSize: w.queue_size ?? ALERT_WEBHOOK_DEFAULTS.queue_size,
+      })),
     },
   };
   const sources = Object.fromEntries([...entries].map(([key, e]) => [key, e.source]));

@@ -7,6 +7,8 @@ import { z } from 'zod';
 export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'silent'] as const;
 export const DRIVERS = ['qemu', 'firecracker'] as const;
 export const QEMU_ACCELS = ['auto', 'kvm', 'tcg'] as const;
+/** `vmm.qemu.thp`: keep the host's transparent huge page setting for QEMU, or disable it in QEMU's process (docs/density.md). */
+export const QEMU_THP_MODES = ['inherit', 'never'] as const;
 /** Firecracker logger levels (its `Logger.level`, written in lower case in tfc.toml). */
 export const FIRECRACKER_LOG_LEVELS = ['error', 'warning', 'info', 'debug', 'trace', 'off'] as const;
 /** Where Firecracker writes its metrics lines: a regular file read after each flush, or a named pipe read as lines arrive. */
@@ -118,6 +120,7 @@ export const ProfileFileSchema = table(
       .refine((argv) => argv.length === 0 || argv[0] !== ''),
     disk_mib: intIn(0, 1_048_576),
     standby_vmms: intIn(0, 8),
+    target_ms: intIn(0, 600_000),
   },
   'must be a profile table [profiles.NAME]; profile fields such as vcpus go inside one',
 );
@@ -170,6 +173,48 @@ export const PoolFileSchema = table(
   'must be a pool table [pools.NAME]; pool fields such as max go inside one',
 );
 
+/** Rules of the performance monitor (docs/alerts.md has what each measures). */
+export const ALERT_RULES = [
+  'boot_time',
+  'restore_time',
+  'allocation_p99',
+  'pool_empty',
+  'allocation_failure_ratio',
+  'vm_failure_rate',
+  'host_memory_low',
+  'disk_free_low',
+] as const;
+/** Event types a webhook may subscribe to: the EVENT_TYPES of src/events (a test keeps them equal). */
+export const WEBHOOK_EVENT_TYPES = ['vm.state', 'vm.ready', 'vm.failed', 'allocation', 'allocation.failed', 'release', 'pool', 'alert'] as const;
+export const ENV_NAME_PATTERN = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+const AlertRuleFileSchema = table(
+  {
+    threshold: z.number({ error: 'must be a number >= 0 (its unit depends on the rule: see docs/alerts.md)' }).min(0).max(1e12),
+    for_ms: intIn(0, 86_400_000),
+    enabled: z.boolean({ error: 'must be true or false' }),
+  },
+  'must be a rule table [alerts.rules.NAME] with threshold, for_ms, enabled',
+);
+
+const AlertWebhookFileSchema = table(
+  {
+    url: z
+      .string({ error: 'must be an http:// or https:// URL, e.g. "https://hooks.example.com/tfc"' })
+      .refine((v) => /^https?:\/\/[^\s/]+/.test(v) && URL.canParse(v)),
+    secret: z.string({ error: 'must be a non-empty string (the HMAC-SHA256 key)' }).min(1).max(4096),
+    secret_env: z.string({ error: 'must be an environment variable name holding the HMAC key, e.g. "TFC_WEBHOOK_SECRET"' }).regex(ENV_NAME_PATTERN),
+    events: z
+      .array(oneOf(WEBHOOK_EVENT_TYPES), { error: `must be an array of event types (${WEBHOOK_EVENT_TYPES.join(', ')})` })
+      .min(1)
+      .max(WEBHOOK_EVENT_TYPES.length),
+    timeout_ms: intIn(100, 60_000),
+    max_attempts: intIn(1, 10),
+    queue_size: intIn(1, 10_000),
+  },
+  'must be a webhook table [[alerts.webhooks]] with url = "https://..."',
+);
+
 export const ConfigFileSchema = table({
   data_dir: nonEmptyString('a directory path'),
   log_level: oneOf(LOG_LEVELS),
@@ -182,11 +227,13 @@ export const ConfigFileSchema = table({
       .int()
       .min(65_536)
       .max(2 ** 40),
+    nice: intIn(0, 19),
     qemu: table({
       binary: nonEmptyString('a command name or path'),
       accel: oneOf(QEMU_ACCELS),
       tcg_tb_size_mib: intIn(0, 2048),
       mem_merge: z.boolean({ error: 'must be true or false' }),
+      thp: oneOf(QEMU_THP_MODES),
       // Deprecated name of vmm.stop_timeout_ms (resolve.ts maps it).
       stop_timeout_ms: intIn(0, 600_000),
     }),
@@ -250,6 +297,24 @@ export const ConfigFileSchema = table({
     history_max_entries: intIn(1, 1000),
     history_max_vms: intIn(1, 4096),
   }),
+  alerts: table({
+    enabled: z.boolean({ error: 'must be true or false (run the performance monitor in tfc serve)' }),
+    eval_interval_ms: intIn(100, 600_000),
+    rules: table(
+      {
+        boot_time: AlertRuleFileSchema,
+        restore_time: AlertRuleFileSchema,
+        allocation_p99: AlertRuleFileSchema,
+        pool_empty: AlertRuleFileSchema,
+        allocation_failure_ratio: AlertRuleFileSchema,
+        vm_failure_rate: AlertRuleFileSchema,
+        host_memory_low: AlertRuleFileSchema,
+        disk_free_low: AlertRuleFileSchema,
+      } satisfies Record<(typeof ALERT_RULES)[number], unknown>,
+      'must be a table of rules [alerts.rules.NAME]',
+    ),
+    webhooks: z.array(AlertWebhookFileSchema, { error: 'must be an array of tables [[alerts.webhooks]]' }).max(16),
+  }),
   security: table({
     drop_privileges: z.boolean({ error: 'must be true or false (run each VMM as its own unprivileged uid, QEMU under -sandbox)' }),
     uid_range_start: intIn(1000, 4_000_000_000),
@@ -310,7 +375,22 @@ export function crossKeyIssues(doc: Record<string, unknown>): Array<{ path: stri
     });
   }
   issues.push(...terraphimIssues(doc));
+  issues.push(...alertWebhookIssues(doc));
   return issues;
+}
+
+/** `[[alerts.webhooks]]`: each needs a url, and at most one of secret and secret_env. */
+function alertWebhookIssues(doc: Record<string, unknown>): Array<{ path: string[]; message: string }> {
+  const webhooks = isPlainTable(doc.alerts) ? doc.alerts.webhooks : undefined;
+  if (!Array.isArray(webhooks)) return [];
+  return webhooks.flatMap((w: unknown, i) => {
+    if (!isPlainTable(w)) return [];
+    const out: Array<{ path: string[]; message: string }> = [];
+    if (w.url === undefined) out.push({ path: ['alerts', 'webhooks', String(i)], message: 'missing url: add url = "https://..." to this [[alerts.webhooks]]' });
+    if (w.secret !== undefined && w.secret_env !== undefined)
+      out.push({ path: ['alerts', 'webhooks', String(i), 'secret_env'], message: 'give either secret or secret_env, not both' });
+    return out;
+  });
 }
 
 /**
@@ -458,6 +538,9 @@ export function schemaAt(path: readonly string[]): z.ZodType | undefined {
       else return undefined;
     } else if (s instanceof z.ZodRecord) {
       s = s.valueType as z.ZodType;
+    } else if (s instanceof z.ZodArray && /^\d+$/.test(segment)) {
+      // An element of an array of tables ([[alerts.webhooks]]).
+      s = s.element as z.ZodType;
     } else {
       return undefined;
     }

@@ -22,6 +22,7 @@ export function configDocument(config: Config): Record<string, unknown> {
       warmup: [...p.warmup],
       disk_mib: p.diskMib,
       standby_vmms: p.standbyVmms,
+      ...(p.targetMs ? { target_ms: p.targetMs } : {}),
     };
   }
   const pools: Record<string, unknown> = {};
@@ -54,11 +55,13 @@ export function configDocument(config: Config): Record<string, unknown> {
       default_driver: config.vmm.defaultDriver,
       stop_timeout_ms: config.vmm.stopTimeoutMs,
       console_log_max_bytes: config.vmm.consoleLogMaxBytes,
+      nice: config.vmm.nice,
       qemu: {
         binary: config.vmm.qemu.binary,
         accel: config.vmm.qemu.accel,
         tcg_tb_size_mib: config.vmm.qemu.tcgTbSizeMib,
         mem_merge: config.vmm.qemu.memMerge,
+        thp: config.vmm.qemu.thp,
       },
       firecracker: {
         binary: config.vmm.firecracker.binary,

@@ -5,6 +5,7 @@
 export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'silent';
 export type DriverName = 'qemu' | 'firecracker';
 export type QemuAccel = 'auto' | 'kvm' | 'tcg';
+export type QemuThp = 'inherit' | 'never';
 export type FirecrackerLogLevel = 'error' | 'warning' | 'info' | 'debug' | 'trace' | 'off';
 export type FirecrackerMetricsSink = 'file' | 'fifo';
 
@@ -52,8 +53,8 @@ export interface PoolConfig {
    * `pools.X.rewarm`: run the profile's `warmup` again in each new pool VM
    * (a clone) before it is offered, off the request path. Under TCG a clone
    * is a new VMM process whose translation cache is empty, so its first run
-   * of an interpreter is about 3x slower than the next; default true (no
-   * effect for profiles without warmup).
+   * of an interpreter is about 3x slower than the next; default true (a
+   * profile without warmup gets one `true`: src/pool/rewarm.ts).
    */
   rewarm: boolean;
   refillConcurrency: number;
@@ -121,6 +122,13 @@ export interface Profile {
    * 0..8, default 1 (docs/snapshots.md#standby-vmms).
    */
   standbyVmms: number;
+  /**
+   * `profiles.X.target_ms`: the boot and restore time this profile promises;
+   * the monitor's boot_time and restore_time alerts judge VMs against it
+   * (docs/alerts.md). 0 (default) = the level's own: 2000 for `sub2second`
+   * (and restores of `instant`), none otherwise. Absent in a Profile built by hand = 0.
+   */
+  targetMs?: number;
 }
 
 /** How an image's root filesystem is made (docs/images.md). */
@@ -200,6 +208,13 @@ export interface Config {
      * are kept. Default 8 MiB.
      */
     consoleLogMaxBytes: number;
+    /**
+     * `vmm.nice`: nice value (0..19) QEMU and plain Firecracker processes
+     * start at, so the daemon's request path wins the CPU over busy guests;
+     * 0 = unchanged; default 10 (docs/performance.md). Not applied through
+     * Firecracker's jailer.
+     */
+    nice: number;
     qemu: {
       /** `vmm.qemu.binary` / TFC_QEMU_BINARY; a name looked up in PATH or a path. */
       binary: string;
@@ -209,6 +224,8 @@ export interface Config {
       tcgTbSizeMib: number;
       /** `vmm.qemu.mem_merge`: guest RAM mergeable by the host's KSM (`-machine mem-merge`); default false. */
       memMerge: boolean;
+      /** `vmm.qemu.thp`: "never" disables transparent huge pages in QEMU's process (about 2.4 MiB less per idle clone), "inherit" keeps the host's setting; default "never" (docs/density.md). */
+      thp: QemuThp;
     };
     firecracker: {
       /** `vmm.firecracker.binary` / FIRECRACKER_BIN; a name looked up in PATH or a path. */
@@ -270,6 +287,44 @@ export interface Config {
     /** `security.uid_count`: how many uids the range holds (at most that many live VMs per data dir); default 65536. */
     uidCount: number;
   };
+  /** `[alerts]`; absent in a Config built by hand = the defaults (enabled, no webhooks). */
+  alerts?: AlertsConfig;
+}
+
+/** `[alerts.rules.NAME]`: overrides of one monitor rule's defaults (docs/alerts.md). */
+export interface AlertRuleOverride {
+  threshold?: number;
+  forMs?: number;
+  enabled?: boolean;
+}
+
+/** One `[[alerts.webhooks]]`: where events are POSTed, signed with HMAC-SHA256. */
+export interface AlertWebhookConfig {
+  /** `url`: http:// or https://. */
+  url: string;
+  /** `secret`: the HMAC key; null when none (or read from `secret_env` at start). */
+  secret: string | null;
+  /** `secret_env`: environment variable holding the HMAC key; null when none. */
+  secretEnv: string | null;
+  /** `events`: event types delivered; default ["alert"]. */
+  events: string[];
+  /** `timeout_ms`: per attempt; default 5000. */
+  timeoutMs: number;
+  /** `max_attempts`: attempts per event (network errors, 5xx and 429 are retried); default 5. */
+  maxAttempts: number;
+  /** `queue_size`: events waiting for delivery (the oldest is dropped when full); default 256. */
+  queueSize: number;
+}
+
+/** `[alerts]`: the performance monitor of `tfc serve` (docs/alerts.md). */
+export interface AlertsConfig {
+  /** `alerts.enabled`; default true. */
+  enabled: boolean;
+  /** `alerts.eval_interval_ms`: how often rules are evaluated; default 1000. */
+  evalIntervalMs: number;
+  /** `[alerts.rules.NAME]`, keyed by rule name; rules not listed keep their defaults. */
+  rules: Record<string, AlertRuleOverride>;
+  webhooks: AlertWebhookConfig[];
 }
 
 /** Where one effective value came from. */

@@ -6,6 +6,9 @@ import type { Config } from '../config/index.js';
 import { PoolManager } from '../pool/index.js';
 import type { VmService } from '../vm/index.js';
 import { createMetrics } from '../metrics/index.js';
+import { EventBus, PoolEventPublisher, vmEventObserver } from '../events/index.js';
+import { AlertMonitor, DEFAULT_ALERTS_CONFIG } from '../alerts/index.js';
+import { AlertRepository } from '../store/index.js';
 import { CodeRunner, runtimeVmSource } from '../run/index.js';
 import { composeRuntime, loadOrCreateToken, type ApiToken, type ReconcileReport } from '../runtime/index.js';
 
@@ -28,6 +31,8 @@ export interface Daemon {
   app: FastifyInstance;
   pools: PoolManager;
   service: VmService;
+  /** The event stream (GET /v1/events): VM transitions, allocations, releases, pool counts; subscribers must not block. */
+  events: EventBus;
   /** Stops serving, destroys every VM, closes the store. Idempotent. */
   close(): Promise<void>;
 }
@@ -43,26 +48,60 @@ export async function startDaemon(config: Config, options: DaemonOptions): Promi
   const token = loadOrCreateToken(config.dataDir, options.env);
   // Pool gauges are read at scrape time; `pools` exists by then.
   const metrics = createMetrics(() => pools.list());
+  const events = new EventBus();
+  const vmEvents = vmEventObserver(events);
   const runtime = await composeRuntime(config, {
     reconcile: true,
-    observer: { vmReady: (vm) => metrics.vmReady(vm), vmFailed: (driver, code) => metrics.vmFailed(driver, code) },
+    observer: {
+      vmReady: (vm) => {
+        metrics.vmReady(vm);
+        vmEvents.vmReady(vm);
+      },
+      vmFailed: (driver, code) => {
+        metrics.vmFailed(driver, code);
+        vmEvents.vmFailed(driver, code);
+      },
+      vmState: vmEvents.vmState,
+    },
     // Restores (pool refills, forks) adopt a VMM started ahead of time (profiles.X.standby_vmms).
     standbyVmms: { onProblem: (message) => logger.warn(message) },
   });
   const { service, repo } = runtime;
   const reconciled = runtime.reconciled!;
   logger.info({ reconciled }, 'reconciled the store with this machine');
-  const pools = new PoolManager(config, runtime.snapshots, service, (event) => logger.warn(event, `pool ${event.pool}: ${event.kind}: ${event.message}`));
+  // Counts are read at most every 250 ms per pool; `pools` exists by then.
+  const poolEvents: PoolEventPublisher = new PoolEventPublisher(events, () => pools.list());
+  const pools = new PoolManager(config, runtime.snapshots, service, (event) => logger.warn(event, `pool ${event.pool}: ${event.kind}: ${event.message}`), {
+    activity: poolEvents,
+  });
   let app: FastifyInstance | undefined;
+  let monitor: AlertMonitor | undefined;
   let closing: Promise<void> | undefined;
   const close = () =>
     (closing ??= (async () => {
       // Pools stop alongside the server so waiting allocations fail at once
       // instead of holding app.close() open until their deadlines.
-      await Promise.all([app?.close(), pools.stop()]);
+      // The monitor gives queued webhook deliveries up to 2 s before the store closes.
+      await Promise.all([app?.close(), pools.stop(), monitor?.stop(2000)]);
+      poolEvents.close();
       await runtime.close('daemon shutting down');
     })());
   try {
+    // [alerts]: rules over the bus's measurements, kept in the store, sent to webhooks (docs/alerts.md); started first so prewarm boots count.
+    const alerts = config.alerts ?? DEFAULT_ALERTS_CONFIG;
+    if (alerts.enabled) {
+      monitor = new AlertMonitor({
+        bus: events,
+        alerts,
+        profiles: config.profiles,
+        dataDir: config.dataDir,
+        repo: new AlertRepository(runtime.db),
+        readPools: () => pools.list(),
+        env: options.env ?? process.env,
+        onError: (message) => logger.warn(message),
+      });
+      monitor.start();
+    }
     await pools.start(options.onProgress);
     // POST /v1/run: a pool of the language's profile when there is one, else a clone of its golden snapshot.
     const runner = new CodeRunner({
@@ -75,10 +114,24 @@ export async function startDaemon(config: Config, options: DaemonOptions): Promi
     const { liveSnapshots } = runtime;
     // [terraphim]: vm_type aliases, agents' vm_type, command history in the state database.
     const terraphim = terraphimOptionsFromConfig(config.terraphim, runtime.db);
-    app = await buildApp({ pools, service, repo, token: token.token, version: VERSION, logger, metrics, limits: config.api, runner, liveSnapshots, terraphim });
+    app = await buildApp({
+      pools,
+      service,
+      repo,
+      token: token.token,
+      version: VERSION,
+      logger,
+      metrics,
+      limits: config.api,
+      runner,
+      liveSnapshots,
+      terraphim,
+      events,
+      alerts: monitor,
+    });
     const { host, port } = parseListen(options.listen);
     const address = await app.listen({ host, port });
-    return { url: address, token, reconciled, app, pools, service, close };
+    return { url: address, token, reconciled, app, pools, service, events, close };
   } catch (err) {
     await close();
     throw err;

@@ -92,3 +92,7 @@ export const InternalError = kind('INTERNAL');
 export const VmBusyError = kind('VM_BUSY');
 export const ProcessNotFoundError = kind('PROCESS_NOT_FOUND');
 export const NotImplementedError = kind('NOT_IMPLEMENTED');
+export const EventStreamsExhaustedError = kind('EVENT_STREAMS_EXHAUSTED');
+export const ClusterUnavailableError = kind('CLUSTER_UNAVAILABLE');
+export const NodeLostError = kind('NODE_LOST');
+export const NodeUnknownError = kind('NODE_UNKNOWN');

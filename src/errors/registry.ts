@@ -52,6 +52,10 @@ export const ERROR_REGISTRY = {
   STORE_ERROR: { status: 500 },
   PROCESS_NOT_FOUND: { status: 404 },
   NOT_IMPLEMENTED: { status: 501 },
+  EVENT_STREAMS_EXHAUSTED: { status: 503 },
+  CLUSTER_UNAVAILABLE: { status: 503 },
+  NODE_LOST: { status: 503 },
+  NODE_UNKNOWN: { status: 404 },
 } as const satisfies Record<string, { status: number }>;
 
 /** Every code tfc reports. */

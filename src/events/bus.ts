@@ -10,16 +10,7 @@
  */
 
 /** Every event type; `GET /v1/events?types=` and webhooks filter by these. */
-export const EVENT_TYPES = [
-  'vm.state',
-  'vm.ready',
-  'vm.failed',
-  'allocation',
-  'allocation.failed',
-  'release',
-  'pool',
-  'alert',
-] as const;
+export const EVENT_TYPES = ['vm.state', 'vm.ready', 'vm.failed', 'allocation', 'allocation.failed', 'release', 'pool', 'alert'] as const;
 export type EventType = (typeof EVENT_TYPES)[number];
 
 /** The payload of each type (snake_case: it is sent as JSON as it is). */
@@ -39,7 +30,16 @@ export interface EventPayloads {
   /** A pool's counts changed. */
   pool: { pool: string; ready: number; booting: number; allocated: number; target: number };
   /** An alert changed state (pending, firing, resolved). */
-  alert: { id: string; rule: string; state: 'pending' | 'firing' | 'resolved'; labels: Record<string, string>; value: number; threshold: number; summary: string; since: string };
+  alert: {
+    id: string;
+    rule: string;
+    state: 'pending' | 'firing' | 'resolved';
+    labels: Record<string, string>;
+    value: number;
+    threshold: number;
+    summary: string;
+    since: string;
+  };
 }
 
 export interface BusEvent<T extends EventType = EventType> {

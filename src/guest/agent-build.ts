@@ -1,11 +1,11 @@
 import { createHash } from 'node:crypto';
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { packagePath } from '../package-root.js';
 import { runCommand } from '../process/index.js';
 
-/** Directory of the guest agent's C sources (src/agent, beside dist/ in the package). */
-export const AGENT_SOURCE_DIR = fileURLToPath(new URL('../../src/agent/', import.meta.url));
+/** Directory of the guest agent's C sources (src/agent, beside dist/ in the package), with a trailing slash. */
+export const AGENT_SOURCE_DIR = packagePath('src/agent/');
 
 /** The agent's source files, sorted (the build and the cache key use the same list). */
 export function agentSources(dir = AGENT_SOURCE_DIR): string[] {

@@ -3,7 +3,7 @@ import { resolveProfile } from '../config/index.js';
 import { PoolNotFoundError } from '../errors/index.js';
 import type { SnapshotManager } from '../snapshot/index.js';
 import type { VmService } from '../vm/index.js';
-import { Pool, type PoolEvent, type PoolStatus } from './pool.js';
+import { Pool, type PoolActivity, type PoolEvent, type PoolStatus } from './pool.js';
 
 /**
  * All pools of the config. `start()` makes sure each pool's profile has a
@@ -18,6 +18,8 @@ export class PoolManager {
     private readonly snapshots: SnapshotManager,
     private readonly service: VmService,
     onEvent?: (event: PoolEvent) => void,
+    /** `activity`: told about allocations, releases and count changes of every pool (the daemon's event stream). */
+    options: { activity?: PoolActivity } = {},
   ) {
     for (const poolConfig of Object.values(config.pools)) {
       const profile = resolveProfile(config, poolConfig.profile);
@@ -32,6 +34,7 @@ export class PoolManager {
           },
           undefined,
           onEvent,
+          options.activity,
         ),
       );
     }

@@ -76,3 +76,19 @@ export interface PoolEvent {
   kind: PoolEventKind;
   message: string;
 }
+
+/**
+ * What a pool reports as it happens (the daemon's event stream; see
+ * src/events/pool-events.ts). Every method is optional, must not throw
+ * (a throw is swallowed) and must not block: record and return.
+ */
+export interface PoolActivity {
+  /** An allocation handed out `vmId` after `ms`. */
+  allocated?(pool: string, vmId: string, ms: number): void;
+  /** An allocation failed with `code` (POOL_EXHAUSTED, INVALID_ARGUMENT, ...) after `ms`. */
+  allocationFailed?(pool: string, code: string, ms: number): void;
+  /** An allocated VM was given back: released, or its lease ran out. */
+  released?(pool: string, vmId: string, reason: string): void;
+  /** The counts (ready, booting, allocated, target) may have changed. Called very often: coalesce. */
+  changed?(pool: string): void;
+}

@@ -200,6 +200,27 @@ describe('Pool', () => {
     expect(off.created[0].execs).toEqual([]);
   });
 
+  it('rewarm: a profile without warmup gets one `true` in each new VM, whose exit status does not keep it from being offered', async () => {
+    const { b, created } = backend();
+    const origCreate = b.create.bind(b);
+    b.create = async (p) => {
+      const vm = await origCreate(p);
+      (vm as unknown as StandInVm).execExit = 1;
+      return vm;
+    };
+    pool = new Pool(config({ target: 1, max: 1 }), profile, b);
+    pool.start();
+    await until(() => pool!.status().ready === 1);
+    expect(created[0].execs).toEqual([['true']]);
+    expect(pool.status().last_error).toBeNull();
+    await pool.stop();
+    const off = backend();
+    pool = new Pool(config({ target: 1, rewarm: false }), profile, off.b);
+    pool.start();
+    await until(() => pool!.status().ready === 1);
+    expect(off.created[0].execs).toEqual([]);
+  });
+
   it('rewarm: a VM whose warmup fails is destroyed, not offered, and the error is kept', async () => {
     const warm = { ...profile, warmup: ['false'] } as Profile;
     const { b, created, destroyed } = backend();
@@ -431,16 +452,18 @@ describe('Pool', () => {
     pool = new Pool(config({ max: 1, target: 1 }), profile, b);
     pool.start();
     await pool.allocate();
-    await expect(pool.allocate({ timeoutMs: 30 })).rejects.toMatchObject({
+    // A timeout well above the stand-in's refill time (5 ms, more on a loaded machine): else the pool refuses at once, expecting no VM in time.
+    await expect(pool.allocate({ timeoutMs: 300 })).rejects.toMatchObject({
       code: 'POOL_EXHAUSTED',
-      message: expect.stringMatching(/no ready VM after 30 ms .*waiting 0, max 1\); retry in about \d+ ms; release VMs or raise pools\.p\.max/),
+      message: expect.stringMatching(/no ready VM after 300 ms .*waiting 0, max 1\); retry in about \d+ ms; release VMs or raise pools\.p\.max/),
       details: expect.objectContaining({ queue_position: 1, waiting: 0 }),
     });
   });
 
   it('starts the refill as soon as an allocation takes a VM, right after it returns', async () => {
     const { b } = backend();
-    pool = new Pool(config({ max: 3, target: 1 }), profile, b);
+    // One restore at a time: the demand-following target may ask for 2 (it depends on the measured refill time).
+    pool = new Pool(config({ max: 3, target: 1, refillConcurrency: 1 }), profile, b);
     pool.start();
     await until(() => pool!.status().ready === 1 && pool!.status().booting === 0);
     await pool.allocate();
@@ -498,6 +521,34 @@ describe('Pool', () => {
     expect(pool.status()).toMatchObject({ booting: 2, ready: 0 });
     release();
     await until(() => pool!.status().ready === 2);
+    expect(pool.status().booting).toBe(0);
+  });
+
+  it('refill_concurrency limits restores only: the next restore runs while a restored VM warms up, within max', async () => {
+    const { b } = backend();
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    let restoring = 0;
+    let mostRestoring = 0;
+    const origCreate = b.create.bind(b);
+    b.create = async (p) => {
+      restoring += 1;
+      mostRestoring = Math.max(mostRestoring, restoring);
+      const vm = await origCreate(p).finally(() => (restoring -= 1));
+      const s = vm as unknown as StandInVm;
+      const exec = s.exec.bind(s);
+      s.exec = async (req) => (await gate, exec(req));
+      return vm;
+    };
+    pool = new Pool(config({ target: 3, max: 3, refillConcurrency: 1 }), profile, b);
+    pool.start();
+    // Three restores, one at a time, each VM then held in its warmup: all three are booting, none ready.
+    await until(() => pool!.status().booting === 3);
+    await new Promise((r) => setTimeout(r, 30));
+    expect(pool.status()).toMatchObject({ booting: 3, ready: 0 });
+    expect(mostRestoring).toBe(1);
+    release();
+    await until(() => pool!.status().ready === 3);
     expect(pool.status().booting).toBe(0);
   });
 

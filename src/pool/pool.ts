@@ -4,10 +4,11 @@ import type { Vm } from '../vm/vm.js';
 import { DemandTracker, estimateWaitMs } from './demand.js';
 import { LeaseTimers, leaseTtl } from './leases.js';
 import { seededRandom, STRATEGIES, type StrategyState } from './strategies.js';
-import type { Allocation, PoolBackend, PoolEvent, PoolEventKind, PoolMember, PoolStatus } from './pool-types.js';
+import type { Allocation, PoolActivity, PoolBackend, PoolEvent, PoolEventKind, PoolMember, PoolStatus } from './pool-types.js';
 import { WaitQueue, type Waiter } from './wait-queue.js';
+import { rewarmPlan, runRewarm } from './rewarm.js';
 
-export type { PoolMember, PoolStatus, Allocation, PoolBackend, PoolEvent, PoolEventKind } from './pool-types.js';
+export type { PoolMember, PoolStatus, Allocation, PoolBackend, PoolEvent, PoolEventKind, PoolActivity } from './pool-types.js';
 
 const PING_TIMEOUT_MS = 2000;
 const REFILL_RETRY_MS = 1000;
@@ -29,6 +30,8 @@ export class Pool {
   private readonly strategyState: StrategyState;
   /** Refills in progress (restore, rewarm, pause) by number: when each started. */
   private readonly refills = new Map<number, number>();
+  /** Of those, restores still running: refill_concurrency limits these (a restored VM's warmup runs beside the next restore). */
+  private restoring = 0;
   private refillSeq = 0;
   private pumpScheduled = false;
   private seq = 0;
@@ -46,6 +49,7 @@ export class Pool {
     private readonly backend: PoolBackend,
     private readonly now: () => number = () => performance.now(),
     private readonly onEvent?: (event: PoolEvent) => void,
+    private readonly activity?: PoolActivity,
   ) {
     this.strategyState = { lastSeq: -1, random: seededRandom(config.strategySeed) };
   }
@@ -138,6 +142,20 @@ export class Pool {
    * docs/pools.md#what-an-allocation-writes).
    */
   async allocate(options: { owner?: string; timeoutMs?: number; ttlMs?: number } = {}): Promise<Allocation> {
+    const started = this.now();
+    try {
+      const allocation = await this.allocateVm(options);
+      this.tell((a) => a.allocated?.(this.name, allocation.member.vm.id, allocation.allocationMs));
+      return allocation;
+    } catch (err) {
+      const code = typeof (err as { code?: unknown })?.code === 'string' ? (err as { code: string }).code : 'INTERNAL';
+      this.tell((a) => a.allocationFailed?.(this.name, code, round3(this.now() - started)));
+      throw err;
+    }
+  }
+
+  /** `allocate` without the activity report. */
+  private async allocateVm(options: { owner?: string; timeoutMs?: number; ttlMs?: number }): Promise<Allocation> {
     if (this.stopped) throw new PoolExhaustedError(`pool ${this.name} is shutting down`);
     const ttlMs = leaseTtl(this.config, options.ttlMs);
     const started = this.now();
@@ -204,6 +222,7 @@ export class Pool {
           : member.uses >= this.config.maxUses || tooOld || member.vm.state !== 'running'
             ? 'recycled'
             : null;
+    this.tell((a) => a.released?.(this.name, vmId, reason ?? 'released (kept for its owner)'));
     if (reason) {
       // remove() takes it out of the pool synchronously: its slot is refilled at once, not after the (slow) destroy.
       const removal = this.remove(member, reason);
@@ -338,12 +357,14 @@ export class Pool {
 
   /** Starts as many restores as the target, max and refill concurrency allow. */
   private pump(): void {
+    // Every change of the counts is followed by a pump (or a failed refill): the activity listener coalesces.
+    this.tell((a) => a.changed?.(this.name));
     if (this.stopped || !this.started) return;
     const all = [...this.members.values()];
     const ready = all.filter((m) => m.status === 'ready' && m.owner === undefined).length;
     // Base stock: the target, plus one for each allocation in line (a VM owed).
     let want = this.target() + this.waiters.length - ready - this.booting;
-    while (want > 0 && this.booting < this.config.refillConcurrency && this.members.size + this.booting < this.config.max) {
+    while (want > 0 && this.restoring < this.config.refillConcurrency && this.members.size + this.booting < this.config.max) {
       want -= 1;
       // refillOne handles its own failures; the catch only keeps a bug from becoming an unhandled rejection.
       const job = this.refillOne()
@@ -357,12 +378,14 @@ export class Pool {
    * Makes one VM and offers it. Counts as booting (in `refills`) from its
    * first line until it is offered or given up: restore, rewarm and pause
    * are all time before the VM can serve, so they are the lead time the
-   * target plans with.
+   * target plans with. Holds a refill slot (refill_concurrency) only while
+   * restoring.
    */
   private async refillOne(): Promise<void> {
     const id = this.refillSeq++;
     const started = this.now();
     this.refills.set(id, started);
+    this.restoring += 1;
     let vm: Vm;
     try {
       vm = await this.backend.create(this.profile);
@@ -370,8 +393,12 @@ export class Pool {
       this.refills.delete(id);
       this.failRefill((err as Error).message);
       return;
+    } finally {
+      this.restoring -= 1;
     }
     this.lastError = null;
+    // Its slot is free: the next restore overlaps this VM's warmup (two cores do both at once).
+    this.pump();
     const readyLatencyMs = vm.bootPhases.reduce((a, p) => a + p.ms, 0);
     try {
       if (this.stopped) throw new Error('pool stopped');
@@ -409,17 +436,19 @@ export class Pool {
    * interpreter start translates the code afresh (measured: python3 -c
    * 'print(1)' 520-560 ms first, 160-195 ms after). Done here, the request
    * path gets the warm case. A warmup that fails means the VM is not offered.
+   * Profiles without warmup get DEFAULT_REWARM_ARGV (`true`), whose exit
+   * status does not matter (docs/pools.md#rewarm).
    */
   private async rewarm(vm: Vm): Promise<void> {
-    const argv = this.profile.warmup ?? [];
-    if (!this.config.rewarm || argv.length === 0) return;
-    const r = await vm.exec({ argv, timeoutMs: this.profile.bootTimeoutMs });
-    if (r.exitCode !== 0) throw new Error(`warmup ${JSON.stringify(argv)} exited with ${r.exitCode ?? r.signal}: ${r.stderr.toString('utf8').slice(-500)}`);
+    // A profile without warmup gets one tiny command (rewarm.ts): its first exec is the slow one under TCG.
+    const plan = rewarmPlan(this.profile, this.config.rewarm);
+    if (plan) await runRewarm(plan, (request) => vm.exec(request));
   }
 
   /** Records why a refill failed and retries later (not in a tight loop). */
   private failRefill(message: string): void {
     this.lastError = message;
+    this.tell((a) => a.changed?.(this.name));
     this.report('refill-failed', message);
     clearTimeout(this.retryTimer);
     this.retryTimer = setTimeout(() => this.pump(), REFILL_RETRY_MS);
@@ -482,6 +511,7 @@ export class Pool {
     if (this.stopped || this.members.get(member.vm.id) !== member || member.status !== 'allocated') return;
     const reason = this.config.mode === 'fresh' ? 'lease expired' : 'lease expired (recycled)';
     this.report('lease-expired', `${member.vm.id} (owner ${member.owner ?? 'none'}): ${reason} after ${member.leaseMs} ms`);
+    this.tell((a) => a.released?.(this.name, member.vm.id, reason));
     this.removeInBackground(member, reason);
     this.schedulePump();
   }
@@ -500,6 +530,16 @@ export class Pool {
 
   private report(kind: PoolEventKind, message: string): void {
     this.onEvent?.({ pool: this.name, kind, message });
+  }
+
+  /** Tells the activity listener; its failure is its own, never the pool's. */
+  private tell(call: (activity: PoolActivity) => void): void {
+    if (!this.activity) return;
+    try {
+      call(this.activity);
+    } catch {
+      // PoolActivity's contract: must not throw. An allocation must not fail for it.
+    }
   }
 
   /**

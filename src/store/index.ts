@@ -15,3 +15,11 @@ export {
   type TerraphimHistoryQuery,
   type TerraphimHistoryRecord,
 } from './terraphim-history-repository.js';
+export {
+  AlertRepository,
+  DEFAULT_ALERT_RETENTION,
+  type AlertRecord,
+  type AlertRetention,
+  type AlertStateFilter,
+  type DeliveryRecord,
+} from './alert-repository.js';

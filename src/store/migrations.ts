@@ -111,4 +111,38 @@ export const MIGRATIONS: ReadonlyArray<{ version: number; name: string; sql: str
       CREATE INDEX terraphim_history_vm ON terraphim_history(vm_id, seq);
     `,
   },
+  {
+    version: 7,
+    name: 'alerts of the performance monitor and the webhook delivery log',
+    sql: `
+      CREATE TABLE alerts (
+        id TEXT PRIMARY KEY,
+        rule TEXT NOT NULL,
+        labels TEXT NOT NULL,
+        state TEXT NOT NULL,
+        value REAL NOT NULL,
+        threshold REAL NOT NULL,
+        summary TEXT NOT NULL,
+        started_at TEXT NOT NULL,
+        fired_at TEXT,
+        resolved_at TEXT,
+        updated_at TEXT NOT NULL
+      );
+      CREATE INDEX alerts_state ON alerts(state, updated_at);
+      CREATE TABLE webhook_deliveries (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        id TEXT NOT NULL UNIQUE,
+        webhook TEXT NOT NULL,
+        event_id INTEGER NOT NULL,
+        event_type TEXT NOT NULL,
+        status TEXT NOT NULL,
+        attempts INTEGER NOT NULL,
+        http_status INTEGER,
+        error TEXT,
+        latency_ms REAL,
+        created_at TEXT NOT NULL,
+        finished_at TEXT NOT NULL
+      );
+    `,
+  },
 ];

@@ -41,8 +41,8 @@ export interface VmServiceOptions {
   consoleLogMaxBytes?: number;
   /** Makes per-VM networks; needed only for profiles with networking enabled. */
   networks?: NetworkManager;
-  /** Told about every VM that became ready, and every creation that failed (metrics). */
-  observer?: { vmReady(vm: Vm): void; vmFailed(driver: string, code: string): void };
+  /** Told about every VM that became ready, and every creation that failed (metrics); `vmState`: every state change of every VM (the event stream). */
+  observer?: { vmReady(vm: Vm): void; vmFailed(driver: string, code: string): void; vmState?(vmId: string, from: string, to: string, reason?: string): void };
   /**
    * The built image a name stands for. Default: the image store's current
    * build (resolveImage). Golden snapshots resolve through it too.
@@ -233,6 +233,7 @@ export class VmService {
       consoleLogPath: join(this.options.layout.logs, `${id}.console.log`),
       ...(this.options.consoleLogMaxBytes ? { consoleLogMaxBytes: this.options.consoleLogMaxBytes } : {}),
       repo: this.options.repo,
+      ...(this.options.observer?.vmState ? { onStateChange: this.options.observer.vmState.bind(this.options.observer) } : {}),
     };
   }
 

@@ -10,6 +10,7 @@ import { CleanupStack } from '../steps/index.js';
 import type { LiveSnapshotPaths, SnapshotFiles, VmLaunchSpec, VmmDriver, VmmInstance } from '../vmm/driver.js';
 import { coldBootSteps, restoreSteps, withNetwork, withScratchDisk, withStandby, type AdoptedVmm, type BootContext } from './boot-steps.js';
 import { copyScratchDisk, launchDrives } from './disks.js';
+import { discardsStateOnStop, DISCARD_QUIT_GRACE_MS } from './stop-policy.js';
 import { parseIpv4, type EgressPolicy, type NetworkManager, type VmNetwork } from '../net/index.js';
 import { VmStateMachine, type VmState } from './state-machine.js';
 import { StepFailedError, type PhaseTiming } from '../steps/index.js';
@@ -55,6 +56,8 @@ export interface VmBootOptions {
    * takes over its undos, also when the restore fails.
    */
   standby?: AdoptedVmm;
+  /** Told about every state change, after the store was (or failed to be) written (the daemon's event stream). Must not throw. */
+  onStateChange?: (vmId: string, from: VmState, to: VmState, reason?: string) => void;
 }
 
 /**
@@ -120,7 +123,14 @@ export class Vm {
     this.profileName = options.profileName;
     this.driverName = options.driver.name;
     this.consoleLogPath = options.consoleLogPath;
-    this.sm = new VmStateMachine(options.id, 'creating', (from, to, reason) => options.repo.transition(options.id, from, to, reason));
+    this.sm = new VmStateMachine(options.id, 'creating', (from, to, reason) => {
+      try {
+        options.repo.transition(options.id, from, to, reason);
+      } finally {
+        // The machine moved even when the store write failed: observers hear what happened.
+        options.onStateChange?.(options.id, from, to, reason);
+      }
+    });
   }
 
   /**
@@ -159,6 +169,7 @@ export class Vm {
       const previous = options.repo.get(options.id);
       options.repo.claim(options.id);
       options.repo.transition(options.id, previous.state, 'creating', 'resumed from a pause to disk');
+      options.onStateChange?.(options.id, previous.state as VmState, 'creating', 'resumed from a pause to disk');
     } else {
       options.repo.insert({
         id: options.id,
@@ -561,7 +572,9 @@ export class Vm {
   /**
    * Stops the VM and releases everything it holds: asks the agent to shut
    * the guest down, waits up to stopTimeoutMs, then tells the VMM to quit,
-   * then kills it. Safe to call twice (the second call waits for the first);
+   * then kills it; a VM whose state is all discarded (stop-policy.ts: clones,
+   * cold boots that are no template) skips the guest's part and has its VMM
+   * quit at once. Safe to call twice (the second call waits for the first);
    * a stopped VM stays stopped.
    */
   stop(reason = 'stop requested'): Promise<void> {
@@ -604,7 +617,9 @@ export class Vm {
     const instance = this.instance;
     if (instance && !instance.exited) {
       const grace = this.options.stopTimeoutMs;
-      if (this.agentClient && wasRunning) {
+      // Nothing this guest wrote outlives it (stop-policy.ts): its power-off would only flush disks about to be removed.
+      const discard = discardsStateOnStop(this.launchSpec);
+      if (this.agentClient && wasRunning && !discard) {
         // A paused guest cannot shut itself down; the VMM quit below handles it.
         const asked = await this.agentClient.shutdown('reboot', { timeoutMs: Math.min(grace, 1000) }).then(
           () => true,
@@ -617,7 +632,7 @@ export class Vm {
           clearTimeout(timer);
         }
       }
-      await instance.shutdown(grace);
+      await instance.shutdown(discard ? Math.min(grace, DISCARD_QUIT_GRACE_MS) : grace);
     }
   }
 

@@ -11,6 +11,7 @@ import type { DriverName, VmmDriver } from './driver.js';
 import { QemuDriver } from './qemu/driver.js';
 import { FirecrackerDriver, firecrackerDriverOptions } from './firecracker/driver.js';
 import { vmmPrivilegeFrom } from '../security/index.js';
+import { vmmCacheDir, vmmExecSettingsFrom } from '../launcher/index.js';
 
 export type { AccelName, DriverInfo, DriverName, LiveSnapshotPaths, VmLaunchSpec, VmmDriver, VmmInstance } from './driver.js';
 export { QemuDriver } from './qemu/driver.js';
@@ -30,6 +31,9 @@ export function createDrivers(config: Config): Partial<Record<DriverName, VmmDri
       accel: config.vmm.qemu.accel,
       privilege,
       tuning: { tcgTbSizeMib: config.vmm.qemu.tcgTbSizeMib, memMerge: config.vmm.qemu.memMerge },
+      // vmm.nice, vmm.qemu.thp: through the tfc-vmm-exec launcher, built in the data dir.
+      exec: vmmExecSettingsFrom(config).qemu,
+      cacheDir: vmmCacheDir(config.dataDir),
     }),
     firecracker: new FirecrackerDriver({ ...firecrackerDriverOptions(config), privilege }),
   };

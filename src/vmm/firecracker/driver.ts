@@ -11,6 +11,7 @@ import { firecrackerId, jailCgroupDirs, jailLayout, readMounts, removeJail, type
 import { gatherKvmFacts, judgeKvm, type KvmFacts } from './kvm.js';
 import { DEFAULT_AGENT_PORT, effectiveOptions } from './launch-options.js';
 import { launchFirecracker } from './launcher.js';
+import { VersionCache, VmmExec, versionCacheFile, vmmCacheDir, type VmmExecSettings } from '../../launcher/index.js';
 import type { FirecrackerLogLevel } from './log-file.js';
 import type { MetricsSink } from './metrics.js';
 
@@ -52,6 +53,10 @@ export interface FirecrackerDriverOptions {
   privilege?: VmmPrivilege | null;
   /** Injected host facts, for tests. */
   kvmFacts?: KvmFacts;
+  /** CPU priority of a plain (not jailed) Firecracker (config vmm.nice; THP is not changed), through the tfc-vmm-exec launcher. Default: unchanged. */
+  exec?: VmmExecSettings;
+  /** `<data_dir>/cache/vmm`: the launcher and the `--version` cache. Null/absent: nothing on disk. */
+  cacheDir?: string | null;
 }
 
 /** The driver options a Config asks for. Pure. */
@@ -64,6 +69,8 @@ export function firecrackerDriverOptions(config: Config): FirecrackerDriverOptio
     logLevel: fc.logLevel,
     metricsSink: fc.metricsSink,
     jailer: enabled ? jailer : null,
+    exec: { nice: config.vmm.nice, disableThp: false },
+    cacheDir: vmmCacheDir(config.dataDir),
   };
 }
 
@@ -90,8 +97,13 @@ export function versionAtLeast(version: string, major: number, minor: number): b
 export class FirecrackerDriver implements VmmDriver {
   readonly name = 'firecracker' as const;
   private info: Promise<DriverInfo & { jailerBinary: string | null }> | undefined;
+  private readonly exec: VmmExec;
+  private readonly versions: VersionCache;
 
-  constructor(private readonly options: FirecrackerDriverOptions) {}
+  constructor(private readonly options: FirecrackerDriverOptions) {
+    this.exec = new VmmExec(options.exec ?? { nice: 0, disableThp: false }, options.cacheDir ?? null);
+    this.versions = new VersionCache(options.cacheDir ? versionCacheFile(options.cacheDir) : null);
+  }
 
   /**
    * Finds the binary (and the jailer when configured) and reads its version;
@@ -157,6 +169,7 @@ export class FirecrackerDriver implements VmmDriver {
         spawnTimeoutMs: this.options.spawnTimeoutMs ?? 10_000,
         metricsSink,
         ...(this.options.env ? { env: this.options.env } : {}),
+        exec: this.exec,
       },
       cleanup,
     );
@@ -168,6 +181,7 @@ export class FirecrackerDriver implements VmmDriver {
   }
 
   private probeAll(): Promise<DriverInfo & { jailerBinary: string | null }> {
+    if (!this.options.jailer) void this.exec.prepare(); // the launcher's first build overlaps the probe; never throws
     this.info ??= this.doProbe();
     this.info.catch(() => {
       this.info = undefined; // let a fixed host (binary installed) be probed again
@@ -187,16 +201,19 @@ export class FirecrackerDriver implements VmmDriver {
         );
       }
     }
-    let out;
+    let out: string;
     try {
-      out = await runCommand(binary, ['--version'], { timeoutMs: 10_000, ...(this.options.env ? { env: this.options.env } : {}) });
+      // Cached per binary file (path, size, mtime, inode): a one-shot `tfc vm run` skips the exec.
+      out = await this.versions.output(binary, async () =>
+        (await runCommand(binary, ['--version'], { timeoutMs: 10_000, ...(this.options.env ? { env: this.options.env } : {}) })).stdout.toString(),
+      );
     } catch (err) {
       throw new VmmSpawnFailedError(
         `${binary} --version failed (${(err as Error).message}); is it a Firecracker binary for this machine? ${FIRECRACKER_INSTALL_HINT}`,
         { cause: err },
       );
     }
-    const version = parseFirecrackerVersion(out.stdout.toString()) ?? 'unknown';
+    const version = parseFirecrackerVersion(out) ?? 'unknown';
     const kvm = judgeKvm(this.options.kvmFacts ?? gatherKvmFacts());
     const accelReason = kvm.usable ? `Firecracker always uses KVM; ${kvm.reason}` : `Firecracker always uses KVM; ${kvm.reason} (run \`tfc doctor\`)`;
     return { name: 'firecracker', binary, version, accel: 'kvm', accelReason, jailerBinary };

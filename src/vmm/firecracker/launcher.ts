@@ -10,6 +10,7 @@ import { rmSync } from 'node:fs';
 import { checkSocketPaths, describeExit } from '../process-helpers.js';
 import { VmmExitedError, VmmSpawnFailedError } from '../../errors/index.js';
 import { findExecutable, spawnSupervised, type ExitInfo, type SupervisedChild } from '../../process/index.js';
+import { reniceProcess, type VmmCommand, type VmmExec } from '../../launcher/index.js';
 import type { CleanupStack } from '../../steps/index.js';
 import { ConsoleTap } from '../console.js';
 import type { VmLaunchSpec } from '../driver.js';
@@ -45,6 +46,12 @@ export interface LaunchSettings {
   metricsSink: MetricsSink;
   /** Environment of the process (the jailer clears it anyway). Default: this process's. */
   env?: NodeJS.ProcessEnv;
+  /**
+   * How a plain Firecracker starts (vmm.nice, through tfc-vmm-exec). Not
+   * applied to the jailer, which sets up the process itself (cgroups,
+   * namespaces, uid) and execs Firecracker; absent: started as is.
+   */
+  exec?: VmmExec;
 }
 
 /** A running Firecracker whose API answers. */
@@ -132,12 +139,15 @@ export async function launchFirecracker(
   const metrics = await MetricsReader.open(metricsPath, settings.metricsSink);
   cleanup.push('close metrics reader', () => metrics.close());
 
-  const [command, argv] = commandLine(spec, options, settings, files, id);
+  const [program, programArgs] = commandLine(spec, options, settings, files, id);
+  const command: VmmCommand =
+    settings.exec && !settings.jailer ? await settings.exec.command(program, programArgs) : { file: program, args: programArgs, reniceTo: null };
   const consoleTap = new ConsoleTap(spec.consoleLogPath, { ...(spec.consoleLogMaxBytes ? { logMaxBytes: spec.consoleLogMaxBytes } : {}) });
   const started = performance.now();
   let child: SupervisedChild;
   try {
-    child = await spawnSupervised(command, argv, { cwd: files.home, ...(settings.env ? { env: settings.env } : {}) });
+    child = await spawnSupervised(command.file, command.args, { cwd: files.home, ...(settings.env ? { env: settings.env } : {}) });
+    if (command.reniceTo !== null) reniceProcess(child.pid, command.reniceTo);
   } catch (err) {
     consoleTap.end('Firecracker did not start');
     throw err;
@@ -175,6 +185,8 @@ export async function launchFirecracker(
     throw err;
   }
   const socketReadyMs = performance.now() - started;
+  // Without the launcher: again, now that Firecracker has made its threads.
+  if (command.reniceTo !== null) reniceProcess(child.pid, command.reniceTo);
   const api = new FirecrackerApiClient({ socketPath: apiSocket, timeoutMs: settings.apiTimeoutMs });
   cleanup.push('close Firecracker API client', () => api.close());
   return { id, child, api, files, consoleTap, metrics, logPath, socketReadyMs };

@@ -141,6 +141,14 @@ describe('host facts and versions', () => {
       netns: '',
     });
     config.vmm.firecracker.jailer.enabled = false;
-    expect(firecrackerDriverOptions(config)).toEqual({ binary: 'firecracker', apiTimeoutMs: 5000, logLevel: 'info', metricsSink: 'file', jailer: null });
+    expect(firecrackerDriverOptions(config)).toEqual({
+      binary: 'firecracker',
+      apiTimeoutMs: 5000,
+      logLevel: 'info',
+      metricsSink: 'file',
+      jailer: null,
+      exec: { nice: 10, disableThp: false },
+      cacheDir: `${config.dataDir}/cache/vmm`,
+    });
   });
 });

@@ -11,12 +11,12 @@
  * fake-firecracker.test.ts checks that both report the same violations.
  */
 import { readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import { parse } from 'yaml';
+import { packagePath } from '../../package-root.js';
 
-/** The spec file, resolved from this module (src/ or dist/, both three levels below the repo root; vendored, see vendor/firecracker/SOURCE.md). */
-export const DEFAULT_FIRECRACKER_SPEC_PATH = fileURLToPath(new URL('../../../vendor/firecracker/firecracker.yaml', import.meta.url));
+/** The spec file in the package (vendored, see vendor/firecracker/SOURCE.md). */
+export const DEFAULT_FIRECRACKER_SPEC_PATH = packagePath('vendor/firecracker/firecracker.yaml');
 
 const SCHEMA_ID = 'firecracker.json';
 const METHODS = ['get', 'put', 'patch', 'post', 'delete'] as const;

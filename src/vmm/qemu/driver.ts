@@ -13,6 +13,7 @@ import { QEMU_SANDBOX, type VmmPrivilege } from '../../security/index.js';
 import { QmpClient } from './qmp-client.js';
 import { qemuNetworkArgs } from './network-args.js';
 import { checkSocketPaths, describeExit } from '../process-helpers.js';
+import { VersionCache, VmmExec, reniceProcess, versionCacheFile, type VmmCommand, type VmmExecSettings } from '../../launcher/index.js';
 
 export interface QemuDriverOptions {
   /** Config vmm.qemu.binary (env TFC_QEMU_BINARY). Default "qemu-system-x86_64". */
@@ -31,16 +32,31 @@ export interface QemuDriverOptions {
    * this process's user without a sandbox.
    */
   privilege?: VmmPrivilege | null;
+  /**
+   * CPU priority and transparent huge pages of each QEMU process (config
+   * vmm.nice, vmm.qemu.thp), applied by the tfc-vmm-exec launcher built in
+   * `cacheDir`. Default: neither changed, no launcher.
+   */
+  exec?: VmmExecSettings;
+  /** `<data_dir>/cache/vmm`: where the launcher is built and `--version` outputs are cached. Null/absent: nothing on disk (the version is cached in memory only, and a launcher cannot be built). */
+  cacheDir?: string | null;
 }
 
 /** The QEMU `microvm` driver: real VMs under KVM where it works, TCG elsewhere. */
 export class QemuDriver implements VmmDriver {
   readonly name = 'qemu' as const;
   private info: Promise<DriverInfo> | undefined;
+  private readonly exec: VmmExec;
+  private readonly versions: VersionCache;
 
-  constructor(private readonly options: QemuDriverOptions) {}
+  constructor(private readonly options: QemuDriverOptions) {
+    this.exec = new VmmExec(options.exec ?? { nice: 0, disableThp: false }, options.cacheDir ?? null);
+    this.versions = new VersionCache(options.cacheDir ? versionCacheFile(options.cacheDir) : null);
+  }
 
   probe(): Promise<DriverInfo> {
+    // The launcher's first build (a gcc run) overlaps the probe; it never throws.
+    void this.exec.prepare();
     this.info ??= this.doProbe();
     this.info.catch(() => {
       this.info = undefined; // let a fixed host (package installed) be probed again
@@ -70,14 +86,19 @@ export class QemuDriver implements VmmDriver {
     const consoleTap = new ConsoleTap(spec.consoleLogPath, { ...(spec.consoleLogMaxBytes ? { logMaxBytes: spec.consoleLogMaxBytes } : {}) });
     const argv = [...buildQemuArgv(spec, info.accel, sockets, confinement, this.options.tuning), ...(spec.network ? qemuNetworkArgs(spec.network) : [])];
     let child: SupervisedChild;
+    let command: VmmCommand;
     try {
       // A networked VM's QEMU runs inside its namespace, where its TAP is.
       const [file, ...args] = spec.network ? [...netnsExecPrefix(spec.network.netns), info.binary, ...argv] : [info.binary, ...argv];
+      // Through tfc-vmm-exec when vmm.nice or vmm.qemu.thp ask for it: it
+      // execs in place, so the pid is QEMU's as without it.
+      command = await this.exec.command(file, args);
       // The run dir is QEMU's working directory: migration sockets are named relative to it.
       // spawnSupervised starts QEMU behind a root guard that kills it when
       // this process dies (the kernel drops a parent-death signal armed on
       // QEMU itself at -runas); child.pid is still QEMU's own pid.
-      child = await spawnSupervised(file, args, { cwd: spec.runDir });
+      child = await spawnSupervised(command.file, command.args, { cwd: spec.runDir });
+      if (command.reniceTo !== null) reniceProcess(child.pid, command.reniceTo);
     } catch (err) {
       consoleTap.end('QEMU did not start');
       throw err;
@@ -104,6 +125,8 @@ export class QemuDriver implements VmmDriver {
       throw err;
     }
     cleanup.push('close QMP', () => qmp.close());
+    // Without the launcher: again, now that QEMU has made its vCPU threads.
+    if (command.reniceTo !== null) reniceProcess(child.pid, command.reniceTo);
     return new QemuInstance(child, qmp, consoleTap, info.accel, sockets.agent, spec, confinement);
   }
 
@@ -141,11 +164,17 @@ export class QemuDriver implements VmmDriver {
         `QEMU binary "${this.options.binary}" not found; install it with \`apt-get install --no-install-recommends qemu-system-x86\` or set vmm.qemu.binary`,
       );
     }
-    const out = await runCommand(binary, ['--version'], { timeoutMs: 10_000 });
-    const version = /version\s+([0-9][^\s(]*)/.exec(out.stdout.toString())?.[1] ?? 'unknown';
+    // Cached per binary file (path, size, mtime, inode): a one-shot `tfc vm run` skips the exec.
+    const out = await this.versions.output(binary, async () => (await runCommand(binary, ['--version'], { timeoutMs: 10_000 })).stdout.toString());
+    const version = parseQemuVersion(out);
     const choice = chooseAccel(this.options.accel, this.options.accelFacts ?? gatherAccelFacts());
     return { name: 'qemu', binary, version, accel: choice.accel, accelReason: choice.reason };
   }
+}
+
+/** `7.2.22` from `QEMU emulator version 7.2.22 (Debian ...)`; "unknown" when absent. Pure. */
+export function parseQemuVersion(text: string): string {
+  return /version\s+([0-9][^\s(]*)/.exec(text)?.[1] ?? 'unknown';
 }
 
 class QemuInstance implements VmmInstance {

@@ -1,0 +1,216 @@
+/**
+ * The local view of the cluster: live nodes and their published pool counts,
+ * built from etcd key-value pairs under the key prefix. Pure (no I/O): the
+ * membership applies what its watch delivers and gets back the events it
+ * emits. Keys it understands (PREFIX is `cluster.key_prefix`, e.g. `/tfc/`):
+ *
+ *   PREFIX nodes/NODE         NodeInfo JSON, attached to NODE's lease
+ *   PREFIX pools/NODE/POOL    PoolCounts JSON, same lease
+ *   PREFIX pools/NODE/_node   NodeLoad JSON ({vms}), same lease (pool names
+ *                             never start with "_", so it cannot collide)
+ *
+ * Anything else under the prefix, and values that do not parse, are ignored
+ * (counted in `ignored`), so a newer tfc may add keys without breaking older
+ * nodes.
+ */
+import { NODE_NAME_PATTERN } from './config.js';
+
+export interface NodeCapacity {
+  vcpus: number;
+  memory_mib: number;
+  max_vms: number;
+}
+
+/** The value of `PREFIX nodes/NODE`. */
+export interface NodeInfo {
+  name: string;
+  /** URL other nodes forward calls to (`cluster.advertise_url`). */
+  url: string;
+  version: string;
+  /** ISO time the node's daemon started (changes when it restarts: a rejoin after a crash shows a new value). */
+  started_at: string;
+  capacity: NodeCapacity;
+}
+
+/** The value of `PREFIX pools/NODE/POOL`. */
+export interface PoolCounts {
+  ready: number;
+  allocated: number;
+  target: number;
+}
+
+/** The value of `PREFIX pools/NODE/_node`. */
+export interface NodeLoad {
+  vms: number;
+}
+
+export const NODE_LOAD_KEY = '_node';
+
+export interface NodeView extends NodeInfo {
+  pools: Record<string, PoolCounts>;
+  /** VMs on the node as last published; 0 until it publishes. */
+  vms: number;
+}
+
+export type ViewEvent = { type: 'joined'; node: NodeInfo } | { type: 'left'; node: NodeInfo; at: string } | { type: 'updated'; node: NodeInfo };
+
+/** How many departed nodes are remembered (to answer NODE_LOST rather than NODE_UNKNOWN). */
+export const MAX_DEPARTED = 1024;
+
+const isCount = (v: unknown): v is number => typeof v === 'number' && Number.isInteger(v) && v >= 0 && v <= 1_000_000;
+
+export function parseNodeInfo(name: string, text: string): NodeInfo | null {
+  try {
+    const v = JSON.parse(text) as Partial<NodeInfo>;
+    const c = v.capacity;
+    if (v.name !== name || typeof v.url !== 'string' || typeof v.version !== 'string' || typeof v.started_at !== 'string') return null;
+    if (!c || !isCount(c.vcpus) || !isCount(c.memory_mib) || !isCount(c.max_vms)) return null;
+    return { name, url: v.url, version: v.version, started_at: v.started_at, capacity: { vcpus: c.vcpus, memory_mib: c.memory_mib, max_vms: c.max_vms } };
+  } catch {
+    return null;
+  }
+}
+
+function parseCounts(text: string): PoolCounts | null {
+  try {
+    const v = JSON.parse(text) as Partial<PoolCounts>;
+    return isCount(v.ready) && isCount(v.allocated) && isCount(v.target) ? { ready: v.ready, allocated: v.allocated, target: v.target } : null;
+  } catch {
+    return null;
+  }
+}
+
+function parseLoad(text: string): NodeLoad | null {
+  try {
+    const v = JSON.parse(text) as Partial<NodeLoad>;
+    return isCount(v.vms) ? { vms: v.vms } : null;
+  } catch {
+    return null;
+  }
+}
+
+type Key = { kind: 'node'; node: string } | { kind: 'pool'; node: string; pool: string } | { kind: 'load'; node: string };
+
+export class ClusterView {
+  private readonly infos = new Map<string, NodeInfo>();
+  private readonly pools = new Map<string, Map<string, PoolCounts>>();
+  private readonly loads = new Map<string, number>();
+  private readonly departed = new Map<string, { node: NodeInfo; at: string }>();
+  /** Keys or values under the prefix that were not understood. */
+  ignored = 0;
+
+  constructor(
+    private readonly prefix: string,
+    private readonly now: () => Date = () => new Date(),
+  ) {}
+
+  private parseKey(key: string): Key | null {
+    if (!key.startsWith(this.prefix)) return null;
+    const parts = key.slice(this.prefix.length).split('/');
+    if (parts[0] === 'nodes' && parts.length === 2 && NODE_NAME_PATTERN.test(parts[1])) return { kind: 'node', node: parts[1] };
+    if (parts[0] === 'pools' && parts.length === 3 && NODE_NAME_PATTERN.test(parts[1]) && parts[2] !== '') {
+      return parts[2] === NODE_LOAD_KEY ? { kind: 'load', node: parts[1] } : { kind: 'pool', node: parts[1], pool: parts[2] };
+    }
+    return null;
+  }
+
+  /** Applies a put; returns the events it causes (none for pool counts). */
+  put(key: string, value: string): ViewEvent[] {
+    const k = this.parseKey(key);
+    if (k === null) {
+      this.ignored++;
+      return [];
+    }
+    if (k.kind === 'pool') {
+      const counts = parseCounts(value);
+      if (counts === null) this.ignored++;
+      else {
+        const map = this.pools.get(k.node) ?? new Map<string, PoolCounts>();
+        map.set(k.pool, counts);
+        this.pools.set(k.node, map);
+      }
+      return [];
+    }
+    if (k.kind === 'load') {
+      const load = parseLoad(value);
+      if (load === null) this.ignored++;
+      else this.loads.set(k.node, load.vms);
+      return [];
+    }
+    const info = parseNodeInfo(k.node, value);
+    if (info === null) {
+      this.ignored++;
+      return [];
+    }
+    const had = this.infos.has(k.node);
+    this.infos.set(k.node, info);
+    this.departed.delete(k.node);
+    return [{ type: had ? 'updated' : 'joined', node: info }];
+  }
+
+  /** Applies a delete (lease expiry, revoke, or a manual delete). */
+  delete(key: string): ViewEvent[] {
+    const k = this.parseKey(key);
+    if (k === null) return [];
+    if (k.kind === 'pool') {
+      this.pools.get(k.node)?.delete(k.pool);
+      return [];
+    }
+    if (k.kind === 'load') {
+      this.loads.delete(k.node);
+      return [];
+    }
+    const info = this.infos.get(k.node);
+    if (!info) return [];
+    this.infos.delete(k.node);
+    this.pools.delete(k.node);
+    this.loads.delete(k.node);
+    const at = this.now().toISOString();
+    this.departed.set(k.node, { node: info, at });
+    // Bounded: forget the oldest departures first (Map keeps insertion order).
+    while (this.departed.size > MAX_DEPARTED) this.departed.delete(this.departed.keys().next().value as string);
+    return [{ type: 'left', node: info, at }];
+  }
+
+  /**
+   * Replaces the whole view with a full listing (after a reload of the
+   * prefix) and returns the joins and departures that differ from before.
+   */
+  reset(kvs: Iterable<{ key: string; value: string }>): ViewEvent[] {
+    const before = new Map(this.infos);
+    this.infos.clear();
+    this.pools.clear();
+    this.loads.clear();
+    const events: ViewEvent[] = [];
+    for (const { key, value } of kvs) {
+      for (const e of this.put(key, value)) if (!before.has(e.node.name)) events.push({ type: 'joined', node: e.node });
+    }
+    for (const [name, info] of before) {
+      if (this.infos.has(name)) continue;
+      // Record the departure through delete() so the bookkeeping is in one place.
+      this.infos.set(name, info);
+      events.push(...this.delete(`${this.prefix}nodes/${name}`));
+    }
+    return events;
+  }
+
+  has(name: string): boolean {
+    return this.infos.has(name);
+  }
+
+  node(name: string): NodeView | undefined {
+    const info = this.infos.get(name);
+    if (!info) return undefined;
+    return { ...info, pools: Object.fromEntries(this.pools.get(name) ?? []), vms: this.loads.get(name) ?? 0 };
+  }
+
+  /** Live nodes, sorted by name. */
+  nodes(): NodeView[] {
+    return [...this.infos.keys()].sort().map((n) => this.node(n)!);
+  }
+
+  /** When `name` left (its key was deleted), if it is remembered and has not come back. */
+  departure(name: string): { node: NodeInfo; at: string } | undefined {
+    return this.departed.get(name);
+  }
+}
