@@ -33,7 +33,7 @@ const nodeGlobals = Object.fromEntries(
 );
 
 export default tseslint.config(
-  { ignores: ['node_modules/', 'dist/', 'coverage/', '.tfc/', 'vendor/', 'src/agent/', '**/*.gen.ts'] },
+  { ignores: ['node_modules/', 'dist/', 'coverage/', '.tfc/', 'vendor/', 'src/agent/', '**/*.gen.ts', '.build-*/', 'test-artifacts/'] },
   js.configs.recommended,
   {
     files: ['**/*.{js,mjs}'],

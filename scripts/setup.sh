@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # chromium: the dashboard's browser test (test/ui-browser.test.ts) drives it through playwright-core.
-packages=(qemu-system-x86 busybox-static lz4 cpio e2fsprogs mmdebstrap gcc libc6-dev iproute2 nftables util-linux ca-certificates chromium)
+packages=(qemu-system-x86 busybox-static lz4 cpio e2fsprogs mmdebstrap gcc libc6-dev iproute2 nftables util-linux ca-certificates chromium etcd-server etcd-client)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
@@ -21,6 +21,8 @@ if [ ${#missing[@]} -gt 0 ]; then
   # --no-install-recommends: QEMU's recommends pull in hundreds of MB of GUI/audio libraries.
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
+# etcd-server starts a single-member etcd on the default ports; cluster mode runs its own members (docs/cluster.md).
+if command -v systemctl >/dev/null && systemctl is-enabled etcd >/dev/null 2>&1; then systemctl disable --now etcd || true; fi
 
 node -e 'const [maj]=process.versions.node.split(".").map(Number); if (maj < 20) { console.error("setup: Node >= 20 required, found " + process.version); process.exit(1); }'
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then

@@ -1,4 +1,5 @@
-import { existsSync, mkdirSync, readdirSync, readFileSync, realpathSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../src/config/index.js';
@@ -7,7 +8,7 @@ import { findExecutable, ownerDeathMode } from '../src/process/index.js';
 import { CleanupStack } from '../src/steps/index.js';
 import { dataLayout, openDatabase, VmRepository, type Db } from '../src/store/index.js';
 import { VmService, type Vm } from '../src/vm/index.js';
-import { createDrivers, QemuDriver } from '../src/vmm/index.js';
+import { createDrivers, FirecrackerDriver, QemuDriver } from '../src/vmm/index.js';
 import { qemuProcessesUsing, testDataDir } from './helpers.js';
 
 /** Fields of /proc/PID/stat after the command name (which may hold spaces): [0] is field 3 (state). */
@@ -144,5 +145,49 @@ describe.skipIf(!qemuBinary)('QEMU without the launcher', () => {
     expect(realpathSync(cmdline(pid)[0]!)).toBe(realpathSync(qemuBinary!));
     expect(new Set(threadNices(pid))).toEqual(new Set([10]));
     expect(thpEnabled(pid)).toBe(1);
+  }, 60_000);
+});
+
+// A plain (not jailed) Firecracker gets vmm.nice through the launcher too; the fake stands in for it (no KVM needed).
+describe.skipIf(!gcc)('plain Firecracker (the fake) through tfc-vmm-exec', () => {
+  const FAKE = join(import.meta.dirname, 'fake-firecracker', 'fake-firecracker.mjs');
+  let dir: string;
+  beforeAll(() => {
+    dir = mkdtempSync(join(tmpdir(), 'tfc-fc-launcher-'));
+  });
+  afterAll(() => {
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('runs at the nice value under its own pid, and stops', async () => {
+    const driver = new FirecrackerDriver({ binary: FAKE, exec: { nice: 6, disableThp: false }, cacheDir: join(dir, 'cache') });
+    const kernel = join(dir, 'vmlinux');
+    writeFileSync(kernel, 'not a kernel: the fake only checks it exists');
+    const runDir = join(dir, 'run');
+    mkdirSync(runDir);
+    const cleanup = new CleanupStack();
+    let pid = -1;
+    try {
+      const instance = await driver.spawn(
+        {
+          vmId: 'fc-launcher',
+          runDir,
+          consoleLogPath: join(dir, 'console.log'),
+          kernelPath: kernel,
+          initrdPath: kernel,
+          kernelArgs: driver.baseKernelArgs(),
+          vcpus: 1,
+          memoryMib: 128,
+        },
+        cleanup,
+      );
+      pid = instance.pid;
+      expect(cmdline(pid).join(' ')).toContain('fake-firecracker.mjs --api-sock');
+      expect(cmdline(pid).join(' ')).not.toMatch(/tfc-vmm-exec/);
+      expect(new Set(threadNices(pid))).toEqual(new Set([6]));
+    } finally {
+      await cleanup.run();
+    }
+    expect(() => process.kill(pid, 0)).toThrow();
   }, 60_000);
 });

@@ -15,6 +15,7 @@ import { runRoutes } from './routes/run.js';
 import { snapshotRoutes } from './routes/snapshots.js';
 import { eventRoutes } from './routes/events.js';
 import { alertRoutes } from './routes/alerts.js';
+import { clusterRoutes } from './routes/cluster.js';
 import { isUiPath, uiRoutes } from './routes/ui.js';
 import { terraphimRoutes } from './terraphim/index.js';
 
@@ -82,6 +83,8 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
     },
     routerOptions: { maxParamLength: MAX_PARAM_LENGTH },
     clientErrorHandler,
+    // Cluster mode: `/v1/vms/THIS-NODE~vm-…` is served by the ordinary routes as `/v1/vms/vm-…`.
+    ...(deps.cluster ? { rewriteUrl: (req: { url?: string }) => deps.cluster!.rewriteUrl(req.url ?? '/') } : {}),
     frameworkErrors: (err: FastifyError, req, reply) => sendError(req, reply, toHttpError(err)),
     // removeAdditional off: an unknown field is a client mistake to report, not to drop silently.
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false } },
@@ -113,8 +116,25 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
     const path = req.url.split('?')[0];
     // The dashboard's page and assets carry no data; it sends the token to /v1 itself.
     if (PUBLIC_ROUTES.has(path) || isUiPath(path)) return;
+    // A call another node forwarded carries the cluster token instead (docs/cluster.md).
+    if (deps.cluster?.isNodeCall(req.headers)) return;
     checkBearer(req.headers.authorization, deps.token);
   });
+  if (deps.cluster) {
+    const cluster = deps.cluster;
+    // Calls for another node's VMs, and allocations placed elsewhere, are forwarded before the body is read (streams pass through).
+    app.addHook('onRequest', async (req, reply) => {
+      const plan = cluster.plan(req.method, req.raw.url ?? req.url, req.headers);
+      if (plan.kind === 'local') return;
+      reply.hijack();
+      cluster.forward(req.raw, reply.raw, plan);
+      return reply;
+    });
+    // This node's VM ids leave as `NODE~vm-…`.
+    app.addHook('onSend', async (_req, reply, payload) =>
+      typeof payload === 'string' && String(reply.getHeader('content-type') ?? '').includes('json') ? cluster.nameIds(payload) : payload,
+    );
+  }
 
   app.get('/v1/health', { schema: { summary: 'Liveness and pool summary (no auth)', security: [] } }, async () => ({
     status: 'ok',
@@ -129,6 +149,7 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
   snapshotRoutes(app, deps);
   eventRoutes(app, deps);
   alertRoutes(app, deps);
+  clusterRoutes(app, deps);
   terraphimRoutes(app, deps, limits);
   uiRoutes(app);
   app.get('/v1/metrics', { schema: { summary: 'Prometheus metrics (text exposition format)' } }, async (_req, reply) => {

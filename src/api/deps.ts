@@ -33,4 +33,6 @@ export interface ApiDeps {
   events?: import('../events/index.js').EventBus;
   /** Serves GET /v1/alerts, /v1/alerts/rules and /v1/alerts/deliveries (the daemon's AlertMonitor); without it they answer 404 NOT_FOUND. */
   alerts?: import('../alerts/index.js').AlertsView;
+  /** Cluster mode (`[cluster]`): routing to other nodes, placement, GET /v1/cluster; without it the API serves this host alone. */
+  cluster?: import('../cluster/forward.js').ClusterApi;
 }

@@ -3,6 +3,7 @@
  * snapshot schemas (schemas-snapshots.ts) can use them without an import
  * cycle through schemas.ts, which re-exports both.
  */
+import { CLUSTER_VM_ID_PATTERN } from '../cluster/placement.js';
 
 export const Phase = { type: 'object', required: ['name', 'ms'], properties: { name: { type: 'string' }, ms: { type: 'number' } } } as const;
 
@@ -36,4 +37,5 @@ export const VmBody = {
   },
 } as const;
 
-export const VmIdParams = { type: 'object', required: ['id'], properties: { id: { type: 'string', pattern: '^vm-[0-9a-f]{12}$' } } } as const;
+// A local id (`vm-…`) or, in cluster mode, one naming its node (`NODE~vm-…`; docs/cluster.md).
+export const VmIdParams = { type: 'object', required: ['id'], properties: { id: { type: 'string', pattern: CLUSTER_VM_ID_PATTERN.source } } } as const;

@@ -24,6 +24,7 @@ import { QEMU_SANDBOX, vmmPrivilegeFrom } from '../security/index.js';
 import { CONSOLE_MAX_LINE_BYTES, LineSplitter } from '../vmm/console.js';
 import type { VmLaunchSpec } from '../vmm/driver.js';
 import { buildQemuArgv, type QemuConfinement } from '../vmm/qemu/argv.js';
+import { VmmExec, reniceProcess, vmmCacheDir, vmmExecSettingsFrom } from '../launcher/index.js';
 import { QmpClient } from '../vmm/qemu/qmp-client.js';
 import type { BenchEnv } from './common.js';
 
@@ -127,8 +128,13 @@ export async function rawColdBoot(env: BenchEnv, profile: VmProfile, options: { 
     const argv = options.prelaunchStop ? full : withoutPrelaunchStop(full);
     const started = performance.now();
     // QEMU itself, no guard process in between (that is part of what tfc adds);
-    // the process module still kills it if this process exits.
-    const child = await spawnSupervised(info.binary, argv, { cwd: runDir, dieWithParent: false });
+    // the process module still kills it if this process exits. It starts
+    // with the same process attributes as tfc's (vmm.nice, vmm.qemu.thp,
+    // through the same launcher), so the two sides differ only in tfc's work.
+    const exec = new VmmExec(vmmExecSettingsFrom(env.config).qemu, vmmCacheDir(env.config.dataDir));
+    const cmd = await exec.command(info.binary, argv);
+    const child = await spawnSupervised(cmd.file, cmd.args, { cwd: runDir, dieWithParent: false });
+    if (cmd.reniceTo !== null) reniceProcess(child.pid, cmd.reniceTo);
     stop = async () => {
       child.kill('SIGKILL');
       await child.wait();

@@ -67,6 +67,7 @@ describe('registerCommands', () => {
       'bench',
       'alerts',
       'events',
+      'cluster',
     ]);
   });
 });

@@ -11,7 +11,8 @@
 import type { Command } from 'commander';
 import type { WithContext } from './context.js';
 
-export type CommandModule = 'doctor' | 'image' | 'config' | 'snapshot' | 'serve' | 'vm-run' | 'vm-snapshots' | 'client' | 'run' | 'bench' | 'alerts' | 'events';
+export type CommandModule =
+  'doctor' | 'image' | 'config' | 'snapshot' | 'serve' | 'vm-run' | 'vm-snapshots' | 'client' | 'run' | 'bench' | 'alerts' | 'events' | 'cluster';
 
 /** (program, the `vm` command, withContext) -> registers the module's commands. */
 type Registrar = (program: Command, vm: Command, withContext: WithContext) => void;
@@ -102,6 +103,13 @@ const LOADERS: ReadonlyArray<[CommandModule, () => Promise<Registrar>]> = [
       return (program, _vm, withContext) => m.registerEventsCommand(program, withContext);
     },
   ],
+  [
+    'cluster',
+    async () => {
+      const m = await import('./commands/cluster.js');
+      return (program, _vm, withContext) => m.registerClusterCommands(program, withContext);
+    },
+  ],
 ];
 
 export const ALL_COMMAND_MODULES: readonly CommandModule[] = LOADERS.map(([name]) => name);
@@ -120,6 +128,7 @@ export const TOP_COMMANDS: Readonly<Record<string, CommandModule>> = {
   bench: 'bench',
   alerts: 'alerts',
   events: 'events',
+  cluster: 'cluster',
 };
 
 /** `tfc vm WORD` -> the module that registers `vm WORD`. */

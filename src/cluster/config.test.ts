@@ -93,3 +93,33 @@ describe('[cluster] config', () => {
     expect(() => resolveClusterConfig({ ...base, node_name: undefined }, { env, hostname: 'my_host' })).toThrow(/host name "my_host" is not a valid node name/);
   });
 });
+
+describe('[cluster] in tfc.toml', () => {
+  it('is resolved into config.cluster when present, absent otherwise, and kept out of the sources', async () => {
+    const { mkdtempSync, writeFileSync, rmSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const { loadConfig } = await import('../config/index.js');
+    const dir = mkdtempSync(join(tmpdir(), 'tfc-cluster-config-'));
+    try {
+      const plain = join(dir, 'plain.toml');
+      writeFileSync(plain, '[pools.default]\nmax = 2\n');
+      expect(loadConfig({ configPath: plain, env: { TFC_DATA_DIR: dir } }).config.cluster).toBeUndefined();
+      const file = join(dir, 'cluster.toml');
+      writeFileSync(
+        file,
+        '[cluster]\nendpoints = ["http://10.0.0.1:2379"]\nnode_name = "node-1"\nadvertise_url = "http://10.0.0.1:8080"\ntoken_env = "TFC_CLUSTER_TOKEN"\nlease_ttl_s = 5\n',
+      );
+      const loaded = loadConfig({ configPath: file, env: { TFC_DATA_DIR: dir, TFC_CLUSTER_TOKEN: 'y'.repeat(20) } });
+      expect(loaded.config.cluster).toMatchObject({ nodeName: 'node-1', token: 'y'.repeat(20), leaseTtlS: 5, advertiseUrl: 'http://10.0.0.1:8080' });
+      expect(Object.keys(loaded.sources).filter((k) => k.startsWith('cluster'))).toEqual([]);
+      // The variable must be set when the file is read.
+      expect(() => loadConfig({ configPath: file, env: { TFC_DATA_DIR: dir } })).toThrow(/TFC_CLUSTER_TOKEN is not set/);
+      // Unknown keys are reported by the root schema with the table's path.
+      writeFileSync(file, '[cluster]\nendpoint = ["http://10.0.0.1:2379"]\n');
+      expect(() => loadConfig({ configPath: file, env: { TFC_DATA_DIR: dir } })).toThrow(/cluster\.endpoint/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

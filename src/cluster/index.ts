@@ -37,3 +37,14 @@ export {
   type Random,
 } from './placement.js';
 export { ClusterView, type NodeInfo, type NodeView, type NodeCapacity, type PoolCounts, type ViewEvent } from './view.js';
+export {
+  ClusterGateway,
+  FORWARDED_BY_HEADER,
+  PLACED_HEADER,
+  SERVED_BY_HEADER,
+  type ClusterApi,
+  type ClusterDescription,
+  type RoutePlan,
+  type MembershipLike,
+} from './forward.js';
+export { startClusterNode, type ClusterNode, type ClusterNodeOptions } from './node.js';

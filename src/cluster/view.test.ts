@@ -21,6 +21,9 @@ describe('ClusterView', () => {
     expect(v.delete(`${P}nodes/a`)).toEqual([{ type: 'left', node: info('a', '2026-12-01T00:30:00.000Z'), at: '2026-12-01T01:00:00.000Z' }]);
     expect(v.nodes()).toEqual([]);
     expect(v.departure('a')?.at).toBe('2026-12-01T01:00:00.000Z');
+    // Its last published VM count is kept: those VMs are reported lost.
+    expect(v.departure('a')?.vms).toBe(3);
+    expect(v.departures().map((d) => [d.node.name, d.vms])).toEqual([['a', 3]]);
     // Coming back clears the departure.
     v.put(`${P}nodes/a`, JSON.stringify(info('a')));
     expect(v.departure('a')).toBeUndefined();
@@ -41,11 +44,13 @@ describe('ClusterView', () => {
     const v = new ClusterView(P);
     v.put(`${P}nodes/a`, JSON.stringify(info('a')));
     v.put(`${P}nodes/b`, JSON.stringify(info('b')));
+    v.put(`${P}pools/a/_node`, JSON.stringify({ vms: 2 }));
     const events = v.reset([
       { key: `${P}nodes/b`, value: JSON.stringify(info('b')) },
       { key: `${P}nodes/c`, value: JSON.stringify(info('c')) },
     ]);
     expect(events.map((e) => `${e.type} ${e.node.name}`).sort()).toEqual(['joined c', 'left a']);
+    expect(v.departure('a')?.vms).toBe(2);
     expect(v.nodes().map((n) => n.name)).toEqual(['b', 'c']);
   });
 

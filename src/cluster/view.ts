@@ -52,6 +52,13 @@ export interface NodeView extends NodeInfo {
   vms: number;
 }
 
+/** A node whose key was deleted: when, and how many VMs it last published (they are lost). */
+export interface Departure {
+  node: NodeInfo;
+  at: string;
+  vms: number;
+}
+
 export type ViewEvent = { type: 'joined'; node: NodeInfo } | { type: 'left'; node: NodeInfo; at: string } | { type: 'updated'; node: NodeInfo };
 
 /** How many departed nodes are remembered (to answer NODE_LOST rather than NODE_UNKNOWN). */
@@ -95,7 +102,7 @@ export class ClusterView {
   private readonly infos = new Map<string, NodeInfo>();
   private readonly pools = new Map<string, Map<string, PoolCounts>>();
   private readonly loads = new Map<string, number>();
-  private readonly departed = new Map<string, { node: NodeInfo; at: string }>();
+  private readonly departed = new Map<string, Departure>();
   /** Keys or values under the prefix that were not understood. */
   ignored = 0;
 
@@ -162,11 +169,12 @@ export class ClusterView {
     }
     const info = this.infos.get(k.node);
     if (!info) return [];
+    const vms = this.loads.get(k.node) ?? 0;
     this.infos.delete(k.node);
     this.pools.delete(k.node);
     this.loads.delete(k.node);
     const at = this.now().toISOString();
-    this.departed.set(k.node, { node: info, at });
+    this.departed.set(k.node, { node: info, at, vms });
     // Bounded: forget the oldest departures first (Map keeps insertion order).
     while (this.departed.size > MAX_DEPARTED) this.departed.delete(this.departed.keys().next().value as string);
     return [{ type: 'left', node: info, at }];
@@ -178,6 +186,7 @@ export class ClusterView {
    */
   reset(kvs: Iterable<{ key: string; value: string }>): ViewEvent[] {
     const before = new Map(this.infos);
+    const beforeLoads = new Map(this.loads);
     this.infos.clear();
     this.pools.clear();
     this.loads.clear();
@@ -189,6 +198,7 @@ export class ClusterView {
       if (this.infos.has(name)) continue;
       // Record the departure through delete() so the bookkeeping is in one place.
       this.infos.set(name, info);
+      this.loads.set(name, beforeLoads.get(name) ?? 0);
       events.push(...this.delete(`${this.prefix}nodes/${name}`));
     }
     return events;
@@ -210,7 +220,12 @@ export class ClusterView {
   }
 
   /** When `name` left (its key was deleted), if it is remembered and has not come back. */
-  departure(name: string): { node: NodeInfo; at: string } | undefined {
+  departure(name: string): Departure | undefined {
     return this.departed.get(name);
+  }
+
+  /** Remembered departed nodes that have not come back, oldest departure first. */
+  departures(): Departure[] {
+    return [...this.departed.values()];
   }
 }

@@ -12,6 +12,7 @@ import {
   POOL_DEFAULTS,
   PROFILE_DEFAULTS,
 } from './defaults.js';
+import { fromFile as clusterFromFile } from '../cluster/config.js';
 import type { EnvOverride } from './env.js';
 import type { CheckedFile } from './file.js';
 import { BUILTIN_VM_TYPES, imageNamesIn, poolNamesIn, profileNamesIn } from './schema.js';
@@ -79,7 +80,14 @@ export function resolveConfig(input: ResolveInput): LoadedConfig {
   };
 
   for (const [key, value] of globalDefaults(input.env, input.uid)) entries.set(key, { value, source: { kind: 'default' } });
-  const { profiles: fileProfiles = {}, pools: filePools = {}, images: fileImagesTable = {}, terraphim: fileTerraphim = {}, ...fileRest } = file?.data ?? {};
+  const {
+    profiles: fileProfiles = {},
+    pools: filePools = {},
+    images: fileImagesTable = {},
+    terraphim: fileTerraphim = {},
+    cluster: fileCluster,
+    ...fileRest
+  } = file?.data ?? {};
   // [images] holds one setting (kernel_package) and the image tables, merged below like profiles.
   const { kernel_package: kernelPackage, ...fileImages } = fileImagesTable as Record<string, unknown>;
   // [terraphim.vm_types] is merged over the built-in aliases below (its keys are names, not settings).
@@ -314,6 +322,8 @@ export function resolveConfig(input: ResolveInput): LoadedConfig {
         queueSize: w.queue_size ?? ALERT_WEBHOOK_DEFAULTS.queue_size,
       })),
     },
+    // [cluster] is resolved by the cluster module (secrets from the environment; kept out of `sources` and `tfc config show`).
+    ...(fileCluster ? { cluster: clusterFromFile(fileCluster, { env: input.env }) } : {}),
   };
   const sources = Object.fromEntries([...entries].map(([key, e]) => [key, e.source]));
   return { config, file: file?.path ?? null, sources };

@@ -3,6 +3,7 @@
 // Every key is optional here; defaults are applied later (defaults.ts) so that
 // each effective value can report whether it came from the file or not.
 import { z } from 'zod';
+import { ClusterFileSchema } from '../cluster/config.js';
 
 export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'silent'] as const;
 export const DRIVERS = ['qemu', 'firecracker'] as const;
@@ -320,6 +321,8 @@ export const ConfigFileSchema = table({
     uid_range_start: intIn(1000, 4_000_000_000),
     uid_count: intIn(1, 100_000_000),
   }),
+  // [cluster]: cluster mode (docs/cluster.md); absent = a single host.
+  cluster: ClusterFileSchema.optional(),
 });
 
 export type ConfigFile = z.output<typeof ConfigFileSchema>;

@@ -224,7 +224,7 @@ export interface Config {
       tcgTbSizeMib: number;
       /** `vmm.qemu.mem_merge`: guest RAM mergeable by the host's KSM (`-machine mem-merge`); default false. */
       memMerge: boolean;
-      /** `vmm.qemu.thp`: "never" disables transparent huge pages in QEMU's process (about 2.4 MiB less per idle clone), "inherit" keeps the host's setting; default "never" (docs/density.md). */
+      /** `vmm.qemu.thp`: "never" disables transparent huge pages in QEMU's process (about 2.2 MiB less per idle clone), "inherit" keeps the host's setting; default "never" (docs/density.md). */
       thp: QemuThp;
     };
     firecracker: {
@@ -289,6 +289,8 @@ export interface Config {
   };
   /** `[alerts]`; absent in a Config built by hand = the defaults (enabled, no webhooks). */
   alerts?: AlertsConfig;
+  /** `[cluster]`: cluster mode (docs/cluster.md); absent = a single host. */
+  cluster?: import('../cluster/config.js').ClusterConfig;
 }
 
 /** `[alerts.rules.NAME]`: overrides of one monitor rule's defaults (docs/alerts.md). */

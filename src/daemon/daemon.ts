@@ -11,6 +11,7 @@ import { AlertMonitor, DEFAULT_ALERTS_CONFIG } from '../alerts/index.js';
 import { AlertRepository } from '../store/index.js';
 import { CodeRunner, runtimeVmSource } from '../run/index.js';
 import { composeRuntime, loadOrCreateToken, type ApiToken, type ReconcileReport } from '../runtime/index.js';
+import { startClusterNode, type ClusterNode } from '../cluster/node.js';
 
 export const VERSION = '0.1.0';
 
@@ -76,9 +77,12 @@ export async function startDaemon(config: Config, options: DaemonOptions): Promi
   });
   let app: FastifyInstance | undefined;
   let monitor: AlertMonitor | undefined;
+  let clusterNode: ClusterNode | undefined;
   let closing: Promise<void> | undefined;
   const close = () =>
     (closing ??= (async () => {
+      // Cluster mode: leave first (lease revoked), so the other nodes stop sending work here at once.
+      await clusterNode?.stop();
       // Pools stop alongside the server so waiting allocations fail at once
       // instead of holding app.close() open until their deadlines.
       // The monitor gives queued webhook deliveries up to 2 s before the store closes.
@@ -103,6 +107,15 @@ export async function startDaemon(config: Config, options: DaemonOptions): Promi
       monitor.start();
     }
     await pools.start(options.onProgress);
+    // [cluster]: register with etcd, publish pool counts (docs/cluster.md); never waits for etcd.
+    if (config.cluster) {
+      clusterNode = await startClusterNode(config.cluster, {
+        version: VERSION,
+        readPools: () => pools.list(),
+        countVms: () => service.list().length,
+        log: (level, message, data) => logger[level](data ?? {}, message),
+      });
+    }
     // POST /v1/run: a pool of the language's profile when there is one, else a clone of its golden snapshot.
     const runner = new CodeRunner({
       source: runtimeVmSource({ config, snapshots: runtime.snapshots, service, pools }),
@@ -128,6 +141,7 @@ export async function startDaemon(config: Config, options: DaemonOptions): Promi
       terraphim,
       events,
       alerts: monitor,
+      cluster: clusterNode?.gateway,
     });
     const { host, port } = parseListen(options.listen);
     const address = await app.listen({ host, port });

@@ -96,3 +96,4 @@ export const EventStreamsExhaustedError = kind('EVENT_STREAMS_EXHAUSTED');
 export const ClusterUnavailableError = kind('CLUSTER_UNAVAILABLE');
 export const NodeLostError = kind('NODE_LOST');
 export const NodeUnknownError = kind('NODE_UNKNOWN');
+export const NodeUnreachableError = kind('NODE_UNREACHABLE');

@@ -56,6 +56,7 @@ export const ERROR_REGISTRY = {
   CLUSTER_UNAVAILABLE: { status: 503 },
   NODE_LOST: { status: 503 },
   NODE_UNKNOWN: { status: 404 },
+  NODE_UNREACHABLE: { status: 502 },
 } as const satisfies Record<string, { status: number }>;
 
 /** Every code tfc reports. */

@@ -121,6 +121,15 @@ describe.skipIf(!gcc)('tfc-vmm-exec, built with gcc', () => {
     expect(statSync(launcher).mtimeMs).toBe(before);
   });
 
+  it('is what a driver spawns, with the program resolved in PATH (the launcher does no PATH search)', async () => {
+    const exec = new VmmExec({ nice: 10, disableThp: true }, cacheDir);
+    expect(await exec.command('sh', ['-c', 'true'])).toEqual({
+      file: launcher,
+      args: ['--nice', '10', '--no-thp', '--', findExecutable('sh'), '-c', 'true'],
+      reniceTo: null,
+    });
+  });
+
   it('runs the program in place with the nice value and THP disabled', async () => {
     const [file, args] = launcherArgv(launcher, { nice: 10, disableThp: true }, '/bin/sh', ['-c', 'echo $$; cat /proc/self/status /proc/$$/stat']);
     const out = (await runCommand(file, args, { timeoutMs: 30_000 })).stdout.toString();

@@ -6,7 +6,7 @@ import { LeaseTimers, leaseTtl } from './leases.js';
 import { seededRandom, STRATEGIES, type StrategyState } from './strategies.js';
 import type { Allocation, PoolActivity, PoolBackend, PoolEvent, PoolEventKind, PoolMember, PoolStatus } from './pool-types.js';
 import { WaitQueue, type Waiter } from './wait-queue.js';
-import { rewarmPlan, runRewarm } from './rewarm.js';
+import { aheadOfDemand, rewarmPlan, runRewarm } from './rewarm.js';
 
 export type { PoolMember, PoolStatus, Allocation, PoolBackend, PoolEvent, PoolEventKind, PoolActivity } from './pool-types.js';
 
@@ -30,8 +30,6 @@ export class Pool {
   private readonly strategyState: StrategyState;
   /** Refills in progress (restore, rewarm, pause) by number: when each started. */
   private readonly refills = new Map<number, number>();
-  /** Of those, restores still running: refill_concurrency limits these (a restored VM's warmup runs beside the next restore). */
-  private restoring = 0;
   private refillSeq = 0;
   private pumpScheduled = false;
   private seq = 0;
@@ -364,7 +362,7 @@ export class Pool {
     const ready = all.filter((m) => m.status === 'ready' && m.owner === undefined).length;
     // Base stock: the target, plus one for each allocation in line (a VM owed).
     let want = this.target() + this.waiters.length - ready - this.booting;
-    while (want > 0 && this.restoring < this.config.refillConcurrency && this.members.size + this.booting < this.config.max) {
+    while (want > 0 && this.booting < this.config.refillConcurrency && this.members.size + this.booting < this.config.max) {
       want -= 1;
       // refillOne handles its own failures; the catch only keeps a bug from becoming an unhandled rejection.
       const job = this.refillOne()
@@ -378,14 +376,12 @@ export class Pool {
    * Makes one VM and offers it. Counts as booting (in `refills`) from its
    * first line until it is offered or given up: restore, rewarm and pause
    * are all time before the VM can serve, so they are the lead time the
-   * target plans with. Holds a refill slot (refill_concurrency) only while
-   * restoring.
+   * target plans with.
    */
   private async refillOne(): Promise<void> {
     const id = this.refillSeq++;
     const started = this.now();
     this.refills.set(id, started);
-    this.restoring += 1;
     let vm: Vm;
     try {
       vm = await this.backend.create(this.profile);
@@ -393,12 +389,8 @@ export class Pool {
       this.refills.delete(id);
       this.failRefill((err as Error).message);
       return;
-    } finally {
-      this.restoring -= 1;
     }
     this.lastError = null;
-    // Its slot is free: the next restore overlaps this VM's warmup (two cores do both at once).
-    this.pump();
     const readyLatencyMs = vm.bootPhases.reduce((a, p) => a + p.ms, 0);
     try {
       if (this.stopped) throw new Error('pool stopped');
@@ -440,9 +432,12 @@ export class Pool {
    * status does not matter (docs/pools.md#rewarm).
    */
   private async rewarm(vm: Vm): Promise<void> {
-    // A profile without warmup gets one tiny command (rewarm.ts): its first exec is the slow one under TCG.
+    // A profile without warmup gets one tiny command (rewarm.ts), only while the pool is ahead of demand.
     const plan = rewarmPlan(this.profile, this.config.rewarm);
-    if (plan) await runRewarm(plan, (request) => vm.exec(request));
+    const perRefill = (this.demand.rate(this.now()) / 1000) * (this.demand.leadTimeMs ?? 0);
+    if (plan && (plan.strict || aheadOfDemand(this.waiters.length, perRefill, this.config.refillConcurrency))) {
+      await runRewarm(plan, (request) => vm.exec(request));
+    }
   }
 
   /** Records why a refill failed and retries later (not in a tight loop). */

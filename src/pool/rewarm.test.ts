@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { AgentError, GuestCommandNotFoundError } from '../errors/index.js';
-import { DEFAULT_REWARM_ARGV, DEFAULT_REWARM_TIMEOUT_MS, rewarmPlan, runRewarm } from './rewarm.js';
+import { aheadOfDemand, DEFAULT_REWARM_ARGV, DEFAULT_REWARM_BELOW_UTILISATION, DEFAULT_REWARM_TIMEOUT_MS, rewarmPlan, runRewarm } from './rewarm.js';
 
 const result = (exitCode: number | null) => ({ exitCode, signal: null, stderr: Buffer.from('it said no') });
 
@@ -65,5 +65,21 @@ describe('runRewarm', () => {
         throw new GuestCommandNotFoundError('no python3');
       }),
     ).rejects.toThrow('no python3');
+  });
+});
+
+describe('aheadOfDemand', () => {
+  it('is true with nobody waiting and the refill slots under half busy', () => {
+    expect(aheadOfDemand(0, 0, 1)).toBe(true);
+    expect(aheadOfDemand(0, 0.49, 1)).toBe(true);
+    expect(aheadOfDemand(0, 0.9, 2)).toBe(true);
+  });
+
+  it('is false with an allocation waiting or demand at half the refill capacity or more', () => {
+    expect(aheadOfDemand(1, 0, 1)).toBe(false);
+    expect(aheadOfDemand(0, DEFAULT_REWARM_BELOW_UTILISATION, 1)).toBe(false);
+    expect(aheadOfDemand(0, 1.2, 2)).toBe(false);
+    // A concurrency below 1 counts as 1.
+    expect(aheadOfDemand(0, 0.6, 0)).toBe(false);
   });
 });

@@ -8,7 +8,8 @@ import { TfcError } from '../errors/index.js';
  * agent's fork and exec, the kernel's, the program's start): measured on the
  * `minimal` profile, `true` took 100-150 ms and as much CPU the first time,
  * 10-15 ms the second. Run at refill time it costs the same CPU, but off the
- * request path: the caller's first command starts warm.
+ * request path: the caller's first command starts warm. Only while the pool
+ * is ahead of demand (aheadOfDemand).
  */
 export const DEFAULT_REWARM_ARGV: readonly string[] = ['true'];
 
@@ -35,6 +36,25 @@ export function rewarmPlan(profile: { warmup?: readonly string[]; bootTimeoutMs:
   const own = profile.warmup ?? [];
   if (own.length > 0) return { argv: [...own], timeoutMs: profile.bootTimeoutMs, strict: true };
   return { argv: [...DEFAULT_REWARM_ARGV], timeoutMs: Math.min(profile.bootTimeoutMs, DEFAULT_REWARM_TIMEOUT_MS), strict: false };
+}
+
+/**
+ * Refill utilisation (allocations expected per refill lead time, per refill
+ * slot) below which the pool runs the default warm-up command.
+ */
+export const DEFAULT_REWARM_BELOW_UTILISATION = 0.5;
+
+/**
+ * Whether the pool is ahead of demand, so the default warm-up may run: no
+ * allocation is waiting and λR (allocations per smoothed lead time) is
+ * below DEFAULT_REWARM_BELOW_UTILISATION x `concurrency`. The warm-up holds
+ * a refill slot about as long as the restore itself (TCG), so behind demand
+ * it would halve the rate at which VMs are offered, and allocations would
+ * wait for VMs instead of their first command for its translation (measured
+ * in docs/pools.md#rewarm). A profile's own warmup always runs. Pure.
+ */
+export function aheadOfDemand(waiting: number, perRefill: number, concurrency: number): boolean {
+  return waiting === 0 && perRefill < DEFAULT_REWARM_BELOW_UTILISATION * Math.max(1, concurrency);
 }
 
 /**

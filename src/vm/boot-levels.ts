@@ -4,7 +4,7 @@ import type { BootLevel } from '../config/index.js';
  * Boot optimisation levels: named presets, each a real change to the guest
  * kernel command line (and, from `sub2second`, the device/module set), each
  * adding to the one before. Their effect is measured by
- * `npm run bench:boot-levels`, not assumed; docs/boot-levels.md has the
+ * `tfc bench boot-levels`, not assumed; docs/boot-levels.md has the
  * figures and the trade-offs.
  */
 export interface BootLevelPreset {

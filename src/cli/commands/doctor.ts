@@ -2,6 +2,7 @@ import { mkdirSync, statfsSync } from 'node:fs';
 import { checkNetworkPrereqs } from '../../net/index.js';
 import type { Command } from 'commander';
 import { resolveImage } from '../../guest/image-store.js';
+import { launcherCheck } from '../../launcher/index.js';
 import { findExecutable, runCommand } from '../../process/index.js';
 import { privilegeChecks } from '../../security/index.js';
 import { firecrackerChecks } from '../../vmm/firecracker/doctor.js';
@@ -39,6 +40,8 @@ export async function runDoctor(ctx: CliContext): Promise<DoctorCheck[]> {
   } catch (err) {
     checks.push({ name: 'qemu', status: 'fail', detail: (err as Error).message, fix: 'apt-get install --no-install-recommends qemu-system-x86' });
   }
+  // tfc-vmm-exec: starts VMMs at vmm.nice with THP off (docs/density.md); without it they are reniced after start.
+  checks.push(await launcherCheck(config));
 
   // Privilege model: who QEMU runs as, its sandbox, the uid range, file modes (docs/security.md).
   const qemuBinary = findExecutable(config.vmm.qemu.binary);

@@ -39,6 +39,12 @@ export interface EtcdClusterOptions {
   readyTimeoutMs?: number;
   /** etcd --snapshot-count (default 1000, small, so snapshots happen in tests). */
   snapshotCount?: number;
+  /**
+   * Also accept clients on every address (`0.0.0.0`), for clients in other
+   * network namespaces that reach this host over a bridge (default false:
+   * loopback only). `clientUrl` stays the loopback URL.
+   */
+  listenAll?: boolean;
 }
 
 const MAX_LOG = 8192;
@@ -77,6 +83,11 @@ export class EtcdTestCluster {
     return this.members.map((m) => m.clientUrl);
   }
 
+  /** The client URLs as reached at `host` (with `listenAll`, e.g. a bridge address seen from a network namespace). */
+  endpointsAt(host: string): string[] {
+    return this.members.map((m) => m.clientUrl.replace('127.0.0.1', host));
+  }
+
   /**
    * Starts the members and waits until every one reports healthy. Throws
    * (after removing everything it made) when etcd is missing or does not
@@ -87,6 +98,7 @@ export class EtcdTestCluster {
       size: options.size ?? 3,
       readyTimeoutMs: options.readyTimeoutMs ?? 60_000,
       snapshotCount: options.snapshotCount ?? 1000,
+      listenAll: options.listenAll ?? false,
     };
     const dir = mkdtempSync(join(tmpdir(), 'tfc-etcd-'));
     const members: EtcdMember[] = [];
@@ -121,7 +133,7 @@ export class EtcdTestCluster {
       '--data-dir',
       m.dataDir,
       '--listen-client-urls',
-      m.clientUrl,
+      this.options.listenAll ? m.clientUrl.replace('127.0.0.1', '0.0.0.0') : m.clientUrl,
       '--advertise-client-urls',
       m.clientUrl,
       '--listen-peer-urls',
