@@ -20,7 +20,7 @@
  * computed names, and any new dependency until someone checks it) is
  * imported from node_modules at run time, as without the bundle.
  */
-import { readdirSync, rmSync } from 'node:fs';
+import { existsSync, readdirSync, rmSync } from 'node:fs';
 import { isBuiltin } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -105,10 +105,11 @@ function removeOldChunks(outDir) {
 
 /**
  * Bundles `outDir`/cli/main.js (or `entry`) into `outDir`. Resolves with
- * esbuild's result (its metafile when asked for); rejects with esbuild's
- * errors (a missing entry: run tsc first).
+ * esbuild's result (its metafile when asked for); rejects when the entry
+ * does not exist (tsc has not run) and with esbuild's errors.
  */
 export async function bundleCli({ outDir, entry = join(outDir, 'cli', 'main.js'), metafile = false }) {
+  if (!existsSync(entry)) throw new Error(`${entry} does not exist: compile the CLI first (npm run build runs tsc, then this script)`);
   removeOldChunks(outDir);
   return esbuild.build(bundleOptions({ entry, outDir, metafile }));
 }

@@ -4,7 +4,7 @@
  * figures, and the suites that were skipped with the reason. Bump
  * REPORT_VERSION on an incompatible change (a compare refuses other versions).
  */
-import { z } from 'zod';
+import * as z from 'zod';
 
 export const REPORT_VERSION = 1;
 

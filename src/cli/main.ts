@@ -52,7 +52,7 @@ export async function main(argv: string[]): Promise<number> {
 
   try {
     // Only the modules of the command being run (all of them for help and unknown words;
-    // none for a bare `--version`, which loading them all made cost about 0.5 s of CPU).
+    // none for a bare `--version`, which loading them all made cost about 0.75 s of CPU).
     const args = argv.slice(2);
     const versionOnly = args.length === 1 && (args[0] === '--version' || args[0] === '-V');
     await registerCommands(program, withContext, versionOnly ? [] : commandModulesFor(args));

@@ -2,7 +2,7 @@
 // their types, ranges and the "what is allowed" text of each error message.
 // Every key is optional here; defaults are applied later (defaults.ts) so that
 // each effective value can report whether it came from the file or not.
-import { z } from 'zod';
+import * as z from 'zod';
 import { ClusterFileSchema } from '../cluster/config.js';
 
 export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'silent'] as const;
