@@ -59,7 +59,7 @@ export async function allocationLatency(
     // Allocations wait for a refill rather than being refused after the usual timeout: the wait is part of the latency measured.
     const pool = { ...(clients === 1 ? { min: 2, max: 2, target: 2 } : { min: 2, max: clients + 2, target: 2 }), allocateTimeoutMs: ALLOCATE_TIMEOUT_MS };
     const daemonConfig: Config = { ...config, pools: { ...config.pools, default: { ...base, ...pool, prewarmState: 'running' } } };
-    const daemon = await startDaemon(daemonConfig, { listen: '127.0.0.1:0', env: { TFC_TOKEN: TOKEN }, logger: pino({ level: 'warn' }, pino.destination(2)) });
+    const daemon = await startDaemon(daemonConfig, { listen: '127.0.0.1:0', env: { TFC_TOKEN: TOKEN }, logger: pino({ level: 'error' }, pino.destination(2)) });
     const headers = { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' };
     const point: AllocationPoint = { clients, latenciesMs: [], serverMs: [], failures: 0, wallMs: 0 };
     try {
