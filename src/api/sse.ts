@@ -6,14 +6,43 @@
  * by more than the log keeps is sent a `gap` event, never an unbounded
  * backlog. Knows nothing about Fastify; writes to a Node ServerResponse.
  */
-import type { ServerResponse } from 'node:http';
+import type { IncomingHttpHeaders, ServerResponse } from 'node:http';
 import { StringDecoder } from 'node:string_decoder';
+import { InvalidArgumentError } from '../errors/index.js';
 import type { LoggedEvent, ProcessRecord } from '../processes/index.js';
 
 export type SseEncoding = 'utf8' | 'base64';
 
 /** Comment line sent every this often so proxies and clients see the connection alive. */
 export const SSE_HEARTBEAT_MS = 15_000;
+
+/**
+ * Where a reconnecting client resumes: the `Last-Event-ID` header (what
+ * EventSource sends), else the `last_event_id` query parameter (for clients
+ * that cannot set headers); undefined when neither is given or both are
+ * blank. Throws InvalidArgumentError for anything but a non-negative integer.
+ */
+export function lastEventIdOf(headers: IncomingHttpHeaders, queryValue: string | undefined): number | undefined {
+  const header = headers['last-event-id'];
+  const raw = (Array.isArray(header) ? header[0] : header) ?? queryValue;
+  if (raw === undefined || raw.trim() === '') return undefined;
+  if (!/^[0-9]{1,15}$/.test(raw.trim()))
+    throw new InvalidArgumentError(`Last-Event-ID must be a non-negative integer event id, got ${JSON.stringify(raw.slice(0, 32))}`, {
+      details: { field: 'last_event_id' },
+    });
+  return Number(raw.trim());
+}
+
+/** Starts an event-stream answer on a response the framework no longer handles (Fastify: after `reply.hijack()`). */
+export function startSseResponse(res: ServerResponse): void {
+  res.writeHead(200, {
+    'content-type': 'text/event-stream; charset=utf-8',
+    'cache-control': 'no-cache, no-transform',
+    'x-accel-buffering': 'no',
+    connection: 'keep-alive',
+  });
+  res.flushHeaders();
+}
 
 /** One event: `id:`, `event:`, and the payload as one line of JSON. */
 export function formatSseEvent(event: { id?: number; event: string; data: unknown }): string {

@@ -16,7 +16,7 @@ import { InvalidArgumentError } from '../../errors/index.js';
 import type { ApiDeps } from '../deps.js';
 import { envelope } from '../errors.js';
 import { ErrorBody } from '../schemas.js';
-import { formatSseComment, formatSseEvent, SSE_HEARTBEAT_MS } from '../sse.js';
+import { formatSseComment, formatSseEvent, lastEventIdOf as sseLastEventId, SSE_HEARTBEAT_MS, startSseResponse } from '../sse.js';
 
 export interface EventStreamLimits {
   /** Event streams open at once per server; one more gets 503 EVENT_STREAMS_EXHAUSTED (default 64). */
@@ -80,16 +80,9 @@ export function parseTypes(raw: string | undefined): ReadonlySet<EventType> | un
   return new Set(names as EventType[]);
 }
 
-/** Last-Event-ID header, else ?last_event_id=, else undefined (follow live). Throws InvalidArgumentError for anything but a non-negative integer. */
+/** Last-Event-ID header, else ?last_event_id=, else undefined (follow live); see sse.ts. */
 export function lastEventIdOf(req: FastifyRequest<{ Querystring: { last_event_id?: string } }>): number | undefined {
-  const header = req.headers['last-event-id'];
-  const raw = (Array.isArray(header) ? header[0] : header) ?? req.query.last_event_id;
-  if (raw === undefined || raw.trim() === '') return undefined;
-  if (!/^[0-9]{1,15}$/.test(raw.trim()))
-    throw new InvalidArgumentError(`Last-Event-ID must be a non-negative integer event id, got ${JSON.stringify(raw.slice(0, 32))}`, {
-      details: { field: 'last_event_id' },
-    });
-  return Number(raw.trim());
+  return sseLastEventId(req.headers, req.query.last_event_id);
 }
 
 export interface EventStreamOptions extends Partial<Omit<EventStreamLimits, 'maxStreams'>> {
@@ -254,13 +247,7 @@ export function eventRoutes(app: FastifyInstance, deps: ApiDeps, limits: EventSt
       // From here on the answer is the event stream; errors can no longer become an envelope.
       reply.hijack();
       const res = reply.raw;
-      res.writeHead(200, {
-        'content-type': 'text/event-stream; charset=utf-8',
-        'cache-control': 'no-cache, no-transform',
-        'x-accel-buffering': 'no',
-        connection: 'keep-alive',
-      });
-      res.flushHeaders();
+      startSseResponse(res);
       const handle: EventStream = { end: () => undefined };
       open.add(handle);
       const stream = streamEvents(bus, res, {

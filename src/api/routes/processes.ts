@@ -24,7 +24,7 @@ import {
   StdinResponse,
   VmIdParams,
 } from '../schemas.js';
-import { streamProcess } from '../sse.js';
+import { lastEventIdOf, startSseResponse, streamProcess } from '../sse.js';
 import { checkExec } from '../validation.js';
 import { allocatedVm } from '../vm-view.js';
 
@@ -58,14 +58,9 @@ function wireProcess(r: ProcessRecord) {
   };
 }
 
-/** Last-Event-ID header, else ?last_event_id=, else 0. Throws InvalidArgumentError for anything but a non-negative integer. */
+/** Last-Event-ID header, else ?last_event_id=, else 0 (the whole kept log); see sse.ts. */
 function resumeId(req: FastifyRequest<{ Querystring: { last_event_id?: string } }>): number {
-  const header = req.headers['last-event-id'];
-  const raw = (Array.isArray(header) ? header[0] : header) ?? req.query.last_event_id;
-  if (raw === undefined || raw === '') return 0;
-  if (!/^[0-9]{1,15}$/.test(raw.trim()))
-    throw new InvalidArgumentError(`Last-Event-ID must be a non-negative integer event id, got ${JSON.stringify(raw.slice(0, 32))}`);
-  return Number(raw.trim());
+  return lastEventIdOf(req.headers, req.query.last_event_id) ?? 0;
 }
 
 /** Decodes stdin data; throws InvalidArgumentError for bad base64 or more than MAX_STDIN_CHUNK_BYTES. */
@@ -172,13 +167,7 @@ export function processRoutes(app: FastifyInstance, deps: ApiDeps, limits: ApiLi
       // From here on the answer is the event stream; errors can no longer become an envelope.
       reply.hijack();
       const res = reply.raw;
-      res.writeHead(200, {
-        'content-type': 'text/event-stream; charset=utf-8',
-        'cache-control': 'no-cache, no-transform',
-        'x-accel-buffering': 'no',
-        connection: 'keep-alive',
-      });
-      res.flushHeaders();
+      startSseResponse(res);
       streamProcess(record, res, { afterId, encoding: req.query.encoding ?? 'utf8', onEnd: release });
     },
   );
