@@ -1,4 +1,4 @@
-import type { BusEvent } from '../events/index.js';
+import type { BusEvent, PoolCounts } from '../events/index.js';
 import type { Observation } from './evaluator.js';
 import type { HostReader } from './host.js';
 import { MIN_P99_SAMPLES, MIN_RATIO_ATTEMPTS, profileTargetMs, WINDOW_MS, type EffectiveRule, type RuleName } from './rules.js';
@@ -9,13 +9,8 @@ const WINDOW_CAPACITY = 2048;
 /** Distinct pools, profiles and drivers tracked (they come from the config, so this is a guard, not a limit). */
 const MAX_KEYS = 256;
 
-export interface PoolCounts {
-  name: string;
-  ready: number;
-  booting: number;
-  allocated: number;
-  target: number;
-}
+/** The pool counts the bus's `pool` events carry, also read directly at each evaluation. */
+export type { PoolCounts };
 
 export interface MeasurementSources {
   /** Profiles by name (bootLevel, targetMs) for the boot and restore targets. */
