@@ -131,8 +131,8 @@ export async function buildApp(deps: ApiDeps): Promise<FastifyInstance> {
       return reply;
     });
     // This node's VM ids leave as `NODE~vm-…`.
-    app.addHook('onSend', async (_req, reply, payload) =>
-      typeof payload === 'string' && String(reply.getHeader('content-type') ?? '').includes('json') ? cluster.nameIds(payload) : payload,
+    app.addHook('onSend', async (req, reply, payload) =>
+      typeof payload === 'string' && String(reply.getHeader('content-type') ?? '').includes('json') ? cluster.nameIds(payload, req.url) : payload,
     );
   }
 

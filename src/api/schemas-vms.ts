@@ -3,7 +3,6 @@
  * snapshot schemas (schemas-snapshots.ts) can use them without an import
  * cycle through schemas.ts, which re-exports both.
  */
-import { CLUSTER_VM_ID_PATTERN } from '../cluster/placement.js';
 
 export const Phase = { type: 'object', required: ['name', 'ms'], properties: { name: { type: 'string' }, ms: { type: 'number' } } } as const;
 
@@ -37,5 +36,11 @@ export const VmBody = {
   },
 } as const;
 
-// A local id (`vm-…`) or, in cluster mode, one naming its node (`NODE~vm-…`; docs/cluster.md).
-export const VmIdParams = { type: 'object', required: ['id'], properties: { id: { type: 'string', pattern: CLUSTER_VM_ID_PATTERN.source } } } as const;
+// A local id (`vm-…`) or, in cluster mode, one naming its node (`NODE~vm-…`; docs/cluster.md). The same
+// text as CLUSTER_VM_ID_PATTERN of src/cluster/placement.ts (a test checks), written out so the published
+// client, which ships this file, does not pull in the cluster layer.
+export const VmIdParams = {
+  type: 'object',
+  required: ['id'],
+  properties: { id: { type: 'string', pattern: '^(?:([a-z0-9](?:[a-z0-9-]{0,30}[a-z0-9])?)~)?(vm-[0-9a-f]{12})$' } },
+} as const;

@@ -6,7 +6,7 @@
  * that span keys. Must not import src/config (config will import this file).
  */
 import { hostname } from 'node:os';
-import { z } from 'zod';
+import * as z from 'zod';
 import { ConfigInvalidError } from '../errors/index.js';
 
 /**

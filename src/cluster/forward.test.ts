@@ -86,7 +86,8 @@ describe('ClusterGateway', () => {
     expect(() => gw.plan('GET', '/v1/vms/b~vm-0123456789ab', { [FORWARDED_BY_HEADER]: 'b' })).toThrow(NodeUnknownError);
     expect(gw.rewriteUrl('/v1/vms/a~vm-0123456789ab/exec?x=1')).toBe('/v1/vms/vm-0123456789ab/exec?x=1');
     expect(gw.rewriteUrl('/v1/vms/b~vm-0123456789ab/exec')).toBe('/v1/vms/b~vm-0123456789ab/exec');
-    expect(gw.nameIds('{"id":"vm-0123456789ab","x":"b~vm-0123456789ab","s":"vm-0123456789abc"}')).toBe(
+    expect(gw.nameIds('{"id":"vm-0123456789ab"}', '/v1/snapshots')).toBe('{"id":"vm-0123456789ab"}');
+    expect(gw.nameIds('{"id":"vm-0123456789ab","x":"b~vm-0123456789ab","s":"vm-0123456789abc"}', '/v1/vms?x')).toBe(
       '{"id":"a~vm-0123456789ab","x":"b~vm-0123456789ab","s":"vm-0123456789abc"}',
     );
   });
@@ -169,5 +170,27 @@ describe('ClusterGateway', () => {
     // A node chosen for its ready VMs may not wait in line (they may have gone since it published): the client retries on POOL_EXHAUSTED.
     expect(hits).toEqual(['b placed=b {"owner":"t","timeout_ms":1000}', 'c placed=c {"owner":"t","timeout_ms":1000}']);
     expect(gw.stats).toMatchObject({ retries: 1 });
+  });
+
+  it('waits cluster-wide while no node has a ready VM or room, and places as soon as one has', async () => {
+    const c = await listen((req, res) => {
+      req.resume();
+      req.on('end', () => res.writeHead(201, { 'content-type': 'application/json' }).end('{"vm":{"id":"c~vm-0123456789ab"}}'));
+    });
+    const full = { ...info('c', c), capacity: { ...capacity, max_vms: 1 }, vms: 1, pools: { default: { ready: 0, allocated: 1, target: 1 } } };
+    const peers: NodeView[] = [full];
+    const gw = new ClusterGateway(fakeMembership(info('a', 'http://unused'), peers), { token: TOKEN, connectTimeoutMs: 500 });
+    const url = await front(gw);
+    const started = Date.now();
+    setTimeout(() => (peers[0] = { ...full, pools: { default: { ready: 1, allocated: 1, target: 1 } } }), 600);
+    const r = await call(`${url}/v1/pools/default/allocate`, 'POST', '{}');
+    expect(r.status).toBe(201);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(500);
+    // Nothing anywhere within the client's timeout_ms: POOL_EXHAUSTED.
+    peers[0] = full;
+    const r2 = await call(`${url}/v1/pools/default/allocate`, 'POST', '{"timeout_ms":300}');
+    gw.close();
+    expect(r2.status).toBe(503);
+    expect(JSON.parse(r2.body).error.code).toBe('POOL_EXHAUSTED');
   });
 });

@@ -13,7 +13,16 @@
 import { timingSafeEqual } from 'node:crypto';
 import { Agent as HttpAgent, request as httpRequest, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse, type ClientRequest } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
-import { ClusterUnavailableError, NodeUnknownError, NodeUnreachableError, PayloadTooLargeError, TfcError, statusOf, type ErrorCode } from '../errors/index.js';
+import {
+  ClusterUnavailableError,
+  NodeUnknownError,
+  NodeUnreachableError,
+  PayloadTooLargeError,
+  PoolExhaustedError,
+  TfcError,
+  statusOf,
+  type ErrorCode,
+} from '../errors/index.js';
 import type { Membership } from './membership.js';
 import { CLUSTER_VM_ID_PATTERN, NODE_SEPARATOR, placeVm, type Random } from './placement.js';
 import type { NodeCapacity, NodeInfo, NodeView, PoolCounts } from './view.js';
@@ -35,6 +44,17 @@ const MAX_ERROR_BODY = 64 * 1024;
  * waiting for a refill there.
  */
 const READY_WAIT_MS = 1000;
+/**
+ * A node chosen for room (no node had a ready VM) waits this long for its
+ * refill. Its published VM count may be stale too: when it is full after
+ * all, the allocation goes on to the others, and while every node is full
+ * the gateway keeps placing until the client's `timeout_ms`.
+ */
+const ROOM_WAIT_MS = 5000;
+/** While no node has a ready VM or room for the pool, placement is tried again this often. */
+const PLACE_RETRY_MS = 250;
+/** How long an allocation without `timeout_ms` waits for a ready VM somewhere in the cluster. */
+const DEFAULT_PLACE_WAIT_MS = 60_000;
 
 /** What the gateway needs of a `Membership` (a structural subset; tests pass fakes). */
 export type MembershipLike = Pick<Membership, 'name' | 'nodes' | 'resolve' | 'requireHealthy' | 'healthy' | 'liveNodes' | 'info'> & {
@@ -49,13 +69,16 @@ export interface GatewayOptions {
   random?: Random;
   /** This node's own pool counts now (exact, unlike the published ones placement sees for the others). */
   localPools?: () => Record<string, PoolCounts>;
+  /** This node's VM count now (placement's room check for this node). */
+  localVms?: () => number;
 }
 
 /** Where a request goes. */
 export type RoutePlan =
   | { kind: 'local' }
   | { kind: 'forward'; node: NodeInfo }
-  | { kind: 'allocate'; pool: string; node: NodeInfo; reason: 'ready' | 'capacity'; exclude: Set<string> };
+  /** `first`: the node placement chose, or null while no node has a ready VM or room (the gateway waits for one). */
+  | { kind: 'allocate'; pool: string; first: { node: NodeInfo; reason: 'ready' | 'capacity' } | null };
 
 /** `GET /v1/cluster`. */
 export interface ClusterDescription {
@@ -73,10 +96,12 @@ export interface ClusterApi {
   isNodeCall(headers: IncomingHttpHeaders): boolean;
   plan(method: string, url: string, headers: IncomingHttpHeaders): RoutePlan;
   forward(req: IncomingMessage, res: ServerResponse, plan: Exclude<RoutePlan, { kind: 'local' }>): void;
-  nameIds(payload: string): string;
+  nameIds(payload: string, url: string): string;
   describe(fresh: boolean): Promise<ClusterDescription>;
 }
 
+/** Answers whose VM ids name this node (ids there are used with /v1/vms/{id}). */
+const NAMED_PATHS = /^\/v1\/(?:vms|pools)(?:[/?#]|$)/;
 const VM_PATH = /^\/v1\/vms\/([^/?#]+)(?=[/?#]|$)/;
 const ALLOCATE_PATH = /^\/v1\/pools\/([^/?#]+)\/allocate(?:[?#]|$)/;
 // Hop-by-hop headers (RFC 9110 7.6.1) and the ones this gateway sets itself.
@@ -166,12 +191,13 @@ export class ClusterGateway implements ClusterApi {
       this.membership.requireHealthy('place a VM');
       const pool = decodeURIComponent(alloc[1]);
       const choice = placeVm(pool, this.placementView(), this.random);
-      // No node serves the pool with a ready VM or room: the local pool answers (POOL_NOT_FOUND, or waits and POOL_EXHAUSTED).
-      if (choice === null || choice.node === this.membership.name) {
+      if (choice !== null && choice.node === this.membership.name) {
         this.stats.placedLocal++;
         return { kind: 'local' };
       }
-      return { kind: 'allocate', pool, node: this.membership.resolve(choice.node), reason: choice.reason, exclude: new Set([choice.node]) };
+      if (choice !== null) return { kind: 'allocate', pool, first: { node: this.membership.resolve(choice.node), reason: choice.reason } };
+      // No node has a ready VM or room: when some node serves the pool, wait for one cluster-wide; else the local pool answers (POOL_NOT_FOUND).
+      if (this.membership.nodes().some((n) => n.pools[pool] !== undefined)) return { kind: 'allocate', pool, first: null };
     }
     return { kind: 'local' };
   }
@@ -187,22 +213,54 @@ export class ClusterGateway implements ClusterApi {
     void this.allocate(req, res, plan, url).catch((err: unknown) => sendError(res, err));
   }
 
-  /** Reads the (small) allocation body, sends it to the chosen node, and once elsewhere when that node is exhausted or unreachable. */
+  /**
+   * Reads the (small) allocation body and sends it to the chosen node. A
+   * node chosen for its ready VMs may wait in line only READY_WAIT_MS, one
+   * chosen for room ROOM_WAIT_MS: when it answers POOL_EXHAUSTED or cannot
+   * be reached, the allocation is placed again without it. While no node has a ready VM or room, placement is
+   * tried again every PLACE_RETRY_MS, up to the client's `timeout_ms` (or
+   * DEFAULT_PLACE_WAIT_MS), then POOL_EXHAUSTED.
+   */
   private async allocate(req: IncomingMessage, res: ServerResponse, plan: Extract<RoutePlan, { kind: 'allocate' }>, url: string): Promise<void> {
     const body = await readBounded(req, MAX_ALLOCATE_BODY, 'the allocation body');
-    const first = await this.sendBuffered(req, res, plan.node, url, plan.reason === 'ready' ? withShortWait(body) : body);
-    if (first === 'sent') {
-      this.stats.placedRemote++;
-      return;
+    const deadline = Date.now() + waitOf(body);
+    let next: { node: NodeInfo; reason: 'ready' | 'capacity' } | null = plan.first;
+    let exclude = new Set<string>();
+    for (;;) {
+      if (res.destroyed) return;
+      if (next !== null) {
+        const self = next.node.name === this.membership.name;
+        const outcome = await this.sendBuffered(req, res, next.node, url, withShortWait(body, next.reason === 'ready' ? READY_WAIT_MS : ROOM_WAIT_MS));
+        if (outcome === 'sent') {
+          if (self) this.stats.placedLocal++;
+          else this.stats.placedRemote++;
+          return;
+        }
+        this.stats.retries++;
+        exclude.add(next.node.name);
+      }
+      const choice = placeVm(plan.pool, this.placementView(), this.random, { exclude });
+      if (choice !== null) {
+        next = { node: choice.node === this.membership.name ? this.membership.info() : this.membership.resolve(choice.node), reason: choice.reason };
+        continue;
+      }
+      if (Date.now() >= deadline) {
+        sendError(
+          res,
+          new PoolExhaustedError(
+            `no node of the cluster had a ready VM of pool ${plan.pool} or room for one in time; retry later, or add nodes or raise pools.${plan.pool}.max`,
+            {
+              details: { pool: plan.pool, nodes: this.membership.nodes().map((n) => n.name) },
+            },
+          ),
+        );
+        return;
+      }
+      // Everyone was tried (or is full): wait for refills or releases, then try everyone again.
+      next = null;
+      exclude = new Set();
+      await new Promise((r) => setTimeout(r, PLACE_RETRY_MS));
     }
-    this.stats.retries++;
-    const choice = placeVm(plan.pool, this.placementView(), this.random, { exclude: plan.exclude });
-    // Nowhere else: let this node's own pool answer, over the same HTTP path (the body was read already).
-    const target =
-      choice === null ? this.membership.info() : choice.node === this.membership.name ? this.membership.info() : this.membership.resolve(choice.node);
-    // A node picked for ready VMs again gets the short wait (the client retries on POOL_EXHAUSTED); one picked for room waits as asked.
-    const short = choice !== null && choice.reason === 'ready' && choice.node !== this.membership.name;
-    this.send(req, res, target, url, short ? withShortWait(body) : body, { [PLACED_HEADER]: target.name }, null);
   }
 
   /** Sends a buffered request; a POOL_EXHAUSTED answer or a failed connection resolves to the error instead of reaching the client. */
@@ -311,12 +369,16 @@ export class ClusterGateway implements ClusterApi {
    * READY_WAIT_MS and the allocation is placed once more).
    */
   private placementView(): NodeView[] {
-    const local = this.options.localPools?.();
-    return this.membership.nodes().map((n) => (n.name === this.membership.name && local ? { ...n, pools: local } : n));
+    const { localPools, localVms } = this.options;
+    return this.membership
+      .nodes()
+      .map((n) => (n.name === this.membership.name ? { ...n, ...(localPools ? { pools: localPools() } : {}), ...(localVms ? { vms: localVms() } : {}) } : n));
   }
 
   /** Names this node's VMs in a JSON answer: every string that is exactly a bare VM id becomes `NODE~vm-…`. */
-  nameIds(payload: string): string {
+  nameIds(payload: string, url: string): string {
+    // Only the VM and pool routes: ids elsewhere (snapshots, /v1/run, the Terraphim API) are used with this node's own routes.
+    if (!NAMED_PATHS.test(url)) return payload;
     return payload.replace(/"(vm-[0-9a-f]{12})"/g, `"${this.membership.name}${NODE_SEPARATOR}$1"`);
   }
 
@@ -351,13 +413,23 @@ export class ClusterGateway implements ClusterApi {
   }
 }
 
-/** The allocation body with `timeout_ms` at most READY_WAIT_MS (unchanged when it is not a JSON object: the node answers 400). */
-function withShortWait(body: Buffer): Buffer {
+/** The client's `timeout_ms` (how long it will wait for a VM), else DEFAULT_PLACE_WAIT_MS. */
+function waitOf(body: Buffer): number {
+  try {
+    const given = (JSON.parse(body.length === 0 ? '{}' : body.toString()) as { timeout_ms?: unknown }).timeout_ms;
+    return typeof given === 'number' && given >= 0 ? Math.min(given, 600_000) : DEFAULT_PLACE_WAIT_MS;
+  } catch {
+    return DEFAULT_PLACE_WAIT_MS;
+  }
+}
+
+/** The allocation body with `timeout_ms` at most `limitMs` (unchanged when it is not a JSON object: the node answers 400). */
+function withShortWait(body: Buffer, limitMs: number): Buffer {
   try {
     const parsed: unknown = body.length === 0 ? {} : JSON.parse(body.toString());
     if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) return body;
     const given = (parsed as { timeout_ms?: unknown }).timeout_ms;
-    const wait = typeof given === 'number' ? Math.min(given, READY_WAIT_MS) : READY_WAIT_MS;
+    const wait = typeof given === 'number' ? Math.min(given, limitMs) : limitMs;
     return Buffer.from(JSON.stringify({ ...parsed, timeout_ms: wait }));
   } catch {
     return body;

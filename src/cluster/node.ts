@@ -71,6 +71,7 @@ export async function startClusterNode(config: ClusterConfig, options: ClusterNo
     token: config.token,
     connectTimeoutMs: config.callTimeoutMs,
     localPools: () => Object.fromEntries(options.readPools().map((p) => [p.name, { ready: p.ready, allocated: p.allocated, target: p.target }])),
+    localVms: options.countVms,
   });
   let stopping: Promise<void> | undefined;
   const stop = () =>

@@ -127,3 +127,10 @@ describe('placement: power of two choices', () => {
     expect(counts.get('rich')!).toBeGreaterThan(counts.get('mid')!);
   });
 });
+
+describe('VM id pattern of the API', () => {
+  it('is CLUSTER_VM_ID_PATTERN (schemas-vms.ts writes it out so the published client does not import the cluster layer)', async () => {
+    const { VmIdParams } = await import('../api/schemas-vms.js');
+    expect(VmIdParams.properties.id.pattern).toBe(CLUSTER_VM_ID_PATTERN.source);
+  });
+});
