@@ -25,10 +25,26 @@ function loadToml(name: string, text: string) {
   return loadConfig({ configPath: path, env: ENV, cwd: dir, uid: 0 }).config;
 }
 
-function docs(path: string): Array<Record<string, any>> {
+/** The parts of the Kubernetes objects the tests read. */
+interface K8sObject {
+  kind: string;
+  data?: Record<string, string>;
+  spec: {
+    replicas?: number;
+    template: {
+      spec: {
+        hostNetwork?: boolean;
+        containers: Array<{ securityContext?: { privileged?: boolean } }>;
+        volumes: Array<{ name: string; hostPath?: { path: string } }>;
+      };
+    };
+  };
+}
+
+function docs(path: string): K8sObject[] {
   return parseAllDocuments(read(path)).map((d) => {
     expect(d.errors).toEqual([]);
-    return d.toJS() as Record<string, any>;
+    return d.toJS() as K8sObject;
   });
 }
 
@@ -38,9 +54,9 @@ describe('deploy/', () => {
     const ds = all.find((d) => d.kind === 'DaemonSet')!;
     const pod = ds.spec.template.spec;
     expect(pod.hostNetwork).toBe(true);
-    expect(pod.containers[0].securityContext.privileged).toBe(true);
-    expect(pod.volumes.find((v: any) => v.name === 'kvm').hostPath.path).toBe('/dev/kvm');
-    const template = all.find((d) => d.kind === 'ConfigMap')!.data['tfc.toml.in'] as string;
+    expect(pod.containers[0].securityContext?.privileged).toBe(true);
+    expect(pod.volumes.find((v) => v.name === 'kvm')?.hostPath?.path).toBe('/dev/kvm');
+    const template = all.find((d) => d.kind === 'ConfigMap')!.data!['tfc.toml.in'];
     const config = loadToml('k8s.toml', template.replace('@NODE_NAME@', 'worker-1').replace('@NODE_IP@', '10.0.0.5'));
     expect(config.cluster).toMatchObject({ nodeName: 'worker-1' });
     expect(config.api.listen).toBe('0.0.0.0:7070');
