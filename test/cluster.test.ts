@@ -302,6 +302,16 @@ describe.skipIf(skipReason !== null)('cluster mode: three tfc serve nodes on a t
       else held.push(r.json.vm.id);
     }
     expect(lostId, 'no allocation landed on node-3').toBeDefined();
+    type Listed = { id: string; pool: string | null; state: string; reason?: string };
+    // node-3 publishes its VMs (ids, pool, state) with its pool counts: node-1 lists the held one.
+    await until(
+      'node-1 lists the VM held on node-3',
+      async () =>
+        (await api(n1, 'GET', '/v1/cluster')).json.nodes
+          .find((x: { name: string }) => x.name === 'node-3')
+          ?.vm_list.some((v: Listed) => v.id === lostId && v.state === 'allocated' && v.pool === 'default'),
+      15_000,
+    );
     const before = (await api(n1, 'GET', '/v1/cluster')).json.nodes.find((x: { name: string }) => x.name === 'node-3');
     n3.child!.kill('SIGKILL');
     await n3.exited;
@@ -314,8 +324,16 @@ describe.skipIf(skipReason !== null)('cluster mode: three tfc serve nodes on a t
     expect(Date.now() - killedAt).toBeLessThan((TTL_S + 3) * 1000);
     const cluster = (await api(n2, 'GET', '/v1/cluster')).json;
     const gone = cluster.departed.find((d: { name: string }) => d.name === 'node-3');
-    expect(gone).toMatchObject({ name: 'node-3', state: 'lost' });
+    expect(gone).toMatchObject({ name: 'node-3', state: 'lost', vm_list_truncated: false });
     expect(gone.vms).toBeGreaterThanOrEqual(1);
+    // Its VMs as it last published them (the held one among them), each lost with the reason.
+    expect(gone.reason).toContain(`node node-3's etcd lease expired (or was revoked) at ${gone.left_at}`);
+    expect(gone.vm_list).toHaveLength(gone.vms);
+    expect(gone.vm_list).toContainEqual({ id: lostId, pool: 'default', state: 'lost', reason: gone.reason });
+    for (const v of gone.vm_list as Listed[]) {
+      expect(v.id).toMatch(/^node-3~vm-[0-9a-f]{12}$/);
+      expect(v).toMatchObject({ state: 'lost', reason: gone.reason });
+    }
     expect(cluster.nodes.map((x: { name: string }) => x.name)).toEqual(['node-1', 'node-2']);
     const lost = await api(n1, 'POST', `/v1/vms/${lostId}/exec`, { cmd: ['true'] });
     expect(lost.status).toBe(503);
@@ -323,13 +341,25 @@ describe.skipIf(skipReason !== null)('cluster mode: three tfc serve nodes on a t
     // Each node records when it saw the node leave: node-1 names its own time.
     const goneAtN1 = (await api(n1, 'GET', '/v1/cluster')).json.departed.find((d: { name: string }) => d.name === 'node-3');
     expect(lost.json.error.details).toMatchObject({ node: 'node-3', left_at: goneAtN1.left_at });
-    expect(lost.json.error.message).toContain(`left the cluster at ${goneAtN1.left_at}`);
+    // The same reason as in GET /v1/cluster, for exec and for GET of the VM.
+    expect(goneAtN1.vm_list.find((v: Listed) => v.id === lostId).reason).toBe(goneAtN1.reason);
+    expect(lost.json.error.message).toBe(`${goneAtN1.reason}. Allocate a new VM`);
+    expect(lost.json.error.details.reason).toBe(goneAtN1.reason);
+    const lostGet = await api(n1, 'GET', `/v1/vms/${lostId}`);
+    expect(lostGet.status).toBe(503);
+    expect(lostGet.json.error).toMatchObject({ code: 'NODE_LOST', message: `${goneAtN1.reason}. Allocate a new VM` });
     expect((await api(n1, 'GET', '/v1/vms/node-9~vm-0123456789ab')).json.error.code).toBe('NODE_UNKNOWN');
     process.stderr.write(`[cluster] node-3 reported lost ${detectMs} ms after kill -9 (TTL ${TTL_S} s)\n`);
     const ls = await runTfc(['cluster', 'ls'], { env: { TFC_URL: n1.url, TFC_TOKEN: n1.token } });
     expect(ls.code, ls.stderr).toBe(0);
     expect(ls.stdout).toMatch(/node-1 \*/);
     expect(ls.stdout).toContain(`lost since ${goneAtN1.left_at}`);
+    expect(ls.stdout).not.toContain(lostId);
+    expect(ls.stdout).toMatch(/VMs? lost with departed nodes \(tfc cluster ls --vms/);
+    const lsVms = await runTfc(['cluster', 'ls', '--vms'], { env: { TFC_URL: n1.url, TFC_TOKEN: n1.token } });
+    expect(lsVms.code, lsVms.stderr).toBe(0);
+    expect(lsVms.stdout.split('\n').find((l) => l.includes(lostId!))).toMatch(/node-3\W+default\W+lost/);
+    expect(lsVms.stdout).toContain(`node-3: lost: ${goneAtN1.reason}`);
     for (const id of held) await api(n1, 'DELETE', `/v1/vms/${id}`);
 
     // Allocations keep succeeding on the other two.
@@ -367,6 +397,20 @@ describe.skipIf(skipReason !== null)('cluster mode: three tfc serve nodes on a t
       60_000,
     );
     expect((await api(n1, 'GET', '/v1/cluster')).json.departed.map((d: { name: string }) => d.name)).not.toContain('node-3');
+    // The lost list is gone with the departure; node-3 publishes what its new process holds (the held VM is not among it).
+    await until(
+      'node-1 lists node-3 with its new VM list',
+      async () => {
+        const c = (await api(n1, 'GET', '/v1/cluster')).json;
+        const again = c.nodes.find((x: { name: string }) => x.name === 'node-3');
+        const own = (await api(n3, 'GET', '/v1/vms')).json;
+        const bare = (id: string) => id.replace(/^node-3~/, '');
+        const ownIds = (own.vms as Array<{ id: string }>).map((v) => bare(v.id)).sort();
+        const listed = ((again?.vm_list ?? []) as Listed[]).map((v) => bare(v.id)).sort();
+        return !JSON.stringify(c).includes(lostId!) && JSON.stringify(listed) === JSON.stringify(ownIds);
+      },
+      60_000,
+    );
     // Its old VM is gone with the old process: node-3 answers for it from its reconciled store.
     const old = await api(n1, 'GET', `/v1/vms/${lostId}`);
     expect(old.json.state ?? old.json.error?.code).not.toBe('running');

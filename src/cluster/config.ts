@@ -7,6 +7,7 @@
  */
 import { hostname } from 'node:os';
 import * as z from 'zod';
+import { intIn } from '../config/zod-rules.js';
 import { ConfigInvalidError } from '../errors/index.js';
 
 /**
@@ -27,14 +28,6 @@ export const CLUSTER_DEFAULTS = {
   key_prefix: '/tfc/',
   call_timeout_ms: 3000,
 } as const;
-
-function intIn(min: number, max: number) {
-  return z
-    .number({ error: `must be an integer from ${min} to ${max}` })
-    .int()
-    .min(min)
-    .max(max);
-}
 
 function path(what: string) {
   return z.string({ error: `must be a non-empty string (path to ${what})` }).min(1);

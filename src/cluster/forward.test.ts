@@ -4,10 +4,11 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { NodeLostError, NodeUnknownError } from '../errors/index.js';
 import { ClusterGateway, FORWARDED_BY_HEADER, PLACED_HEADER, type MembershipLike, type RoutePlan } from './forward.js';
 import { seededRandom } from './placement.js';
-import type { NodeInfo, NodeView } from './view.js';
+import { lostReason, type NodeInfo, type NodeView } from './view.js';
 
 const TOKEN = 'cluster-token-0123456789';
 const capacity = { vcpus: 2, memory_mib: 1024, max_vms: 4 };
+const noVms = { vm_list: [], vm_list_truncated: false };
 
 function info(name: string, url: string): NodeInfo {
   return { name, url, version: '0', started_at: '2026-01-01T00:00:00.000Z', capacity };
@@ -15,7 +16,7 @@ function info(name: string, url: string): NodeInfo {
 
 /** A membership of node `a` that knows `peers` (name -> view) and one departed node `gone`. */
 function fakeMembership(self: NodeInfo, peers: NodeView[]): MembershipLike {
-  const all = () => [{ ...self, pools: {}, vms: 0 }, ...peers];
+  const all = () => [{ ...self, pools: {}, vms: 0, ...noVms }, ...peers];
   return {
     name: self.name,
     nodes: () => all(),
@@ -29,7 +30,10 @@ function fakeMembership(self: NodeInfo, peers: NodeView[]): MembershipLike {
       if (name === 'gone') throw new NodeLostError('node gone left', { details: { node: 'gone', left_at: 'T' } });
       throw new NodeUnknownError(`no node ${name}`);
     },
-    view: { departures: () => [{ node: info('gone', 'http://x'), at: 'T', vms: 3 }], has: (n: string) => all().some((x) => x.name === n) },
+    view: {
+      departures: () => [{ node: info('gone', 'http://x'), at: 'T', vms: 3, list: [], truncated: true }],
+      has: (n: string) => all().some((x) => x.name === n),
+    },
   } as MembershipLike;
 }
 
@@ -74,7 +78,7 @@ function call(url: string, method: string, body?: string): Promise<{ status: num
 
 describe('ClusterGateway', () => {
   it('plans: own and bare ids local, other nodes forwarded, departed NODE_LOST, unknown and loops NODE_UNKNOWN', () => {
-    const gw = new ClusterGateway(fakeMembership(info('a', 'http://a'), [{ ...info('b', 'http://b'), pools: {}, vms: 0 }]), {
+    const gw = new ClusterGateway(fakeMembership(info('a', 'http://a'), [{ ...info('b', 'http://b'), pools: {}, vms: 0, ...noVms }]), {
       token: TOKEN,
       connectTimeoutMs: 500,
     });
@@ -93,7 +97,7 @@ describe('ClusterGateway', () => {
   });
 
   it('accepts the cluster token only with X-Tfc-Forwarded-By naming a known node', () => {
-    const gw = new ClusterGateway(fakeMembership(info('a', 'http://a'), [{ ...info('b', 'http://b'), pools: {}, vms: 0 }]), {
+    const gw = new ClusterGateway(fakeMembership(info('a', 'http://a'), [{ ...info('b', 'http://b'), pools: {}, vms: 0, ...noVms }]), {
       token: TOKEN,
       connectTimeoutMs: 500,
     });
@@ -115,7 +119,7 @@ describe('ClusterGateway', () => {
         setTimeout(() => res.end('data: end\n\n'), 50);
       });
     });
-    const gw = new ClusterGateway(fakeMembership(info('a', 'http://unused'), [{ ...info('b', b), pools: {}, vms: 0 }]), {
+    const gw = new ClusterGateway(fakeMembership(info('a', 'http://unused'), [{ ...info('b', b), pools: {}, vms: 0, ...noVms }]), {
       token: TOKEN,
       connectTimeoutMs: 500,
     });
@@ -131,7 +135,7 @@ describe('ClusterGateway', () => {
   it('answers NODE_UNREACHABLE when the node refuses the connection', async () => {
     const dead = await listen(() => undefined);
     await new Promise((r) => servers.pop()!.close(r));
-    const gw = new ClusterGateway(fakeMembership(info('a', 'http://unused'), [{ ...info('b', dead), pools: {}, vms: 0 }]), {
+    const gw = new ClusterGateway(fakeMembership(info('a', 'http://unused'), [{ ...info('b', dead), pools: {}, vms: 0, ...noVms }]), {
       token: TOKEN,
       connectTimeoutMs: 500,
     });
@@ -157,8 +161,8 @@ describe('ClusterGateway', () => {
     const pools = (ready: number) => ({ default: { ready, allocated: 0, target: 2 } });
     const gw = new ClusterGateway(
       fakeMembership(info('a', 'http://unused'), [
-        { ...info('b', b), pools: pools(5), vms: 0 },
-        { ...info('c', c), pools: pools(1), vms: 0 },
+        { ...info('b', b), pools: pools(5), vms: 0, ...noVms },
+        { ...info('c', c), pools: pools(1), vms: 0, ...noVms },
       ]),
       { token: TOKEN, connectTimeoutMs: 500, random: seededRandom(1) },
     );
@@ -177,7 +181,7 @@ describe('ClusterGateway', () => {
       req.resume();
       req.on('end', () => res.writeHead(201, { 'content-type': 'application/json' }).end('{"vm":{"id":"c~vm-0123456789ab"}}'));
     });
-    const full = { ...info('c', c), capacity: { ...capacity, max_vms: 1 }, vms: 1, pools: { default: { ready: 0, allocated: 1, target: 1 } } };
+    const full = { ...info('c', c), capacity: { ...capacity, max_vms: 1 }, vms: 1, ...noVms, pools: { default: { ready: 0, allocated: 1, target: 1 } } };
     const peers: NodeView[] = [full];
     const gw = new ClusterGateway(fakeMembership(info('a', 'http://unused'), peers), { token: TOKEN, connectTimeoutMs: 500 });
     const url = await front(gw);
@@ -192,5 +196,44 @@ describe('ClusterGateway', () => {
     gw.close();
     expect(r2.status).toBe(503);
     expect(JSON.parse(r2.body).error.code).toBe('POOL_EXHAUSTED');
+  });
+
+  it('describes each node with its VMs (ids naming the node), and the VMs of departed nodes as lost with the reason', async () => {
+    const b: NodeView = {
+      ...info('b', 'http://b'),
+      pools: {},
+      vms: 1,
+      vm_list: [{ id: 'vm-00000000000b', pool: 'default', state: 'allocated' }],
+      vm_list_truncated: false,
+    };
+    const m = fakeMembership(info('a', 'http://a'), [b]);
+    const at = '2026-12-01T01:00:00.000Z';
+    const membership = {
+      ...m,
+      view: {
+        ...m.view,
+        departures: () => [
+          { node: info('c', 'http://c'), at, vms: 2, list: [{ id: 'vm-00000000000c', pool: null, state: 'ready' as const }], truncated: true },
+        ],
+      },
+    };
+    const gw = new ClusterGateway(membership, { token: TOKEN, connectTimeoutMs: 500 });
+    const d = await gw.describe(false);
+    gw.close();
+    expect(d.nodes.find((n) => n.name === 'b')).toMatchObject({ vms: 1, vm_list: [{ id: 'b~vm-00000000000b', pool: 'default', state: 'allocated' }] });
+    const reason = lostReason('c', at);
+    expect(reason).toContain(`node c's etcd lease expired (or was revoked) at ${at}`);
+    expect(d.departed).toEqual([
+      {
+        name: 'c',
+        url: 'http://c',
+        left_at: at,
+        vms: 2,
+        state: 'lost',
+        reason,
+        vm_list: [{ id: 'c~vm-00000000000c', pool: null, state: 'lost', reason }],
+        vm_list_truncated: true,
+      },
+    ]);
   });
 });

@@ -24,8 +24,8 @@ import {
   type ErrorCode,
 } from '../errors/index.js';
 import type { Membership } from './membership.js';
-import { CLUSTER_VM_ID_PATTERN, NODE_SEPARATOR, placeVm, type Random } from './placement.js';
-import type { NodeCapacity, NodeInfo, NodeView, PoolCounts } from './view.js';
+import { CLUSTER_VM_ID_PATTERN, formatVmId, NODE_SEPARATOR, placeVm, type Random } from './placement.js';
+import { lostReason, type NodeCapacity, type NodeInfo, type NodeView, type PoolCounts } from './view.js';
 
 /** Set on every forwarded request: the node that forwarded it. A forwarded request is never forwarded again. */
 export const FORWARDED_BY_HEADER = 'x-tfc-forwarded-by';
@@ -80,13 +80,39 @@ export type RoutePlan =
   /** `first`: the node placement chose, or null while no node has a ready VM or room (the gateway waits for one). */
   | { kind: 'allocate'; pool: string; first: { node: NodeInfo; reason: 'ready' | 'capacity' } | null };
 
+/** A VM of a live node in `GET /v1/cluster` (`id` names its node: NODE~vm-…). */
+export interface ClusterVm {
+  id: string;
+  pool: string | null;
+  state: 'ready' | 'allocated';
+}
+
+/** A VM of a departed node in `GET /v1/cluster`. */
+export interface LostVm {
+  id: string;
+  pool: string | null;
+  state: 'lost';
+  reason: string;
+}
+
 /** `GET /v1/cluster`. */
 export interface ClusterDescription {
   node: string;
   healthy: boolean;
-  nodes: Array<{ name: string; url: string; version: string; started_at: string; capacity: NodeCapacity; vms: number; pools: Record<string, PoolCounts> }>;
+  nodes: Array<{
+    name: string;
+    url: string;
+    version: string;
+    started_at: string;
+    capacity: NodeCapacity;
+    vms: number;
+    pools: Record<string, PoolCounts>;
+    /** Its VMs as last published (at most MAX_PUBLISHED_VMS); `vm_list_truncated` when that does not name all `vms`. */
+    vm_list: ClusterVm[];
+    vm_list_truncated: boolean;
+  }>;
   /** Nodes whose lease expired (or was revoked) and that have not come back: their VMs are lost. */
-  departed: Array<{ name: string; url: string; left_at: string; vms: number; state: 'lost'; reason: string }>;
+  departed: Array<{ name: string; url: string; left_at: string; vms: number; state: 'lost'; reason: string; vm_list: LostVm[]; vm_list_truncated: boolean }>;
 }
 
 /** The face the API sees (src/api/deps.ts). */
@@ -388,21 +414,36 @@ export class ClusterGateway implements ClusterApi {
     const nodes = this.membership
       .nodes()
       .filter((n) => live === null || live.has(n.name))
-      .map((n) => ({ name: n.name, url: n.url, version: n.version, started_at: n.started_at, capacity: n.capacity, vms: n.vms, pools: n.pools }));
+      .map((n) => ({
+        name: n.name,
+        url: n.url,
+        version: n.version,
+        started_at: n.started_at,
+        capacity: n.capacity,
+        vms: n.vms,
+        pools: n.pools,
+        vm_list: n.vm_list.map((vm) => ({ id: formatVmId(n.name, vm.id), pool: vm.pool, state: vm.state })),
+        vm_list_truncated: n.vm_list_truncated,
+      }));
     // Views lag: this node itself is always listed (its own key may be on its way).
     if (!nodes.some((n) => n.name === this.membership.name) && this.membership.healthy()) {
       const self = this.membership.info();
-      nodes.push({ ...self, vms: 0, pools: {} });
+      nodes.push({ ...self, vms: 0, pools: {}, vm_list: [], vm_list_truncated: false });
       nodes.sort((a, b) => (a.name < b.name ? -1 : 1));
     }
-    const departed = this.membership.view.departures().map((d) => ({
-      name: d.node.name,
-      url: d.node.url,
-      left_at: d.at,
-      vms: d.vms,
-      state: 'lost' as const,
-      reason: `node ${d.node.name} left the cluster at ${d.at} (its etcd lease expired or was revoked); its VMs are lost`,
-    }));
+    const departed = this.membership.view.departures().map((d) => {
+      const reason = lostReason(d.node.name, d.at);
+      return {
+        name: d.node.name,
+        url: d.node.url,
+        left_at: d.at,
+        vms: d.vms,
+        state: 'lost' as const,
+        reason,
+        vm_list: d.list.map((vm) => ({ id: formatVmId(d.node.name, vm.id), pool: vm.pool, state: 'lost' as const, reason })),
+        vm_list_truncated: d.truncated,
+      };
+    });
     return { node: this.membership.name, healthy: this.membership.healthy(), nodes, departed };
   }
 

@@ -36,7 +36,17 @@ export {
   type ParsedVmId,
   type Random,
 } from './placement.js';
-export { ClusterView, type NodeInfo, type NodeView, type NodeCapacity, type PoolCounts, type ViewEvent } from './view.js';
+export {
+  ClusterView,
+  lostReason,
+  MAX_PUBLISHED_VMS,
+  type NodeInfo,
+  type NodeView,
+  type NodeCapacity,
+  type PoolCounts,
+  type PublishedVm,
+  type ViewEvent,
+} from './view.js';
 export {
   ClusterGateway,
   FORWARDED_BY_HEADER,
@@ -47,4 +57,4 @@ export {
   type RoutePlan,
   type MembershipLike,
 } from './forward.js';
-export { startClusterNode, type ClusterNode, type ClusterNodeOptions } from './node.js';
+export { startClusterNode, localVmList, type ClusterNode, type ClusterNodeOptions, type LocalVmSources } from './node.js';

@@ -18,7 +18,7 @@ import type { Etcd3, IKeyValue, Watcher } from 'etcd3';
 import { ClusterUnavailableError, NodeLostError, NodeUnknownError } from '../errors/index.js';
 import type { ClusterConfig } from './config.js';
 import { bounded } from './etcd-client.js';
-import { ClusterView, type NodeCapacity, type NodeInfo, type NodeView, type ViewEvent } from './view.js';
+import { ClusterView, lostReason, type NodeCapacity, type NodeInfo, type NodeView, type ViewEvent } from './view.js';
 
 export type MembershipConfig = Pick<ClusterConfig, 'nodeName' | 'advertiseUrl' | 'leaseTtlS' | 'keyPrefix' | 'callTimeoutMs' | 'endpoints'>;
 
@@ -172,12 +172,8 @@ export class Membership extends EventEmitter<MembershipEvents> {
     if (node) return node;
     const gone = this.view.departure(name);
     if (gone) {
-      throw new NodeLostError(
-        `node ${name} left the cluster at ${gone.at} (its etcd lease expired: it died or lost contact with etcd); its VMs are lost. Allocate a new VM`,
-        {
-          details: { node: name, left_at: gone.at },
-        },
-      );
+      const reason = lostReason(name, gone.at);
+      throw new NodeLostError(`${reason}. Allocate a new VM`, { details: { node: name, left_at: gone.at, reason } });
     }
     const known = this.view.nodes().map((n) => n.name);
     throw new NodeUnknownError(`no node named ${name} in the cluster (known: ${known.join(', ') || 'none'}); check the VM id`, {

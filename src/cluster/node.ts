@@ -11,7 +11,7 @@ import { createEtcdClient } from './etcd-client.js';
 import { ClusterGateway } from './forward.js';
 import { Membership } from './membership.js';
 import { PoolPublisher } from './publisher.js';
-import type { PoolCounts } from './view.js';
+import type { PoolCounts, PublishedVm } from './view.js';
 
 export interface ClusterNodeOptions {
   version: string;
@@ -19,6 +19,8 @@ export interface ClusterNodeOptions {
   readPools: () => Array<PoolCounts & { name: string; max: number }>;
   /** VMs on this node now. */
   countVms: () => number;
+  /** This node's VMs now, published (bounded) so that the others list them as lost if it dies (`localVmList`); without it, the count alone. */
+  listVms?: () => PublishedVm[];
   log?: (level: 'info' | 'warn', message: string, data?: Record<string, unknown>) => void;
 }
 
@@ -28,6 +30,26 @@ export interface ClusterNode {
   gateway: ClusterGateway;
   /** Revokes the lease (the others see this node leave at once), stops publishing, closes the client. Never throws; idempotent. */
   stop(): Promise<void>;
+}
+
+/** What `localVmList` needs of the VM service and the pool manager (structural: this module does not import them). */
+export interface LocalVmSources {
+  service: { list(): ReadonlyArray<{ id: string }> };
+  pools: { list(): ReadonlyArray<{ name: string }>; get(name: string): { allMembers(): ReadonlyArray<{ vm: { id: string }; status: 'ready' | 'allocated' }> } };
+}
+
+/**
+ * This node's VMs as the cluster publishes them: each VM of the service with
+ * its pool and pool state; VMs outside pools are `allocated` (someone made
+ * them and uses them) with pool null.
+ */
+export function localVmList({ service, pools }: LocalVmSources): PublishedVm[] {
+  const members = new Map<string, { pool: string; state: 'ready' | 'allocated' }>();
+  for (const p of pools.list()) for (const m of pools.get(p.name).allMembers()) members.set(m.vm.id, { pool: p.name, state: m.status });
+  return service.list().map((vm) => {
+    const m = members.get(vm.id);
+    return { id: vm.id, pool: m?.pool ?? null, state: m?.state ?? 'allocated' };
+  });
 }
 
 export async function startClusterNode(config: ClusterConfig, options: ClusterNodeOptions): Promise<ClusterNode> {
@@ -57,7 +79,7 @@ export async function startClusterNode(config: ClusterConfig, options: ClusterNo
       }
       for (const name of known) if (!now.has(name)) publisher.removePool(name);
       known = now;
-      publisher.setVms(options.countVms());
+      publisher.setVms(options.listVms ? options.listVms() : options.countVms());
     } catch (err) {
       log('warn', 'cluster: reading the pool counts failed', { error: (err as Error).message });
     }

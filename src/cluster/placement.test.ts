@@ -11,6 +11,8 @@ function node(name: string, pools: Record<string, number>, vms = 0, maxVms = 10)
     capacity: { vcpus: 2, memory_mib: 4096, max_vms: maxVms },
     pools: Object.fromEntries(Object.entries(pools).map(([p, ready]) => [p, { ready, allocated: 0, target: 4 }])),
     vms,
+    vm_list: [],
+    vm_list_truncated: false,
   };
 }
 

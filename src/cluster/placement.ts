@@ -14,6 +14,7 @@
  * character, so ids need no escaping in paths; node names never contain it).
  */
 import { InvalidArgumentError } from '../errors/index.js';
+import { seededRandom as poolSeededRandom } from '../pool/strategies.js';
 import { NODE_NAME_PATTERN } from './config.js';
 import type { NodeView } from './view.js';
 
@@ -54,17 +55,8 @@ export function parseVmId(id: string): ParsedVmId {
 
 export type Random = () => number;
 
-/** A seeded random source in [0, 1) (mulberry32): deterministic placement in tests and simulations. */
-export function seededRandom(seed: number): Random {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** A seeded random source in [0, 1) (mulberry32, shared with the pools' strategies): deterministic placement in tests and simulations. */
+export const seededRandom: (seed: number) => Random = poolSeededRandom;
 
 export interface PlacementChoice {
   node: string;

@@ -1,6 +1,7 @@
 /**
  * Publishes this node's pool counts (ready / allocated / target per pool)
- * and its VM count to etcd, attached to the membership lease so they vanish
+ * and its VMs (the count, and the ids of at most MAX_PUBLISHED_VMS with their
+ * pool and state, so that others can list them as lost if this node dies) to etcd, attached to the membership lease so they vanish
  * with the node. Rate-limited and coalescing: `update()` only records the
  * wanted state; at most one write (one etcd transaction holding every
  * changed key) goes out per `publish_interval_ms`, and none when nothing
@@ -15,7 +16,7 @@
 import type { Etcd3 } from 'etcd3';
 import type { ClusterConfig } from './config.js';
 import { bounded } from './etcd-client.js';
-import { NODE_LOAD_KEY, type PoolCounts } from './view.js';
+import { MAX_PUBLISHED_VMS, NODE_LOAD_KEY, type NodeLoad, type PoolCounts, type PublishedVm } from './view.js';
 
 export type PublisherConfig = Pick<ClusterConfig, 'nodeName' | 'keyPrefix' | 'publishIntervalMs' | 'callTimeoutMs' | 'endpoints'>;
 
@@ -87,9 +88,21 @@ export class PoolPublisher {
     this.want(this.key(pool), JSON.stringify({ ready: counts.ready, allocated: counts.allocated, target: counts.target }));
   }
 
-  /** Records the node's VM count. Never throws. */
-  setVms(vms: number): void {
-    this.want(this.key(NODE_LOAD_KEY), JSON.stringify({ vms }));
+  /**
+   * Records the node's VMs: their list (the first MAX_PUBLISHED_VMS by id are
+   * published with the count, and `truncated` above that), or a count alone
+   * (published as a truncated empty list). It goes out in the same
+   * transaction as the pool counts, and only when it changed. Never throws.
+   */
+  setVms(vms: number | readonly PublishedVm[]): void {
+    let load: NodeLoad;
+    if (typeof vms === 'number') load = { vms, list: [], truncated: vms > 0 };
+    else {
+      const sorted = [...vms].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+      const list = sorted.slice(0, MAX_PUBLISHED_VMS).map(({ id, pool, state }) => ({ id, pool, state }));
+      load = { vms: vms.length, list, truncated: vms.length > list.length };
+    }
+    this.want(this.key(NODE_LOAD_KEY), JSON.stringify(load));
   }
 
   /** Forgets a pool (its key is deleted at the next write). Never throws. */

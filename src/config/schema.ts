@@ -4,6 +4,7 @@
 // each effective value can report whether it came from the file or not.
 import * as z from 'zod';
 import { ClusterFileSchema } from '../cluster/config.js';
+import { intIn } from './zod-rules.js';
 
 export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'silent'] as const;
 export const DRIVERS = ['qemu', 'firecracker'] as const;
@@ -73,14 +74,6 @@ export const VM_TYPE_ALIAS_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 // field carries the same readable rule.
 function oneOf<const T extends readonly [string, ...string[]]>(values: T) {
   return z.enum(values, { error: `must be one of ${values.map((v) => JSON.stringify(v)).join(', ')}` });
-}
-
-function intIn(min: number, max: number) {
-  return z
-    .number({ error: `must be an integer from ${min} to ${max}` })
-    .int()
-    .min(min)
-    .max(max);
 }
 
 function nonEmptyString(what: string) {

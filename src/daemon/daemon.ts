@@ -11,7 +11,7 @@ import { AlertMonitor, DEFAULT_ALERTS_CONFIG } from '../alerts/index.js';
 import { AlertRepository } from '../store/index.js';
 import { CodeRunner, runtimeVmSource } from '../run/index.js';
 import { composeRuntime, loadOrCreateToken, type ApiToken, type ReconcileReport } from '../runtime/index.js';
-import { startClusterNode, type ClusterNode } from '../cluster/node.js';
+import { localVmList, startClusterNode, type ClusterNode } from '../cluster/node.js';
 
 export const VERSION = '0.1.0';
 
@@ -113,6 +113,7 @@ export async function startDaemon(config: Config, options: DaemonOptions): Promi
         version: VERSION,
         readPools: () => pools.list(),
         countVms: () => service.list().length,
+        listVms: () => localVmList({ service, pools }),
         log: (level, message, data) => logger[level](data ?? {}, message),
       });
     }

@@ -8,6 +8,40 @@ const Counts = {
   properties: { ready: { type: 'integer' }, allocated: { type: 'integer' }, target: { type: 'integer' } },
 } as const;
 
+const VmList = {
+  type: 'array',
+  description: 'its VMs as last published (at most 1024, sorted by id); ids name the node (NODE~vm-…)',
+  items: {
+    type: 'object',
+    required: ['id', 'pool', 'state'],
+    properties: {
+      id: { type: 'string' },
+      pool: { type: ['string', 'null'], description: 'null: a VM outside pools' },
+      state: { type: 'string', enum: ['ready', 'allocated'] },
+    },
+  },
+} as const;
+
+const LostVmList = {
+  type: 'array',
+  description: 'the VMs it last published (at most 1024), each lost with the reason',
+  items: {
+    type: 'object',
+    required: ['id', 'pool', 'state', 'reason'],
+    properties: {
+      id: { type: 'string' },
+      pool: { type: ['string', 'null'] },
+      state: { type: 'string', enum: ['lost'] },
+      reason: { type: 'string' },
+    },
+  },
+} as const;
+
+const Truncated = {
+  type: 'boolean',
+  description: 'vm_list does not name all `vms` (more than 1024, an older node that publishes counts only, or a list forgotten past 100 departures)',
+} as const;
+
 const ClusterBody = {
   type: 'object',
   required: ['node', 'healthy', 'nodes', 'departed'],
@@ -18,7 +52,7 @@ const ClusterBody = {
       type: 'array',
       items: {
         type: 'object',
-        required: ['name', 'url', 'version', 'started_at', 'capacity', 'vms', 'pools'],
+        required: ['name', 'url', 'version', 'started_at', 'capacity', 'vms', 'pools', 'vm_list', 'vm_list_truncated'],
         properties: {
           name: { type: 'string' },
           url: { type: 'string' },
@@ -31,6 +65,8 @@ const ClusterBody = {
           },
           vms: { type: 'integer', description: 'VMs on the node, as it last published' },
           pools: { type: 'object', additionalProperties: Counts },
+          vm_list: VmList,
+          vm_list_truncated: Truncated,
         },
       },
     },
@@ -39,7 +75,7 @@ const ClusterBody = {
       description: 'nodes whose etcd lease expired (or was revoked) and that have not come back; their VMs are lost',
       items: {
         type: 'object',
-        required: ['name', 'url', 'left_at', 'vms', 'state', 'reason'],
+        required: ['name', 'url', 'left_at', 'vms', 'state', 'reason', 'vm_list', 'vm_list_truncated'],
         properties: {
           name: { type: 'string' },
           url: { type: 'string' },
@@ -47,6 +83,8 @@ const ClusterBody = {
           vms: { type: 'integer' },
           state: { type: 'string', enum: ['lost'] },
           reason: { type: 'string' },
+          vm_list: LostVmList,
+          vm_list_truncated: Truncated,
         },
       },
     },
@@ -59,7 +97,7 @@ export function clusterRoutes(app: FastifyInstance, deps: ApiDeps): void {
     '/v1/cluster',
     {
       schema: {
-        summary: 'Cluster mode: live nodes with their pools and VM counts, and departed nodes whose VMs are lost',
+        summary: 'Cluster mode: live nodes with their pools and VMs, and departed nodes with their VMs, lost',
         querystring: {
           type: 'object',
           additionalProperties: false,
