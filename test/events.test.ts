@@ -117,6 +117,8 @@ describe('tfc serve: the event stream over a warm pool of real VMs', () => {
     expect(got.map((m) => JSON.parse(m.data))).toEqual(missed.events.map((e) => JSON.parse(JSON.stringify(e))));
     const mine = got.filter((m) => data(m).vm_id === vmId).map((m) => (m.event === 'vm.state' ? `${data(m).from}->${data(m).to}` : m.event));
     expect(mine).toEqual(['allocation', 'release', 'running->stopping', 'stopping->stopped']);
-    expect(got.some((m) => m.event === 'pool')).toBe(true);
+    // No `pool` event is required here: pool events are coalesced (at most one per 250 ms, with the
+    // counts at send time), and a fast refill can bring the counts back to what was last published
+    // before one is due (src/events/adapters.test.ts covers them).
   });
 });
