@@ -7,7 +7,7 @@
  */
 import { hostname } from 'node:os';
 import * as z from 'zod';
-import { intIn } from '../config/zod-rules.js';
+import { intIn } from '../zod-rules.js';
 import { ConfigInvalidError } from '../errors/index.js';
 
 /**

@@ -14,7 +14,7 @@
  * character, so ids need no escaping in paths; node names never contain it).
  */
 import { InvalidArgumentError } from '../errors/index.js';
-import { seededRandom as poolSeededRandom } from '../pool/strategies.js';
+import { seededRandom as mulberry32 } from '../random.js';
 import { NODE_NAME_PATTERN } from './config.js';
 import type { NodeView } from './view.js';
 
@@ -56,7 +56,7 @@ export function parseVmId(id: string): ParsedVmId {
 export type Random = () => number;
 
 /** A seeded random source in [0, 1) (mulberry32, shared with the pools' strategies): deterministic placement in tests and simulations. */
-export const seededRandom: (seed: number) => Random = poolSeededRandom;
+export const seededRandom: (seed: number) => Random = mulberry32;
 
 export interface PlacementChoice {
   node: string;

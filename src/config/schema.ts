@@ -4,7 +4,7 @@
 // each effective value can report whether it came from the file or not.
 import * as z from 'zod';
 import { ClusterFileSchema } from '../cluster/config.js';
-import { intIn } from './zod-rules.js';
+import { intIn } from '../zod-rules.js';
 
 export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'silent'] as const;
 export const DRIVERS = ['qemu', 'firecracker'] as const;

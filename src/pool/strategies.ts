@@ -1,4 +1,5 @@
 import type { PoolStrategyName } from '../config/index.js';
+import { seededRandom } from '../random.js';
 
 /** What a strategy may look at for one ready VM. */
 export interface Candidate {
@@ -21,17 +22,8 @@ export interface StrategyState {
 
 export type Strategy = (ready: readonly Candidate[], state: StrategyState) => Candidate;
 
-/** Mulberry32: a tiny, well-distributed seeded PRNG (reproducible picks for a given strategy_seed). */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** Mulberry32 (src/random.ts): reproducible picks for a given strategy_seed. */
+export { seededRandom };
 
 function minBy(ready: readonly Candidate[], key: (c: Candidate) => number): Candidate {
   return ready.reduce((best, c) => (key(c) < key(best) || (key(c) === key(best) && c.seq < best.seq) ? c : best));

@@ -1,5 +1,6 @@
 // Small zod helpers shared by the config schema (schema.ts) and the
-// [cluster] table (cluster/config.ts). Imports nothing of the project, so
+// [cluster] table (cluster/config.ts). Imports nothing of the project (a root
+// module, like package-root.ts), so
 // both can use it without an import cycle.
 import * as z from 'zod';
 
