@@ -135,7 +135,7 @@ describe.skipIf(missing.length > 0)('buildImage', () => {
   it('refuses a download whose SHA256 differs from the apt index, saying what to do', async () => {
     const { downloadKernelPackage } = await import('./kernel-package.js');
     await expect(downloadKernelPackage({ name: FAKE_KERNEL.name, version: deb.version, sha256: '0'.repeat(64) }, layout.debCache)).rejects.toThrow(
-      new RegExp(`has SHA256 ${deb.sha256}, expected 0{64} from the apt index; delete it and retry`),
+      new RegExp(`has SHA256 ${deb.sha256}, expected 0{64} from the apt index; the download was discarded`),
     );
   });
 

@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, readdirSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, renameSync, rmSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { join } from 'node:path';
@@ -48,23 +48,36 @@ export async function resolveKernelPackage(setting: string): Promise<KernelPacka
 /**
  * Downloads the package's .deb into `cacheDir` (kept there: a second build
  * does not download again) and verifies its SHA256. Returns the file path.
+ * The download goes to a directory of its own inside `cacheDir` and is
+ * renamed into place only once its hash is right, so builds running at the
+ * same time (other tfc processes) never read a file another one is writing.
  */
 export async function downloadKernelPackage(pkg: KernelPackage, cacheDir: string): Promise<string> {
   mkdirSync(cacheDir, { recursive: true });
   const existing = findDeb(pkg, cacheDir);
   if (existing && (await sha256File(existing)) === pkg.sha256) return existing;
-  await runCommand('apt-get', ['download', '-q', `${pkg.name}=${pkg.version}`], {
-    cwd: cacheDir,
-    timeoutMs: 600_000,
-    hint: `check network access to the Debian mirror and ${APT_HINT}`,
-  });
-  const path = findDeb(pkg, cacheDir);
-  if (!path) throw new ImageBuildFailedError(`apt-get download ${pkg.name} reported success but no .deb appeared in ${cacheDir}`);
-  const actual = await sha256File(path);
-  if (actual !== pkg.sha256) {
-    throw new ImageBuildFailedError(`downloaded ${path} has SHA256 ${actual}, expected ${pkg.sha256} from the apt index; delete it and retry`);
+  const staging = mkdtempSync(join(cacheDir, '.download-'));
+  try {
+    await runCommand('apt-get', ['download', '-q', `${pkg.name}=${pkg.version}`], {
+      cwd: staging,
+      timeoutMs: 600_000,
+      hint: `check network access to the Debian mirror and ${APT_HINT}`,
+    });
+    const downloaded = findDeb(pkg, staging);
+    if (!downloaded) throw new ImageBuildFailedError(`apt-get download ${pkg.name} reported success but no .deb appeared in ${staging}`);
+    const actual = await sha256File(downloaded);
+    if (actual !== pkg.sha256) {
+      throw new ImageBuildFailedError(
+        `downloaded ${downloaded} has SHA256 ${actual}, expected ${pkg.sha256} from the apt index; the download was discarded: run apt-get update and retry`,
+      );
+    }
+    const path = join(cacheDir, downloaded.slice(staging.length + 1));
+    // Atomic on one file system: a concurrent reader sees the old file or the whole new one.
+    renameSync(downloaded, path);
+    return path;
+  } finally {
+    rmSync(staging, { recursive: true, force: true });
   }
-  return path;
 }
 
 /** Unpacks the .deb into `dest` with dpkg-deb (no maintainer scripts run). */
